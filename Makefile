@@ -1,0 +1,44 @@
+# The two commands: `make run` (the API and the triggers on the local stack) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip --disable-pip-version-check -q
+
+.PHONY: run test lint fmt bench fuzz openapi clean install
+
+## The environment: a venv with pinned dependencies, the package editable, Azurite from npm.
+$(BIN)/kalimera: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements-dev.txt 2> >(grep -v '^WARNING: Location' >&2)
+	$(PIP) install --no-deps -e . 2> >(grep -v '^WARNING: Location' >&2)
+	touch $@
+
+node_modules/.package-lock.json: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(BIN)/kalimera node_modules/.package-lock.json
+
+run: install
+	$(BIN)/kalimera run
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python -m bench
+
+fuzz: install
+	KALIMERA_FUZZ_EXAMPLES=2500 $(BIN)/pytest tests/test_schemathesis.py
+
+clean:
+	rm -rf $(VENV) node_modules .local

@@ -1,0 +1,3 @@
+from kalimera.cli import main
+
+main()

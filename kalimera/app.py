@@ -1,0 +1,87 @@
+"""The FastAPI app: routers, problem+json errors, and the clients' lifecycle.
+
+The same app runs under uvicorn (``kalimera run``, tests) and inside the Functions host
+(``function_app.py``). Each domain registers its router in ``ROUTERS`` and nothing else here.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from kalimera import __version__, errors, health
+from kalimera.auth import TokenCache
+from kalimera.services import Services
+from kalimera.settings import Settings, get_settings
+
+ROUTERS: list[APIRouter] = [health.router]
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"loc": {"type": "array", "items": {}}, "msg": {"type": "string"}},
+            },
+        },
+    },
+}
+
+DESCRIPTION = (
+    "Kalimera runs AI voice agents that take and make phone calls. Every endpoint but health "
+    "needs `Authorization: Bearer <token>`; errors are `application/problem+json` (RFC 9457)."
+)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the app; ``services`` lets tests share one registry, else the lifespan makes one."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = services is None
+        app.state.services = services or Services(settings)
+        await app.state.services.db()
+        app.state.services.warm()
+        try:
+            yield
+        finally:
+            if own:
+                await app.state.services.aclose()
+
+    app = FastAPI(
+        title="Kalimera API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/kalimera/openapi.json",
+        docs_url="/kalimera/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.token_cache = TokenCache(settings.auth_cache_seconds)
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated document plus the Problem schema every error response refers to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,69 @@
+"""FastAPI dependencies, as ``Annotated`` aliases the routes use."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from kalimera.auth import Principal, Scope, authenticate, bearer_token
+from kalimera.db import Pool
+from kalimera.errors import Problem
+from kalimera.services import Services
+
+_authorization = APIKeyHeader(
+    name="Authorization",
+    auto_error=False,
+    description="`Bearer <token>` (or the bare token), made by `kalimera token create`",
+)
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_pool(services: ServicesDep) -> Pool:
+    return await services.db()
+
+
+PoolDep = Annotated[Pool, Depends(get_pool)]
+
+
+def require(scope: Scope):  # type: ignore[no-untyped-def]
+    """A dependency that admits a token carrying ``scope``: 401 without a valid token, 403
+    with a valid one that lacks the scope."""
+
+    async def dependency(
+        request: Request,
+        services: ServicesDep,
+        header: Annotated[str | None, Security(_authorization)],
+    ) -> Principal:
+        token = bearer_token(header)
+        principal = None
+        if token is not None:
+            principal = await authenticate(
+                pool=await services.db(), cache=request.app.state.token_cache, token=token
+            )
+        if principal is None:
+            raise Problem(
+                401,
+                "A valid API token is required (Authorization: Bearer <token>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if scope.value not in principal.scopes:
+            raise Problem(403, f"This token lacks the {scope.value!r} scope")
+        return principal
+
+    return dependency
+
+
+AgentsRead = Annotated[Principal, Depends(require(Scope.AGENTS_READ))]
+AgentsWrite = Annotated[Principal, Depends(require(Scope.AGENTS_WRITE))]
+AgentsRuntime = Annotated[Principal, Depends(require(Scope.AGENTS_RUNTIME))]
+ContactsRead = Annotated[Principal, Depends(require(Scope.CONTACTS_READ))]
+ContactsWrite = Annotated[Principal, Depends(require(Scope.CONTACTS_WRITE))]
+ConversationsRead = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_READ))]
+ConversationsWrite = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_WRITE))]
+StatisticsRead = Annotated[Principal, Depends(require(Scope.STATISTICS_READ))]

@@ -1,0 +1,117 @@
+"""``kalimera run``: the local stack, the API under uvicorn, and the trigger drivers.
+
+On Azure the Functions host runs the blob and timer triggers; here the same functions are driven
+by background jobs (a poller over Azurite, a scheduler). Each domain registers its job in
+``BACKGROUND_JOBS``; a job is an async callable that runs until cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+from rich.console import Console
+
+from kalimera import settings as settings_module
+from kalimera.app import create_app
+from kalimera.auth import DEFAULT_SCOPES, create_token
+from kalimera.db import transaction
+from kalimera.localstack import LocalStack, port_answers
+from kalimera.migrate import migrate
+from kalimera.services import Services
+from kalimera.settings import DEV_DATABASE_URL, DEV_REDIS_URL, LOCAL_DIR, load_settings
+from kalimera.storage import ensure_containers
+
+logger = logging.getLogger(__name__)
+
+BackgroundJob = Callable[[Services], Awaitable[None]]
+BACKGROUND_JOBS: list[BackgroundJob] = []
+
+DEV_TOKEN_NAME = "kalimera run"  # noqa: S105 - a label, not a secret
+
+
+def run(*, host: str, port: int) -> None:
+    """Start (or reuse) the services, migrate, print a token, serve until Ctrl-C or SIGTERM."""
+    console = Console(stderr=True)
+    if port_answers(host, port):
+        msg = f"{host}:{port} is already in use; stop what serves it or pass --port"
+        raise SystemExit(msg)
+    os.environ.setdefault("KALIMERA_ENV", "development")
+    with LocalStack(LOCAL_DIR) as stack:
+        with console.status("starting Postgres, Redis and Azurite…"):
+            os.environ["DATABASE_URL"] = stack.postgres(
+                os.environ.get("DATABASE_URL", DEV_DATABASE_URL)
+            )
+            os.environ["REDIS_URL"] = stack.redis(os.environ.get("REDIS_URL", DEV_REDIS_URL))
+            if "KALIMERA_STORAGE" not in os.environ:
+                os.environ["KALIMERA_STORAGE"] = stack.azurite()
+        settings_module.get_settings.cache_clear()
+        settings = load_settings()
+        assert settings.database_url is not None
+        applied = migrate(settings.database_url.get_secret_value())
+        if applied:
+            console.print(f"applied migrations: {', '.join(applied)}")
+        asyncio.run(_serve(settings, host=host, port=port))
+
+
+async def _serve(settings: settings_module.Settings, *, host: str, port: int) -> None:
+    services = Services(settings)
+    jobs: list[asyncio.Task[None]] = []
+    try:
+        await ensure_containers(services.blobs, services.tables, settings)
+        tenant_id, token = await _dev_token(services)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings, services),
+                host=host,
+                port=port,
+                log_level="info",
+                lifespan="on",
+                server_header=False,
+            )
+        )
+        jobs = [asyncio.create_task(job(services)) for job in BACKGROUND_JOBS]  # type: ignore[arg-type]
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers no event
+            await asyncio.sleep(0.05)
+        if server.started:
+            _print_banner(host=host, port=port, tenant_id=tenant_id, token=token)
+        await serving
+    finally:
+        for task in jobs:
+            task.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await services.aclose()
+
+
+async def _dev_token(services: Services) -> tuple[uuid.UUID, str]:
+    """The development tenant (kept in ``.local/dev-tenant``) and a fresh token for it; the
+    previous run's token is revoked so tokens do not pile up."""
+    path = LOCAL_DIR / "dev-tenant"
+    if not path.exists():
+        path.write_text(str(uuid.uuid4()))
+    tenant_id = uuid.UUID(path.read_text().strip())
+    async with transaction(await services.db()) as conn:
+        await conn.execute(
+            "UPDATE kalimera_api_tokens SET revoked_at = now()"
+            " WHERE tenant_id = %(t)s AND name = %(n)s AND revoked_at IS NULL",
+            {"t": tenant_id, "n": DEV_TOKEN_NAME},
+        )
+        _, token = await create_token(
+            conn=conn, tenant_id=tenant_id, name=DEV_TOKEN_NAME, scopes=DEFAULT_SCOPES
+        )
+    return tenant_id, token
+
+
+def _print_banner(*, host: str, port: int, tenant_id: uuid.UUID, token: str) -> None:
+    base = f"http://{host}:{port}"
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(f"\nKalimera is serving on {base}  (Ctrl-C stops it and everything it started)")
+    out.print(f"  docs:    {base}/kalimera/docs")
+    out.print(f"  tenant:  {tenant_id}")
+    out.print(f"  token:   {token}")
+    out.print(f'  try:     curl -H "Authorization: Bearer {token}" {base}/kalimera/ai-agent\n')

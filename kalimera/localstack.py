@@ -1,0 +1,345 @@
+"""Local services for ``kalimera run`` and the tests: Postgres, Redis and Azurite.
+
+Postgres and Redis are used where they answer; otherwise private ones are started from the
+installed binaries, with their data under ``.local/``. Azurite always runs privately (from
+``node_modules``) on free ports, so two stacks side by side never share a container.
+Every process started here runs in its own session and is stopped by ``LocalStack.close``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import conninfo as pg_conninfo
+from psycopg import sql
+
+logger = logging.getLogger(__name__)
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's documented, public development key: not a secret.
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+class LocalStackError(RuntimeError):
+    """A local service could not be found or started; the message says what to install."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_answers(host: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(
+    port: int, *, seconds: float, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if port_answers("127.0.0.1", port):
+            return
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    msg = f"nothing answered on 127.0.0.1:{port} within {seconds:.0f} s"
+    raise LocalStackError(msg)
+
+
+def azurite_connection_string(blob_port: int) -> str:
+    endpoint = "http://127.0.0.1:{port}/" + AZURITE_ACCOUNT
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint={endpoint.format(port=blob_port)};"
+        f"QueueEndpoint={endpoint.format(port=blob_port + 1)};"
+        f"TableEndpoint={endpoint.format(port=blob_port + 2)};"
+    )
+
+
+def postgres_answers(url: str) -> bool:
+    params = pg_conninfo.conninfo_to_dict(url)
+    params["dbname"] = "postgres"
+    try:
+        with psycopg.connect(**params, connect_timeout=2):  # type: ignore[arg-type]
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def ensure_database(url: str) -> None:
+    """Create the database the URL names when the server lacks it."""
+    params = pg_conninfo.conninfo_to_dict(url)
+    name = str(params.get("dbname") or "postgres")
+    params["dbname"] = "postgres"
+    with psycopg.connect(**params, autocommit=True, connect_timeout=5) as conn:  # type: ignore[arg-type]
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %(n)s", {"n": name}
+        ).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(url: str) -> None:
+    params = pg_conninfo.conninfo_to_dict(url)
+    name = str(params["dbname"])
+    params["dbname"] = "postgres"
+    with psycopg.connect(**params, autocommit=True, connect_timeout=5) as conn:  # type: ignore[arg-type]
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def redis_answers(url: str) -> bool:
+    from redis import Redis
+
+    try:
+        return bool(Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping())
+    except Exception:  # noqa: BLE001 - any failure means "not usable"
+        return False
+
+
+class LocalStack:
+    """Processes this stack started, and how to stop them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._cleanups: list[tuple[str, list[str]]] = []
+        self._remove: list[Path] = []
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _spawn(self, name: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._procs.append((name, proc))
+        return proc
+
+    def postgres(self, url: str) -> str:
+        """``url`` when its server answers, else the URL of a private server under ``.local``."""
+        if postgres_answers(url):
+            ensure_database(url)
+            return url
+        bindir = _postgres_bindir()
+        data = self.root / "postgres"
+        sockdir = self.root / "postgres-sock"
+        port = free_port()
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if not (data / "PG_VERSION").exists():
+            data.mkdir(parents=True, exist_ok=True)
+            _chown_postgres(data)
+            subprocess.run(
+                [
+                    *as_postgres,
+                    f"{bindir}/initdb",
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                ],
+                check=True,
+                capture_output=True,
+            )
+        sockdir.mkdir(exist_ok=True)
+        _chown_postgres(sockdir)
+        ctl = [*as_postgres, f"{bindir}/pg_ctl", "-D", str(data)]
+        subprocess.run(
+            [
+                *ctl,
+                "-o",
+                f"-p {port} -h 127.0.0.1 -k {sockdir}",
+                "-l",
+                str(self.root / "postgres.log"),
+                "-w",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            start_new_session=True,
+        )
+        self._cleanups.append(("postgres", [*ctl, "-m", "fast", "-w", "stop"]))
+        params = pg_conninfo.conninfo_to_dict(url)
+        private = pg_conninfo.make_conninfo(
+            host="127.0.0.1",
+            port=str(port),
+            user="postgres",
+            dbname=str(params.get("dbname") or "kalimera"),
+        )
+        ensure_database(private)
+        logger.info("started a private Postgres on port %s", port)
+        return private
+
+    def redis(self, url: str) -> str:
+        """``url`` when it answers, else the URL of a private redis-server."""
+        if redis_answers(url):
+            return url
+        binary = shutil.which("redis-server")
+        if binary is None:
+            msg = (
+                f"Redis does not answer at {url} and redis-server is not installed:"
+                " apt-get install redis-server"
+            )
+            raise LocalStackError(msg)
+        port = free_port()
+        self._spawn(
+            "redis",
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            self.root / "redis.log",
+        )
+        wait_for_port(port, seconds=10)
+        return f"redis://127.0.0.1:{port}/0"
+
+    def azurite(self, data: Path | None = None) -> str:
+        """Start a private Azurite on free ports; returns its connection string."""
+        script = _azurite_script()
+        if data is None:
+            data = self._azurite_folder()
+        data.mkdir(parents=True, exist_ok=True)
+        blob_port = _three_free_ports()
+        proc = self._spawn(
+            "azurite",
+            [
+                "node",
+                str(script),
+                "--location",
+                str(data),
+                "--blobHost",
+                "127.0.0.1",
+                "--queueHost",
+                "127.0.0.1",
+                "--tableHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(blob_port),
+                "--queuePort",
+                str(blob_port + 1),
+                "--tablePort",
+                str(blob_port + 2),
+                "--skipApiVersionCheck",
+                "--loose",
+                "--silent",
+                "--disableTelemetry",
+            ],
+            self.root / "azurite.log",
+        )
+        wait_for_port(blob_port, seconds=30, proc=proc)
+        wait_for_port(blob_port + 2, seconds=30, proc=proc)
+        return azurite_connection_string(blob_port)
+
+    def _azurite_folder(self) -> Path:
+        """``.local/azurite`` for the first stack; a throwaway folder for a second one beside it."""
+        shared = self.root / "azurite"
+        lock = self.root / "azurite.pid"
+        if lock.exists():
+            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+                os.kill(int(lock.read_text()), 0)
+                folder = self.root / f"azurite-{os.getpid()}"
+                self._remove.append(folder)
+                return folder
+        lock.write_text(str(os.getpid()))
+        self._remove.append(lock)
+        return shared
+
+    def close(self) -> None:
+        """Stop everything started here, newest first."""
+        for name, proc in reversed(self._procs):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            logger.info("stopped %s", name)
+        self._procs.clear()
+        for name, argv in reversed(self._cleanups):
+            subprocess.run(argv, capture_output=True, check=False)
+            logger.info("stopped %s", name)
+        self._cleanups.clear()
+        for path in self._remove:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        self._remove.clear()
+
+
+def _three_free_ports() -> int:
+    """A port P with P, P+1 and P+2 free (Azurite's blob, queue and table)."""
+    for _ in range(50):
+        port = free_port()
+        if port < 65000 and not any(
+            port_answers("127.0.0.1", p, 0.05) for p in (port + 1, port + 2)
+        ):
+            return port
+    msg = "could not find three consecutive free ports for Azurite"
+    raise LocalStackError(msg)
+
+
+def _azurite_script() -> Path:
+    here = Path(__file__).resolve().parent.parent
+    for base in (Path.cwd(), here):
+        script = base / "node_modules" / "azurite" / "dist" / "src" / "azurite.js"
+        if script.exists():
+            return script
+    msg = (
+        "Azurite is not installed: run `npm install` (or `make run`, which does) in the repository"
+    )
+    raise LocalStackError(msg)
+
+
+def _postgres_bindir() -> str:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not candidates:
+        msg = "PostgreSQL does not answer and is not installed: apt-get install postgresql"
+        raise LocalStackError(msg)
+    return str(Path(candidates[-1]).parent)
+
+
+def _chown_postgres(path: Path) -> None:
+    if os.geteuid() == 0:
+        shutil.chown(path, "postgres", "postgres")
+        path.chmod(0o700)

@@ -1,0 +1,106 @@
+"""The registry of clients (pool, cache, storage), shared by the HTTP app and the triggers.
+
+Nothing connects when it is built: the pool opens in the background, Redis and Storage connect
+on first use, so ``import function_app`` and startup work with every service down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from kalimera import storage
+from kalimera.cache import Cache, create_redis
+from kalimera.db import Pool, create_pool
+from kalimera.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableServiceClient
+    from azure.storage.blob.aio import BlobServiceClient
+
+logger = logging.getLogger(__name__)
+
+
+class Services:
+    """Every long-lived client of one process (and one event loop)."""
+
+    def __init__(self, settings: Settings, *, credential: Any = None) -> None:
+        self.settings = settings
+        self._credential = credential
+        self._pool_opened = False
+
+    @cached_property
+    def credential(self) -> Any:
+        """The Entra credential for identity-based connections (only built when one is used)."""
+        return self._credential or storage.credential(self.settings)
+
+    @cached_property
+    def pool(self) -> Pool:
+        from kalimera.entra import postgres_password
+
+        s = self.settings
+        assert s.database_url is not None
+        password = postgres_password(self.credential) if s.db_entra_auth else None
+        return create_pool(
+            s.database_url.get_secret_value(),
+            min_size=s.db_pool_min,
+            max_size=s.db_pool_max,
+            timeout=s.db_timeout_seconds,
+            statement_timeout_ms=s.db_statement_timeout_ms,
+            password=password,
+        )
+
+    async def db(self) -> Pool:
+        """The pool, opened on first use without waiting for Postgres to answer."""
+        if not self._pool_opened:
+            self._pool_opened = True
+            await self.pool.open(wait=False)
+        return self.pool
+
+    @cached_property
+    def cache(self) -> Cache:
+        s = self.settings
+        assert s.redis_url is not None
+        return Cache(create_redis(s.redis_url.get_secret_value(), timeout_ms=s.redis_timeout_ms))
+
+    @cached_property
+    def blobs(self) -> BlobServiceClient:
+        cred = None if self.settings.storage_connection_string else self.credential
+        return storage.blob_service(self.settings, cred)
+
+    @cached_property
+    def tables(self) -> TableServiceClient:
+        cred = None if self.settings.storage_connection_string else self.credential
+        return storage.table_service(self.settings, cred)
+
+    def warm(self) -> None:
+        """Build the storage clients now: importing the SDKs takes a few hundred milliseconds,
+        which must not land on the event loop in the middle of serving requests."""
+        _ = self.blobs, self.tables, self.cache
+
+    async def aclose(self) -> None:
+        closers = []
+        if self._pool_opened:
+            closers.append(self.pool.close())
+        for name in ("cache", "blobs", "tables"):
+            if name in self.__dict__:
+                closers.append(
+                    self.__dict__[name].close() if name != "cache" else self.cache.aclose()
+                )
+        results = await asyncio.gather(*closers, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                logger.warning("closing a client failed: %r", type(result).__name__)
+
+
+_shared: Services | None = None
+
+
+def shared() -> Services:
+    """The process-wide registry the trigger functions use (one per Functions worker)."""
+    global _shared
+    if _shared is None:
+        _shared = Services(get_settings())
+    return _shared

@@ -1,0 +1,175 @@
+"""Every setting the app reads, with its environment name and default.
+
+Nothing else in the package reads ``os.environ``. In ``production`` (the default, and what
+``function_app.py`` runs with) a missing or malformed secret stops startup with a message naming
+the setting; in ``development`` (``kalimera run``) local defaults are filled in.
+"""
+
+import base64
+import binascii
+import os
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_DIR = Path(os.environ.get("KALIMERA_LOCAL_DIR", ".local"))
+DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/kalimera"
+DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """The app's configuration; see the settings table in the README."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    env: Environment = Field(Environment.PRODUCTION, validation_alias="KALIMERA_ENV")
+    database_url: SecretStr | None = Field(None, validation_alias="DATABASE_URL")
+    db_pool_min: int = Field(1, ge=0, validation_alias="KALIMERA_DB_POOL_MIN")
+    db_pool_max: int = Field(8, ge=1, validation_alias="KALIMERA_DB_POOL_MAX")
+    db_timeout_seconds: float = Field(2.0, gt=0, validation_alias="KALIMERA_DB_TIMEOUT_SECONDS")
+    db_statement_timeout_ms: int = Field(
+        15_000, ge=0, validation_alias="KALIMERA_DB_STATEMENT_TIMEOUT_MS"
+    )
+    db_entra_auth: bool = Field(False, validation_alias="KALIMERA_DB_ENTRA_AUTH")
+    redis_url: SecretStr | None = Field(None, validation_alias="REDIS_URL")
+    redis_timeout_ms: int = Field(50, gt=0, validation_alias="KALIMERA_REDIS_TIMEOUT_MS")
+    redis_entra_auth: bool = Field(False, validation_alias="KALIMERA_REDIS_ENTRA_AUTH")
+    storage_connection_string: SecretStr | None = Field(None, validation_alias="KALIMERA_STORAGE")
+    storage_blob_uri: str | None = Field(None, validation_alias="KALIMERA_STORAGE__blobServiceUri")
+    storage_table_uri: str | None = Field(
+        None, validation_alias="KALIMERA_STORAGE__tableServiceUri"
+    )
+    storage_client_id: str | None = Field(None, validation_alias="KALIMERA_STORAGE__clientId")
+    managed_identity_client_id: str | None = Field(None, validation_alias="AZURE_CLIENT_ID")
+    voice_container: str = Field("kalimera-voice", validation_alias="KALIMERA_VOICE_CONTAINER")
+    turns_table: str = Field("kalimeraturns", validation_alias="KALIMERA_TURNS_TABLE")
+    encryption_key: SecretStr | None = Field(None, validation_alias="KALIMERA_ENCRYPTION_KEY")
+    encryption_key_old: SecretStr | None = Field(
+        None, validation_alias="KALIMERA_ENCRYPTION_KEY_OLD"
+    )
+    auth_cache_seconds: Annotated[float, Field(ge=0, le=60)] = Field(
+        30.0, validation_alias="KALIMERA_AUTH_CACHE_SECONDS"
+    )
+    agent_cache_ttl_seconds: int = Field(3600, gt=0, validation_alias="KALIMERA_AGENT_CACHE_TTL")
+    idle_minutes: int = Field(120, gt=0, validation_alias="KALIMERA_IDLE_MINUTES")
+    default_phone_region: str = Field("GR", validation_alias="KALIMERA_DEFAULT_PHONE_REGION")
+    max_upload_bytes: int = Field(
+        25 * 1024 * 1024, gt=0, validation_alias="KALIMERA_MAX_UPLOAD_BYTES"
+    )
+    log_level: str = Field("INFO", validation_alias="KALIMERA_LOG_LEVEL")
+    appinsights_connection_string: SecretStr | None = Field(
+        None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # An empty environment variable (as in local.settings.example.json) means "not set".
+        return None if value == "" else value
+
+    @property
+    def is_development(self) -> bool:
+        return self.env is Environment.DEVELOPMENT
+
+    @model_validator(mode="after")
+    def _fill_or_refuse(self) -> Self:
+        if self.is_development:
+            self._fill_development_defaults()
+        missing = [name for name, value in self._required().items() if not value]
+        if missing:
+            msg = f"missing required setting(s) for {self.env.value}: {', '.join(missing)}"
+            raise ValueError(msg)
+        for name, key in (
+            ("KALIMERA_ENCRYPTION_KEY", self.encryption_key),
+            ("KALIMERA_ENCRYPTION_KEY_OLD", self.encryption_key_old),
+        ):
+            if key is not None:
+                decode_key(key.get_secret_value(), name)
+        return self
+
+    def _required(self) -> dict[str, object]:
+        return {
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "KALIMERA_STORAGE (or KALIMERA_STORAGE__blobServiceUri)": (
+                self.storage_connection_string or self.storage_blob_uri
+            ),
+            "KALIMERA_ENCRYPTION_KEY": self.encryption_key,
+        }
+
+    def _fill_development_defaults(self) -> None:
+        # The model is frozen for callers; filling local defaults happens once, here.
+        if self.database_url is None:
+            object.__setattr__(self, "database_url", SecretStr(DEV_DATABASE_URL))
+        if self.redis_url is None:
+            object.__setattr__(self, "redis_url", SecretStr(DEV_REDIS_URL))
+        if self.storage_connection_string is None and self.storage_blob_uri is None:
+            object.__setattr__(
+                self, "storage_connection_string", SecretStr("UseDevelopmentStorage=true")
+            )
+        if self.encryption_key is None:
+            object.__setattr__(self, "encryption_key", SecretStr(local_encryption_key()))
+
+    @property
+    def table_service_uri(self) -> str | None:
+        """The table endpoint; derived from the blob one when only that is set."""
+        if self.storage_table_uri:
+            return self.storage_table_uri
+        if self.storage_blob_uri:
+            return self.storage_blob_uri.replace(".blob.", ".table.")
+        return None
+
+
+def decode_key(value: str, name: str) -> bytes:
+    """Decode a base64 AES-256 key, or fail naming the setting (never echoing the value)."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        msg = f"{name} must be 32 bytes encoded as base64 (e.g. `openssl rand -base64 32`)"
+        raise ValueError(msg)
+    return raw
+
+
+def local_encryption_key() -> str:
+    """The development key, generated once under ``.local/`` so local data stays readable."""
+    path = LOCAL_DIR / "encryption.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names it and never echoes a value."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's error (which echoes inputs, secrets included) into
+    one that only names the settings at fault."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise SettingsError(f"invalid Kalimera settings: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return load_settings()

@@ -1,0 +1,62 @@
+"""Blob and Table storage clients, for Azurite and for Azure alike.
+
+``KALIMERA_STORAGE`` is a connection string (Azurite, or an account key where one is allowed);
+on Azure the identity-based form ``KALIMERA_STORAGE__blobServiceUri`` (+ ``__tableServiceUri``,
+``__clientId``) is used with ``DefaultAzureCredential``, the same settings the blob trigger's
+``connection`` reads. The SDKs are imported here, lazily, to keep the cold start short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from kalimera.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableServiceClient
+    from azure.storage.blob.aio import BlobServiceClient
+
+
+def credential(settings: Settings) -> Any:
+    """The managed identity (or developer login) used for identity-based connections."""
+    from azure.identity.aio import DefaultAzureCredential
+
+    client_id = settings.storage_client_id or settings.managed_identity_client_id
+    return DefaultAzureCredential(managed_identity_client_id=client_id)
+
+
+def blob_service(settings: Settings, token_credential: Any = None) -> BlobServiceClient:
+    from azure.storage.blob.aio import BlobServiceClient
+
+    if settings.storage_connection_string is not None:
+        return BlobServiceClient.from_connection_string(
+            settings.storage_connection_string.get_secret_value()
+        )
+    return BlobServiceClient(
+        settings.storage_blob_uri or "", credential=token_credential or credential(settings)
+    )
+
+
+def table_service(settings: Settings, token_credential: Any = None) -> TableServiceClient:
+    from azure.data.tables.aio import TableServiceClient
+
+    if settings.storage_connection_string is not None:
+        return TableServiceClient.from_connection_string(
+            settings.storage_connection_string.get_secret_value()
+        )
+    return TableServiceClient(
+        settings.table_service_uri or "", credential=token_credential or credential(settings)
+    )
+
+
+async def ensure_containers(
+    blobs: BlobServiceClient, tables: TableServiceClient, settings: Settings
+) -> None:
+    """Create the recordings container and the turns table when missing (local stacks; on Azure
+    ``infra/`` creates them and this is a no-op)."""
+    from azure.core.exceptions import ResourceExistsError
+
+    with contextlib.suppress(ResourceExistsError):
+        await blobs.create_container(settings.voice_container)
+    await tables.create_table_if_not_exists(settings.turns_table)

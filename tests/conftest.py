@@ -1,0 +1,235 @@
+"""Real services for every test: a fresh database, a Redis db, a private Azurite.
+
+Each test run creates its own database (dropped at the end) and its own Azurite data folder
+(removed at the end); tenants are random UUIDs, so tests isolate by tenant within a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import random
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from kalimera.app import create_app
+from kalimera.auth import DEFAULT_SCOPES, Scope, create_token
+from kalimera.db import transaction
+from kalimera.deps import AgentsRead
+from kalimera.localstack import LocalStack, drop_database, ensure_database, free_port
+from kalimera.migrate import migrate
+from kalimera.services import Services
+from kalimera.settings import Settings, load_settings
+from kalimera.storage import ensure_containers
+
+ADMIN_URL = os.environ.get(
+    "KALIMERA_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TEST_REDIS = os.environ.get("KALIMERA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def _with_db(url: str, name: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(url)
+    params["dbname"] = name
+    return make_conninfo(**params)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    root = tmp_path_factory.mktemp("stack")
+    with LocalStack(root) as local:
+        yield local
+
+
+@pytest.fixture(scope="session")
+def database_url(stack: LocalStack) -> Iterator[str]:
+    server = stack.postgres(ADMIN_URL)
+    url = _with_db(server, f"kalimera_test_{secrets.token_hex(6)}")
+    ensure_database(url)
+    migrate(url)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def redis_url(stack: LocalStack) -> str:
+    base = stack.redis(TEST_REDIS + "/0")
+    return base.rsplit("/", 1)[0] + f"/{random.randint(1, 15)}"
+
+
+@pytest.fixture(scope="session")
+def storage_connection_string(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return stack.azurite(tmp_path_factory.mktemp("azurite"))
+
+
+@pytest.fixture(scope="session")
+def settings(settings_env: dict[str, str]) -> Settings:
+    old = {k: os.environ.get(k) for k in settings_env}
+    os.environ.update(settings_env)
+    try:
+        settings = load_settings()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+    async def create_storage() -> None:
+        services = Services(settings)
+        try:
+            await ensure_containers(services.blobs, services.tables, settings)
+        finally:
+            await services.aclose()
+
+    run_async(create_storage())
+    return settings
+
+
+@pytest.fixture(scope="session")
+def settings_env(
+    database_url: str, redis_url: str, storage_connection_string: str
+) -> dict[str, str]:
+    """The environment a production instance of this stack would have."""
+    return {
+        "KALIMERA_ENV": "production",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "KALIMERA_STORAGE": storage_connection_string,
+        "KALIMERA_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "KALIMERA_AUTH_CACHE_SECONDS": "1",
+    }
+
+
+probe = APIRouter()
+
+
+@probe.get("/kalimera/_auth-probe", include_in_schema=False)
+async def auth_probe(principal: AgentsRead) -> dict[str, str]:
+    """A test-only route: checks auth apart from any domain."""
+    return {"tenant_id": str(principal.tenant_id)}
+
+
+class ProbeBody(BaseModel):
+    name: str
+    count: int
+
+
+@probe.post("/kalimera/_probe/{item_id}", include_in_schema=False)
+async def body_probe(item_id: uuid.UUID, body: ProbeBody, principal: AgentsRead) -> dict[str, str]:
+    """A test-only route: checks body and path validation apart from any domain."""
+    return {"item_id": str(item_id), "name": body.name, "tenant_id": str(principal.tenant_id)}
+
+
+class Server:
+    """The app under uvicorn in a thread, as ``kalimera run`` serves it (plus the auth probe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(settings)
+        self.app.include_router(probe)
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            )
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                msg = "the test server did not start"
+                raise RuntimeError(msg)
+            threading.Event().wait(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(settings: Settings) -> Iterator[Server]:
+    srv = Server(settings)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def anon(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+def run_async(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def make_token(
+    settings: Settings, tenant_id: uuid.UUID, scopes: tuple[Scope, ...] = DEFAULT_SCOPES
+) -> str:
+    async def work() -> str:
+        services = Services(settings)
+        try:
+            async with transaction(await services.db()) as conn:
+                _, token = await create_token(
+                    conn=conn, tenant_id=tenant_id, name="test", scopes=scopes
+                )
+            return token
+        finally:
+            await services.aclose()
+
+    return run_async(work())  # type: ignore[no-any-return]
+
+
+class Tenant:
+    """A random tenant and an authenticated client for it."""
+
+    def __init__(
+        self, server: Server, scopes: tuple[Scope, ...] = (*DEFAULT_SCOPES, Scope.AGENTS_RUNTIME)
+    ) -> None:
+        self.id = uuid.uuid4()
+        self.token = make_token(server.settings, self.id, scopes)
+        self.client = httpx.Client(
+            base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {self.token}"}
+        )
+
+
+@pytest.fixture
+def new_tenant(server: Server) -> Iterator[Callable[..., Tenant]]:
+    made: list[Tenant] = []
+
+    def factory(scopes: tuple[Scope, ...] = (*DEFAULT_SCOPES, Scope.AGENTS_RUNTIME)) -> Tenant:
+        tenant = Tenant(server, scopes)
+        made.append(tenant)
+        return tenant
+
+    yield factory
+    for tenant in made:
+        tenant.client.close()
+
+
+@pytest.fixture
+def tenant(new_tenant: Callable[..., Tenant]) -> Tenant:
+    return new_tenant()
+
+
+@pytest.fixture
+def tmp_local(tmp_path: Path) -> Path:
+    return tmp_path

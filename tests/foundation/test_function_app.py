@@ -1,0 +1,82 @@
+"""What the Functions worker would index from ``function_app``, read with its own API."""
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from azure.functions.decorators.utils import StringifyEnumJsonEncoder
+
+
+@pytest.fixture(scope="module")
+def indexed(settings_env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    # get_functions() works once per app instance: read it once for the module.
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in settings_env.items():
+            env.setenv(name, value)
+        from kalimera.settings import get_settings
+
+        get_settings.cache_clear()
+        import function_app
+
+        functions = function_app.app.get_functions()
+        get_settings.cache_clear()
+    return {
+        f.get_function_name(): json.loads(
+            json.dumps(f.get_dict_repr(), cls=StringifyEnumJsonEncoder)
+        )
+        for f in functions
+    }
+
+
+def test_the_http_function_serves_every_route_anonymously(
+    indexed: dict[str, dict[str, Any]],
+) -> None:
+    http = indexed["http_app_func"]
+    trigger = next(b for b in http["bindings"] if b["type"] == "httpTrigger")
+    assert trigger["authLevel"].lower() == "anonymous"
+    assert trigger["route"] == "/{*route}"
+    assert {"GET", "POST", "PUT", "PATCH", "DELETE"} <= {m.upper() for m in trigger["methods"]}
+    assert any(b["type"] == "http" and b["direction"].lower() == "out" for b in http["bindings"])
+
+
+def test_importing_function_app_connects_to_nothing() -> None:
+    # No services: ports where nothing listens. The import must still succeed, quickly.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "KALIMERA_ENV": "production",
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "KALIMERA_STORAGE": "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=YQ==;BlobEndpoint=http://127.0.0.1:1/a;",
+        "KALIMERA_ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import function_app; print(len(function_app.app.get_functions()))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.strip()) >= 1
+
+
+def test_a_missing_secret_stops_the_worker_naming_the_setting() -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "KALIMERA_ENV": "production",
+        "DATABASE_URL": "postgresql://x@127.0.0.1:1/x",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import function_app"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "KALIMERA_ENCRYPTION_KEY" in result.stderr
+    assert "REDIS_URL" in result.stderr

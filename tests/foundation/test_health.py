@@ -1,0 +1,83 @@
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from kalimera.localstack import free_port
+from kalimera.settings import Settings, load_settings
+from tests.conftest import Server
+
+
+def test_health_reports_every_check(anon: httpx.Client) -> None:
+    response = anon.get("/kalimera/health")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"postgres": "ok", "redis": "ok", "storage": "ok"},
+    }
+
+
+@pytest.fixture
+def blackhole() -> Iterator[int]:
+    """A port that accepts TCP connections and never answers: a hung database."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(100)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def settings_with(settings_env: dict[str, str], **env: str) -> Settings:
+    import os
+
+    old = dict(os.environ)
+    os.environ.update({**settings_env, **env})
+    try:
+        return load_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+@pytest.mark.parametrize("failure", ["refused", "hung"])
+def test_postgres_down_answers_503_within_2s(
+    settings_env: dict[str, str], blackhole: int, failure: str
+) -> None:
+    port = free_port() if failure == "refused" else blackhole
+    settings = settings_with(settings_env, DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/x")
+    server = Server(settings)
+    server.start()
+    try:
+        started = time.monotonic()
+        response = httpx.get(f"{server.url}/kalimera/health", timeout=10)
+        elapsed = time.monotonic() - started
+        assert response.status_code == 503
+        assert response.json()["checks"]["postgres"] == "down"
+        assert response.headers["retry-after"]
+        assert elapsed < 2.0
+
+        started = time.monotonic()
+        probe = httpx.get(
+            f"{server.url}/kalimera/_auth-probe", headers={"Authorization": "Bearer x"}, timeout=10
+        )
+        assert probe.status_code == 503
+        assert probe.headers["content-type"] == "application/problem+json"
+        assert probe.headers["retry-after"]
+        assert time.monotonic() - started < 2.5
+    finally:
+        server.stop()
+
+
+def test_redis_down_degrades_but_serves(settings_env: dict[str, str]) -> None:
+    settings = settings_with(settings_env, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    server = Server(settings)
+    server.start()
+    try:
+        response = httpx.get(f"{server.url}/kalimera/health", timeout=10)
+        assert response.status_code == 200
+        assert response.json()["status"] == "degraded"
+        assert response.json()["checks"]["redis"] == "down"
+    finally:
+        server.stop()
