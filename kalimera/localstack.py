@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -125,6 +126,8 @@ class LocalStack:
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._cleanups: list[tuple[str, list[str]]] = []
         self._remove: list[Path] = []
+        self._pg_start: list[str] = []
+        self._pg_stop: list[str] = []
 
     def __enter__(self) -> LocalStack:
         return self
@@ -150,10 +153,20 @@ class LocalStack:
             ensure_database(url)
             return url
         bindir = _postgres_bindir()
-        data = self.root / "postgres"
-        sockdir = self.root / "postgres-sock"
-        port = free_port()
         as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        base = self.root
+        if (
+            as_postgres
+            and subprocess.run([*as_postgres, "test", "-x", str(base)], check=False).returncode
+        ):
+            # The postgres user cannot reach our folder (e.g. pytest's 0700 temp dirs): use a
+            # throwaway folder it can reach, removed on close.
+            base = Path(tempfile.mkdtemp(prefix="kalimera-pg-"))
+            _chown_postgres(base)
+            self._remove.append(base)
+        data = base / "postgres"
+        sockdir = base / "postgres-sock"
+        port = free_port()
         if not (data / "PG_VERSION").exists():
             data.mkdir(parents=True, exist_ok=True)
             _chown_postgres(data)
@@ -175,21 +188,18 @@ class LocalStack:
         sockdir.mkdir(exist_ok=True)
         _chown_postgres(sockdir)
         ctl = [*as_postgres, f"{bindir}/pg_ctl", "-D", str(data)]
-        subprocess.run(
-            [
-                *ctl,
-                "-o",
-                f"-p {port} -h 127.0.0.1 -k {sockdir}",
-                "-l",
-                str(self.root / "postgres.log"),
-                "-w",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-            start_new_session=True,
-        )
-        self._cleanups.append(("postgres", [*ctl, "-m", "fast", "-w", "stop"]))
+        self._pg_start = [
+            *ctl,
+            "-o",
+            f"-p {port} -h 127.0.0.1 -k {sockdir}",
+            "-l",
+            str(base / "postgres.log"),
+            "-w",
+            "start",
+        ]
+        self._pg_stop = [*ctl, "-m", "fast", "-w", "stop"]
+        self.start_postgres()
+        self._cleanups.append(("postgres", self._pg_stop))
         params = pg_conninfo.conninfo_to_dict(url)
         private = pg_conninfo.make_conninfo(
             host="127.0.0.1",
@@ -200,6 +210,14 @@ class LocalStack:
         ensure_database(private)
         logger.info("started a private Postgres on port %s", port)
         return private
+
+    def start_postgres(self) -> None:
+        """(Re)start the private Postgres this stack made."""
+        subprocess.run(self._pg_start, check=True, capture_output=True, start_new_session=True)
+
+    def stop_postgres(self) -> None:
+        """Stop the private Postgres (an outage, for tests); ``start_postgres`` brings it back."""
+        subprocess.run(self._pg_stop, check=True, capture_output=True)
 
     def redis(self, url: str) -> str:
         """``url`` when it answers, else the URL of a private redis-server."""

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(None, validation_alias="DATABASE_URL")
     db_pool_min: int = Field(1, ge=0, validation_alias="KALIMERA_DB_POOL_MIN")
     db_pool_max: int = Field(8, ge=1, validation_alias="KALIMERA_DB_POOL_MAX")
-    db_timeout_seconds: float = Field(2.0, gt=0, validation_alias="KALIMERA_DB_TIMEOUT_SECONDS")
+    db_timeout_seconds: float = Field(1.5, gt=0, validation_alias="KALIMERA_DB_TIMEOUT_SECONDS")
     db_statement_timeout_ms: int = Field(
         15_000, ge=0, validation_alias="KALIMERA_DB_STATEMENT_TIMEOUT_MS"
     )
