@@ -1,0 +1,64 @@
+"""``make bench``: run every benchmark script in this folder and write ``bench/results.md``.
+
+Each script prints its own figures (ratios measured side by side, medians); this runner only
+runs them one after another, so they do not compete for the machine, and records what they said
+with the machine and the date.
+"""
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    only = set(sys.argv[1:])
+    scripts = sorted(
+        p for p in HERE.glob("*.py") if not p.name.startswith("_") and (not only or p.stem in only)
+    )
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}. Written by `make bench`.",
+        "",
+    ]
+    failed = 0
+    for script in scripts:
+        print(f"== {script.name}", flush=True)
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, check=False
+        )
+        print(result.stdout, end="")
+        if result.returncode:
+            failed += 1
+            print(result.stderr[-3000:], file=sys.stderr)
+        lines += [
+            f"## {script.stem} ({time.monotonic() - started:.0f} s"
+            f"{', FAILED' if result.returncode else ''})",
+            "",
+            "```",
+            result.stdout.strip() or result.stderr.strip()[-2000:],
+            "```",
+            "",
+        ]
+    (HERE / "results.md").write_text("\n".join(lines))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
