@@ -68,3 +68,13 @@ def test_identity_based_storage_needs_no_connection_string(env: pytest.MonkeyPat
     settings = load_settings()
     assert settings.storage_connection_string is None
     assert settings.table_service_uri == "https://acct.table.core.windows.net"
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    for field in Settings.model_fields.values():
+        alias = str(field.validation_alias)
+        name = alias.split("__")[-1] if "__" in alias else alias
+        assert name in readme, f"{alias} is not in the README's settings table"
