@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -37,6 +38,11 @@ DEV_TOKEN_NAME = "kalimera run"  # noqa: S105 - a label, not a secret
 def run(*, host: str, port: int) -> None:
     """Start (or reuse) the services, migrate, print a token, serve until Ctrl-C or SIGTERM."""
     console = Console(stderr=True)
+    # Before serving, Ctrl-C or SIGTERM exits (unwinding the stack's cleanup). While serving,
+    # uvicorn handles both, shuts down, then re-raises the signal: by then it must be a no-op, so
+    # the clients close and the local stack stops in order.
+    signal.signal(signal.SIGTERM, _on_stop_signal)
+    signal.signal(signal.SIGINT, _on_stop_signal)
     if port_answers(host, port):
         msg = f"{host}:{port} is already in use; stop what serves it or pass --port"
         raise SystemExit(msg)
@@ -58,6 +64,14 @@ def run(*, host: str, port: int) -> None:
         asyncio.run(_serve(settings, host=host, port=port))
 
 
+_serving = {"started": False}
+
+
+def _on_stop_signal(signum: int, _frame: object) -> None:
+    if not _serving["started"]:
+        raise SystemExit(128 + signum)
+
+
 async def _serve(settings: settings_module.Settings, *, host: str, port: int) -> None:
     services = Services(settings)
     jobs: list[asyncio.Task[None]] = []
@@ -75,6 +89,7 @@ async def _serve(settings: settings_module.Settings, *, host: str, port: int) ->
             )
         )
         jobs = [asyncio.create_task(job(services)) for job in BACKGROUND_JOBS]  # type: ignore[arg-type]
+        _serving["started"] = True
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers no event
             await asyncio.sleep(0.05)

@@ -170,7 +170,8 @@ class LocalStack:
         if not (data / "PG_VERSION").exists():
             data.mkdir(parents=True, exist_ok=True)
             _chown_postgres(data)
-            subprocess.run(
+            _run(
+                "initialise Postgres",
                 [
                     *as_postgres,
                     f"{bindir}/initdb",
@@ -182,8 +183,6 @@ class LocalStack:
                     "-E",
                     "UTF8",
                 ],
-                check=True,
-                capture_output=True,
             )
         sockdir.mkdir(exist_ok=True)
         _chown_postgres(sockdir)
@@ -193,7 +192,7 @@ class LocalStack:
             "-o",
             f"-p {port} -h 127.0.0.1 -k {sockdir}",
             "-l",
-            str(base / "postgres.log"),
+            str(data / "server.log"),
             "-w",
             "start",
         ]
@@ -213,11 +212,11 @@ class LocalStack:
 
     def start_postgres(self) -> None:
         """(Re)start the private Postgres this stack made."""
-        subprocess.run(self._pg_start, check=True, capture_output=True, start_new_session=True)
+        _run("start Postgres", self._pg_start, start_new_session=True)
 
     def stop_postgres(self) -> None:
         """Stop the private Postgres (an outage, for tests); ``start_postgres`` brings it back."""
-        subprocess.run(self._pg_stop, check=True, capture_output=True)
+        _run("stop Postgres", self._pg_stop)
 
     def redis(self, url: str) -> str:
         """``url`` when it answers, else the URL of a private redis-server."""
@@ -323,6 +322,16 @@ class LocalStack:
             else:
                 path.unlink(missing_ok=True)
         self._remove.clear()
+
+
+def _run(what: str, argv: list[str], *, start_new_session: bool = False) -> None:
+    result = subprocess.run(
+        argv, capture_output=True, text=True, check=False, start_new_session=start_new_session
+    )
+    if result.returncode:
+        output = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        msg = f"could not {what}: {' '.join(output)} (command: {' '.join(argv)})"
+        raise LocalStackError(msg)
 
 
 def _three_free_ports() -> int:
