@@ -1,0 +1,196 @@
+"""Pydantic models for contacts: the schema family and the field rules they share.
+
+Phone numbers are normalised in ``service.normalise_phone`` rather than here, because the region
+for numbers written without a country code is a setting, and the model knows no settings.
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+NAMES_REQUIRED = "First name and last name are required"
+END_BEFORE_START = "must not be before start_datetime"
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+class Voice(StrEnum):
+    MALE = "Male"
+    FEMALE = "Female"
+
+
+class Status(StrEnum):
+    INBOUND = "Inbound"
+    OUTBOUND = "Outbound"
+
+
+def _no_nul(value: str) -> str:
+    # Postgres text cannot hold NUL; refusing it here keeps bad input a 422, not a 500.
+    if "\x00" in value:
+        msg = "must not contain NUL characters"
+        raise ValueError(msg)
+    return value
+
+
+def _title_case(value: object) -> object:
+    # "male", "MALE" and "Male" all mean Male; anything else is left for the enum to refuse.
+    return value.strip().capitalize() if isinstance(value, str) else value
+
+
+def _email(value: str) -> str:
+    try:
+        normalized = validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        msg = f"not a valid email address: {exc}"
+        raise ValueError(msg) from None
+    if len(normalized) > 100:
+        msg = "must be at most 100 characters"
+        raise ValueError(msg)
+    return normalized
+
+
+def _utc(value: datetime) -> datetime:
+    # A time written without an offset is taken as UTC.
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not EARLIEST <= value <= LATEST:
+        msg = "must be between 1900-01-01 and 9999-12-30"
+        raise ValueError(msg)
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+    AfterValidator(_no_nul),
+]
+Language = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=30),
+    AfterValidator(_no_nul),
+]
+# The raw number as written; ``service.normalise_phone`` turns it into E.164.
+PhoneInput = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+    AfterValidator(_no_nul),
+    Field(examples=["+302101234567", "210 123 4567"]),
+]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=254),
+    AfterValidator(_email),
+    Field(examples=["maria@example.com"]),
+]
+Moment = Annotated[datetime, AfterValidator(_utc)]
+VoiceInput = Annotated[Voice, BeforeValidator(_title_case)]
+StatusInput = Annotated[Status, BeforeValidator(_title_case)]
+
+
+class ContactBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _end_after_start(end: datetime | None, info: ValidationInfo) -> datetime | None:
+    # Fields validate in order, so a valid start_datetime is in info.data by now.
+    start = info.data.get("start_datetime")
+    if start is not None and end is not None and end < start:
+        raise ValueError(END_BEFORE_START)
+    return end
+
+
+class ContactCreate(ContactBase):
+    """A new contact: the names are required, the rest optional with the seed's defaults."""
+
+    first_name: Name
+    last_name: Name
+    contact_no: PhoneInput | None = None
+    email: Email | None = None
+    start_datetime: Moment | None = None
+    end_datetime: Moment | None = None
+    language: Language = "English"
+    voice: VoiceInput = Voice.MALE
+    status: StatusInput = Status.INBOUND
+
+    _period = field_validator("end_datetime")(_end_after_start)
+
+
+class ContactUpdate(ContactBase):
+    """A partial update: only the fields given change; ``null`` clears an optional field."""
+
+    first_name: Name | None = None
+    last_name: Name | None = None
+    contact_no: PhoneInput | None = None
+    email: Email | None = None
+    start_datetime: Moment | None = None
+    end_datetime: Moment | None = None
+    language: Language | None = None
+    voice: VoiceInput | None = None
+    status: StatusInput | None = None
+
+    @field_validator("first_name", "last_name", "language", "voice", "status")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Validators run only on given values: omitted means unchanged, null is refused.
+        if value is None:
+            msg = "may be omitted but not null"
+            raise ValueError(msg)
+        return value
+
+    # Both ends given: checked here; one end given: the database checks it against the other.
+    _period = field_validator("end_datetime")(_end_after_start)
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class ContactRead(BaseModel):
+    id: int
+    first_name: str
+    last_name: str
+    contact_no: str | None
+    email: str | None
+    start_datetime: datetime | None
+    end_datetime: datetime | None
+    language: str
+    voice: Voice
+    status: Status
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("start_datetime", "end_datetime", "created_at", "updated_at")
+    @classmethod
+    def _as_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+
+class ContactPage(BaseModel):
+    contacts: list[ContactRead]
+    total: int
+    pages: int
+    current_page: int
+
+
+class ContactDeleted(BaseModel):
+    message: str = "Contact deleted successfully"
+
+
+class RowError(BaseModel):
+    row: int = Field(description="The line of the file where the record starts (header = 1)")
+    detail: str
+
+
+class ImportResult(BaseModel):
+    created: int
+    errors: list[RowError]
