@@ -63,9 +63,12 @@ def _email(value: str) -> str:
 
 def _utc(value: datetime) -> datetime:
     # A time written without an offset is taken as UTC.
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    msg = "must be between 1900-01-01 and 9999-12-30"
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # the offset moves it past year 1 or 9999
+        raise ValueError(msg) from None
     if not EARLIEST <= value <= LATEST:
-        msg = "must be between 1900-01-01 and 9999-12-30"
         raise ValueError(msg)
     return value
 
