@@ -88,17 +88,35 @@ PhoneInput = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
     AfterValidator(_no_nul),
-    Field(examples=["+302101234567", "210 123 4567"]),
+    Field(
+        examples=["+302101234567", "210 123 4567"],
+        description="A phone number, stored in E.164; one without a country code is read as in "
+        "the region of the setting KALIMERA_DEFAULT_PHONE_REGION",
+    ),
 ]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=254),
     AfterValidator(_email),
-    Field(examples=["maria@example.com"]),
+    Field(examples=["maria@example.com"], description="An email address (at most 100 characters)"),
 ]
-Moment = Annotated[datetime, AfterValidator(_utc)]
+Moment = Annotated[
+    datetime,
+    AfterValidator(_utc),
+    Field(description="ISO 8601; a time without an offset is taken as UTC"),
+]
 VoiceInput = Annotated[Voice, BeforeValidator(_title_case)]
 StatusInput = Annotated[Status, BeforeValidator(_title_case)]
+
+
+def _unset() -> Any:
+    """The default of a required field in a partial update: absent means unchanged. The schema
+    shows no default, as ``null`` itself is not a valid value."""
+
+    def drop_default(schema: dict[str, Any]) -> None:
+        schema.pop("default", None)
+
+    return Field(default=None, json_schema_extra=drop_default)
 
 
 class ContactBase(BaseModel):
@@ -130,26 +148,20 @@ class ContactCreate(ContactBase):
 
 
 class ContactUpdate(ContactBase):
-    """A partial update: only the fields given change; ``null`` clears an optional field."""
+    """A partial update: only the fields given change; ``null`` clears an optional field.
 
-    first_name: Name | None = None
-    last_name: Name | None = None
+    The required fields default to None only to mean "not given": ``null`` for them is refused.
+    """
+
+    first_name: Name = _unset()
+    last_name: Name = _unset()
     contact_no: PhoneInput | None = None
     email: Email | None = None
     start_datetime: Moment | None = None
     end_datetime: Moment | None = None
-    language: Language | None = None
-    voice: VoiceInput | None = None
-    status: StatusInput | None = None
-
-    @field_validator("first_name", "last_name", "language", "voice", "status")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        # Validators run only on given values: omitted means unchanged, null is refused.
-        if value is None:
-            msg = "may be omitted but not null"
-            raise ValueError(msg)
-        return value
+    language: Language = _unset()
+    voice: VoiceInput = _unset()
+    status: StatusInput = _unset()
 
     # Both ends given: checked here; one end given: the database checks it against the other.
     _period = field_validator("end_datetime")(_end_after_start)

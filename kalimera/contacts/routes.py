@@ -116,6 +116,12 @@ async def import_contacts(
     return await csv_import.import_csv(services=services, tenant_id=principal.tenant_id, data=data)
 
 
+@router.api_route("/import", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def import_other_methods() -> None:
+    """``/import`` is a POST only (not a contact id): other methods are 405, not 422."""
+    raise Problem(405, "Method Not Allowed", headers={"Allow": "POST"})
+
+
 @router.get(
     "/{contact_id}", response_model=ContactRead, responses=problem_responses(401, 403, 404, 422)
 )

@@ -113,6 +113,13 @@ def test_bad_ids_are_422_naming_the_id(tenant: Tenant, contact_id: str) -> None:
         assert ["path", "contact_id"] in locs(response, 422)
 
 
+def test_the_import_path_answers_405_to_other_methods(tenant: Tenant) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        response = tenant.client.request(method, f"{URL}/import")
+        assert_problem(response, 405)
+        assert response.headers["allow"] == "POST"
+
+
 def test_malformed_json_is_400(tenant: Tenant) -> None:
     response = tenant.client.post(
         URL, content=b'{"first_name": ', headers={"Content-Type": "application/json"}
