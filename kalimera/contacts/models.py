@@ -6,9 +6,11 @@ for numbers written without a country code is a setting, and the model knows no 
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import DOT_ATOM_TEXT
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -49,9 +51,21 @@ def _title_case(value: object) -> object:
     return value.strip().capitalize() if isinstance(value, str) else value
 
 
+@lru_cache(maxsize=4096)
+def _domain(domain: str) -> str:
+    """A domain as email-validator normalises it (an import repeats a few domains many times)."""
+    return validate_email(f"a@{domain}", check_deliverability=False).domain
+
+
 def _email(value: str) -> str:
+    local, at, domain = value.rpartition("@")
     try:
-        normalized = validate_email(value, check_deliverability=False).normalized
+        if at and DOT_ATOM_TEXT.match(local):
+            # The common case: email-validator accepts a plain ASCII local part as it is, so
+            # only the domain needs its (slow) checks, once per domain.
+            normalized = f"{local}@{_domain(domain)}"
+        else:
+            normalized = validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         msg = f"not a valid email address: {exc}"
         raise ValueError(msg) from None
