@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from kalimera.contacts import repository
 from kalimera.contacts.models import NAMES_REQUIRED, ContactCreate, ImportResult, RowError
@@ -75,11 +75,14 @@ async def _read_capped(request: Request, limit: int) -> bytes:
         raise _too_large()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large()
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large()
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Problem(400, "The upload ended before the whole file arrived") from None
     return b"".join(chunks)
 
 
