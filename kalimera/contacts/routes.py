@@ -16,7 +16,7 @@ from kalimera.contacts.models import (
     ContactRead,
     ContactUpdate,
     ImportResult,
-    Status,
+    StatusInput,
 )
 from kalimera.deps import ContactsRead, ContactsWrite, ServicesDep
 from kalimera.errors import Problem, problem_responses
@@ -88,7 +88,7 @@ async def list_contacts(
             description="A substring of the names, phone number or email (case-insensitive)",
         ),
     ] = None,
-    status: Status | None = None,
+    status: StatusInput | None = None,
 ) -> ContactPage:
     """The tenant's contacts, newest first."""
     return await service.list_page(

@@ -109,6 +109,7 @@ def test_search_matches_names_phone_and_email_and_status_filters(tenant: Tenant)
     assert found(search="%") == []
     assert found(search="_") == []
     assert found(status="Outbound") == [yannis["id"]]
+    assert found(status="outbound") == [yannis["id"]]
     assert found(status="Inbound", search="yannis") == []
 
 
