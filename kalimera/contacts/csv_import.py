@@ -15,7 +15,6 @@ the second time.
 
 import asyncio
 import csv
-import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -170,9 +169,11 @@ def _records(data: bytes) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise Problem(415, f"The file is not UTF-8 (byte {exc.start})") from None
-    first_line = text.split("\n", 1)[0]
+    # Lines end in LF or CRLF; a file with CR alone (old Mac exports) ends them in CR.
+    newline = "\r" if "\n" not in text and "\r" in text else "\n"
+    first_line = text.split(newline, 1)[0]
     delimiter = max(DELIMITERS, key=first_line.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(_lines(text, newline), delimiter=delimiter)
     header = _header(reader)
 
     def records() -> Iterator[tuple[int, list[str]]]:
@@ -186,6 +187,17 @@ def _records(data: bytes) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
             raise Problem(422, f"Line {line}: the CSV cannot be read ({exc})") from None
 
     return header, records()
+
+
+def _lines(text: str, newline: str) -> Iterator[str]:
+    """The lines of ``text``, each with its ending, as the csv module wants them; one at a time
+    rather than a copy of the whole text."""
+    start = 0
+    while start < len(text):
+        end = text.find(newline, start)
+        end = len(text) if end == -1 else end + 1
+        yield text[start:end]
+        start = end
 
 
 def _header(reader: Any) -> list[str]:
@@ -227,15 +239,12 @@ def check(data: bytes, region: str) -> tuple[list[Candidate], list[RowError]]:
     """
     header, records = _records(data)
     width = len(header)
-    rows = []
-    for line, cells in records:
-        if len(rows) == MAX_ROWS:
-            raise Problem(413, f"The file has more than {MAX_ROWS:,} rows")
-        rows.append((line, cells))
     candidates: list[Candidate] = []
     errors: list[RowError] = []
     first_seen: dict[tuple[str | None, ...], int] = {}
-    for line, cells in rows:
+    for count, (line, cells) in enumerate(records, start=1):
+        if count > MAX_ROWS:
+            raise Problem(413, f"The file has more than {MAX_ROWS:,} rows")
         if len(cells) != width:
             errors.append(RowError(row=line, detail=f"{len(cells)} fields; the header has {width}"))
             continue

@@ -3,6 +3,7 @@
 import time
 
 import httpx
+import pytest
 
 from tests.conftest import Tenant
 from tests.contacts.conftest import URL, create
@@ -88,6 +89,14 @@ def test_a_quoted_field_across_lines_keeps_the_row_numbers_right(tenant: Tenant)
     contacts = tenant.client.get(URL).json()["contacts"]
     assert {c["last_name"] for c in contacts} == {"Multi\r\nLine\r\nName", "Smith"}
     assert {c["first_name"] for c in contacts} == {"Anna", 'Quoted "nick"'}
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r"])
+def test_lf_and_cr_line_endings_work_too(tenant: Tenant, newline: bytes) -> None:
+    data = newline.join([b"first_name,last_name", b"A,B", b"Bad", b'"C' + newline + b'D",E'])
+    result = imported(tenant.client, data + newline + b"F,G" + newline)
+    assert result["created"] == 3
+    assert [e["row"] for e in result["errors"]] == [3]  # type: ignore[attr-defined]
 
 
 def test_rows_without_a_phone_number_are_duplicates_by_names_and_email(tenant: Tenant) -> None:
