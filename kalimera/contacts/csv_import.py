@@ -211,14 +211,20 @@ def _header(reader: Any) -> list[str]:
     unknown = [name for name in header if name not in COLUMNS | READ_ONLY_COLUMNS]
     if unknown:
         known = ", ".join(ContactCreate.model_fields)
-        raise Problem(422, f"Unknown column(s): {', '.join(unknown)}; the columns are {known}")
+        raise Problem(422, f"Unknown column(s): {_some(unknown)}; the columns are {known}")
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
-        raise Problem(422, f"Repeated column(s): {', '.join(repeated)}")
+        raise Problem(422, f"Repeated column(s): {_some(repeated)}")
     missing = [name for name in ("first_name", "last_name") if name not in header]
     if missing:
         raise Problem(422, f"Missing column(s): {', '.join(missing)}; {NAMES_REQUIRED}")
     return header
+
+
+def _some(names: list[str], most: int = 10) -> str:
+    """A few names for a message (a hostile header can hold millions)."""
+    shown = ", ".join(repr(name) for name in names[:most])
+    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
 
 
 def _row_error(exc: ValidationError) -> str:
@@ -266,7 +272,7 @@ def check(data: bytes, region: str) -> tuple[list[Candidate], list[RowError]]:
         candidate = Candidate(line, fields)
         earlier = first_seen.setdefault(candidate.key, line)
         if earlier != line:
-            errors.append(RowError(row=line, detail=_duplicate(candidate, f"row {earlier}")))
+            errors.append(RowError(row=line, detail=_duplicate(candidate, f"on row {earlier}")))
             continue
         candidates.append(candidate)
     return candidates, errors
@@ -274,8 +280,8 @@ def check(data: bytes, region: str) -> tuple[list[Candidate], list[RowError]]:
 
 def _duplicate(candidate: Candidate, where: str) -> str:
     if candidate.fields["contact_no"] is not None:
-        return f"contact_no: {candidate.fields['contact_no']} is already in {where}"
-    return f"a contact with these names and email and no phone number is already in {where}"
+        return f"contact_no: {candidate.fields['contact_no']} is already {where}"
+    return f"a contact with these names and email and no phone number is already {where}"
 
 
 async def import_csv(*, services: Services, tenant_id: uuid.UUID, data: bytes) -> ImportResult:
@@ -295,7 +301,7 @@ async def import_csv(*, services: Services, tenant_id: uuid.UUID, data: bytes) -
         stored = {_stored_key(row) for row in inserted}
         created += len(stored)
         errors.extend(
-            RowError(row=c.line, detail=_duplicate(c, "the stored contacts"))
+            RowError(row=c.line, detail=_duplicate(c, "stored"))
             for c in batch
             if c.stored_key not in stored
         )
