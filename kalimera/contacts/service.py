@@ -9,7 +9,6 @@ import re
 import uuid
 from typing import Any
 
-import phonenumbers
 from psycopg import errors as pg_errors
 
 from kalimera.contacts import repository
@@ -39,6 +38,8 @@ def normalise_phone(raw: str, region: str) -> str:
 
     Raises ValueError with a message for the caller when it is not a valid phone number.
     """
+    import phonenumbers  # here, not at the top: the cold start need not load its metadata
+
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
