@@ -1,6 +1,7 @@
 """CSV import: good rows stored in batches, each bad row reported by its line, no duplicates."""
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -177,3 +178,14 @@ def test_exported_columns_are_ignored_and_headers_are_forgiving(tenant: Tenant) 
     (contact,) = tenant.client.get(URL).json()["contacts"]
     assert (contact["first_name"], contact["voice"]) == ("Anna", "Female")
     assert contact["id"] != 99
+
+
+def test_two_imports_of_the_same_file_at_once_store_each_contact_once(tenant: Tenant) -> None:
+    # Half the rows have no phone number: only the per-tenant import lock keeps those single.
+    rows = [f"Name{i},Person{i},{'' if i % 2 else f'+3069{i:08d}'}" for i in range(2_500)]
+    data = ("first_name,last_name,contact_no\n" + "\n".join(rows) + "\n").encode()
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: imported(tenant.client, data), range(2)))
+    assert sum(r["created"] for r in results) == 2_500  # type: ignore[misc]
+    assert sum(len(r["errors"]) for r in results) == 2_500  # type: ignore[arg-type,misc]
+    assert tenant.client.get(URL, params={"per_page": 1}).json()["total"] == 2_500
