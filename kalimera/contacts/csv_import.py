@@ -1,0 +1,315 @@
+"""CSV import of contacts: the upload, the parse, the checks and the batched inserts.
+
+The file is read from the request stream up to ``MAX_BYTES`` (a larger one is refused as it
+arrives, 413), parsed and checked in a worker thread (so the event loop keeps serving), and its
+good rows stored ``BATCH_ROWS`` at a time: one statement and one transaction per batch, so a
+10,000-row file costs ten round trips. Nothing is written when the file as a whole is refused
+(not UTF-8, more than ``MAX_ROWS`` rows, unknown columns).
+
+Duplicates are reported, never stored twice: a row whose phone number is already stored in the
+tenant, or appears on an earlier row of the file, is refused; a row *without* a phone number is
+a duplicate when a contact without one has the same first name, last name and email (all
+case-insensitive; no email matches no email). So importing the same file twice creates nothing
+the second time.
+"""
+
+import asyncio
+import csv
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect, Request
+
+from kalimera.contacts import repository
+from kalimera.contacts.models import NAMES_REQUIRED, ContactCreate, ImportResult, RowError
+from kalimera.contacts.service import normalise_phone
+from kalimera.db import transaction
+from kalimera.errors import Problem
+from kalimera.services import Services
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_ROWS = 10_000
+BATCH_ROWS = 1_000
+# Room for the multipart envelope around a file of MAX_BYTES.
+MULTIPART_SLACK = 64 * 1024
+CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel"})
+DELIMITERS = (",", ";", "\t")
+# Columns a listing export carries that the import leaves to the server.
+READ_ONLY_COLUMNS = frozenset({"id", "created_at", "updated_at"})
+COLUMNS = frozenset(ContactCreate.model_fields)
+
+REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "description": (
+        "A CSV file, UTF-8 with or without BOM, comma-, semicolon- or tab-separated, with a "
+        "header row of field names (first_name and last_name required; id, created_at and "
+        f"updated_at ignored); at most {MAX_ROWS:,} rows and {MAX_BYTES // 2**20} MiB. Sent as "
+        "the body, or as the file part of a multipart form."
+    ),
+    "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+    },
+}
+
+
+def _too_large() -> Problem:
+    return Problem(413, f"The file is larger than {MAX_BYTES // 2**20} MiB")
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large()
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Problem(400, "The upload ended before the whole file arrived") from None
+    return b"".join(chunks)
+
+
+async def read_upload(request: Request) -> bytes:
+    """The CSV bytes of an upload: the body itself, or the file part of a multipart form."""
+    media_type, _, params = request.headers.get("content-type", "").partition(";")
+    media_type = media_type.strip().lower()
+    charset = _param(params, "charset")
+    if charset not in (None, "utf-8", "utf8"):
+        raise Problem(415, "The file must be UTF-8")
+    if media_type in CSV_TYPES:
+        return await _read_capped(request, MAX_BYTES)
+    if media_type == "multipart/form-data":
+        return await _file_part(request)
+    raise Problem(415, "Send the file as text/csv, or as the file part of multipart/form-data")
+
+
+def _param(params: str, name: str) -> str | None:
+    for part in params.split(";"):
+        key, _, value = part.partition("=")
+        if key.strip().lower() == name:
+            return value.strip().strip('"').lower()
+    return None
+
+
+async def _file_part(request: Request) -> bytes:
+    body = await _read_capped(request, MAX_BYTES + MULTIPART_SLACK)
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        # The bounded body, handed to Starlette's multipart parser as if it came from the client.
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=1, max_fields=16)
+    except Exception as exc:  # Starlette raises several kinds for a malformed form
+        raise Problem(400, "The multipart form could not be read") from exc
+    try:
+        files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+        if not files:
+            raise Problem(400, "No file part")
+        data = await files[0].read()
+    finally:
+        await form.close()
+    if len(data) > MAX_BYTES:
+        raise _too_large()
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A row that passed every check of its own: its line and its stored fields."""
+
+    line: int
+    fields: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str | None, ...]:
+        """What makes two rows the same contact (see the module docstring)."""
+        if self.fields["contact_no"] is not None:
+            return (self.fields["contact_no"],)
+        return (
+            None,
+            self.fields["first_name"].lower(),
+            self.fields["last_name"].lower(),
+            (self.fields["email"] or "").lower(),
+        )
+
+    @property
+    def stored_key(self) -> tuple[str | None, ...]:
+        """The row as the insert returns it; unique within a batch, as ``key`` is."""
+        fields = self.fields
+        if fields["contact_no"] is not None:
+            return (fields["contact_no"],)
+        return (None, fields["first_name"], fields["last_name"], fields["email"])
+
+
+def _records(data: bytes) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The normalised header and each non-blank record with the line where it starts."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Problem(415, f"The file is not UTF-8 (byte {exc.start})") from None
+    # Lines end in LF or CRLF; a file with CR alone (old Mac exports) ends them in CR.
+    newline = "\r" if "\n" not in text and "\r" in text else "\n"
+    first_line = text.split(newline, 1)[0]
+    delimiter = max(DELIMITERS, key=first_line.count)
+    reader = csv.reader(_lines(text, newline), delimiter=delimiter)
+    header = _header(reader)
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        line = reader.line_num + 1
+        try:
+            for cells in reader:
+                if any(cell.strip() for cell in cells):
+                    yield line, cells
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            raise Problem(422, f"Line {line}: the CSV cannot be read ({exc})") from None
+
+    return header, records()
+
+
+def _lines(text: str, newline: str) -> Iterator[str]:
+    """The lines of ``text``, each with its ending, as the csv module wants them; one at a time
+    rather than a copy of the whole text."""
+    start = 0
+    while start < len(text):
+        end = text.find(newline, start)
+        end = len(text) if end == -1 else end + 1
+        yield text[start:end]
+        start = end
+
+
+def _header(reader: Any) -> list[str]:
+    try:
+        raw = next(reader, None)
+    except csv.Error as exc:
+        raise Problem(422, f"Line 1: the CSV cannot be read ({exc})") from None
+    if not raw or not any(cell.strip() for cell in raw):
+        raise Problem(422, "The file is empty: the first line must name the columns")
+    header = [cell.strip().lower().replace(" ", "_").replace("-", "_") for cell in raw]
+    unknown = [name for name in header if name not in COLUMNS | READ_ONLY_COLUMNS]
+    if unknown:
+        known = ", ".join(ContactCreate.model_fields)
+        raise Problem(422, f"Unknown column(s): {_some(unknown)}; the columns are {known}")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise Problem(422, f"Repeated column(s): {_some(repeated)}")
+    missing = [name for name in ("first_name", "last_name") if name not in header]
+    if missing:
+        raise Problem(422, f"Missing column(s): {', '.join(missing)}; {NAMES_REQUIRED}")
+    return header
+
+
+def _some(names: list[str], most: int = 10) -> str:
+    """A few names for a message (a hostile header can hold millions)."""
+    shown = ", ".join(repr(name) for name in names[:most])
+    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
+
+
+def _row_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(p) for p in err["loc"]) or "row"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = NAMES_REQUIRED
+        parts.append(f"{field}: {msg}")
+    return "; ".join(parts)
+
+
+def check(data: bytes, region: str) -> tuple[list[Candidate], list[RowError]]:
+    """Parse and check the whole file: the rows to store, in order, and the rows refused.
+
+    A whole-file fault raises ``Problem`` before anything is stored.
+    """
+    header, records = _records(data)
+    width = len(header)
+    candidates: list[Candidate] = []
+    errors: list[RowError] = []
+    first_seen: dict[tuple[str | None, ...], int] = {}
+    for count, (line, cells) in enumerate(records, start=1):
+        if count > MAX_ROWS:
+            raise Problem(413, f"The file has more than {MAX_ROWS:,} rows")
+        if len(cells) != width:
+            errors.append(RowError(row=line, detail=f"{len(cells)} fields; the header has {width}"))
+            continue
+        values = {
+            name: cell.strip()
+            for name, cell in zip(header, cells, strict=True)
+            if name not in READ_ONLY_COLUMNS and cell.strip()
+        }
+        try:
+            fields = ContactCreate.model_validate(values).model_dump()
+            if fields["contact_no"] is not None:
+                fields["contact_no"] = normalise_phone(fields["contact_no"], region)
+        except ValidationError as exc:
+            errors.append(RowError(row=line, detail=_row_error(exc)))
+            continue
+        except ValueError as exc:
+            errors.append(RowError(row=line, detail=f"contact_no: {exc}"))
+            continue
+        candidate = Candidate(line, fields)
+        earlier = first_seen.setdefault(candidate.key, line)
+        if earlier != line:
+            errors.append(RowError(row=line, detail=_duplicate(candidate, f"on row {earlier}")))
+            continue
+        candidates.append(candidate)
+    return candidates, errors
+
+
+def _duplicate(candidate: Candidate, where: str) -> str:
+    if candidate.fields["contact_no"] is not None:
+        return f"contact_no: {candidate.fields['contact_no']} is already {where}"
+    return f"a contact with these names and email and no phone number is already {where}"
+
+
+async def import_csv(*, services: Services, tenant_id: uuid.UUID, data: bytes) -> ImportResult:
+    """Store the file's good rows, batch by batch, and report every row refused."""
+    candidates, errors = await asyncio.to_thread(
+        check, data, services.settings.default_phone_region
+    )
+    pool = await services.db()
+    created = 0
+    for start in range(0, len(candidates), BATCH_ROWS):
+        batch = candidates[start : start + BATCH_ROWS]
+        async with transaction(pool) as conn:
+            await repository.lock_imports(conn, tenant_id=tenant_id)
+            inserted = await repository.insert_many(
+                conn, tenant_id=tenant_id, rows=[c.fields for c in batch]
+            )
+        stored = {_stored_key(row) for row in inserted}
+        created += len(stored)
+        errors.extend(
+            RowError(row=c.line, detail=_duplicate(c, "stored"))
+            for c in batch
+            if c.stored_key not in stored
+        )
+    errors.sort(key=lambda e: e.row)
+    return ImportResult(created=created, errors=errors)
+
+
+def _stored_key(row: dict[str, Any]) -> tuple[str | None, ...]:
+    if row["contact_no"] is not None:
+        return (row["contact_no"],)
+    return (None, row["first_name"], row["last_name"], row["email"])

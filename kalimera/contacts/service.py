@@ -1,0 +1,164 @@
+"""What the contacts domain does: create, read, list, update and delete within one tenant.
+
+Each function is one unit of work (one transaction). Another tenant's contact is simply not
+found (404), never forbidden.
+"""
+
+import math
+import re
+import uuid
+from typing import Any
+
+from psycopg import errors as pg_errors
+
+from kalimera.contacts import repository
+from kalimera.contacts.models import (
+    END_BEFORE_START,
+    ContactCreate,
+    ContactPage,
+    ContactRead,
+    ContactUpdate,
+    Status,
+)
+from kalimera.db import transaction
+from kalimera.errors import NotFound, Problem
+from kalimera.services import Services
+
+NOT_FOUND = "Contact not found"
+PHONE_TAKEN = "A contact with this phone number already exists"
+INVALID = "The request is not valid"
+# A search made only of digits and phone punctuation is matched without the punctuation, as
+# numbers are stored in E.164 ("210 123-4567" finds +302101234567).
+PHONEISH = re.compile(r"[\d\s().+-]+")
+PHONE_PUNCTUATION = re.compile(r"[\s().-]")
+
+
+def normalise_phone(raw: str, region: str) -> str:
+    """``raw`` in E.164; numbers without a country code are read as in ``region``.
+
+    Raises ValueError with a message for the caller when it is not a valid phone number.
+    """
+    import phonenumbers  # here, not at the top: the cold start need not load its metadata
+
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        msg = "not a phone number"
+        raise ValueError(msg) from None
+    if not phonenumbers.is_valid_number(number):
+        msg = "not a valid phone number (write it with its country code, e.g. +302101234567)"
+        raise ValueError(msg)
+    if number.extension:
+        msg = "phone number extensions are not supported"
+        raise ValueError(msg)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _invalid(field: str, msg: str) -> Problem:
+    return Problem(422, INVALID, errors=[{"loc": ["body", field], "msg": msg}])
+
+
+def _with_phone(fields: dict[str, Any], region: str) -> dict[str, Any]:
+    raw = fields.get("contact_no")
+    if raw is None:
+        return fields
+    try:
+        return {**fields, "contact_no": normalise_phone(raw, region)}
+    except ValueError as exc:
+        raise _invalid("contact_no", str(exc)) from None
+
+
+def _conflict(exc: pg_errors.IntegrityError, changes: dict[str, Any]) -> Problem:
+    """The client error a constraint violation stands for."""
+    constraint = exc.diag.constraint_name
+    if constraint == repository.PHONE_TAKEN:
+        return Problem(
+            409, PHONE_TAKEN, errors=[{"loc": ["body", "contact_no"], "msg": PHONE_TAKEN}]
+        )
+    if constraint == repository.END_BEFORE_START:
+        field = "end_datetime" if "end_datetime" in changes else "start_datetime"
+        msg = END_BEFORE_START if field == "end_datetime" else "must not be after end_datetime"
+        return _invalid(field, msg)
+    raise exc
+
+
+async def create(*, services: Services, tenant_id: uuid.UUID, body: ContactCreate) -> ContactRead:
+    fields = _with_phone(body.model_dump(), services.settings.default_phone_region)
+    try:
+        async with transaction(await services.db()) as conn:
+            row = await repository.insert(conn, tenant_id=tenant_id, fields=fields)
+    except (pg_errors.UniqueViolation, pg_errors.CheckViolation) as exc:
+        raise _conflict(exc, fields) from None
+    return ContactRead.model_validate(row)
+
+
+async def get(*, services: Services, tenant_id: uuid.UUID, contact_id: int) -> ContactRead:
+    async with transaction(await services.db()) as conn:
+        row = await repository.get(conn, tenant_id=tenant_id, contact_id=contact_id)
+    if row is None:
+        raise NotFound(NOT_FOUND)
+    return ContactRead.model_validate(row)
+
+
+def search_pattern(search: str | None) -> str | None:
+    """The ILIKE pattern for a search term (a substring match), or None for no search."""
+    term = (search or "").strip()
+    if not term:
+        return None
+    if PHONEISH.fullmatch(term):
+        term = PHONE_PUNCTUATION.sub("", term) or term
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_page(
+    *,
+    services: Services,
+    tenant_id: uuid.UUID,
+    page: int,
+    per_page: int,
+    search: str | None,
+    status: Status | None,
+) -> ContactPage:
+    """One page of the tenant's contacts, newest first, with the seed's paging fields."""
+    async with transaction(await services.db()) as conn:
+        total, rows = await repository.page(
+            conn,
+            tenant_id=tenant_id,
+            pattern=search_pattern(search),
+            status=None if status is None else status.value,
+            limit=per_page,
+            offset=(page - 1) * per_page,
+        )
+    return ContactPage(
+        contacts=[ContactRead.model_validate(row) for row in rows],
+        total=total,
+        pages=math.ceil(total / per_page),
+        current_page=page,
+    )
+
+
+async def update(
+    *, services: Services, tenant_id: uuid.UUID, contact_id: int, body: ContactUpdate
+) -> ContactRead:
+    """Change only the fields given; the stored period must still end after it starts."""
+    changes = _with_phone(body.changes(), services.settings.default_phone_region)
+    if not changes:
+        return await get(services=services, tenant_id=tenant_id, contact_id=contact_id)
+    try:
+        async with transaction(await services.db()) as conn:
+            row = await repository.update(
+                conn, tenant_id=tenant_id, contact_id=contact_id, changes=changes
+            )
+    except (pg_errors.UniqueViolation, pg_errors.CheckViolation) as exc:
+        raise _conflict(exc, changes) from None
+    if row is None:
+        raise NotFound(NOT_FOUND)
+    return ContactRead.model_validate(row)
+
+
+async def delete(*, services: Services, tenant_id: uuid.UUID, contact_id: int) -> None:
+    async with transaction(await services.db()) as conn:
+        deleted = await repository.delete(conn, tenant_id=tenant_id, contact_id=contact_id)
+    if not deleted:
+        raise NotFound(NOT_FOUND)
