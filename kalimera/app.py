@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description=DESCRIPTION,
         openapi_url="/kalimera/openapi.json",
         docs_url="/kalimera/docs",
+        swagger_ui_oauth2_redirect_url="/kalimera/docs/oauth2-redirect",
         redoc_url=None,
         lifespan=lifespan,
     )

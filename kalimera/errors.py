@@ -8,8 +8,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from kalimera.db import DatabaseUnavailable
+from kalimera.routing import flat_routes
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +85,23 @@ async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "The request is not valid", errors=errors)
 
 
-async def _on_http(_: Request, exc: Exception) -> JSONResponse:
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return problem_response(exc.status_code, detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem_response(exc.status_code, detail, headers=headers or None)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path (a path match with another method is a
+    partial match); Starlette's own header names only the first route's methods."""
+    methods: set[str] = set()
+    for route in flat_routes(request.app.router.routes):
+        if route.matches(request.scope)[0] is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 async def _on_db_down(_: Request, exc: Exception) -> JSONResponse:

@@ -254,8 +254,26 @@ class LocalStack:
         if data is None:
             data = self._azurite_folder()
         data.mkdir(parents=True, exist_ok=True)
-        blob_port = _three_free_ports()
-        proc = self._spawn(
+        # Free ports can be taken by another process between our pick and Azurite's bind: then
+        # Azurite exits at once (EADDRINUSE) and another pick is tried.
+        for attempt in range(5):
+            blob_port = _three_free_ports()
+            proc = self._spawn_azurite(script, data, blob_port)
+            try:
+                wait_for_port(blob_port, seconds=30, proc=proc)
+                wait_for_port(blob_port + 2, seconds=30, proc=proc)
+            except LocalStackError:
+                proc.kill()
+                proc.wait()
+                self._procs.remove(("azurite", proc))
+                if attempt == 4:
+                    raise
+                continue
+            return azurite_connection_string(blob_port)
+        raise AssertionError  # unreachable: the loop returns or raises
+
+    def _spawn_azurite(self, script: Path, data: Path, blob_port: int) -> subprocess.Popen[bytes]:
+        return self._spawn(
             "azurite",
             [
                 "node",
@@ -281,9 +299,6 @@ class LocalStack:
             ],
             self.root / "azurite.log",
         )
-        wait_for_port(blob_port, seconds=30, proc=proc)
-        wait_for_port(blob_port + 2, seconds=30, proc=proc)
-        return azurite_connection_string(blob_port)
 
     def _azurite_folder(self) -> Path:
         """``.local/azurite`` for the first stack; a throwaway folder for a second one beside it."""

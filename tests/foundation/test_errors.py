@@ -57,3 +57,9 @@ def test_a_bad_uuid_in_the_path_is_422_problem(tenant: Tenant) -> None:
 def test_validation_errors_never_echo_the_input(tenant: Tenant) -> None:
     response = tenant.client.post(PROBE, json={"name": "x", "count": "SECRET-VALUE-42"})
     assert "SECRET-VALUE-42" not in response.text
+
+
+def test_405_names_every_method_of_the_path(tenant: Tenant) -> None:
+    response = tenant.client.patch("/kalimera/contact")
+    assert_problem(response, 405)
+    assert {m.strip() for m in response.headers["allow"].split(",")} >= {"GET", "POST"}
