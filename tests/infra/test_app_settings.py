@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kalimera.settings import Settings, load_settings
-from tests.infra.bicep import app_settings
+from tests.infra.bicep import INFRA, app_settings
 
 # The storage connection the blob trigger binds to (architecture.md); the host reads its
 # identity-based form <NAME>__blobServiceUri, __queueServiceUri, __credential, __clientId.
@@ -28,6 +28,9 @@ HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 }
 VALID_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+CLIENT_ID = "00000000-0000-0000-0000-000000000000"
+# Literal variables of main.bicep (passed to the function module under the same names).
+MAIN_VARS = dict(re.findall(r"^var (\w+) = '([^'$]*)'$", (INFRA / "main.bicep").read_text(), re.M))
 
 
 def app_reads() -> set[str]:
@@ -50,7 +53,12 @@ def resolved(name: str, expression: str) -> str:
     if name.endswith("ServiceUri"):
         kind = name.rsplit("__", 1)[1].removesuffix("ServiceUri")
         return f"https://acct.{kind}.core.windows.net/"
-    return "00000000-0000-0000-0000-000000000000"
+    if expression == "identityClientId":
+        return CLIENT_ID
+    if expression == "appi.properties.ConnectionString":
+        return "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:1/"
+    assert expression in MAIN_VARS, f"teach resolved() what {name} = {expression} renders to"
+    return MAIN_VARS[expression]
 
 
 def binding_settings(indexed: dict[str, dict[str, Any]]) -> tuple[set[str], set[str]]:
