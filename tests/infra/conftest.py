@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from tests.infra.bicep import INFRA, ROOT
+from tests.infra.fresh import fresh_python
 
 CHECKOV = os.environ.get("KALIMERA_CHECKOV", str(ROOT / ".venv" / "checkov" / "bin" / "checkov"))
 
@@ -55,15 +55,4 @@ def checkov_report() -> tuple[dict[str, Any], str]:
 def indexed_functions() -> dict[str, dict[str, Any]]:
     """What the Functions worker indexes from function_app (name -> bindings), read in a fresh
     interpreter: ``get_functions()`` can be called once per app instance."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **IMPORT_ENV}
-    result = subprocess.run(
-        [sys.executable, "-c", _INDEX],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(fresh_python("-c", _INDEX, env=IMPORT_ENV, timeout=60))  # type: ignore[no-any-return]

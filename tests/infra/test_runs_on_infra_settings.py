@@ -10,9 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +18,16 @@ import pytest
 from redis import Redis
 
 from kalimera.entra import POSTGRES_SCOPE, REDIS_SCOPE
-from kalimera.localstack import LocalStack, _azurite_script, _three_free_ports, wait_for_port
-from tests.infra.bicep import ROOT, app_settings
+from kalimera.localstack import (
+    LocalStack,
+    LocalStackError,
+    _azurite_script,
+    _three_free_ports,
+    wait_for_port,
+)
+from tests.infra.bicep import app_settings
 from tests.infra.fake_entra import OBJECT_ID, jwt
+from tests.infra.fresh import fresh_python
 from tests.infra.test_app_settings import CLIENT_ID, resolved
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
@@ -72,22 +76,29 @@ def oauth_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     """A private Azurite over HTTPS that accepts only bearer tokens: (account URL, CA file)."""
     root = tmp_path_factory.mktemp("azurite-oauth")
     cert, key = self_signed(root)
-    port = _three_free_ports()
     with LocalStack(root) as local:
-        proc = local._spawn(
-            "azurite-oauth",
-            [
-                "node", str(_azurite_script()), "--location", str(root / "data"),
-                "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
-                "--blobPort", str(port), "--queuePort", str(port + 1),
-                "--tablePort", str(port + 2), "--oauth", "basic",
-                "--cert", str(cert), "--key", str(key),
-                "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry",
-            ],
-            root / "azurite.log",
-        )  # fmt: skip
-        wait_for_port(port, seconds=30, proc=proc)
-        wait_for_port(port + 2, seconds=30, proc=proc)
+        # A free port may be taken meanwhile (a client's ephemeral port): try fresh ones.
+        for attempt in range(5):
+            port = _three_free_ports()
+            proc = local._spawn(
+                "azurite-oauth",
+                [
+                    "node", str(_azurite_script()), "--location", str(root / "data"),
+                    "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1",
+                    "--tableHost", "127.0.0.1", "--blobPort", str(port),
+                    "--queuePort", str(port + 1), "--tablePort", str(port + 2),
+                    "--oauth", "basic", "--cert", str(cert), "--key", str(key),
+                    "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry",
+                ],
+                root / "azurite.log",
+            )  # fmt: skip
+            try:
+                wait_for_port(port, seconds=30, proc=proc)
+                wait_for_port(port + 2, seconds=30, proc=proc)
+                break
+            except LocalStackError:
+                if attempt == 4:
+                    raise
         yield f"https://127.0.0.1:{port}", cert
 
 
@@ -135,27 +146,21 @@ def test_the_app_serves_with_only_the_settings_infra_sets(
     env = azure_environment(storage, database_url, redis_entra_user, ca_file)
     assert not any("AccountKey" in v or "password" in v.lower() for v in env.values())
     assert "KALIMERA_STORAGE" not in env  # no connection string: identity-based only
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.infra.azure_like_app"],
+    line = fresh_python(
+        "-m",
+        "tests.infra.azure_like_app",
         env={
             **env,
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             # The test machine trusts Azurite's certificate as Azure's clients trust Azure's.
             "SSL_CERT_FILE": str(ca_file),
             "FAKE_ENTRA_EPOCH": str(EPOCH),
         },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = json.loads(line)
     assert outcome["health"] == {
         "status": "ok",
         "checks": {"postgres": "ok", "redis": "ok", "storage": "ok"},
-    }, result.stderr[-3000:]
+    }
     assert outcome["status"] == 200
     assert outcome["scopes"] == sorted({POSTGRES_SCOPE, REDIS_SCOPE, STORAGE_SCOPE})
     assert outcome["client_ids"] == [CLIENT_ID]
