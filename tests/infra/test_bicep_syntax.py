@@ -10,6 +10,9 @@ def test_infra_has_the_azd_layout() -> None:
     assert {"infra/main.bicep", "infra/eventgrid.bicep", "infra/app/function.bicep"} <= names
     assert (ROOT / "azure.yaml").exists()
     assert (ROOT / "infra" / "main.parameters.json").exists()
+    # The deployment package is the project folder: no local environment or tooling in it.
+    ignored = (ROOT / ".funcignore").read_text().split()
+    assert {".venv/", "node_modules/", ".local/", "tests/", ".azure/"} <= set(ignored)
 
 
 @pytest.mark.parametrize("path", bicep_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
