@@ -24,3 +24,14 @@ def test_the_cli_renders_the_served_document(anon: httpx.Client) -> None:
 
 def test_the_document_fits_bicep_load_text_content() -> None:
     assert len(DOCUMENT.read_text(encoding="utf-8")) <= LOAD_TEXT_LIMIT
+
+
+def test_the_command_writes_the_document_apim_imports(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from kalimera.cli import cli
+
+    out = tmp_path / "openapi.json"
+    result = CliRunner().invoke(cli, ["openapi", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8") == render(served_document())
