@@ -18,7 +18,13 @@ node_modules/.package-lock.json: package.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(BIN)/kalimera node_modules/.package-lock.json
+## checkov (Bicep checks in tests/infra) in its own venv: its pins conflict with pytest's.
+$(VENV)/checkov/bin/checkov: requirements-checkov.txt
+	test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip --disable-pip-version-check -q install -r requirements-checkov.txt 2> >(grep -v '^WARNING: Location' >&2)
+	touch $@
+
+install: $(BIN)/kalimera node_modules/.package-lock.json $(VENV)/checkov/bin/checkov
 
 run: install
 	$(BIN)/kalimera run

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from kalimera import __version__, errors, health
+from kalimera import __version__, errors, health, telemetry
 from kalimera.auth import TokenCache
 from kalimera.contacts.routes import router as contacts_router
 from kalimera.services import Services
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.settings = settings
     app.state.token_cache = TokenCache(settings.auth_cache_seconds)
     errors.install(app)
+    telemetry.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -11,6 +11,7 @@ import logging
 import time
 
 from redis.asyncio import Redis
+from redis.credentials import CredentialProvider
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -18,8 +19,15 @@ logger = logging.getLogger(__name__)
 BACKOFF_SECONDS = 2.0
 
 
-def create_redis(url: str, *, timeout_ms: int, password: str | None = None) -> Redis:
-    """A client with short timeouts: a slow Redis is treated like a down one."""
+def create_redis(
+    url: str,
+    *,
+    timeout_ms: int,
+    password: str | None = None,
+    credential_provider: CredentialProvider | None = None,
+) -> Redis:
+    """A client with short timeouts: a slow Redis is treated like a down one.
+    ``credential_provider`` (Entra tokens) is asked for credentials on every new connection."""
     timeout = timeout_ms / 1000
     return Redis.from_url(
         url,
@@ -28,6 +36,7 @@ def create_redis(url: str, *, timeout_ms: int, password: str | None = None) -> R
         retry_on_timeout=False,
         health_check_interval=0,
         password=password,
+        credential_provider=credential_provider,
     )
 
 

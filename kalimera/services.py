@@ -61,9 +61,18 @@ class Services:
 
     @cached_property
     def cache(self) -> Cache:
+        from kalimera.entra import RedisEntraCredentials
+
         s = self.settings
         assert s.redis_url is not None
-        return Cache(create_redis(s.redis_url.get_secret_value(), timeout_ms=s.redis_timeout_ms))
+        provider = RedisEntraCredentials(self.credential) if s.redis_entra_auth else None
+        return Cache(
+            create_redis(
+                s.redis_url.get_secret_value(),
+                timeout_ms=s.redis_timeout_ms,
+                credential_provider=provider,
+            )
+        )
 
     @cached_property
     def blobs(self) -> BlobServiceClient:

@@ -1,0 +1,77 @@
+// API Management in front of the Function App: imports the committed OpenAPI document
+// (infra/apim/openapi.json, kept equal to the app's by tests/infra) and applies
+// infra/apim/policy.xml (rate-limit per subscription; the caller's Authorization header is passed
+// through untouched, the app checks the Bearer token itself).
+param name string
+param location string
+param tags object
+param publisherEmail string
+param functionAppName string
+@allowed([
+  'Consumption'
+  'BasicV2'
+  'StandardV2'
+])
+param sku string = 'Consumption'
+
+resource func 'Microsoft.Web/sites@2024-04-01' existing = {
+  name: functionAppName
+}
+
+resource apim 'Microsoft.ApiManagement/service@2024-05-01' = {
+  // checkov:skip=CKV_AZURE_107: the Consumption tier (the default) has no VNet integration
+  // checkov:skip=CKV_AZURE_174: API Management is the public front door of the API by design; the backend checks every request's Bearer token
+  name: name
+  location: location
+  tags: tags
+  sku: { name: sku, capacity: sku == 'Consumption' ? 0 : 1 }
+  properties: {
+    publisherEmail: publisherEmail
+    publisherName: 'Kalimera'
+    customProperties: {
+      'Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Tls10': 'false'
+      'Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Tls11': 'false'
+      'Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Tls10': 'false'
+      'Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Tls11': 'false'
+      'Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Ssl30': 'false'
+    }
+  }
+}
+
+resource backend 'Microsoft.ApiManagement/service/backends@2024-05-01' = {
+  parent: apim
+  name: 'kalimera-func'
+  properties: {
+    protocol: 'http'
+    url: 'https://${func.properties.defaultHostName}'
+    resourceId: '${environment().resourceManager}${substring(func.id, 1)}'
+    tls: { validateCertificateChain: true, validateCertificateName: true }
+  }
+}
+
+// Clients call https://<apim>.azure-api.net/v1/kalimera/...; APIM forwards /kalimera/... .
+resource api 'Microsoft.ApiManagement/service/apis@2024-05-01' = {
+  parent: apim
+  name: 'kalimera'
+  properties: {
+    displayName: 'Kalimera'
+    path: 'v1'
+    protocols: [ 'https' ]
+    format: 'openapi+json'
+    value: loadTextContent('../apim/openapi.json')
+    subscriptionRequired: true
+  }
+}
+
+resource apiPolicy 'Microsoft.ApiManagement/service/apis/policies@2024-05-01' = {
+  parent: api
+  name: 'policy'
+  properties: {
+    format: 'rawxml'
+    value: loadTextContent('../apim/policy.xml')
+  }
+  dependsOn: [ backend ]
+}
+
+output name string = apim.name
+output gatewayUrl string = apim.properties.gatewayUrl

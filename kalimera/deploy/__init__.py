@@ -1,0 +1,1 @@
+"""What running on Azure needs from the code: the OpenAPI document API Management imports."""
