@@ -1,0 +1,366 @@
+"""Ingestion: one blob of the recordings container becomes one turn of a conversation.
+
+``ingest_blob`` is the one code path: the blob trigger calls it on Azure, the dev runner's
+poller calls it locally, the tests call it directly, ``kalimera ingest replay`` re-runs it.
+
+Exactly once under at-least-once delivery: the blob version's key (name + ETag) is inserted as
+the first statement of the transaction that writes the turn and recomputes the conversation
+from its turns, with the conversation row locked. A second delivery of the same version finds
+the key taken (a concurrent one waits for the first to commit, then finds it) and writes
+nothing. Bad recordings are rejections (recorded, logged, not raised); transient faults raise,
+so the host retries, and leave nothing half-written (one transaction; the Table write is an
+idempotent upsert made inside it, before the commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from kalimera.conversations import audio, paths, repository, sentiment
+from kalimera.db import Conn, transaction
+
+if TYPE_CHECKING:
+    from azure.storage.blob.aio import BlobClient
+
+    from kalimera.services import Services
+
+logger = logging.getLogger(__name__)
+
+HEAD_BYTES = 64 * 1024
+TRANSCRIPT_ENTITY_CHARS = 30_000  # a Table string property holds 64 KiB of UTF-16
+PROFILE_TYPES = ("inbound", "outbound")
+
+
+class Outcome(StrEnum):
+    INGESTED = "ingested"  # the turn was written
+    DUPLICATE = "duplicate"  # this blob version was processed before: nothing changed
+    SUPERSEDED = "superseded"  # a newer version of the blob holds the turn: nothing changed
+    REJECTED = "rejected"  # a bad recording: recorded with the reason, nothing else changed
+    IGNORED = "ignored"  # a sidecar, or a blob that no longer exists
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    blob_name: str
+    outcome: Outcome
+    reason: str = ""
+    conversation_id: uuid.UUID | None = None
+
+
+class Rejected(Exception):
+    """A bad recording; the message is the reason an operator reads."""
+
+
+class _Superseded(Exception):
+    """The blob changed while it was read; the newer version's own event will process it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Recording:
+    path: paths.RecordingPath
+    etag: str
+    modified_at: datetime
+    info: audio.AudioInfo
+    transcript: str | None
+    language: str | None
+    final: bool
+    recorded_at: datetime
+    started_at: datetime | None
+    profile_type: str | None
+    from_number: str | None
+    to_number: str | None
+
+
+async def ingest_blob(services: Services, blob_name: str) -> IngestResult:
+    """Process one blob of the recordings container (its name within the container; a leading
+    ``{container}/`` is accepted)."""
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+    settings = services.settings
+    name = paths.strip_container(blob_name, settings.voice_container)
+    container = services.blobs.get_container_client(settings.voice_container)
+    blob = container.get_blob_client(name)
+    try:
+        props, head = await _head(blob)
+    except ResourceNotFoundError:
+        return IngestResult(name, Outcome.IGNORED, "the blob no longer exists")
+    etag = str(props.etag).strip('"')
+    pool = await services.db()
+
+    try:
+        path = paths.parse(name)
+    except paths.BadPath as exc:
+        return await _reject(services, name, etag, None, str(exc))
+    if path.is_sidecar:
+        return IngestResult(name, Outcome.IGNORED, "a sidecar is read with its recording")
+
+    async with transaction(pool) as conn:
+        if await repository.was_processed(
+            conn=conn, tenant_id=path.tenant_id, blob_name=name, etag=etag
+        ):
+            return IngestResult(name, Outcome.DUPLICATE, conversation_id=path.conversation_id)
+        agent_profile = await repository.agent_profile_type(
+            conn=conn, tenant_id=path.tenant_id, agent_id=path.agent_id
+        )
+    if agent_profile is None:
+        reason = f"unknown agent {path.agent_id} for tenant {path.tenant_id}"
+        return await _reject(services, name, etag, path.tenant_id, reason)
+
+    try:
+        recording = await _read(blob, path, props, head, etag, container)
+    except Rejected as exc:
+        return await _reject(services, name, etag, path.tenant_id, str(exc))
+    except (_Superseded, ResourceModifiedError, ResourceNotFoundError):
+        return IngestResult(name, Outcome.SUPERSEDED, "the blob changed while it was read")
+
+    try:
+        async with transaction(pool) as conn:
+            outcome = await _write(services, conn, recording, agent_profile, container.url)
+    except Rejected as exc:
+        return await _reject(services, name, etag, path.tenant_id, str(exc))
+    if outcome is Outcome.INGESTED:
+        logger.info("ingested %r (%s s)", name, recording.info.duration)
+    return IngestResult(name, outcome, conversation_id=path.conversation_id)
+
+
+async def _head(blob: BlobClient) -> tuple[Any, bytes]:
+    """The blob's properties and its first bytes, in one request (two for an empty blob, which
+    has no range to read)."""
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        downloader = await blob.download_blob(offset=0, length=HEAD_BYTES)
+    except HttpResponseError as exc:
+        if getattr(exc, "error_code", None) != "InvalidRange":
+            raise
+        return await blob.get_blob_properties(), b""
+    return downloader.properties, await downloader.readall()
+
+
+async def _reject(
+    services: Services, name: str, etag: str, tenant_id: uuid.UUID | None, reason: str
+) -> IngestResult:
+    logger.warning("rejected recording %r: %s", name, reason, extra={"blob": name})
+    async with transaction(await services.db()) as conn:
+        await repository.record_rejection(
+            conn=conn, blob_name=name, etag=etag, tenant_id=tenant_id, reason=reason
+        )
+    return IngestResult(name, Outcome.REJECTED, reason)
+
+
+async def _read(
+    blob: BlobClient,
+    path: paths.RecordingPath,
+    props: Any,
+    head: bytes,
+    etag: str,
+    container: Any,
+) -> _Recording:
+    """Check the audio and gather the turn's values from the blob, its metadata and sidecar."""
+    from azure.core import MatchConditions
+
+    loop = asyncio.get_running_loop()
+
+    async def fetch(start: int, end: int) -> bytes:
+        stream = await blob.download_blob(
+            offset=start,
+            length=end - start,
+            etag=props.etag,
+            match_condition=MatchConditions.IfNotModified,
+        )
+        return await stream.readall()
+
+    def fetch_blocking(start: int, end: int) -> bytes:
+        return asyncio.run_coroutine_threadsafe(fetch(start, end), loop).result()
+
+    file = audio.SparseFile(int(props.size), fetch_blocking, head)
+    try:
+        if file.complete:
+            info = audio.probe(path.ext, file)  # all in memory: no need for a thread
+        else:
+            info = await asyncio.to_thread(audio.probe, path.ext, file)
+    except audio.BadAudio as exc:
+        raise Rejected(str(exc)) from None
+
+    meta = {k.lower(): v for k, v in (props.metadata or {}).items()}
+    if "transcript" in meta:
+        meta["transcript"] = unquote(meta["transcript"])
+    meta.update(await _sidecar(container, path))
+
+    recorded_at = _time(meta, "recorded_at") or props.creation_time or props.last_modified
+    profile_type = meta.get("profile_type") or None
+    if profile_type is not None and profile_type not in PROFILE_TYPES:
+        raise Rejected(f"profile_type must be inbound or outbound, not {profile_type!r}")
+    transcript = meta.get("transcript")
+    return _Recording(
+        path=path,
+        etag=etag,
+        modified_at=props.last_modified,
+        info=info,
+        transcript=str(transcript) if transcript not in (None, "") else None,
+        language=_text(meta, "language", 50),
+        final=str(meta.get("final", "")).strip().lower() in ("true", "1", "yes"),
+        recorded_at=recorded_at,
+        started_at=_time(meta, "started_at"),
+        profile_type=profile_type,
+        from_number=_text(meta, "from_number", 32),
+        to_number=_text(meta, "to_number", 32),
+    )
+
+
+async def _sidecar(container: Any, path: paths.RecordingPath) -> dict[str, Any]:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        stream = await container.get_blob_client(path.sidecar_name).download_blob()
+        raw = await stream.readall()
+    except ResourceNotFoundError:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Rejected(f"the sidecar {path.sidecar_name} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise Rejected(f"the sidecar {path.sidecar_name} is not a JSON object")
+    return {str(k).lower(): v for k, v in data.items() if v is not None}
+
+
+def _time(meta: dict[str, Any], key: str) -> datetime | None:
+    value = meta.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise Rejected(f"{key} is not an ISO 8601 time: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise Rejected(f"{key} has no time zone: {value!r}")
+    return parsed
+
+
+def _text(meta: dict[str, Any], key: str, limit: int) -> str | None:
+    value = meta.get(key)
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    if len(text) > limit:
+        raise Rejected(f"{key} is longer than {limit} characters")
+    return text
+
+
+async def _write(
+    services: Services,
+    conn: Conn,
+    rec: _Recording,
+    agent_profile: str,
+    container_url: str,
+) -> Outcome:
+    """The turn, the conversation and the history entity, in one transaction."""
+    p = rec.path
+    if not await repository.claim_version(
+        conn=conn, tenant_id=p.tenant_id, blob_name=p.blob_name, etag=rec.etag
+    ):
+        return Outcome.DUPLICATE
+    duration = rec.info.duration
+    # Created Active by its first turn unless telephony's start report made it first; the lock
+    # serialises the turns of one conversation, so the totals below see every committed turn.
+    await repository.insert_conversation(
+        conn=conn,
+        tenant_id=p.tenant_id,
+        id=p.conversation_id,
+        agent_id=p.agent_id,
+        profile_type=rec.profile_type or agent_profile,
+        from_number=rec.from_number,
+        to_number=rec.to_number,
+        started_at=rec.started_at or rec.recorded_at - timedelta(seconds=float(duration)),
+    )
+    conversation = await repository.get_conversation(
+        conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id, lock=True
+    )
+    assert conversation is not None
+    if conversation["agent_id"] != p.agent_id:
+        msg = f"conversation {p.conversation_id} belongs to agent {conversation['agent_id']}"
+        raise Rejected(msg)
+    if (rec.from_number and not conversation["from_number"]) or (
+        rec.to_number and not conversation["to_number"]
+    ):
+        await conn.execute(
+            "UPDATE kalimera_conversations SET from_number = coalesce(from_number, %(f)s),"
+            " to_number = coalesce(to_number, %(to)s) WHERE tenant_id = %(t)s AND id = %(c)s",
+            {"f": rec.from_number, "to": rec.to_number, "t": p.tenant_id, "c": p.conversation_id},
+        )
+    written = await repository.upsert_recording(
+        conn=conn,
+        tenant_id=p.tenant_id,
+        conversation_id=p.conversation_id,
+        seq=p.seq,
+        direction=p.direction.value,
+        blob_name=p.blob_name,
+        etag=rec.etag,
+        blob_modified_at=rec.modified_at,
+        duration=duration,
+        transcript=rec.transcript,
+        language=rec.language,
+        final=rec.final,
+        recorded_at=rec.recorded_at,
+    )
+    if written is None:
+        return Outcome.SUPERSEDED
+    label, score = sentiment.assess(
+        await repository.input_transcripts(
+            conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id
+        )
+    )
+    await repository.recompute_conversation(
+        conn=conn,
+        tenant_id=p.tenant_id,
+        conversation_id=p.conversation_id,
+        blob_base_url=container_url.rstrip("/") + "/",
+        sentiment=label.value,
+        sentiment_score=score,
+    )
+    await repository.clear_rejections(conn=conn, blob_name=p.blob_name)
+    await _write_turn_entity(services, p, rec, duration)
+    return Outcome.INGESTED
+
+
+def partition_key(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> str:
+    """The history partition of one conversation, qualified by tenant so that two tenants can
+    never share one (conversation ids come from clients too)."""
+    return f"{tenant_id}_{conversation_id}"
+
+
+async def _write_turn_entity(
+    services: Services, p: paths.RecordingPath, rec: _Recording, duration: Decimal
+) -> None:
+    from azure.data.tables import UpdateMode
+
+    table = services.tables.get_table_client(services.settings.turns_table)
+    transcript = rec.transcript
+    entity = {
+        "PartitionKey": partition_key(p.tenant_id, p.conversation_id),
+        "RowKey": p.turn_key,
+        "TenantId": str(p.tenant_id),
+        "ConversationId": str(p.conversation_id),
+        "AgentId": str(p.agent_id),
+        "Seq": p.seq,
+        "Direction": p.direction.value,
+        "RecordedAt": rec.recorded_at,
+        "Duration": str(duration),
+        "Transcript": transcript[:TRANSCRIPT_ENTITY_CHARS] if transcript else None,
+        "BlobName": p.blob_name,
+        "ETag": rec.etag,
+        "Language": rec.language,
+    }
+    await table.upsert_entity(
+        {k: v for k, v in entity.items() if v is not None}, UpdateMode.REPLACE
+    )
