@@ -13,10 +13,11 @@ from fastapi.openapi.utils import get_openapi
 
 from kalimera import __version__, errors, health
 from kalimera.auth import TokenCache
+from kalimera.conversations.routes import router as conversations_router
 from kalimera.services import Services
 from kalimera.settings import Settings, get_settings
 
-ROUTERS: list[APIRouter] = [health.router]
+ROUTERS: list[APIRouter] = [health.router, conversations_router]
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",

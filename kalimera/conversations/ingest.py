@@ -191,9 +191,8 @@ async def _read(
     except audio.BadAudio as exc:
         raise Rejected(str(exc)) from None
 
-    meta = {k.lower(): v for k, v in (props.metadata or {}).items()}
-    if "transcript" in meta:
-        meta["transcript"] = unquote(meta["transcript"])
+    # Metadata values travel as HTTP headers (ASCII): the upload URL-encodes them all.
+    meta: dict[str, Any] = {k.lower(): unquote(v) for k, v in (props.metadata or {}).items()}
     meta.update(await _sidecar(container, path))
 
     recorded_at = _time(meta, "recorded_at") or props.creation_time or props.last_modified
@@ -293,10 +292,12 @@ async def _write(
     if (rec.from_number and not conversation["from_number"]) or (
         rec.to_number and not conversation["to_number"]
     ):
-        await conn.execute(
-            "UPDATE kalimera_conversations SET from_number = coalesce(from_number, %(f)s),"
-            " to_number = coalesce(to_number, %(to)s) WHERE tenant_id = %(t)s AND id = %(c)s",
-            {"f": rec.from_number, "to": rec.to_number, "t": p.tenant_id, "c": p.conversation_id},
+        await repository.fill_numbers(
+            conn=conn,
+            tenant_id=p.tenant_id,
+            conversation_id=p.conversation_id,
+            from_number=rec.from_number,
+            to_number=rec.to_number,
         )
     written = await repository.upsert_recording(
         conn=conn,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from psycopg.rows import DictRow
@@ -261,6 +260,22 @@ async def recompute_conversation(
     )
 
 
+async def fill_numbers(
+    *,
+    conn: Conn,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    from_number: str | None,
+    to_number: str | None,
+) -> None:
+    """Set the phone numbers a turn carries where the conversation has none yet."""
+    await conn.execute(
+        "UPDATE kalimera_conversations SET from_number = coalesce(from_number, %(f)s),"
+        " to_number = coalesce(to_number, %(to)s) WHERE tenant_id = %(t)s AND id = %(c)s",
+        {"f": from_number, "to": to_number, "t": tenant_id, "c": conversation_id},
+    )
+
+
 async def record_rejection(
     *, conn: Conn, blob_name: str, etag: str, tenant_id: uuid.UUID | None, reason: str
 ) -> None:
@@ -287,7 +302,3 @@ async def list_rejections(*, conn: Conn, limit: int) -> list[DictRow]:
         {"n": limit},
     )
     return await cur.fetchall()
-
-
-def as_decimal(value: Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))
