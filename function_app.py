@@ -9,3 +9,17 @@ import azure.functions as func
 from kalimera.app import create_app
 
 app = func.AsgiFunctionApp(app=create_app(), http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.blob_trigger(
+    arg_name="blob",
+    path="kalimera-voice/{name}",
+    connection="KALIMERA_STORAGE",
+    source=func.BlobSource.EVENT_GRID,
+)
+async def ingest_recording(blob: func.InputStream) -> None:
+    """A recording landed in Blob Storage: make it a turn of its conversation (exactly once)."""
+    from kalimera.conversations.ingest import ingest_blob
+    from kalimera.services import shared
+
+    await ingest_blob(shared(), blob.name or "")
