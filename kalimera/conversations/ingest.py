@@ -299,6 +299,8 @@ async def _write(
             from_number=rec.from_number,
             to_number=rec.to_number,
         )
+    if await _stale(services, conn, rec):
+        return Outcome.SUPERSEDED
     written = await repository.upsert_recording(
         conn=conn,
         tenant_id=p.tenant_id,
@@ -332,6 +334,34 @@ async def _write(
     await repository.clear_rejections(conn=conn, blob_name=p.blob_name)
     await _write_turn_entity(services, p, rec, duration)
     return Outcome.INGESTED
+
+
+async def _stale(services: Services, conn: Conn, rec: _Recording) -> bool:
+    """Whether a newer version of this blob exists while another version holds the turn.
+
+    Last-modified times have a resolution of one second, too coarse to order two uploads of
+    one turn. So when the turn is held by another version, this version may only replace it
+    while it is still the blob's current version. The conversation lock is held here: a newer
+    version processed later queues behind this transaction and then replaces its values.
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+
+    p = rec.path
+    held = await repository.turn_etag(
+        conn=conn,
+        tenant_id=p.tenant_id,
+        conversation_id=p.conversation_id,
+        seq=p.seq,
+        direction=p.direction.value,
+    )
+    if held is None or held == (p.blob_name, rec.etag):
+        return False
+    blob = services.blobs.get_blob_client(services.settings.voice_container, p.blob_name)
+    try:
+        current = await blob.get_blob_properties()
+    except ResourceNotFoundError:
+        return True
+    return str(current.etag).strip('"') != rec.etag
 
 
 def partition_key(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> str:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
+from azure.core.exceptions import AzureError
+from pydantic import SecretStr
+
+from kalimera.conversations import ingest as ingest_module
+from kalimera.conversations import paths
 from kalimera.conversations.ingest import Outcome, ingest_blob
+from kalimera.db import DatabaseUnavailable, transaction
 from kalimera.services import Services
 from tests.conversations.audio_fixtures import DURATIONS, PNG_BYTES, fixture, wav_bytes
 from tests.conversations.conftest import Call, ingest, put_blob, query, with_services
@@ -164,3 +171,55 @@ def test_a_final_turn_completes_the_conversation_with_numbers_from_metadata(call
     assert conv["ended_at"] is not None
     assert (conv["from_number"], conv["to_number"]) == ("+302101234567", "+302107654321")
     assert conv["started_at"] <= conv["last_activity_at"]
+
+
+def test_a_table_storage_outage_raises_and_leaves_nothing_half_written(call: Call) -> None:
+    name = call.name(1, "input", "wav")
+    put_blob(call.settings, name, wav_bytes(1.0))
+    assert call.settings.storage_connection_string is not None
+    broken = call.settings.storage_connection_string.get_secret_value().replace(
+        "TableEndpoint=http://127.0.0.1:", "TableEndpoint=http://127.0.0.1:1#"
+    )
+    assert broken != call.settings.storage_connection_string.get_secret_value()
+    down = call.settings.model_copy(update={"storage_connection_string": SecretStr(broken)})
+    with pytest.raises(AzureError):
+        with_services(down, lambda services: ingest_blob(services, name))
+    assert call.conversation() is None
+    assert _turns(call) == []
+    assert ingest(call.settings, name).outcome is Outcome.INGESTED  # the host's retry
+
+
+def test_a_postgres_outage_raises_so_the_host_retries(call: Call) -> None:
+    name = call.name(1, "input", "wav")
+    put_blob(call.settings, name, wav_bytes(1.0))
+    down = call.settings.model_copy(
+        update={"database_url": SecretStr("postgresql://postgres@127.0.0.1:1/none")}
+    )
+    with pytest.raises(DatabaseUnavailable):
+        with_services(down, lambda services: ingest_blob(services, name))
+    assert ingest(call.settings, name).outcome is Outcome.INGESTED
+
+
+def test_an_older_version_read_late_does_not_replace_a_newer_one(call: Call) -> None:
+    name = call.name(1, "input", "wav")
+    put_blob(call.settings, name, wav_bytes(1.0))
+
+    async def read_then_lose(services: Services) -> Outcome:
+        # Read version 1 fully (as a slow worker would), let version 2 be written and ingested,
+        # then let the slow worker write what it read.
+        path = paths.parse(name)
+        container = services.blobs.get_container_client(call.settings.voice_container)
+        blob = container.get_blob_client(name)
+        props, head = await ingest_module._head(blob)
+        old = await ingest_module._read(
+            blob, path, props, head, str(props.etag).strip('"'), container
+        )
+        await blob.upload_blob(wav_bytes(4.0), overwrite=True)
+        assert (await ingest_blob(services, name)).outcome is Outcome.INGESTED
+        async with transaction(await services.db()) as conn:
+            return await ingest_module._write(services, conn, old, "inbound", container.url)
+
+    assert with_services(call.settings, read_then_lose) is Outcome.SUPERSEDED
+    conv = call.conversation()
+    assert conv is not None
+    assert (conv["duration"], conv["turn_count"]) == (Decimal("4.000"), 1)
