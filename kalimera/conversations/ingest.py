@@ -60,10 +60,6 @@ class Rejected(Exception):
     """A bad recording; the message is the reason an operator reads."""
 
 
-class _Superseded(Exception):
-    """The blob changed while it was read; the newer version's own event will process it."""
-
-
 @dataclass(frozen=True, slots=True)
 class _Recording:
     path: paths.RecordingPath
@@ -94,7 +90,6 @@ async def ingest_blob(services: Services, blob_name: str) -> IngestResult:
     except ResourceNotFoundError:
         return IngestResult(name, Outcome.IGNORED, "the blob no longer exists")
     etag = str(props.etag).strip('"')
-    pool = await services.db()
 
     try:
         path = paths.parse(name)
@@ -103,30 +98,14 @@ async def ingest_blob(services: Services, blob_name: str) -> IngestResult:
     if path.is_sidecar:
         return IngestResult(name, Outcome.IGNORED, "a sidecar is read with its recording")
 
-    async with transaction(pool) as conn:
-        if await repository.was_processed(
-            conn=conn, tenant_id=path.tenant_id, blob_name=name, etag=etag
-        ):
-            return IngestResult(name, Outcome.DUPLICATE, conversation_id=path.conversation_id)
-        agent_profile = await repository.agent_profile_type(
-            conn=conn, tenant_id=path.tenant_id, agent_id=path.agent_id
-        )
-    if agent_profile is None:
-        reason = f"unknown agent {path.agent_id} for tenant {path.tenant_id}"
-        return await _reject(services, name, etag, path.tenant_id, reason)
-
     try:
         recording = await _read(blob, path, props, head, etag, container)
+        async with transaction(await services.db()) as conn:
+            outcome = await _write(services, conn, recording, container.url)
     except Rejected as exc:
         return await _reject(services, name, etag, path.tenant_id, str(exc))
-    except (_Superseded, ResourceModifiedError, ResourceNotFoundError):
+    except (ResourceModifiedError, ResourceNotFoundError):  # overwritten or deleted meanwhile
         return IngestResult(name, Outcome.SUPERSEDED, "the blob changed while it was read")
-
-    try:
-        async with transaction(pool) as conn:
-            outcome = await _write(services, conn, recording, agent_profile, container.url)
-    except Rejected as exc:
-        return await _reject(services, name, etag, path.tenant_id, str(exc))
     if outcome is Outcome.INGESTED:
         logger.info("ingested %r (%s s)", name, recording.info.duration)
     return IngestResult(name, outcome, conversation_id=path.conversation_id)
@@ -256,49 +235,31 @@ def _text(meta: dict[str, Any], key: str, limit: int) -> str | None:
     return text
 
 
-async def _write(
-    services: Services,
-    conn: Conn,
-    rec: _Recording,
-    agent_profile: str,
-    container_url: str,
-) -> Outcome:
-    """The turn, the conversation and the history entity, in one transaction."""
+async def _write(services: Services, conn: Conn, rec: _Recording, container_url: str) -> Outcome:
+    """The turn, the conversation and the history entity, in one transaction. A ``Rejected``
+    raised here rolls all of it back, the idempotency key included."""
     p = rec.path
     if not await repository.claim_version(
         conn=conn, tenant_id=p.tenant_id, blob_name=p.blob_name, etag=rec.etag
     ):
         return Outcome.DUPLICATE
     duration = rec.info.duration
-    # Created Active by its first turn unless telephony's start report made it first; the lock
-    # serialises the turns of one conversation, so the totals below see every committed turn.
-    await repository.insert_conversation(
+    # Created Active by its first turn unless telephony's start report made it first, and
+    # locked: the turns of one conversation are serialised, so the totals below (later
+    # statements, later snapshots) see every committed turn.
+    conversation = await repository.lock_conversation_for_turn(
         conn=conn,
         tenant_id=p.tenant_id,
-        id=p.conversation_id,
+        conversation_id=p.conversation_id,
         agent_id=p.agent_id,
-        profile_type=rec.profile_type or agent_profile,
-        from_number=rec.from_number,
-        to_number=rec.to_number,
+        profile_type=rec.profile_type,
         started_at=rec.started_at or rec.recorded_at - timedelta(seconds=float(duration)),
     )
-    conversation = await repository.get_conversation(
-        conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id, lock=True
-    )
-    assert conversation is not None
+    if conversation is None:
+        raise Rejected(f"unknown agent {p.agent_id} for tenant {p.tenant_id}")
     if conversation["agent_id"] != p.agent_id:
         msg = f"conversation {p.conversation_id} belongs to agent {conversation['agent_id']}"
         raise Rejected(msg)
-    if (rec.from_number and not conversation["from_number"]) or (
-        rec.to_number and not conversation["to_number"]
-    ):
-        await repository.fill_numbers(
-            conn=conn,
-            tenant_id=p.tenant_id,
-            conversation_id=p.conversation_id,
-            from_number=rec.from_number,
-            to_number=rec.to_number,
-        )
     if await _stale(services, conn, rec):
         return Outcome.SUPERSEDED
     written = await repository.upsert_recording(
@@ -318,20 +279,24 @@ async def _write(
     )
     if written is None:
         return Outcome.SUPERSEDED
-    label, score = sentiment.assess(
-        await repository.input_transcripts(
-            conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id
+    mood: tuple[sentiment.Sentiment, float | None] | None = None
+    if p.direction is paths.Direction.INPUT:  # only the caller's words make the sentiment
+        mood = sentiment.assess(
+            await repository.input_transcripts(
+                conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id
+            )
         )
-    )
     await repository.recompute_conversation(
         conn=conn,
         tenant_id=p.tenant_id,
         conversation_id=p.conversation_id,
+        blob_name=p.blob_name,
         blob_base_url=container_url.rstrip("/") + "/",
-        sentiment=label.value,
-        sentiment_score=score,
+        sentiment=mood[0].value if mood else None,
+        sentiment_score=mood[1] if mood else None,
+        from_number=rec.from_number,
+        to_number=rec.to_number,
     )
-    await repository.clear_rejections(conn=conn, blob_name=p.blob_name)
     await _write_turn_entity(services, p, rec, duration)
     return Outcome.INGESTED
 

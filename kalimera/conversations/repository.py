@@ -163,16 +163,6 @@ async def claim_version(*, conn: Conn, tenant_id: uuid.UUID, blob_name: str, eta
     return await cur.fetchone() is not None
 
 
-async def was_processed(*, conn: Conn, tenant_id: uuid.UUID, blob_name: str, etag: str) -> bool:
-    """A hint to skip the work for a version already done (``claim_version`` is the guarantee)."""
-    cur = await conn.execute(
-        "SELECT 1 FROM kalimera_processed_recordings"
-        " WHERE tenant_id = %(t)s AND blob_name = %(b)s AND etag = %(e)s",
-        {"t": tenant_id, "b": blob_name, "e": etag},
-    )
-    return await cur.fetchone() is not None
-
-
 async def upsert_recording(*, conn: Conn, tenant_id: uuid.UUID, **values: Any) -> DictRow | None:
     """Write the turn unless a newer blob version already holds it; the row written, or None
     when this version lost to a newer one."""
@@ -223,17 +213,55 @@ async def input_transcripts(
     return [row["transcript"] for row in await cur.fetchall()]
 
 
+async def lock_conversation_for_turn(
+    *,
+    conn: Conn,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    profile_type: str | None,
+    started_at: datetime,
+) -> DictRow | None:
+    """Create the conversation (Active) if it does not exist, and lock it, in one statement;
+    None when the tenant has no such agent. An existing conversation keeps every field."""
+    cur = await conn.execute(
+        """
+        INSERT INTO kalimera_conversations AS c (
+            tenant_id, id, agent_id, profile_type, started_at, last_activity_at)
+        SELECT a.tenant_id, %(c)s, a.id, coalesce(%(profile)s, a.profile_type),
+               %(started)s, %(started)s
+        FROM kalimera_ai_agents a
+        WHERE a.tenant_id = %(t)s AND a.id = %(a)s
+        ON CONFLICT (tenant_id, id) DO UPDATE SET agent_id = c.agent_id
+        RETURNING c.agent_id
+        """,
+        {
+            "t": tenant_id,
+            "c": conversation_id,
+            "a": agent_id,
+            "profile": profile_type,
+            "started": started_at,
+        },
+    )
+    return await cur.fetchone()
+
+
 async def recompute_conversation(
     *,
     conn: Conn,
     tenant_id: uuid.UUID,
     conversation_id: uuid.UUID,
+    blob_name: str,
     blob_base_url: str,
-    sentiment: str,
+    sentiment: str | None,
     sentiment_score: float | None,
+    from_number: str | None,
+    to_number: str | None,
 ) -> None:
     """Derive the conversation's totals from its recordings (never by adding to them, so a
-    replay can not double anything); a ``final`` turn completes an Active conversation."""
+    replay can not double anything); a ``final`` turn completes an Active conversation; phone
+    numbers fill in where unset; ``sentiment`` None keeps the current one. A good version of
+    a blob also clears the rejections of its earlier versions."""
     await conn.execute(
         """
         WITH agg AS (
@@ -247,6 +275,8 @@ async def recompute_conversation(
                         FILTER (WHERE direction = 'output'))[1] AS output_blob
             FROM kalimera_recordings
             WHERE tenant_id = %(t)s AND conversation_id = %(c)s
+        ), cleared AS (
+            DELETE FROM kalimera_ingest_rejections WHERE blob_name = %(blob)s
         )
         UPDATE kalimera_conversations AS c SET
             duration = agg.duration,
@@ -255,8 +285,11 @@ async def recompute_conversation(
             language = coalesce(c.language, agg.language),
             input_file_url = %(base)s || agg.input_blob,
             output_file_url = %(base)s || agg.output_blob,
-            sentiment = %(sentiment)s,
-            sentiment_score = %(score)s,
+            from_number = coalesce(c.from_number, %(from)s),
+            to_number = coalesce(c.to_number, %(to)s),
+            sentiment = coalesce(%(sentiment)s, c.sentiment),
+            sentiment_score = CASE WHEN %(sentiment)s::text IS NULL THEN c.sentiment_score
+                                   ELSE %(score)s::double precision END,
             status = CASE WHEN agg.final AND c.status = 'Active' THEN 'Completed' ELSE c.status END,
             ended_at = CASE WHEN agg.final AND c.status = 'Active'
                             THEN coalesce(c.ended_at, agg.last_recorded) ELSE c.ended_at END
@@ -266,26 +299,13 @@ async def recompute_conversation(
         {
             "t": tenant_id,
             "c": conversation_id,
+            "blob": blob_name,
             "base": blob_base_url,
             "sentiment": sentiment,
             "score": sentiment_score,
+            "from": from_number,
+            "to": to_number,
         },
-    )
-
-
-async def fill_numbers(
-    *,
-    conn: Conn,
-    tenant_id: uuid.UUID,
-    conversation_id: uuid.UUID,
-    from_number: str | None,
-    to_number: str | None,
-) -> None:
-    """Set the phone numbers a turn carries where the conversation has none yet."""
-    await conn.execute(
-        "UPDATE kalimera_conversations SET from_number = coalesce(from_number, %(f)s),"
-        " to_number = coalesce(to_number, %(to)s) WHERE tenant_id = %(t)s AND id = %(c)s",
-        {"f": from_number, "to": to_number, "t": tenant_id, "c": conversation_id},
     )
 
 
@@ -298,13 +318,6 @@ async def record_rejection(
         " ON CONFLICT (blob_name, etag) DO UPDATE SET reason = EXCLUDED.reason,"
         " rejected_at = now()",
         {"b": blob_name, "e": etag, "t": tenant_id, "r": reason},
-    )
-
-
-async def clear_rejections(*, conn: Conn, blob_name: str) -> None:
-    """A good version of a blob supersedes the rejections of its earlier versions."""
-    await conn.execute(
-        "DELETE FROM kalimera_ingest_rejections WHERE blob_name = %(b)s", {"b": blob_name}
     )
 
 
