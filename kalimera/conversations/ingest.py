@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 HEAD_BYTES = 64 * 1024
 TRANSCRIPT_ENTITY_CHARS = 30_000  # a Table string property holds 64 KiB of UTF-16
 PROFILE_TYPES = ("inbound", "outbound")
+EARLIEST, LATEST = 1970, 2200  # years a recording's times may name
 
 
 class Outcome(StrEnum):
@@ -178,13 +179,13 @@ async def _read(
     profile_type = meta.get("profile_type") or None
     if profile_type is not None and profile_type not in PROFILE_TYPES:
         raise Rejected(f"profile_type must be inbound or outbound, not {profile_type!r}")
-    transcript = meta.get("transcript")
+    transcript = str(meta.get("transcript") or "").replace("\x00", "").strip()
     return _Recording(
         path=path,
         etag=etag,
         modified_at=props.last_modified,
         info=info,
-        transcript=str(transcript) if transcript not in (None, "") else None,
+        transcript=transcript or None,
         language=_text(meta, "language", 50),
         final=str(meta.get("final", "")).strip().lower() in ("true", "1", "yes"),
         recorded_at=recorded_at,
@@ -222,6 +223,8 @@ def _time(meta: dict[str, Any], key: str) -> datetime | None:
         raise Rejected(f"{key} is not an ISO 8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         raise Rejected(f"{key} has no time zone: {value!r}")
+    if not EARLIEST <= parsed.year <= LATEST:
+        raise Rejected(f"{key} is not a plausible time: {value!r}")
     return parsed
 
 
@@ -229,7 +232,7 @@ def _text(meta: dict[str, Any], key: str, limit: int) -> str | None:
     value = meta.get(key)
     if value in (None, ""):
         return None
-    text = str(value).strip()
+    text = str(value).replace("\x00", "").strip()
     if len(text) > limit:
         raise Rejected(f"{key} is longer than {limit} characters")
     return text

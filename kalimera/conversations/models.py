@@ -32,6 +32,14 @@ class ProfileType(StrEnum):
 class ConversationBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refuse it here (422) rather than fail at the INSERT.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
 
 Phone = Annotated[str, Field(max_length=32)]
 

@@ -23,7 +23,7 @@ from kalimera.errors import problem_responses
 
 router = APIRouter(prefix="/kalimera", tags=["conversations"])
 
-Page = Annotated[int, Query(ge=1, description="From 1")]
+Page = Annotated[int, Query(ge=1, le=1_000_000, description="From 1")]
 Limit = Annotated[int, Query(ge=1, le=100, description="At most 100")]
 
 
@@ -31,7 +31,7 @@ Limit = Annotated[int, Query(ge=1, le=100, description="At most 100")]
     "/conversations",
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": ConversationRead, "description": "Already started: unchanged"}}
-    | problem_responses(400, 401, 403, 404, 422),
+    | problem_responses(400, 401, 403, 404, 422, 503),
 )
 async def start_conversation(
     body: ConversationCreate,
@@ -47,7 +47,7 @@ async def start_conversation(
 
 
 @router.patch(
-    "/conversations/{conversation_id}", responses=problem_responses(400, 401, 403, 404, 422)
+    "/conversations/{conversation_id}", responses=problem_responses(400, 401, 403, 404, 422, 503)
 )
 async def update_conversation(
     conversation_id: uuid.UUID,
@@ -62,7 +62,7 @@ async def update_conversation(
     )
 
 
-@router.get("/conversations", responses=problem_responses(401, 403, 422))
+@router.get("/conversations", responses=problem_responses(401, 403, 422, 503))
 async def list_conversations(
     principal: ConversationsRead,
     services: ServicesDep,
@@ -91,7 +91,9 @@ async def list_conversations(
     )
 
 
-@router.get("/conversations/{conversation_id}", responses=problem_responses(401, 403, 404, 422))
+@router.get(
+    "/conversations/{conversation_id}", responses=problem_responses(401, 403, 404, 422, 503)
+)
 async def get_conversation(
     conversation_id: uuid.UUID, principal: ConversationsRead, services: ServicesDep
 ) -> ConversationDetail:
@@ -105,7 +107,7 @@ async def get_conversation(
     "/ai-agent/{agent_id}/voice",
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra={"requestBody": upload.REQUEST_BODY},
-    responses=problem_responses(400, 401, 403, 404, 413, 415, 422),
+    responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 503),
 )
 async def upload_voice(
     agent_id: uuid.UUID, request: Request, principal: ConversationsWrite, services: ServicesDep
@@ -113,17 +115,18 @@ async def upload_voice(
     """Store one recording under the naming contract; the conversation appears when the blob
     trigger has processed it."""
     await service.require_agent(services, principal.tenant_id, agent_id)
-    return await upload.receive(
-        services=services,
-        stream=request.stream(),
-        content_type=request.headers.get("content-type"),
-        content_length=request.headers.get("content-length"),
-        tenant_id=principal.tenant_id,
-        agent_id=agent_id,
-    )
+    with service.storage_unavailable_is_503():
+        return await upload.receive(
+            services=services,
+            stream=request.stream(),
+            content_type=request.headers.get("content-type"),
+            content_length=request.headers.get("content-length"),
+            tenant_id=principal.tenant_id,
+            agent_id=agent_id,
+        )
 
 
-@router.get("/ai-agent/{agent_id}/voice", responses=problem_responses(401, 403, 404, 422))
+@router.get("/ai-agent/{agent_id}/voice", responses=problem_responses(401, 403, 404, 422, 503))
 async def get_voice(
     agent_id: uuid.UUID,
     principal: ConversationsRead,

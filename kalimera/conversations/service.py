@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,7 +22,7 @@ from kalimera.conversations.models import (
     Turn,
 )
 from kalimera.db import transaction
-from kalimera.errors import NotFound, Problem
+from kalimera.errors import RETRY_AFTER_SECONDS, NotFound, Problem
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import BlobServiceClient
@@ -30,6 +32,21 @@ if TYPE_CHECKING:
 SAS_LIFETIME = timedelta(minutes=15)
 CLOCK_SKEW = timedelta(minutes=5)
 DELEGATION_KEY_LIFETIME = timedelta(hours=2)
+
+
+@contextlib.contextmanager
+def storage_unavailable_is_503() -> Iterator[None]:
+    """Blob or Table storage that does not answer is a 503 with Retry-After, like Postgres."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    try:
+        yield
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise Problem(
+            503,
+            "Storage is unavailable; retry shortly",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        ) from exc
 
 
 def conversation_not_found() -> NotFound:
@@ -137,15 +154,15 @@ def _bound(name: str, value: str | None, *, end: bool) -> datetime | None:
             moment = datetime.combine(day, time.min, UTC)
             return moment + timedelta(days=1) if end else moment
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment + timedelta(microseconds=1) if end else moment
+    except (ValueError, OverflowError):
         raise Problem(
             422,
             "The request is not valid",
             errors=[{"loc": ["query", name], "msg": "an ISO date or date-time is required"}],
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment + timedelta(microseconds=1) if end else moment
 
 
 async def page(
@@ -185,10 +202,9 @@ async def detail(
         )
     if row is None or (agent_id is not None and row["agent_id"] != agent_id):
         raise conversation_not_found()
-    return ConversationDetail(
-        **ConversationRead.model_validate(row).model_dump(),
-        turns=await _turns(services, tenant_id, row["id"]),
-    )
+    with storage_unavailable_is_503():
+        turns = await _turns(services, tenant_id, row["id"])
+    return ConversationDetail(**ConversationRead.model_validate(row).model_dump(), turns=turns)
 
 
 async def _turns(

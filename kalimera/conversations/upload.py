@@ -242,9 +242,12 @@ class _Receiver:
             self.file_done = True
         elif self.part:
             try:
-                self.fields[self.part] = self.value.decode("utf-8")
+                text = self.value.decode("utf-8")
             except UnicodeDecodeError:
                 raise _invalid(self.part, "not UTF-8 text") from None
+            if "\x00" in text:
+                raise _invalid(self.part, "must not contain NUL characters")
+            self.fields[self.part] = text
         self.part = None
 
     def _sniff(self) -> None:
