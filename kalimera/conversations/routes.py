@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BeforeValidator
 
 from kalimera.conversations import service, upload
 from kalimera.conversations.models import (
@@ -24,6 +27,17 @@ from kalimera.errors import problem_responses
 router = APIRouter(prefix="/kalimera", tags=["conversations"])
 
 Page = Annotated[int, Query(ge=1, le=1_000_000, description="From 1")]
+
+
+def _iso_day(value: object) -> object:
+    # pydantic would also read "0" as 1970-01-01 (a Unix time): only YYYY-MM-DD is a day here.
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        msg = "an ISO date (YYYY-MM-DD) is required"
+        raise ValueError(msg)
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
 Limit = Annotated[int, Query(ge=1, le=100, description="At most 100")]
 
 
@@ -69,12 +83,8 @@ async def list_conversations(
     agent_id: uuid.UUID | None = None,
     status: Status | None = None,
     profile_type: ProfileType | None = None,
-    start: Annotated[
-        str | None, Query(description="ISO date (whole day, UTC) or date-time; started at or after")
-    ] = None,
-    end: Annotated[
-        str | None, Query(description="ISO date (inclusive, UTC) or date-time; started by")
-    ] = None,
+    start: Annotated[Day | None, Query(description="Started on or after this day (UTC)")] = None,
+    end: Annotated[Day | None, Query(description="Started on or before this day (UTC)")] = None,
     page: Page = 1,
     limit: Limit = 10,
 ) -> ConversationPage:

@@ -139,30 +139,18 @@ class Filters:
     agent_id: uuid.UUID | None = None
     status: str | None = None
     profile_type: str | None = None
-    start: str | None = None
-    end: str | None = None
+    start: date | None = None  # started on or after this day (UTC)
+    end: date | None = None  # started on or before this day (UTC), inclusive
 
 
-def _bound(name: str, value: str | None, *, end: bool) -> datetime | None:
-    """A date (the whole day, UTC) or an RFC 3339 time; ``end`` is exclusive on the result."""
-    if value is None or not value.strip():
+def _day_start(day: date | None) -> datetime | None:
+    return None if day is None else datetime.combine(day, time.min, UTC)
+
+
+def _day_after(day: date | None) -> datetime | None:
+    if day is None or day == date.max:
         return None
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day, time.min, UTC)
-            return moment + timedelta(days=1) if end else moment
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment + timedelta(microseconds=1) if end else moment
-    except (ValueError, OverflowError):
-        raise Problem(
-            422,
-            "The request is not valid",
-            errors=[{"loc": ["query", name], "msg": "an ISO date or date-time is required"}],
-        ) from None
+    return datetime.combine(day + timedelta(days=1), time.min, UTC)
 
 
 async def page(
@@ -175,8 +163,8 @@ async def page(
             agent_id=filters.agent_id,
             status=filters.status,
             profile_type=filters.profile_type,
-            start=_bound("start", filters.start, end=False),
-            end_before=_bound("end", filters.end, end=True),
+            start=_day_start(filters.start),
+            end_before=_day_after(filters.end),
             limit=limit,
             offset=(page - 1) * limit,
         )
