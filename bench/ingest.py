@@ -1,9 +1,11 @@
 """Ingestion throughput: recordings a second, end to end, beside the floor of the same stack.
 
 End to end = a recording already in Azurite becomes a conversation row, a recording row and a
-history entity in Table storage (``ingest_blob``, what the blob trigger runs). The floor = the
-least any ingestion must do: download the blob and INSERT one row. Both run in this one process
-at the same concurrency, on fresh blobs each round; the figures are medians of the rounds.
+history entity in Table storage (``ingest_blob``, what the blob trigger runs), with the
+recordings of many calls in flight at once (as telephony produces them), and, as a worst case,
+with the concurrent recordings all from the same call or two (they queue on its row lock).
+The floor = the least any ingestion must do: download the blob and INSERT one row. All run in
+this one process at the same concurrency, on fresh blobs each round; figures are medians.
 Bar (quality-bars.md): >= 50 recordings a second with one process.
 
     .venv/bin/python bench/ingest.py [--recordings 240] [--rounds 3] [--concurrency 8]
@@ -119,6 +121,17 @@ async def upload_round(
     return names
 
 
+def interleaved(names: list[str]) -> list[str]:
+    """Many calls in progress at once, each one turn at a time (how recordings arrive from
+    telephony): turn 1 of every call, then turn 2 of every call, and so on."""
+    return [
+        names[i + turn]
+        for turn in range(TURNS_PER_CALL)
+        for i in range(0, len(names), TURNS_PER_CALL)
+        if i + turn < len(names)
+    ]
+
+
 async def timed(
     names: list[str], work: Callable[[str], Awaitable[object]], concurrency: int
 ) -> float:
@@ -157,18 +170,26 @@ async def run(recordings: int, rounds: int, concurrency: int) -> None:
         # Warm up: imports, the VADER lexicon, pool connections, the table client.
         await timed(await upload_round(services, tenant_id, agent_id, 12), end_to_end, 4)
 
-        figures: dict[str, list[float]] = {"end to end": [], "floor": []}
+        figures: dict[str, list[float]] = {"e2e": [], "e2e one call at a time": [], "floor": []}
         for _ in range(rounds):
             names = await upload_round(services, tenant_id, agent_id, recordings)
             figures["floor"].append(await timed(names, floor, concurrency))
-            figures["end to end"].append(await timed(names, end_to_end, concurrency))
+            figures["e2e"].append(await timed(interleaved(names), end_to_end, concurrency))
+            # Worst case: the concurrent recordings all belong to one or two calls, whose turns
+            # queue on the conversation's row lock.
+            names = await upload_round(services, tenant_id, agent_id, recordings)
+            figures["e2e one call at a time"].append(await timed(names, end_to_end, concurrency))
 
-        e2e = statistics.median(figures["end to end"])
+        e2e = statistics.median(figures["e2e"])
+        worst = statistics.median(figures["e2e one call at a time"])
         flo = statistics.median(figures["floor"])
         print(f"ingestion, {recordings} recordings x {rounds} rounds, concurrency {concurrency}")
-        print(f"  end to end (blob -> conversation, turn, history entity): {e2e:8.1f} recordings/s")
-        print(f"  floor (download the blob + one INSERT):                 {flo:8.1f} recordings/s")
-        print(f"  ratio end to end / floor: {e2e / flo:.2f}")
+        print(f"  end to end, many calls at once:             {e2e:8.1f} recordings/s")
+        print(f"  end to end, the turns of one call at once:  {worst:8.1f} recordings/s")
+        print(f"  floor (download the blob + one INSERT):     {flo:8.1f} recordings/s")
+        print(
+            f"  ratio end to end / floor: {e2e / flo:.2f} (one call at a time: {worst / flo:.2f})"
+        )
         print(f"  bar >= 50 recordings/s: {'met' if e2e >= 50 else 'NOT met'}")
     finally:
         await services.aclose()
