@@ -17,6 +17,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
 
 CHUNK = 64 * 1024
 MILLISECOND = Decimal("0.001")
@@ -322,7 +323,9 @@ def _flac_frame_header(buf: bytes, p: int, fixed_block: int) -> tuple[int, int] 
     return first, block
 
 
+@cache
 def _table(poly: int, width: int) -> list[int]:
+    """The lookup table of an MSB-first CRC (built on first use: it costs a few milliseconds)."""
     top, mask = 1 << (width - 1), (1 << width) - 1
     table = []
     for byte in range(256):
@@ -333,28 +336,23 @@ def _table(poly: int, width: int) -> list[int]:
     return table
 
 
-_CRC8 = _table(0x07, 8)
-_CRC16 = _table(0x8005, 16)
-_CRC32_OGG = _table(0x04C11DB7, 32)
-
-
 def _crc8(data: bytes) -> int:
-    crc = 0
+    crc, table = 0, _table(0x07, 8)
     for byte in data:
-        crc = _CRC8[crc ^ byte]
+        crc = table[crc ^ byte]
     return crc
 
 
 def _crc16(data: bytes) -> int:
-    crc = 0
+    crc, table = 0, _table(0x8005, 16)
     for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[(crc >> 8) ^ byte]
+        crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ byte]
     return crc
 
 
 def _ogg_crc_ok(page: bytes) -> bool:
-    crc = 0
+    crc, table = 0, _table(0x04C11DB7, 32)
     zeroed = page[:22] + b"\0\0\0\0" + page[26:]
     for byte in zeroed:
-        crc = ((crc << 8) & 0xFFFFFFFF) ^ _CRC32_OGG[(crc >> 24) ^ byte]
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ byte]
     return crc == int.from_bytes(page[22:26], "little")
