@@ -64,7 +64,8 @@ class Rejected(Exception):
 @dataclass(frozen=True, slots=True)
 class _Recording:
     path: paths.RecordingPath
-    etag: str
+    etag: str  # the audio blob's
+    version: str  # what was read: the audio's ETag, plus the sidecar's when there is one
     modified_at: datetime
     info: audio.AudioInfo
     transcript: str | None
@@ -97,7 +98,7 @@ async def ingest_blob(services: Services, blob_name: str) -> IngestResult:
     except paths.BadPath as exc:
         return await _reject(services, name, etag, None, str(exc))
     if path.is_sidecar:
-        return IngestResult(name, Outcome.IGNORED, "a sidecar is read with its recording")
+        return await _ingest_sidecar(services, container, path)
 
     try:
         recording = await _read(blob, path, props, head, etag, container)
@@ -110,6 +111,18 @@ async def ingest_blob(services: Services, blob_name: str) -> IngestResult:
     if outcome is Outcome.INGESTED:
         logger.info("ingested %r (%s s)", name, recording.info.duration)
     return IngestResult(name, outcome, conversation_id=path.conversation_id)
+
+
+async def _ingest_sidecar(
+    services: Services, container: Any, path: paths.RecordingPath
+) -> IngestResult:
+    """A sidecar written (or rewritten) after its recording: ingest the recording again, as a
+    new version (its key includes the sidecar's ETag), so the sidecar's values win."""
+    result = IngestResult(path.blob_name, Outcome.IGNORED, "no recording for this sidecar yet")
+    async for blob in container.list_blobs(name_starts_with=f"{path.stem}."):
+        if blob.name != path.blob_name:
+            result = await ingest_blob(services, blob.name)
+    return result
 
 
 async def _head(blob: BlobClient) -> tuple[Any, bytes]:
@@ -173,7 +186,8 @@ async def _read(
 
     # Metadata values travel as HTTP headers (ASCII): the upload URL-encodes them all.
     meta: dict[str, Any] = {k.lower(): unquote(v) for k, v in (props.metadata or {}).items()}
-    meta.update(await _sidecar(container, path))
+    sidecar, sidecar_etag = await _sidecar(container, path)
+    meta.update(sidecar)
 
     recorded_at = _time(meta, "recorded_at") or props.creation_time or props.last_modified
     profile_type = meta.get("profile_type") or None
@@ -183,6 +197,7 @@ async def _read(
     return _Recording(
         path=path,
         etag=etag,
+        version=etag if sidecar_etag is None else f"{etag}+{sidecar_etag}",
         modified_at=props.last_modified,
         info=info,
         transcript=transcript or None,
@@ -196,21 +211,23 @@ async def _read(
     )
 
 
-async def _sidecar(container: Any, path: paths.RecordingPath) -> dict[str, Any]:
+async def _sidecar(container: Any, path: paths.RecordingPath) -> tuple[dict[str, Any], str | None]:
+    """The sidecar's keys and its ETag; ({}, None) when there is none."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
         stream = await container.get_blob_client(path.sidecar_name).download_blob()
         raw = await stream.readall()
     except ResourceNotFoundError:
-        return {}
+        return {}, None
+    etag = str(stream.properties.etag).strip('"')
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise Rejected(f"the sidecar {path.sidecar_name} is not valid JSON") from None
     if not isinstance(data, dict):
         raise Rejected(f"the sidecar {path.sidecar_name} is not a JSON object")
-    return {str(k).lower(): v for k, v in data.items() if v is not None}
+    return {str(k).lower(): v for k, v in data.items() if v is not None}, etag
 
 
 def _time(meta: dict[str, Any], key: str) -> datetime | None:
@@ -243,7 +260,7 @@ async def _write(services: Services, conn: Conn, rec: _Recording, container_url:
     raised here rolls all of it back, the idempotency key included."""
     p = rec.path
     if not await repository.claim_version(
-        conn=conn, tenant_id=p.tenant_id, blob_name=p.blob_name, etag=rec.etag
+        conn=conn, tenant_id=p.tenant_id, blob_name=p.blob_name, etag=rec.version
     ):
         return Outcome.DUPLICATE
     duration = rec.info.duration

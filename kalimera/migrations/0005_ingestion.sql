@@ -24,7 +24,9 @@ CREATE TABLE kalimera_recordings (
         REFERENCES kalimera_conversations (tenant_id, id) ON DELETE CASCADE
 );
 
--- Every blob version (name + ETag) processed into a turn. The insert of this key is the first
+-- Every blob version (name + ETag) processed into a turn. When the recording has a JSON sidecar,
+-- the version is the audio's ETag, '+', the sidecar's ETag: a sidecar written after its audio
+-- makes a new version, which the sidecar's event ingests. The insert of this key is the first
 -- statement of the ingestion transaction: a second delivery of the same version, concurrent or
 -- later, finds the key taken (or waits for the first transaction and then finds it) and changes
 -- nothing. Not a check-then-write.

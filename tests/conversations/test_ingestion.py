@@ -223,3 +223,30 @@ def test_an_older_version_read_late_does_not_replace_a_newer_one(call: Call) -> 
     conv = call.conversation()
     assert conv is not None
     assert (conv["duration"], conv["turn_count"]) == (Decimal("4.000"), 1)
+
+
+def test_a_sidecar_written_after_its_recording_updates_the_turn_once(call: Call) -> None:
+    audio = call.name(1, "input", "wav")
+    put_blob(call.settings, audio, wav_bytes(1.0), {"transcript": "hello"})
+    assert ingest(call.settings, audio).outcome is Outcome.INGESTED
+    sidecar = call.name(1, "input", "json")
+    assert ingest(call.settings, call.name(2, "input", "json")).outcome is Outcome.IGNORED
+    put_blob(call.settings, sidecar, b'{"transcript": "This is awful, I am angry."}')
+    for _ in range(3):  # the sidecar's event, redelivered, and the audio's event again
+        ingest(call.settings, sidecar)
+        ingest(call.settings, audio)
+    turns = _turns(call)
+    assert [t["transcript"] for t in turns] == ["This is awful, I am angry."]
+    conv = call.conversation()
+    assert conv is not None
+    assert (conv["turn_count"], conv["duration"], conv["sentiment"]) == (
+        1,
+        Decimal("1.000"),
+        "negative",
+    )
+    processed = query(
+        call.settings,
+        "SELECT etag FROM kalimera_processed_recordings WHERE blob_name = %(b)s",
+        {"b": audio},
+    )
+    assert len(processed) == 2  # the audio alone, then the audio with its sidecar
