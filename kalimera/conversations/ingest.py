@@ -15,9 +15,12 @@ idempotent upsert made inside it, before the commit).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
+import weakref
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -29,7 +32,8 @@ from kalimera.conversations import audio, paths, repository, sentiment
 from kalimera.db import Conn, transaction
 
 if TYPE_CHECKING:
-    from azure.storage.blob.aio import BlobClient
+    from azure.data.tables.aio import TableClient
+    from azure.storage.blob.aio import BlobClient, ContainerClient
 
     from kalimera.services import Services
 
@@ -85,29 +89,42 @@ async def ingest_blob(services: Services, blob_name: str) -> IngestResult:
 
     settings = services.settings
     name = paths.strip_container(blob_name, settings.voice_container)
-    container = services.blobs.get_container_client(settings.voice_container)
+    container, _ = storage_clients(services)
     blob = container.get_blob_client(name)
     try:
-        props, head = await _head(blob)
-    except ResourceNotFoundError:
-        return IngestResult(name, Outcome.IGNORED, "the blob no longer exists")
-    etag = str(props.etag).strip('"')
-
-    try:
-        path = paths.parse(name)
+        path: paths.RecordingPath | None = paths.parse(name)
+        bad_path = ""
     except paths.BadPath as exc:
-        return await _reject(services, name, etag, None, str(exc))
-    if path.is_sidecar:
-        return await _ingest_sidecar(services, container, path)
-
+        path, bad_path = None, str(exc)
+    # The sidecar is read while the head downloads: two requests, one wait.
+    sidecar = (
+        asyncio.create_task(_sidecar(container, path))
+        if path is not None and not path.is_sidecar
+        else None
+    )
     try:
-        recording = await _read(blob, path, props, head, etag, container)
-        async with transaction(await services.db()) as conn:
-            outcome = await _write(services, conn, recording, container.url)
-    except Rejected as exc:
-        return await _reject(services, name, etag, path.tenant_id, str(exc))
-    except (ResourceModifiedError, ResourceNotFoundError):  # overwritten or deleted meanwhile
-        return IngestResult(name, Outcome.SUPERSEDED, "the blob changed while it was read")
+        try:
+            props, head = await _head(blob)
+        except ResourceNotFoundError:
+            return IngestResult(name, Outcome.IGNORED, "the blob no longer exists")
+        etag = str(props.etag).strip('"')
+        if path is None:
+            return await _reject(services, name, etag, None, bad_path)
+        if sidecar is None:
+            return await _ingest_sidecar(services, container, path)
+        try:
+            recording = await _read(blob, path, props, head, etag, sidecar)
+            async with transaction(await services.db()) as conn:
+                outcome = await _write(services, conn, recording, container.url)
+        except Rejected as exc:
+            return await _reject(services, name, etag, path.tenant_id, str(exc))
+        except (ResourceModifiedError, ResourceNotFoundError):  # overwritten or deleted meanwhile
+            return IngestResult(name, Outcome.SUPERSEDED, "the blob changed while it was read")
+    finally:
+        if sidecar is not None:
+            sidecar.cancel()
+            with contextlib.suppress(BaseException):
+                await sidecar
     if outcome is Outcome.INGESTED:
         logger.info("ingested %r (%s s)", name, recording.info.duration)
     return IngestResult(name, outcome, conversation_id=path.conversation_id)
@@ -156,7 +173,7 @@ async def _read(
     props: Any,
     head: bytes,
     etag: str,
-    container: Any,
+    sidecar_read: Awaitable[tuple[dict[str, Any], str | None]],
 ) -> _Recording:
     """Check the audio and gather the turn's values from the blob, its metadata and sidecar."""
     from azure.core import MatchConditions
@@ -186,7 +203,7 @@ async def _read(
 
     # Metadata values travel as HTTP headers (ASCII): the upload URL-encodes them all.
     meta: dict[str, Any] = {k.lower(): unquote(v) for k, v in (props.metadata or {}).items()}
-    sidecar, sidecar_etag = await _sidecar(container, path)
+    sidecar, sidecar_etag = await sidecar_read
     meta.update(sidecar)
 
     recorded_at = _time(meta, "recorded_at") or props.creation_time or props.last_modified
@@ -299,25 +316,38 @@ async def _write(services: Services, conn: Conn, rec: _Recording, container_url:
     )
     if written is None:
         return Outcome.SUPERSEDED
-    mood: tuple[sentiment.Sentiment, float | None] | None = None
-    if p.direction is paths.Direction.INPUT:  # only the caller's words make the sentiment
-        mood = sentiment.assess(
-            await repository.input_transcripts(
-                conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id
+
+    async def update_conversation() -> None:
+        mood: tuple[sentiment.Sentiment, float | None] | None = None
+        if p.direction is paths.Direction.INPUT:  # only the caller's words make the sentiment
+            mood = sentiment.assess(
+                await repository.input_transcripts(
+                    conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id
+                )
             )
+        await repository.recompute_conversation(
+            conn=conn,
+            tenant_id=p.tenant_id,
+            conversation_id=p.conversation_id,
+            blob_name=p.blob_name,
+            blob_base_url=container_url.rstrip("/") + "/",
+            sentiment=mood[0].value if mood else None,
+            sentiment_score=mood[1] if mood else None,
+            from_number=rec.from_number,
+            to_number=rec.to_number,
         )
-    await repository.recompute_conversation(
-        conn=conn,
-        tenant_id=p.tenant_id,
-        conversation_id=p.conversation_id,
-        blob_name=p.blob_name,
-        blob_base_url=container_url.rstrip("/") + "/",
-        sentiment=mood[0].value if mood else None,
-        sentiment_score=mood[1] if mood else None,
-        from_number=rec.from_number,
-        to_number=rec.to_number,
+
+    # The history entity is written while the conversation is updated, both before the commit
+    # and under the lock; gather waits for both even when one fails, so no write outlives the
+    # transaction.
+    results = await asyncio.gather(
+        update_conversation(),
+        _write_turn_entity(services, p, rec, duration),
+        return_exceptions=True,
     )
-    await _write_turn_entity(services, p, rec, duration)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
     return Outcome.INGESTED
 
 
@@ -341,12 +371,29 @@ async def _stale(services: Services, conn: Conn, rec: _Recording) -> bool:
     )
     if held is None or held == (p.blob_name, rec.etag):
         return False
-    blob = services.blobs.get_blob_client(services.settings.voice_container, p.blob_name)
+    blob = storage_clients(services)[0].get_blob_client(p.blob_name)
     try:
         current = await blob.get_blob_properties()
     except ResourceNotFoundError:
         return True
     return str(current.etag).strip('"') != rec.etag
+
+
+_clients: weakref.WeakKeyDictionary[Services, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def storage_clients(services: Services) -> tuple[ContainerClient, TableClient]:
+    """The recordings container and the turns table of ``services``, built once: each client
+    costs a few hundred microseconds to build, which adds up at tens of recordings a second."""
+    clients = _clients.get(services)
+    if clients is None:
+        settings = services.settings
+        clients = (
+            services.blobs.get_container_client(settings.voice_container),
+            services.tables.get_table_client(settings.turns_table),
+        )
+        _clients[services] = clients
+    return clients
 
 
 def partition_key(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> str:
@@ -360,7 +407,7 @@ async def _write_turn_entity(
 ) -> None:
     from azure.data.tables import UpdateMode
 
-    table = services.tables.get_table_client(services.settings.turns_table)
+    _, table = storage_clients(services)
     transcript = rec.transcript
     entity = {
         "PartitionKey": partition_key(p.tenant_id, p.conversation_id),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from kalimera.conversations import repository
-from kalimera.conversations.ingest import partition_key
+from kalimera.conversations.ingest import partition_key, storage_clients
 from kalimera.conversations.models import (
     ConversationCreate,
     ConversationDetail,
@@ -198,7 +198,7 @@ async def detail(
 async def _turns(
     services: Services, tenant_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> list[Turn]:
-    table = services.tables.get_table_client(services.settings.turns_table)
+    _, table = storage_clients(services)
     pk = partition_key(tenant_id, conversation_id)
     entities = [
         e

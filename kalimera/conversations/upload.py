@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from kalimera.conversations import audio, paths
+from kalimera.conversations.ingest import storage_clients
 from kalimera.conversations.models import ProfileType, VoiceStored
 from kalimera.errors import Problem
 
@@ -375,7 +376,7 @@ async def receive(
 
     form = _Form()
     parser = MultipartParser(boundary, form.callbacks())
-    container = services.blobs.get_container_client(services.settings.voice_container)
+    container, _ = storage_clients(services)
     receiver = _Receiver(
         services=services, container=container, tenant_id=tenant_id, agent_id=agent_id
     )

@@ -211,9 +211,9 @@ def test_an_older_version_read_late_does_not_replace_a_newer_one(call: Call) -> 
         container = services.blobs.get_container_client(call.settings.voice_container)
         blob = container.get_blob_client(name)
         props, head = await ingest_module._head(blob)
-        old = await ingest_module._read(
-            blob, path, props, head, str(props.etag).strip('"'), container
-        )
+        etag = str(props.etag).strip('"')
+        sidecar = ingest_module._sidecar(container, path)
+        old = await ingest_module._read(blob, path, props, head, etag, sidecar)
         await blob.upload_blob(wav_bytes(4.0), overwrite=True)
         assert (await ingest_blob(services, name)).outcome is Outcome.INGESTED
         async with transaction(await services.db()) as conn:
