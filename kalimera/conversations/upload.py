@@ -215,6 +215,7 @@ class _Receiver:
         if ext not in paths.AUDIO_EXTENSIONS:
             raise Problem(415, f"Only {', '.join(paths.AUDIO_EXTENSIONS)} files are accepted")
         self.ext = ext
+        self.metadata()  # refuse bad fields sent so far before a byte of the file is stored
         self.path = await self._path(ext)
         self.writer = _BlockWriter(self.container.get_blob_client(self.path.blob_name))
 
