@@ -14,10 +14,11 @@ from fastapi.openapi.utils import get_openapi
 from kalimera import __version__, errors, health, telemetry
 from kalimera.auth import TokenCache
 from kalimera.contacts.routes import router as contacts_router
+from kalimera.conversations.routes import router as conversations_router
 from kalimera.services import Services
 from kalimera.settings import Settings, get_settings
 
-ROUTERS: list[APIRouter] = [health.router, contacts_router]
+ROUTERS: list[APIRouter] = [health.router, contacts_router, conversations_router]
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",

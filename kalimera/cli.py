@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kalimera.conversations.cli import ingest_cli
 from kalimera.deploy.cli import deploy_cli
 from kalimera.settings import Settings, SettingsError, get_settings
 
@@ -28,6 +29,7 @@ cli = typer.Typer(
 token_cli = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 cli.add_typer(token_cli, name="token")
 cli.add_typer(deploy_cli)  # `kalimera openapi`
+cli.add_typer(ingest_cli, name="ingest")
 
 console = Console(stderr=True)
 

@@ -80,3 +80,14 @@ def test_a_missing_secret_stops_the_worker_naming_the_setting() -> None:
     assert result.returncode != 0
     assert "KALIMERA_ENCRYPTION_KEY" in result.stderr
     assert "REDIS_URL" in result.stderr
+
+
+def test_the_blob_trigger_ingests_recordings_from_event_grid(
+    indexed: dict[str, dict[str, Any]],
+) -> None:
+    trigger = next(b for b in indexed["ingest_recording"]["bindings"] if b["direction"] == "IN")
+    assert trigger["type"] == "blobTrigger"
+    assert trigger["name"] == "blob"
+    assert trigger["path"] == "kalimera-voice/{name}"
+    assert trigger["connection"] == "KALIMERA_STORAGE"
+    assert trigger["source"] == "EventGrid"

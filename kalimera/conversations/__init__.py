@@ -1,0 +1,1 @@
+"""Conversations: the voice upload, the blob-triggered ingestion and the conversation API."""

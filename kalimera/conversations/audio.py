@@ -1,0 +1,358 @@
+"""Audio checks and exact durations for mp3, wav, ogg (Vorbis, Opus) and flac.
+
+The content must be the format its extension names (magic bytes, then a parse of the header by
+mutagen), complete (a truncated file is refused: the WAV data chunk must fit, the last FLAC frame
+must pass its CRC and end where STREAMINFO says, the last Ogg page must be whole and end the
+stream), and its duration comes from the header (sample counts), never from the byte length.
+
+Only the parts of a blob the parser touches are downloaded: ``SparseFile`` presents the blob as
+a seekable file and fetches missing ranges on demand (the head comes with the first request; the
+Ogg and FLAC checks read the tail), so a 25 MiB recording costs two small reads, not 25 MiB.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
+
+CHUNK = 64 * 1024
+MILLISECOND = Decimal("0.001")
+
+# What a file starts with, to name what an upload really is when it is not what it claims.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"GIF8", "GIF image"),
+    (b"%PDF", "PDF document"),
+    (b"PK\x03\x04", "ZIP archive"),
+    (b"fLaC", "FLAC"),
+    (b"OggS", "Ogg"),
+    (b"ID3", "MP3"),
+)
+
+
+class BadAudio(ValueError):
+    """The recording is not usable audio of its claimed type; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    codec: str
+    duration: Decimal  # seconds, to the millisecond
+    sample_rate: int
+    channels: int
+
+
+def describe(head: bytes) -> str:
+    """A short name for what ``head`` looks like, for error messages."""
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "WAV"
+    if _mpeg_sync(head):
+        return "MP3"
+    if head[:1] in (b"{", b"["):
+        return "JSON or text"
+    return "unrecognised data"
+
+
+def _mpeg_sync(head: bytes) -> bool:
+    return len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0
+
+
+def sniff(ext: str, head: bytes) -> None:
+    """Refuse content whose first bytes do not match its extension (``BadAudio``)."""
+    if not head:
+        raise BadAudio("empty file")
+    ok = {
+        "wav": head[:4] == b"RIFF" and (len(head) < 12 or head[8:12] == b"WAVE"),
+        "flac": head[:4] == b"fLaC" or head[:3] == b"ID3",
+        "ogg": head[:4] == b"OggS",
+        "mp3": head[:3] == b"ID3" or _mpeg_sync(head),
+    }.get(ext, False)
+    if not ok:
+        raise BadAudio(f"content is not {ext.upper()} (it looks like {describe(head)})")
+
+
+class SparseFile(io.RawIOBase):
+    """A read-only, seekable view of a blob of known size that downloads the chunks a reader
+    touches (``fetch(start, end)`` returns bytes ``[start, end)``) and keeps them."""
+
+    def __init__(self, size: int, fetch: Callable[[int, int], bytes], head: bytes = b"") -> None:
+        self.size = size
+        self._fetch = fetch
+        self._pos = 0
+        self._chunks: dict[int, bytes] = {}
+        self.fetched_bytes = 0
+        self._store(0, head)
+
+    def _store(self, start: int, data: bytes) -> None:
+        # ``start`` is chunk-aligned; a short final piece is kept only when it reaches the end.
+        for offset in range(0, len(data), CHUNK):
+            piece = data[offset : offset + CHUNK]
+            if len(piece) == CHUNK or start + offset + len(piece) == self.size:
+                self._chunks[(start + offset) // CHUNK] = piece
+
+    @property
+    def complete(self) -> bool:
+        return len(self._chunks) * CHUNK >= self.size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise OSError("seek before the start of the file")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        end = min(self._pos + len(buffer), self.size)
+        if end <= self._pos:
+            return 0
+        data = self.range(self._pos, end)
+        buffer[: len(data)] = data
+        self._pos = end
+        return len(data)
+
+    def range(self, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)``, fetching the missing chunks in one request."""
+        first, last = start // CHUNK, (end - 1) // CHUNK
+        missing = [i for i in range(first, last + 1) if i not in self._chunks]
+        if missing:
+            lo = missing[0] * CHUNK
+            hi = min((missing[-1] + 1) * CHUNK, self.size)
+            data = self._fetch(lo, hi)
+            if len(data) != hi - lo:
+                raise BadAudio("the blob is shorter than its size says")
+            self.fetched_bytes += len(data)
+            self._store(lo, data)
+        joined = b"".join(self._chunks[i] for i in range(first, last + 1))
+        return joined[start - first * CHUNK : end - first * CHUNK]
+
+
+def probe(ext: str, file: SparseFile) -> AudioInfo:
+    """Check the recording and read its exact duration (blocking: mutagen is synchronous)."""
+    import mutagen
+
+    if file.size == 0:
+        raise BadAudio("empty file")
+    head = file.range(0, min(file.size, 64))
+    sniff(ext, head)
+    try:
+        if ext == "wav":
+            return _wav(file)
+        if ext == "flac":
+            return _flac(file)
+        if ext == "ogg":
+            return _ogg(file, head)
+        return _mp3(file)
+    except (mutagen.MutagenError, struct.error, EOFError, IndexError, KeyError) as exc:
+        raise BadAudio(f"not a valid {ext.upper()} file: {exc or type(exc).__name__}") from None
+
+
+def _seconds(value: float) -> Decimal:
+    return Decimal(repr(value)).quantize(MILLISECOND, rounding=ROUND_HALF_EVEN)
+
+
+def _wav(file: SparseFile) -> AudioInfo:
+    from mutagen.wave import WAVE
+
+    file.seek(0)
+    audio = WAVE(file)
+    # mutagen takes the data chunk's declared size on trust; a cut file declares more than it has.
+    pos = 12
+    while pos + 8 <= file.size:
+        chunk_id, chunk_size = struct.unpack("<4sI", file.range(pos, pos + 8))
+        if chunk_id == b"data":
+            present = file.size - pos - 8
+            if chunk_size > present:
+                msg = (
+                    f"truncated: the data chunk declares {chunk_size} bytes, {present} are present"
+                )
+                raise BadAudio(msg)
+            break
+        pos += 8 + chunk_size + (chunk_size & 1)
+    else:
+        raise BadAudio("truncated: no data chunk")
+    info = audio.info
+    return AudioInfo("pcm", _seconds(info.length), info.sample_rate, info.channels)
+
+
+def _mp3(file: SparseFile) -> AudioInfo:
+    from mutagen.mp3 import MP3, XingHeader, XingHeaderError
+
+    file.seek(0)
+    info = MP3(file).info
+    if info.length <= 0:
+        raise BadAudio("not a valid MP3 file: no audio frames")
+    # A Xing/Info header (LAME writes one) states the stream's byte count: a cut file is shorter.
+    file.seek(info.frame_offset + XingHeader.get_offset(info))
+    try:
+        xing = XingHeader(file)
+    except XingHeaderError:
+        xing = None
+    if xing is not None and xing.bytes > 0:
+        present = file.size - info.frame_offset
+        if xing.bytes > present:
+            msg = f"truncated: the Xing header declares {xing.bytes} bytes, {present} are present"
+            raise BadAudio(msg)
+    return AudioInfo("mp3", _seconds(info.length), info.sample_rate, info.channels)
+
+
+def _ogg(file: SparseFile, head: bytes) -> AudioInfo:
+    first_packet = file.range(0, min(file.size, 64))[28:36]
+    if first_packet.startswith(b"\x01vorbis"):
+        from mutagen.oggvorbis import OggVorbis as Ogg
+    elif first_packet.startswith(b"OpusHead"):
+        from mutagen.oggopus import OggOpus as Ogg  # type: ignore[assignment]
+    else:
+        raise BadAudio(f"unsupported Ogg codec (first packet {first_packet[:8]!r})")
+    file.seek(0)
+    info = Ogg(file).info
+    _check_last_ogg_page(file)
+    codec = "vorbis" if first_packet.startswith(b"\x01vorbis") else "opus"
+    return AudioInfo(codec, _seconds(info.length), info.sample_rate, info.channels)
+
+
+def _check_last_ogg_page(file: SparseFile) -> None:
+    start = max(0, file.size - 65_536)
+    tail = file.range(start, file.size)
+    pos = tail.rfind(b"OggS")
+    while pos >= 0:
+        if pos + 27 <= len(tail):
+            nsegs = tail[pos + 26]
+            body = sum(tail[pos + 27 : pos + 27 + nsegs])
+            end = pos + 27 + nsegs + body
+            if end == len(tail) and _ogg_crc_ok(tail[pos:end]):
+                if not tail[pos + 5] & 0x04:
+                    raise BadAudio("truncated: the last Ogg page does not end the stream")
+                return
+        pos = tail.rfind(b"OggS", 0, pos)
+    raise BadAudio("truncated: the file does not end with a whole Ogg page")
+
+
+def _flac(file: SparseFile) -> AudioInfo:
+    from mutagen.flac import FLAC
+
+    file.seek(0)
+    audio = FLAC(file)
+    info = audio.info
+    end_sample = _last_flac_frame_end(file, info)
+    total = info.total_samples or end_sample
+    if end_sample != total:
+        raise BadAudio(
+            f"truncated: audio ends at sample {end_sample} of {total} "
+            f"({end_sample / info.sample_rate:.3f} s of {total / info.sample_rate:.3f} s)"
+        )
+    return AudioInfo("flac", _seconds(total / info.sample_rate), info.sample_rate, info.channels)
+
+
+def _last_flac_frame_end(file: SparseFile, info: object) -> int:
+    """The sample number just after the last frame, found from the end of the file: the last
+    position holding a frame header with a valid CRC-8 whose frame, to the end of the file,
+    passes its CRC-16. A cut file has no such frame, or one that ends early."""
+    max_frame = getattr(info, "max_framesize", 0) or 0
+    window = min(file.size, max(65_536, 2 * max_frame + 64))
+    tail = file.range(file.size - window, file.size)
+    if len(tail) >= 128 and tail[-128:-125] == b"TAG":  # an ID3v1 tag some taggers append
+        tail = tail[:-128]
+    pos = len(tail) - 2
+    while pos >= 0:
+        pos = tail.rfind(b"\xff", 0, pos + 1)
+        if pos < 0:
+            break
+        header = _flac_frame_header(tail, pos, getattr(info, "max_blocksize", 0))
+        if header is not None and _crc16(tail[pos:-2]) == int.from_bytes(tail[-2:], "big"):
+            first_sample, block_size = header
+            return first_sample + block_size
+        pos -= 1
+    raise BadAudio("truncated: no complete FLAC frame at the end of the file")
+
+
+def _flac_frame_header(buf: bytes, p: int, fixed_block: int) -> tuple[int, int] | None:
+    """(first sample, block size) of the frame header at ``p``, or None when it is not one."""
+    if p + 6 > len(buf) or buf[p + 1] not in (0xF8, 0xF9):
+        return None
+    bs_code, sr_code = buf[p + 2] >> 4, buf[p + 2] & 0x0F
+    channels, sample_size, reserved = buf[p + 3] >> 4, (buf[p + 3] >> 1) & 7, buf[p + 3] & 1
+    if bs_code == 0 or sr_code == 15 or channels > 10 or reserved:
+        return None
+    q = p + 4
+    lead = buf[q]
+    extra = next((n for n in range(7) if not (lead << n) & 0x80), 7)
+    if extra == 1 or extra > 7:
+        return None
+    length = 1 if extra == 0 else extra
+    if q + length > len(buf):
+        return None
+    number = lead & (0x7F >> length) if length > 1 else lead
+    for byte in buf[q + 1 : q + length]:
+        if byte & 0xC0 != 0x80:
+            return None
+        number = (number << 6) | (byte & 0x3F)
+    q += length
+    if bs_code == 1:
+        block = 192
+    elif 2 <= bs_code <= 5:
+        block = 576 << (bs_code - 2)
+    elif bs_code == 6:
+        block, q = buf[q] + 1, q + 1
+    elif bs_code == 7:
+        block, q = int.from_bytes(buf[q : q + 2], "big") + 1, q + 2
+    else:
+        block = 256 << (bs_code - 8)
+    q += {12: 1, 13: 2, 14: 2}.get(sr_code, 0)
+    if q >= len(buf) or _crc8(buf[p:q]) != buf[q]:
+        return None
+    del sample_size
+    variable = buf[p + 1] == 0xF9
+    first = number if variable else number * (fixed_block or block)
+    return first, block
+
+
+@cache
+def _table(poly: int, width: int) -> list[int]:
+    """The lookup table of an MSB-first CRC (built on first use: it costs a few milliseconds)."""
+    top, mask = 1 << (width - 1), (1 << width) - 1
+    table = []
+    for byte in range(256):
+        crc = byte << (width - 8)
+        for _ in range(8):
+            crc = ((crc << 1) ^ poly) if crc & top else crc << 1
+        table.append(crc & mask)
+    return table
+
+
+def _crc8(data: bytes) -> int:
+    crc, table = 0, _table(0x07, 8)
+    for byte in data:
+        crc = table[crc ^ byte]
+    return crc
+
+
+def _crc16(data: bytes) -> int:
+    crc, table = 0, _table(0x8005, 16)
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ byte]
+    return crc
+
+
+def _ogg_crc_ok(page: bytes) -> bool:
+    crc, table = 0, _table(0x04C11DB7, 32)
+    zeroed = page[:22] + b"\0\0\0\0" + page[26:]
+    for byte in zeroed:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ byte]
+    return crc == int.from_bytes(page[22:26], "little")

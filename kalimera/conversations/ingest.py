@@ -1,0 +1,429 @@
+"""Ingestion: one blob of the recordings container becomes one turn of a conversation.
+
+``ingest_blob`` is the one code path: the blob trigger calls it on Azure, the dev runner's
+poller calls it locally, the tests call it directly, ``kalimera ingest replay`` re-runs it.
+
+Exactly once under at-least-once delivery: the blob version's key (name + ETag) is inserted as
+the first statement of the transaction that writes the turn and recomputes the conversation
+from its turns, with the conversation row locked. A second delivery of the same version finds
+the key taken (a concurrent one waits for the first to commit, then finds it) and writes
+nothing. Bad recordings are rejections (recorded, logged, not raised); transient faults raise,
+so the host retries, and leave nothing half-written (one transaction; the Table write is an
+idempotent upsert made inside it, before the commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+import weakref
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from kalimera.conversations import audio, paths, repository, sentiment
+from kalimera.db import Conn, transaction
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient
+    from azure.storage.blob.aio import BlobClient, ContainerClient
+
+    from kalimera.services import Services
+
+logger = logging.getLogger(__name__)
+
+HEAD_BYTES = 64 * 1024
+TRANSCRIPT_ENTITY_CHARS = 30_000  # a Table string property holds 64 KiB of UTF-16
+PROFILE_TYPES = ("inbound", "outbound")
+EARLIEST, LATEST = 1970, 2200  # years a recording's times may name
+
+
+class Outcome(StrEnum):
+    INGESTED = "ingested"  # the turn was written
+    DUPLICATE = "duplicate"  # this blob version was processed before: nothing changed
+    SUPERSEDED = "superseded"  # a newer version of the blob holds the turn: nothing changed
+    REJECTED = "rejected"  # a bad recording: recorded with the reason, nothing else changed
+    IGNORED = "ignored"  # a sidecar, or a blob that no longer exists
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    blob_name: str
+    outcome: Outcome
+    reason: str = ""
+    conversation_id: uuid.UUID | None = None
+
+
+class Rejected(Exception):
+    """A bad recording; the message is the reason an operator reads."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Recording:
+    path: paths.RecordingPath
+    etag: str  # the audio blob's
+    version: str  # what was read: the audio's ETag, plus the sidecar's when there is one
+    modified_at: datetime
+    info: audio.AudioInfo
+    transcript: str | None
+    language: str | None
+    final: bool
+    recorded_at: datetime
+    started_at: datetime | None
+    profile_type: str | None
+    from_number: str | None
+    to_number: str | None
+
+
+async def ingest_blob(services: Services, blob_name: str) -> IngestResult:
+    """Process one blob of the recordings container (its name within the container; a leading
+    ``{container}/`` is accepted)."""
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+    settings = services.settings
+    name = paths.strip_container(blob_name, settings.voice_container)
+    container, _ = storage_clients(services)
+    blob = container.get_blob_client(name)
+    try:
+        path: paths.RecordingPath | None = paths.parse(name)
+        bad_path = ""
+    except paths.BadPath as exc:
+        path, bad_path = None, str(exc)
+    # The sidecar is read while the head downloads: two requests, one wait.
+    sidecar = (
+        asyncio.create_task(_sidecar(container, path))
+        if path is not None and not path.is_sidecar
+        else None
+    )
+    try:
+        try:
+            props, head = await _head(blob)
+        except ResourceNotFoundError:
+            return IngestResult(name, Outcome.IGNORED, "the blob no longer exists")
+        etag = str(props.etag).strip('"')
+        if path is None:
+            return await _reject(services, name, etag, None, bad_path)
+        if sidecar is None:
+            return await _ingest_sidecar(services, container, path)
+        try:
+            recording = await _read(blob, path, props, head, etag, sidecar)
+            async with transaction(await services.db()) as conn:
+                outcome = await _write(services, conn, recording, container.url)
+        except Rejected as exc:
+            return await _reject(services, name, etag, path.tenant_id, str(exc))
+        except (ResourceModifiedError, ResourceNotFoundError):  # overwritten or deleted meanwhile
+            return IngestResult(name, Outcome.SUPERSEDED, "the blob changed while it was read")
+    finally:
+        if sidecar is not None:
+            sidecar.cancel()
+            with contextlib.suppress(BaseException):
+                await sidecar
+    if outcome is Outcome.INGESTED:
+        logger.info("ingested %r (%s s)", name, recording.info.duration)
+    return IngestResult(name, outcome, conversation_id=path.conversation_id)
+
+
+async def _ingest_sidecar(
+    services: Services, container: Any, path: paths.RecordingPath
+) -> IngestResult:
+    """A sidecar written (or rewritten) after its recording: ingest the recording again, as a
+    new version (its key includes the sidecar's ETag), so the sidecar's values win."""
+    result = IngestResult(path.blob_name, Outcome.IGNORED, "no recording for this sidecar yet")
+    async for blob in container.list_blobs(name_starts_with=f"{path.stem}."):
+        if blob.name != path.blob_name:
+            result = await ingest_blob(services, blob.name)
+    return result
+
+
+async def _head(blob: BlobClient) -> tuple[Any, bytes]:
+    """The blob's properties and its first bytes, in one request (two for an empty blob, which
+    has no range to read)."""
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        downloader = await blob.download_blob(offset=0, length=HEAD_BYTES)
+    except HttpResponseError as exc:
+        if getattr(exc, "error_code", None) != "InvalidRange":
+            raise
+        return await blob.get_blob_properties(), b""
+    return downloader.properties, await downloader.readall()
+
+
+async def _reject(
+    services: Services, name: str, etag: str, tenant_id: uuid.UUID | None, reason: str
+) -> IngestResult:
+    logger.warning("rejected recording %r: %s", name, reason, extra={"blob": name})
+    async with transaction(await services.db()) as conn:
+        await repository.record_rejection(
+            conn=conn, blob_name=name, etag=etag, tenant_id=tenant_id, reason=reason
+        )
+    return IngestResult(name, Outcome.REJECTED, reason)
+
+
+async def _read(
+    blob: BlobClient,
+    path: paths.RecordingPath,
+    props: Any,
+    head: bytes,
+    etag: str,
+    sidecar_read: Awaitable[tuple[dict[str, Any], str | None]],
+) -> _Recording:
+    """Check the audio and gather the turn's values from the blob, its metadata and sidecar."""
+    from azure.core import MatchConditions
+
+    loop = asyncio.get_running_loop()
+
+    async def fetch(start: int, end: int) -> bytes:
+        stream = await blob.download_blob(
+            offset=start,
+            length=end - start,
+            etag=props.etag,
+            match_condition=MatchConditions.IfNotModified,
+        )
+        return await stream.readall()
+
+    def fetch_blocking(start: int, end: int) -> bytes:
+        return asyncio.run_coroutine_threadsafe(fetch(start, end), loop).result()
+
+    file = audio.SparseFile(int(props.size), fetch_blocking, head)
+    try:
+        if file.complete:
+            info = audio.probe(path.ext, file)  # all in memory: no need for a thread
+        else:
+            info = await asyncio.to_thread(audio.probe, path.ext, file)
+    except audio.BadAudio as exc:
+        raise Rejected(str(exc)) from None
+
+    # Metadata values travel as HTTP headers (ASCII): the upload URL-encodes them all.
+    meta: dict[str, Any] = {k.lower(): unquote(v) for k, v in (props.metadata or {}).items()}
+    sidecar, sidecar_etag = await sidecar_read
+    meta.update(sidecar)
+
+    recorded_at = _time(meta, "recorded_at") or props.creation_time or props.last_modified
+    profile_type = meta.get("profile_type") or None
+    if profile_type is not None and profile_type not in PROFILE_TYPES:
+        raise Rejected(f"profile_type must be inbound or outbound, not {profile_type!r}")
+    transcript = str(meta.get("transcript") or "").replace("\x00", "").strip()
+    return _Recording(
+        path=path,
+        etag=etag,
+        version=etag if sidecar_etag is None else f"{etag}+{sidecar_etag}",
+        modified_at=props.last_modified,
+        info=info,
+        transcript=transcript or None,
+        language=_text(meta, "language", 50),
+        final=str(meta.get("final", "")).strip().lower() in ("true", "1", "yes"),
+        recorded_at=recorded_at,
+        started_at=_time(meta, "started_at"),
+        profile_type=profile_type,
+        from_number=_text(meta, "from_number", 32),
+        to_number=_text(meta, "to_number", 32),
+    )
+
+
+async def _sidecar(container: Any, path: paths.RecordingPath) -> tuple[dict[str, Any], str | None]:
+    """The sidecar's keys and its ETag; ({}, None) when there is none."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        stream = await container.get_blob_client(path.sidecar_name).download_blob()
+        raw = await stream.readall()
+    except ResourceNotFoundError:
+        return {}, None
+    etag = str(stream.properties.etag).strip('"')
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Rejected(f"the sidecar {path.sidecar_name} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise Rejected(f"the sidecar {path.sidecar_name} is not a JSON object")
+    return {str(k).lower(): v for k, v in data.items() if v is not None}, etag
+
+
+def _time(meta: dict[str, Any], key: str) -> datetime | None:
+    value = meta.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise Rejected(f"{key} is not an ISO 8601 time: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise Rejected(f"{key} has no time zone: {value!r}")
+    if not EARLIEST <= parsed.year <= LATEST:
+        raise Rejected(f"{key} is not a plausible time: {value!r}")
+    return parsed
+
+
+def _text(meta: dict[str, Any], key: str, limit: int) -> str | None:
+    value = meta.get(key)
+    if value in (None, ""):
+        return None
+    text = str(value).replace("\x00", "").strip()
+    if len(text) > limit:
+        raise Rejected(f"{key} is longer than {limit} characters")
+    return text
+
+
+async def _write(services: Services, conn: Conn, rec: _Recording, container_url: str) -> Outcome:
+    """The turn, the conversation and the history entity, in one transaction. A ``Rejected``
+    raised here rolls all of it back, the idempotency key included."""
+    p = rec.path
+    if not await repository.claim_version(
+        conn=conn, tenant_id=p.tenant_id, blob_name=p.blob_name, etag=rec.version
+    ):
+        return Outcome.DUPLICATE
+    duration = rec.info.duration
+    # Created Active by its first turn unless telephony's start report made it first, and
+    # locked: the turns of one conversation are serialised, so the totals below (later
+    # statements, later snapshots) see every committed turn.
+    conversation = await repository.lock_conversation_for_turn(
+        conn=conn,
+        tenant_id=p.tenant_id,
+        conversation_id=p.conversation_id,
+        agent_id=p.agent_id,
+        profile_type=rec.profile_type,
+        started_at=rec.started_at or rec.recorded_at - timedelta(seconds=float(duration)),
+    )
+    if conversation is None:
+        raise Rejected(f"unknown agent {p.agent_id} for tenant {p.tenant_id}")
+    if conversation["agent_id"] != p.agent_id:
+        msg = f"conversation {p.conversation_id} belongs to agent {conversation['agent_id']}"
+        raise Rejected(msg)
+    if await _stale(services, conn, rec):
+        return Outcome.SUPERSEDED
+    written = await repository.upsert_recording(
+        conn=conn,
+        tenant_id=p.tenant_id,
+        conversation_id=p.conversation_id,
+        seq=p.seq,
+        direction=p.direction.value,
+        blob_name=p.blob_name,
+        etag=rec.etag,
+        blob_modified_at=rec.modified_at,
+        duration=duration,
+        transcript=rec.transcript,
+        language=rec.language,
+        final=rec.final,
+        recorded_at=rec.recorded_at,
+    )
+    if written is None:
+        return Outcome.SUPERSEDED
+
+    async def update_conversation() -> None:
+        mood: tuple[sentiment.Sentiment, float | None] | None = None
+        if p.direction is paths.Direction.INPUT:  # only the caller's words make the sentiment
+            mood = sentiment.assess(
+                await repository.input_transcripts(
+                    conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id
+                )
+            )
+        await repository.recompute_conversation(
+            conn=conn,
+            tenant_id=p.tenant_id,
+            conversation_id=p.conversation_id,
+            blob_name=p.blob_name,
+            blob_base_url=container_url.rstrip("/") + "/",
+            sentiment=mood[0].value if mood else None,
+            sentiment_score=mood[1] if mood else None,
+            from_number=rec.from_number,
+            to_number=rec.to_number,
+        )
+
+    # The history entity is written while the conversation is updated, both before the commit
+    # and under the lock; gather waits for both even when one fails, so no write outlives the
+    # transaction.
+    results = await asyncio.gather(
+        update_conversation(),
+        _write_turn_entity(services, p, rec, duration),
+        return_exceptions=True,
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return Outcome.INGESTED
+
+
+async def _stale(services: Services, conn: Conn, rec: _Recording) -> bool:
+    """Whether a newer version of this blob exists while another version holds the turn.
+
+    Last-modified times have a resolution of one second, too coarse to order two uploads of
+    one turn. So when the turn is held by another version, this version may only replace it
+    while it is still the blob's current version. The conversation lock is held here: a newer
+    version processed later queues behind this transaction and then replaces its values.
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+
+    p = rec.path
+    held = await repository.turn_etag(
+        conn=conn,
+        tenant_id=p.tenant_id,
+        conversation_id=p.conversation_id,
+        seq=p.seq,
+        direction=p.direction.value,
+    )
+    if held is None or held == (p.blob_name, rec.etag):
+        return False
+    blob = storage_clients(services)[0].get_blob_client(p.blob_name)
+    try:
+        current = await blob.get_blob_properties()
+    except ResourceNotFoundError:
+        return True
+    return str(current.etag).strip('"') != rec.etag
+
+
+_clients: weakref.WeakKeyDictionary[Services, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def storage_clients(services: Services) -> tuple[ContainerClient, TableClient]:
+    """The recordings container and the turns table of ``services``, built once: each client
+    costs a few hundred microseconds to build, which adds up at tens of recordings a second."""
+    clients = _clients.get(services)
+    if clients is None:
+        settings = services.settings
+        clients = (
+            services.blobs.get_container_client(settings.voice_container),
+            services.tables.get_table_client(settings.turns_table),
+        )
+        _clients[services] = clients
+    return clients
+
+
+def partition_key(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> str:
+    """The history partition of one conversation, qualified by tenant so that two tenants can
+    never share one (conversation ids come from clients too)."""
+    return f"{tenant_id}_{conversation_id}"
+
+
+async def _write_turn_entity(
+    services: Services, p: paths.RecordingPath, rec: _Recording, duration: Decimal
+) -> None:
+    from azure.data.tables import UpdateMode
+
+    _, table = storage_clients(services)
+    transcript = rec.transcript
+    entity = {
+        "PartitionKey": partition_key(p.tenant_id, p.conversation_id),
+        "RowKey": p.turn_key,
+        "TenantId": str(p.tenant_id),
+        "ConversationId": str(p.conversation_id),
+        "AgentId": str(p.agent_id),
+        "Seq": p.seq,
+        "Direction": p.direction.value,
+        "RecordedAt": rec.recorded_at,
+        "Duration": str(duration),
+        "Transcript": transcript[:TRANSCRIPT_ENTITY_CHARS] if transcript else None,
+        "BlobName": p.blob_name,
+        "ETag": rec.etag,
+        "Language": rec.language,
+    }
+    await table.upsert_entity(
+        {k: v for k, v in entity.items() if v is not None}, UpdateMode.REPLACE
+    )

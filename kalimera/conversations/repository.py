@@ -1,0 +1,330 @@
+"""SQL for conversations, recordings and ingestion bookkeeping. Never commits: the caller's
+``transaction`` is the unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import DictRow
+
+from kalimera.db import Conn
+
+CONVERSATION_COLUMNS = """
+    id, agent_id, title, status, profile_type, instance_id, from_number, to_number, language,
+    duration, input_file_url, output_file_url, conversation_url, started_at, ended_at,
+    last_activity_at, sentiment, sentiment_score, turn_count, created_at, updated_at
+"""
+
+
+async def agent_profile_type(
+    *, conn: Conn, tenant_id: uuid.UUID, agent_id: uuid.UUID
+) -> str | None:
+    """The agent's profile type, or None when the tenant has no such agent."""
+    cur = await conn.execute(
+        "SELECT profile_type FROM kalimera_ai_agents WHERE tenant_id = %(t)s AND id = %(a)s",
+        {"t": tenant_id, "a": agent_id},
+    )
+    row = await cur.fetchone()
+    return None if row is None else str(row["profile_type"])
+
+
+async def insert_conversation(*, conn: Conn, tenant_id: uuid.UUID, **values: Any) -> DictRow | None:
+    """Insert a conversation unless one with its id exists (then None: the caller decides)."""
+    cur = await conn.execute(
+        f"""
+        INSERT INTO kalimera_conversations (
+            tenant_id, id, agent_id, title, profile_type, instance_id, from_number, to_number,
+            language, started_at, last_activity_at)
+        VALUES (
+            %(tenant_id)s, %(id)s, %(agent_id)s, %(title)s, %(profile_type)s, %(instance_id)s,
+            %(from_number)s, %(to_number)s, %(language)s, %(started_at)s, %(started_at)s)
+        ON CONFLICT (tenant_id, id) DO NOTHING
+        RETURNING {CONVERSATION_COLUMNS}
+        """,  # noqa: S608 - a fixed column list, no values
+        {
+            "tenant_id": tenant_id,
+            "title": "",
+            "instance_id": None,
+            "from_number": None,
+            "to_number": None,
+            "language": None,
+            **values,
+        },
+    )
+    return await cur.fetchone()
+
+
+async def get_conversation(
+    *, conn: Conn, tenant_id: uuid.UUID, conversation_id: uuid.UUID, lock: bool = False
+) -> DictRow | None:
+    cur = await conn.execute(
+        f"SELECT {CONVERSATION_COLUMNS} FROM kalimera_conversations"  # noqa: S608
+        " WHERE tenant_id = %(t)s AND id = %(c)s" + (" FOR UPDATE" if lock else ""),
+        {"t": tenant_id, "c": conversation_id},
+    )
+    return await cur.fetchone()
+
+
+async def update_conversation(
+    *,
+    conn: Conn,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    status: str | None,
+    ended_at: datetime | None,
+    title: str | None,
+    language: str | None,
+) -> DictRow | None:
+    """Apply a PATCH: a status change sets ``ended_at`` (the given one, else now)."""
+    cur = await conn.execute(
+        f"""
+        UPDATE kalimera_conversations SET
+            status = coalesce(%(status)s, status),
+            ended_at = CASE
+                WHEN %(ended_at)s::timestamptz IS NOT NULL THEN %(ended_at)s::timestamptz
+                WHEN %(status)s::text IS NOT NULL AND %(status)s::text <> status THEN now()
+                ELSE ended_at END,
+            title = coalesce(%(title)s, title),
+            language = coalesce(%(language)s, language)
+        WHERE tenant_id = %(t)s AND id = %(c)s
+        RETURNING {CONVERSATION_COLUMNS}
+        """,  # noqa: S608
+        {
+            "t": tenant_id,
+            "c": conversation_id,
+            "status": status,
+            "ended_at": ended_at,
+            "title": title,
+            "language": language,
+        },
+    )
+    return await cur.fetchone()
+
+
+async def list_conversations(
+    *,
+    conn: Conn,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    status: str | None,
+    profile_type: str | None,
+    start: datetime | None,
+    end_before: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[DictRow], int]:
+    """One page, newest first, and the total matching (one indexed query each)."""
+    where = """
+        tenant_id = %(t)s
+        AND (%(agent)s::uuid IS NULL OR agent_id = %(agent)s::uuid)
+        AND (%(status)s::text IS NULL OR status = %(status)s::text)
+        AND (%(profile)s::text IS NULL OR profile_type = %(profile)s::text)
+        AND (%(start)s::timestamptz IS NULL OR started_at >= %(start)s::timestamptz)
+        AND (%(end)s::timestamptz IS NULL OR started_at < %(end)s::timestamptz)
+    """
+    params = {
+        "t": tenant_id,
+        "agent": agent_id,
+        "status": status,
+        "profile": profile_type,
+        "start": start,
+        "end": end_before,
+        "limit": limit,
+        "offset": offset,
+    }
+    cur = await conn.execute(
+        f"SELECT {CONVERSATION_COLUMNS} FROM kalimera_conversations WHERE {where}"  # noqa: S608
+        " ORDER BY started_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s",
+        params,
+    )
+    rows = await cur.fetchall()
+    cur = await conn.execute(
+        f"SELECT count(*) AS n FROM kalimera_conversations WHERE {where}",  # noqa: S608
+        params,
+    )
+    total = await cur.fetchone()
+    assert total is not None
+    return rows, int(total["n"])
+
+
+# ---- ingestion -------------------------------------------------------------------------------
+
+
+async def claim_version(*, conn: Conn, tenant_id: uuid.UUID, blob_name: str, etag: str) -> bool:
+    """Take the idempotency key of one blob version; False when it was processed already (a
+    concurrent holder makes this wait for its commit, then answer False)."""
+    cur = await conn.execute(
+        "INSERT INTO kalimera_processed_recordings (tenant_id, blob_name, etag)"
+        " VALUES (%(t)s, %(b)s, %(e)s) ON CONFLICT DO NOTHING RETURNING 1 AS claimed",
+        {"t": tenant_id, "b": blob_name, "e": etag},
+    )
+    return await cur.fetchone() is not None
+
+
+async def upsert_recording(*, conn: Conn, tenant_id: uuid.UUID, **values: Any) -> DictRow | None:
+    """Write the turn unless a newer blob version already holds it; the row written, or None
+    when this version lost to a newer one."""
+    cur = await conn.execute(
+        """
+        INSERT INTO kalimera_recordings AS r (
+            tenant_id, conversation_id, seq, direction, blob_name, etag, blob_modified_at,
+            duration, transcript, language, final, recorded_at)
+        VALUES (
+            %(tenant_id)s, %(conversation_id)s, %(seq)s, %(direction)s, %(blob_name)s, %(etag)s,
+            %(blob_modified_at)s, %(duration)s, %(transcript)s, %(language)s, %(final)s,
+            %(recorded_at)s)
+        ON CONFLICT (tenant_id, conversation_id, seq, direction) DO UPDATE SET
+            blob_name = EXCLUDED.blob_name, etag = EXCLUDED.etag,
+            blob_modified_at = EXCLUDED.blob_modified_at, duration = EXCLUDED.duration,
+            transcript = EXCLUDED.transcript, language = EXCLUDED.language,
+            final = EXCLUDED.final, recorded_at = EXCLUDED.recorded_at, ingested_at = now()
+        WHERE r.blob_modified_at <= EXCLUDED.blob_modified_at
+        RETURNING seq, direction, blob_name, etag, duration, transcript, language, recorded_at
+        """,
+        {"tenant_id": tenant_id, **values},
+    )
+    return await cur.fetchone()
+
+
+async def turn_etag(
+    *, conn: Conn, tenant_id: uuid.UUID, conversation_id: uuid.UUID, seq: int, direction: str
+) -> tuple[str, str] | None:
+    """The blob name and ETag of the version that holds a turn, if any."""
+    cur = await conn.execute(
+        "SELECT blob_name, etag FROM kalimera_recordings WHERE tenant_id = %(t)s"
+        " AND conversation_id = %(c)s AND seq = %(s)s AND direction = %(d)s",
+        {"t": tenant_id, "c": conversation_id, "s": seq, "d": direction},
+    )
+    row = await cur.fetchone()
+    return None if row is None else (row["blob_name"], row["etag"])
+
+
+async def input_transcripts(
+    *, conn: Conn, tenant_id: uuid.UUID, conversation_id: uuid.UUID
+) -> list[str]:
+    cur = await conn.execute(
+        "SELECT transcript FROM kalimera_recordings WHERE tenant_id = %(t)s"
+        " AND conversation_id = %(c)s AND direction = 'input' AND transcript IS NOT NULL"
+        " ORDER BY seq",
+        {"t": tenant_id, "c": conversation_id},
+    )
+    return [row["transcript"] for row in await cur.fetchall()]
+
+
+async def lock_conversation_for_turn(
+    *,
+    conn: Conn,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    profile_type: str | None,
+    started_at: datetime,
+) -> DictRow | None:
+    """Create the conversation (Active) if it does not exist, and lock it, in one statement;
+    None when the tenant has no such agent. An existing conversation keeps every field."""
+    cur = await conn.execute(
+        """
+        INSERT INTO kalimera_conversations AS c (
+            tenant_id, id, agent_id, profile_type, started_at, last_activity_at)
+        SELECT a.tenant_id, %(c)s, a.id, coalesce(%(profile)s, a.profile_type),
+               %(started)s, %(started)s
+        FROM kalimera_ai_agents a
+        WHERE a.tenant_id = %(t)s AND a.id = %(a)s
+        ON CONFLICT (tenant_id, id) DO UPDATE SET agent_id = c.agent_id
+        RETURNING c.agent_id
+        """,
+        {
+            "t": tenant_id,
+            "c": conversation_id,
+            "a": agent_id,
+            "profile": profile_type,
+            "started": started_at,
+        },
+    )
+    return await cur.fetchone()
+
+
+async def recompute_conversation(
+    *,
+    conn: Conn,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    blob_name: str,
+    blob_base_url: str,
+    sentiment: str | None,
+    sentiment_score: float | None,
+    from_number: str | None,
+    to_number: str | None,
+) -> None:
+    """Derive the conversation's totals from its recordings (never by adding to them, so a
+    replay can not double anything); a ``final`` turn completes an Active conversation; phone
+    numbers fill in where unset; ``sentiment`` None keeps the current one. A good version of
+    a blob also clears the rejections of its earlier versions."""
+    await conn.execute(
+        """
+        WITH agg AS (
+            SELECT sum(duration) AS duration, count(*) AS turns,
+                   max(recorded_at) AS last_recorded, bool_or(final) AS final,
+                   (array_agg(language ORDER BY seq DESC, direction)
+                        FILTER (WHERE language IS NOT NULL))[1] AS language,
+                   (array_agg(blob_name ORDER BY seq DESC)
+                        FILTER (WHERE direction = 'input'))[1] AS input_blob,
+                   (array_agg(blob_name ORDER BY seq DESC)
+                        FILTER (WHERE direction = 'output'))[1] AS output_blob
+            FROM kalimera_recordings
+            WHERE tenant_id = %(t)s AND conversation_id = %(c)s
+        ), cleared AS (
+            DELETE FROM kalimera_ingest_rejections WHERE blob_name = %(blob)s
+        )
+        UPDATE kalimera_conversations AS c SET
+            duration = agg.duration,
+            turn_count = agg.turns,
+            last_activity_at = greatest(c.started_at, agg.last_recorded),
+            language = coalesce(c.language, agg.language),
+            input_file_url = %(base)s || agg.input_blob,
+            output_file_url = %(base)s || agg.output_blob,
+            from_number = coalesce(c.from_number, %(from)s),
+            to_number = coalesce(c.to_number, %(to)s),
+            sentiment = coalesce(%(sentiment)s, c.sentiment),
+            sentiment_score = CASE WHEN %(sentiment)s::text IS NULL THEN c.sentiment_score
+                                   ELSE %(score)s::double precision END,
+            status = CASE WHEN agg.final AND c.status = 'Active' THEN 'Completed' ELSE c.status END,
+            ended_at = CASE WHEN agg.final AND c.status = 'Active'
+                            THEN coalesce(c.ended_at, agg.last_recorded) ELSE c.ended_at END
+        FROM agg
+        WHERE c.tenant_id = %(t)s AND c.id = %(c)s
+        """,
+        {
+            "t": tenant_id,
+            "c": conversation_id,
+            "blob": blob_name,
+            "base": blob_base_url,
+            "sentiment": sentiment,
+            "score": sentiment_score,
+            "from": from_number,
+            "to": to_number,
+        },
+    )
+
+
+async def record_rejection(
+    *, conn: Conn, blob_name: str, etag: str, tenant_id: uuid.UUID | None, reason: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO kalimera_ingest_rejections (blob_name, etag, tenant_id, reason)"
+        " VALUES (%(b)s, %(e)s, %(t)s, %(r)s)"
+        " ON CONFLICT (blob_name, etag) DO UPDATE SET reason = EXCLUDED.reason,"
+        " rejected_at = now()",
+        {"b": blob_name, "e": etag, "t": tenant_id, "r": reason},
+    )
+
+
+async def list_rejections(*, conn: Conn, limit: int) -> list[DictRow]:
+    cur = await conn.execute(
+        "SELECT blob_name, etag, tenant_id, reason, rejected_at FROM kalimera_ingest_rejections"
+        " ORDER BY rejected_at DESC LIMIT %(n)s",
+        {"n": limit},
+    )
+    return await cur.fetchall()

@@ -1,0 +1,164 @@
+"""HTTP for conversations and voice: parse, authorise, call the service, shape the answer."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BeforeValidator
+
+from kalimera.conversations import service, upload
+from kalimera.conversations.models import (
+    ConversationCreate,
+    ConversationDetail,
+    ConversationPage,
+    ConversationRead,
+    ConversationUpdate,
+    ProfileType,
+    Status,
+    VoiceStored,
+)
+from kalimera.deps import ConversationsRead, ConversationsWrite, ServicesDep
+from kalimera.errors import problem_responses
+
+router = APIRouter(prefix="/kalimera", tags=["conversations"])
+
+Page = Annotated[int, Query(ge=1, le=1_000_000, description="From 1")]
+
+
+def _iso_day(value: object) -> object:
+    # pydantic would also read "0" as 1970-01-01 (a Unix time): only YYYY-MM-DD is a day here.
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        msg = "an ISO date (YYYY-MM-DD) is required"
+        raise ValueError(msg)
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
+Limit = Annotated[int, Query(ge=1, le=100, description="At most 100")]
+
+
+@router.post(
+    "/conversations",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": ConversationRead, "description": "Already started: unchanged"}}
+    | problem_responses(400, 401, 403, 404, 422, 503),
+)
+async def start_conversation(
+    body: ConversationCreate,
+    principal: ConversationsWrite,
+    services: ServicesDep,
+    response: Response,
+) -> ConversationRead:
+    """Telephony reports a call start; posting the same ``id`` again changes nothing (200)."""
+    conversation, created = await service.start(services, tenant_id=principal.tenant_id, body=body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return conversation
+
+
+@router.patch(
+    "/conversations/{conversation_id}", responses=problem_responses(400, 401, 403, 404, 422, 503)
+)
+async def update_conversation(
+    conversation_id: uuid.UUID,
+    body: ConversationUpdate,
+    principal: ConversationsWrite,
+    services: ServicesDep,
+) -> ConversationRead:
+    """End a call (``status`` Completed or Failed sets ``ended_at``), rename it, or set its
+    language."""
+    return await service.update(
+        services, tenant_id=principal.tenant_id, conversation_id=conversation_id, body=body
+    )
+
+
+@router.get("/conversations", responses=problem_responses(401, 403, 422, 503))
+async def list_conversations(
+    principal: ConversationsRead,
+    services: ServicesDep,
+    agent_id: uuid.UUID | None = None,
+    status: Status | None = None,
+    profile_type: ProfileType | None = None,
+    start: Annotated[Day | None, Query(description="Started on or after this day (UTC)")] = None,
+    end: Annotated[Day | None, Query(description="Started on or before this day (UTC)")] = None,
+    page: Page = 1,
+    limit: Limit = 10,
+) -> ConversationPage:
+    """Conversations newest first (by ``started_at``)."""
+    filters = service.Filters(
+        agent_id=agent_id,
+        status=status.value if status else None,
+        profile_type=profile_type.value if profile_type else None,
+        start=start,
+        end=end,
+    )
+    return await service.page(
+        services, tenant_id=principal.tenant_id, filters=filters, page=page, limit=limit
+    )
+
+
+@router.get(
+    "/conversations/{conversation_id}", responses=problem_responses(401, 403, 404, 422, 503)
+)
+async def get_conversation(
+    conversation_id: uuid.UUID, principal: ConversationsRead, services: ServicesDep
+) -> ConversationDetail:
+    """The conversation with its turns, each with a read-only download URL valid 15 minutes."""
+    return await service.detail(
+        services, tenant_id=principal.tenant_id, conversation_id=conversation_id
+    )
+
+
+@router.post(
+    "/ai-agent/{agent_id}/voice",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra={"requestBody": upload.REQUEST_BODY},
+    responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 503),
+)
+async def upload_voice(
+    agent_id: uuid.UUID, request: Request, principal: ConversationsWrite, services: ServicesDep
+) -> VoiceStored:
+    """Store one recording under the naming contract; the conversation appears when the blob
+    trigger has processed it."""
+    await service.require_agent(services, principal.tenant_id, agent_id)
+    with service.storage_unavailable_is_503():
+        return await upload.receive(
+            services=services,
+            stream=request.stream(),
+            content_type=request.headers.get("content-type"),
+            content_length=request.headers.get("content-length"),
+            tenant_id=principal.tenant_id,
+            agent_id=agent_id,
+        )
+
+
+@router.get("/ai-agent/{agent_id}/voice", responses=problem_responses(401, 403, 404, 422, 503))
+async def get_voice(
+    agent_id: uuid.UUID,
+    principal: ConversationsRead,
+    services: ServicesDep,
+    conversation_id: uuid.UUID | None = None,
+    page: Page = 1,
+    limit: Limit = 10,
+) -> ConversationDetail | ConversationPage:
+    """With ``conversation_id``: that conversation with its turns; without: the agent's
+    conversations, newest first."""
+    await service.require_agent(services, principal.tenant_id, agent_id)
+    if conversation_id is not None:
+        return await service.detail(
+            services,
+            tenant_id=principal.tenant_id,
+            conversation_id=conversation_id,
+            agent_id=agent_id,
+        )
+    return await service.page(
+        services,
+        tenant_id=principal.tenant_id,
+        filters=service.Filters(agent_id=agent_id),
+        page=page,
+        limit=limit,
+    )

@@ -1,0 +1,100 @@
+"""Helpers for the conversation tests: agents made with SQL (the agents API is another domain's),
+blobs put straight into Azurite, and the ingestion called as the trigger calls it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from kalimera.conversations.ingest import IngestResult, ingest_blob
+from kalimera.db import transaction
+from kalimera.services import Services
+from kalimera.settings import Settings
+from tests.conftest import Tenant, run_async
+
+T = TypeVar("T")
+
+
+def with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    async def main() -> T:
+        services = Services(settings)
+        try:
+            return await work(services)
+        finally:
+            await services.aclose()
+
+    return run_async(main())  # type: ignore[no-any-return]
+
+
+def make_agent(
+    settings: Settings, tenant_id: uuid.UUID, profile_type: str = "inbound"
+) -> uuid.UUID:
+    agent_id = uuid.uuid4()
+
+    async def work(services: Services) -> None:
+        async with transaction(await services.db()) as conn:
+            await conn.execute(
+                "INSERT INTO kalimera_ai_agents (tenant_id, id, name, profile_type)"
+                " VALUES (%(t)s, %(a)s, 'Test agent', %(p)s)",
+                {"t": tenant_id, "a": agent_id, "p": profile_type},
+            )
+
+    with_services(settings, work)
+    return agent_id
+
+
+def put_blob(
+    settings: Settings, name: str, data: bytes, metadata: dict[str, str] | None = None
+) -> str:
+    """Upload (or overwrite) a blob as telephony would; returns its ETag."""
+
+    async def work(services: Services) -> str:
+        client = services.blobs.get_blob_client(settings.voice_container, name)
+        result = await client.upload_blob(data, overwrite=True, metadata=metadata or {})
+        return str(result["etag"]).strip('"')
+
+    return with_services(settings, work)
+
+
+def ingest(settings: Settings, name: str) -> IngestResult:
+    return with_services(settings, lambda services: ingest_blob(services, name))
+
+
+def query(settings: Settings, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def work(services: Services) -> list[dict[str, Any]]:
+        async with transaction(await services.db()) as conn:
+            cur = await conn.execute(sql, params)
+            return list(await cur.fetchall())
+
+    return with_services(settings, work)
+
+
+class Call:
+    """One tenant's agent and a conversation id, with the blob names of its turns."""
+
+    def __init__(self, settings: Settings, tenant: Tenant) -> None:
+        self.settings = settings
+        self.tenant = tenant
+        self.agent_id = make_agent(settings, tenant.id)
+        self.conversation_id = uuid.uuid4()
+
+    def name(self, seq: int, direction: str, ext: str) -> str:
+        return (
+            f"{self.tenant.id}/{self.agent_id}/{self.conversation_id}/{seq:06d}-{direction}.{ext}"
+        )
+
+    def conversation(self) -> dict[str, Any] | None:
+        rows = query(
+            self.settings,
+            "SELECT * FROM kalimera_conversations WHERE tenant_id = %(t)s AND id = %(c)s",
+            {"t": self.tenant.id, "c": self.conversation_id},
+        )
+        return rows[0] if rows else None
+
+
+@pytest.fixture
+def call(settings: Settings, tenant: Tenant) -> Call:
+    return Call(settings, tenant)
