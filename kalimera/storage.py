@@ -26,27 +26,50 @@ def credential(settings: Settings) -> Any:
     return DefaultAzureCredential(managed_identity_client_id=client_id)
 
 
-def blob_service(settings: Settings, token_credential: Any = None) -> BlobServiceClient:
-    from azure.storage.blob.aio import BlobServiceClient
+# The SDKs' default retries back off from 15 s, so an outage would hold a request for a minute;
+# two quick retries then an error (503 at the API, a host retry for the trigger) serve better.
+CONNECTION_TIMEOUT_SECONDS = 3
+READ_TIMEOUT_SECONDS = 30
+RETRIES = 2
 
+
+def _client_options() -> dict[str, Any]:
+    return {
+        "connection_timeout": CONNECTION_TIMEOUT_SECONDS,
+        "read_timeout": READ_TIMEOUT_SECONDS,
+    }
+
+
+def blob_service(settings: Settings, token_credential: Any = None) -> BlobServiceClient:
+    from azure.storage.blob.aio import BlobServiceClient, LinearRetry
+
+    options = {
+        **_client_options(),
+        "retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.2, retry_total=RETRIES),
+    }
     if settings.storage_connection_string is not None:
         return BlobServiceClient.from_connection_string(
-            settings.storage_connection_string.get_secret_value()
+            settings.storage_connection_string.get_secret_value(), **options
         )
     return BlobServiceClient(
-        settings.storage_blob_uri or "", credential=token_credential or credential(settings)
+        settings.storage_blob_uri or "",
+        credential=token_credential or credential(settings),
+        **options,
     )
 
 
 def table_service(settings: Settings, token_credential: Any = None) -> TableServiceClient:
     from azure.data.tables.aio import TableServiceClient
 
+    options = {**_client_options(), "retry_total": RETRIES, "retry_backoff_factor": 0.2}
     if settings.storage_connection_string is not None:
         return TableServiceClient.from_connection_string(
-            settings.storage_connection_string.get_secret_value()
+            settings.storage_connection_string.get_secret_value(), **options
         )
     return TableServiceClient(
-        settings.table_service_uri or "", credential=token_credential or credential(settings)
+        settings.table_service_uri or "",
+        credential=token_credential or credential(settings),
+        **options,
     )
 
 
