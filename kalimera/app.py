@@ -12,11 +12,12 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from kalimera import __version__, errors, health
+from kalimera.agents.routes import router as agents_router
 from kalimera.auth import TokenCache
 from kalimera.services import Services
 from kalimera.settings import Settings, get_settings
 
-ROUTERS: list[APIRouter] = [health.router]
+ROUTERS: list[APIRouter] = [health.router, agents_router]
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",

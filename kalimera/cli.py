@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kalimera.agents.cli import secrets_cli
 from kalimera.settings import Settings, SettingsError, get_settings
 
 T = TypeVar("T")
@@ -26,6 +27,7 @@ cli = typer.Typer(
 )
 token_cli = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 cli.add_typer(token_cli, name="token")
+cli.add_typer(secrets_cli, name="secrets")
 
 console = Console(stderr=True)
 

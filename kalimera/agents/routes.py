@@ -1,0 +1,162 @@
+"""HTTP for AI agents: parse, authorise, call the service, shape the answer."""
+
+import uuid
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+
+from kalimera.agents import service
+from kalimera.agents.models import (
+    AgentCreate,
+    AgentCreated,
+    AgentDeleted,
+    AgentPage,
+    AgentRead,
+    AgentUpdate,
+    AgentUpdated,
+    SectionDocument,
+    SectionUpdated,
+)
+from kalimera.agents.sections import KEYS, NAMES
+from kalimera.deps import AgentsRead, AgentsRuntime, AgentsWrite, ServicesDep
+from kalimera.errors import problem_responses
+
+router = APIRouter(prefix="/kalimera/ai-agent", tags=["ai-agents"])
+
+JSON = "application/json"
+IfMatch = Annotated[
+    str | None, Header(description="An ETag from a GET: answer 412 if the agent changed since.")
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AgentCreated,
+    responses=problem_responses(400, 401, 403, 413, 422),
+)
+async def create_agent(
+    body: AgentCreate, principal: AgentsWrite, services: ServicesDep
+) -> AgentCreated:
+    """Create an agent; sections may be keyed by snake_case key or section name."""
+    agent_id = await service.create(services=services, tenant_id=principal.tenant_id, body=body)
+    return AgentCreated(id=agent_id)
+
+
+@router.get(
+    "",
+    response_model=AgentPage,
+    responses=problem_responses(401, 403, 422),
+)
+async def list_agents(
+    principal: AgentsRead,
+    services: ServicesDep,
+    search: Annotated[str | None, Query(max_length=255)] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Response:
+    """The tenant's agents, newest first; ``search`` matches name, description or type."""
+    body = await service.list_page(
+        services=services, tenant_id=principal.tenant_id, search=search, page=page, limit=limit
+    )
+    return Response(body, media_type=JSON)
+
+
+@router.get(
+    "/{agent_id}",
+    response_model=AgentRead,
+    responses={
+        200: {"headers": {"ETag": {"schema": {"type": "string"}}}},
+        **problem_responses(401, 403, 404, 422),
+    },
+)
+async def get_agent(agent_id: uuid.UUID, principal: AgentsRead, services: ServicesDep) -> Response:
+    """One agent, secrets masked; its ``ETag`` serves ``If-Match`` on updates."""
+    # The hot path: a cache hit is answered with the cached bytes as they are.
+    rendered = await service.read(
+        services=services, tenant_id=principal.tenant_id, agent_id=agent_id
+    )
+    return Response(rendered.body, media_type=JSON, headers={"ETag": rendered.etag})
+
+
+@router.put(
+    "/{agent_id}",
+    response_model=AgentUpdated,
+    responses=problem_responses(400, 401, 403, 404, 412, 413, 422),
+)
+async def update_agent(
+    agent_id: uuid.UUID,
+    body: AgentUpdate,
+    principal: AgentsWrite,
+    services: ServicesDep,
+    if_match: IfMatch = None,
+) -> AgentUpdated:
+    """Change the fields given; the sections given replace those sections, others stay."""
+    await service.update(
+        services=services,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        body=body,
+        if_match=if_match,
+    )
+    return AgentUpdated(id=agent_id)
+
+
+@router.put(
+    "/{agent_id}/{section}",
+    response_model=SectionUpdated,
+    responses=problem_responses(400, 401, 403, 404, 412, 413, 422),
+)
+async def update_section(
+    agent_id: uuid.UUID,
+    section: Annotated[
+        str, Path(description=f"A section name ({', '.join(NAMES)}) or its key ({', '.join(KEYS)})")
+    ],
+    body: Annotated[SectionDocument, Body()],
+    principal: AgentsWrite,
+    services: ServicesDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> SectionUpdated:
+    """Replace one section, atomically: concurrent writes to other sections are never lost."""
+    tag, configuration = await service.update_section(
+        services=services,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        section=section,
+        value=body,
+        if_match=if_match,
+    )
+    response.headers["ETag"] = tag
+    return SectionUpdated(configuration=configuration)
+
+
+@router.delete(
+    "/{agent_id}",
+    response_model=AgentDeleted,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def delete_agent(
+    agent_id: uuid.UUID, principal: AgentsWrite, services: ServicesDep
+) -> AgentDeleted:
+    await service.delete(services=services, tenant_id=principal.tenant_id, agent_id=agent_id)
+    return AgentDeleted()
+
+
+@router.get(
+    "/{agent_id}/runtime-config",
+    response_model=dict[str, Any],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def runtime_config(
+    agent_id: uuid.UUID, principal: AgentsRuntime, services: ServicesDep
+) -> Response:
+    """The configuration as the voice runtime's appsettings.json, secrets decrypted
+    (``agents:runtime`` tokens only; never cached)."""
+    configuration = await service.runtime_config(
+        services=services, tenant_id=principal.tenant_id, agent_id=agent_id
+    )
+    return Response(
+        orjson.dumps(configuration), media_type=JSON, headers={"Cache-Control": "no-store"}
+    )
