@@ -15,5 +15,7 @@ def rotate() -> None:
     from kalimera.agents.service import rotate_all
     from kalimera.cli import console, with_services
 
-    seen, changed = with_services(lambda services: rotate_all(services=services))
-    console.print(f"agents: {seen}, re-encrypted: {changed}")
+    result = with_services(lambda services: rotate_all(services=services))
+    console.print(f"agents: {result.seen}, re-encrypted: {result.changed}, failed: {result.failed}")
+    if result.failed:
+        raise typer.Exit(1)

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from kalimera.agents import repository
 from kalimera.agents.models import SECTION_MODELS, AgentCreate, AgentUpdate
 from kalimera.agents.repository import Row
-from kalimera.agents.secrets import associated_data, cipher, mask
+from kalimera.agents.secrets import UndecryptableSecret, associated_data, cipher, mask
 from kalimera.agents.sections import KEY_OF, MAX_SECTION_BYTES, SECTIONS, section_name
 from kalimera.db import transaction
 from kalimera.errors import NotFound, Problem
@@ -246,41 +246,71 @@ async def runtime_config(
         row = await repository.get(conn=conn, tenant_id=tenant_id, agent_id=agent_id)
     if row is None:
         raise NotFound(NOT_FOUND)
-    configuration = cipher(services.settings).unseal(
-        row["configuration"], associated_data(tenant_id, agent_id)
-    )
+    try:
+        configuration = cipher(services.settings).unseal(
+            row["configuration"], associated_data(tenant_id, agent_id)
+        )
+    except UndecryptableSecret as exc:
+        logger.error(
+            "cannot decrypt agent secrets: tenant=%r agent=%r: %s",
+            str(tenant_id),
+            str(agent_id),
+            exc,
+        )
+        raise Problem(
+            500,
+            "A stored secret does not decrypt with the configured keys"
+            " (keep the previous key in KALIMERA_ENCRYPTION_KEY_OLD until `kalimera secrets rotate`"
+            " has run)",
+        ) from None
     logger.info("runtime config exported: tenant=%r agent=%r", str(tenant_id), str(agent_id))
     return configuration
 
 
-async def rotate_all(*, services: Services, batch: int = 200) -> tuple[int, int]:
-    """Re-encrypt every secret sealed with an older key; (agents seen, agents changed).
+@dataclass(slots=True)
+class Rotation:
+    seen: int = 0
+    changed: int = 0
+    failed: int = 0
 
-    Each agent is rewritten under its row lock, so a concurrent API write is never lost.
+
+async def rotate_all(*, services: Services, batch: int = 200) -> Rotation:
+    """Re-encrypt every secret sealed with an older key.
+
+    Each agent is rewritten under its row lock, so a concurrent API write is never lost; an
+    agent whose secrets no configured key decrypts is logged, counted and left as it is.
     """
     seal = cipher(services.settings)
-    seen = changed = 0
+    result = Rotation()
     after: tuple[uuid.UUID, uuid.UUID] | None = None
     pool = await services.db()
     while True:
         async with transaction(pool) as conn:
             keys = await repository.keys_after(conn=conn, after=after, limit=batch)
         if not keys:
-            return seen, changed
+            return result
         for tenant_id, agent_id in keys:
-            seen += 1
+            result.seen += 1
+            dirty = False
             async with transaction(pool) as conn:
                 stored = await repository.lock_configuration(
                     conn=conn, tenant_id=tenant_id, agent_id=agent_id
                 )
-                if stored is None:
-                    continue
-                rotated, dirty = seal.reseal(stored, associated_data(tenant_id, agent_id))
+                try:
+                    rotated, dirty = seal.reseal(stored or {}, associated_data(tenant_id, agent_id))
+                except UndecryptableSecret as exc:
+                    result.failed += 1
+                    logger.error(
+                        "cannot rotate agent: tenant=%r agent=%r: %s",
+                        str(tenant_id),
+                        str(agent_id),
+                        exc,
+                    )
                 if dirty:
                     await repository.set_configuration(
                         conn=conn, tenant_id=tenant_id, agent_id=agent_id, configuration=rotated
                     )
             if dirty:
-                changed += 1
+                result.changed += 1
                 await _invalidate(services, tenant_id, agent_id)
         after = keys[-1]

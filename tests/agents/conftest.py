@@ -8,27 +8,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import redis
 
+from kalimera.agents.sections import KEYS
 from kalimera.settings import Settings
 from tests.conftest import Tenant
 
-SECTION_KEYS = (
-    "ai_hub",
-    "audio_server",
-    "azure",
-    "eleven_labs_tts",
-    "call_processing",
-    "redis",
-    "knowledge_base",
-    "background_audio",
-    "web_talk",
-    "experimental_features",
-    "serilog",
-    "logging",
-    "allowed_hosts",
-)
+SECTION_KEYS = KEYS
 
 # The seed's bodies, as written in the design document.
 SEED_CREATE = (
@@ -107,3 +95,14 @@ def other_tenant(new_tenant: Callable[..., Tenant]) -> Tenant:
 
 def random_id() -> str:
     return str(uuid.uuid4())
+
+
+def stored_configuration(settings: Settings, agent_id: str) -> str:
+    """The configuration column as Postgres holds it (to check what is at rest)."""
+    assert settings.database_url is not None
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        row = conn.execute(
+            "SELECT configuration::text FROM kalimera_ai_agents WHERE id = %s", (agent_id,)
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
