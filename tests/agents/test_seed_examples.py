@@ -2,8 +2,10 @@
 
 import httpx
 
+from kalimera.auth import Scope
+from kalimera.settings import Settings
 from tests.agents.conftest import SECTION_KEYS, SEED_CREATE, SEED_UPDATE
-from tests.conftest import Server, Tenant
+from tests.conftest import Server, Tenant, make_token
 
 
 def seed_client(server: Server, tenant: Tenant) -> httpx.Client:
@@ -75,3 +77,25 @@ def test_runtime_export_uses_section_names(tenant: Tenant) -> None:
         "AllowedHosts": "*",
         "ExperimentalFeatures": {"BargeIn": True},
     }
+
+
+def test_the_fast_read_path_keeps_the_contract(
+    anon: httpx.Client, tenant: Tenant, settings: Settings
+) -> None:
+    agent_id = tenant.client.post("/kalimera/ai-agent", json={"name": "Fast"}).json()["id"]
+    path = f"/kalimera/ai-agent/{agent_id}"
+    assert anon.get(path).status_code == 401
+    assert anon.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
+    writer = make_token(settings, tenant.id, (Scope.AGENTS_WRITE,))
+    assert anon.get(path, headers={"Authorization": writer}).status_code == 403
+    bad = tenant.client.get("/kalimera/ai-agent/not-a-uuid")
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["loc"] == ["path", "agent_id"]
+    doc = anon.get("/kalimera/openapi.json").json()
+    read = doc["paths"]["/kalimera/ai-agent/{agent_id}"]["get"]
+    assert read["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "AgentRead"
+    )
+    assert {"put", "delete"} <= doc["paths"]["/kalimera/ai-agent/{agent_id}"].keys()
+    assert "put" in doc["paths"]["/kalimera/ai-agent/{agent_id}/{section}"]
+    assert "get" in doc["paths"]["/kalimera/ai-agent/{agent_id}/runtime-config"]
