@@ -23,6 +23,7 @@ from kalimera.agents.sections import KEY_OF, MAX_SECTION_BYTES, SECTIONS, sectio
 from kalimera.db import transaction
 from kalimera.errors import NotFound, Problem
 from kalimera.services import Services
+from kalimera.singleflight import SingleFlight
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,12 @@ def _sealed(
 
 
 async def _invalidate(services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> None:
-    await services.cache.delete(cache_key(tenant_id, agent_id))
+    key = cache_key(tenant_id, agent_id)
+    _loads.forget(key)
+    await services.cache.delete(key)
+
+
+_loads: SingleFlight[Rendered] = SingleFlight()
 
 
 async def read(*, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> Rendered:
@@ -98,17 +104,22 @@ async def read(*, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID)
     if cached is not None:
         tag, _, body = cached.partition(b"\n")
         return Rendered(tag.decode(), body)
-    async with transaction(await services.db()) as conn:
-        row = await repository.get(conn=conn, tenant_id=tenant_id, agent_id=agent_id)
-    if row is None:
-        raise NotFound(NOT_FOUND)
-    rendered = render(row)
-    await services.cache.set(
-        key,
-        rendered.etag.encode() + b"\n" + rendered.body,
-        ttl_seconds=services.settings.agent_cache_ttl_seconds,
-    )
-    return rendered
+
+    async def load() -> Rendered:
+        async with transaction(await services.db()) as conn:
+            row = await repository.get(conn=conn, tenant_id=tenant_id, agent_id=agent_id)
+        if row is None:
+            raise NotFound(NOT_FOUND)
+        rendered = render(row)
+        if _loads.is_current(key):  # no write of this agent happened while reading it
+            await services.cache.set(
+                key,
+                rendered.etag.encode() + b"\n" + rendered.body,
+                ttl_seconds=services.settings.agent_cache_ttl_seconds,
+            )
+        return rendered
+
+    return await _loads.do(key, load)
 
 
 async def list_page(
