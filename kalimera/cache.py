@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 logger = logging.getLogger(__name__)
 
 BACKOFF_SECONDS = 2.0
+CONNECT_TIMEOUT_SECONDS = 0.25
 
 
 def create_redis(url: str, *, timeout_ms: int, password: str | None = None) -> Redis:
@@ -24,7 +25,9 @@ def create_redis(url: str, *, timeout_ms: int, password: str | None = None) -> R
     return Redis.from_url(
         url,
         socket_timeout=timeout,
-        socket_connect_timeout=timeout,
+        # A new connection (a TLS handshake on Azure; many at once when load rises) may take
+        # longer than one command; a refused connection still fails at once.
+        socket_connect_timeout=max(timeout, CONNECT_TIMEOUT_SECONDS),
         retry_on_timeout=False,
         health_check_interval=0,
         password=password,
