@@ -5,6 +5,7 @@ their snake_case spelling too (``api_key``); fields a model does not name are ke
 secret field is typed ``str`` or left open, so the mask ``"********"`` is always a valid value.
 """
 
+import math
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -12,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
@@ -19,6 +21,7 @@ from pydantic import (
     HttpUrl,
     RootModel,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_pascal
 
@@ -28,6 +31,52 @@ from kalimera.agents.sections import NAMES, SECTIONS
 # path ends in one of these image extensions.
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".avif", ".bmp"})
 
+MAX_DEPTH = 32
+INT64 = 2**63
+
+
+def _check_text(text: str) -> str:
+    if "\x00" in text:
+        msg = "text must not contain NUL characters"
+        raise ValueError(msg)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        msg = "text must be valid Unicode (no lone surrogates)"
+        raise ValueError(msg) from None
+    return text
+
+
+def storable(value: Any) -> Any:
+    """``value`` when Postgres can store it as jsonb and every reader can serialise it back:
+    text without NUL or lone surrogates, integers within 64 bits, finite numbers, nesting at
+    most ``MAX_DEPTH`` deep. Raises ValueError (a 422) otherwise."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            msg = f"nested more than {MAX_DEPTH} levels deep"
+            raise ValueError(msg)
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int) and not -INT64 <= item < INT64:
+            msg = "integers must fit in 64 bits"
+            raise ValueError(msg)
+        elif isinstance(item, float) and not math.isfinite(item):
+            msg = "numbers must be finite"
+            raise ValueError(msg)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key)
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return value
+
+
+Text = Annotated[str, AfterValidator(_check_text)]
 Secret = str | None
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -41,6 +90,8 @@ class Section(BaseModel):
     model_config = ConfigDict(
         extra="allow", alias_generator=to_pascal, populate_by_name=True, frozen=True
     )
+
+    _storable = model_validator(mode="before")(storable)
 
     def stored(self) -> dict[str, Any]:
         """What is stored: the fields the client sent, under their appsettings names."""
@@ -143,6 +194,8 @@ class Logging(Section):
 class AllowedHosts(RootModel[str | dict[str, Any]]):
     """``"*"`` or a host list as in appsettings.json, or an object."""
 
+    _storable = model_validator(mode="before")(storable)
+
     def stored(self) -> str | dict[str, Any]:
         return self.root
 
@@ -223,11 +276,11 @@ class _Sections(BaseModel):
 class AgentUpdate(_Sections):
     """A full update: the fields given change; sections given replace those sections."""
 
-    name: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    name: Annotated[Text, Field(min_length=1, max_length=255)] | None = None
     profile_type: ProfileType | None = Field(
         None, validation_alias=AliasChoices("profile_type", "type")
     )
-    description: Annotated[str, Field(max_length=5000)] | None = None
+    description: Annotated[Text, Field(max_length=5000)] | None = None
     avatar: Annotated[HttpUrl, Field(max_length=2048)] | None = None
 
     _avatar = field_validator("avatar")(_check_avatar)
@@ -252,7 +305,7 @@ class AgentUpdate(_Sections):
 
 
 class AgentCreate(AgentUpdate):
-    name: Annotated[str, Field(min_length=1, max_length=255)]
+    name: Annotated[Text, Field(min_length=1, max_length=255)]
     # The seed's create bodies carry no type: an agent answers calls unless told otherwise.
     profile_type: ProfileType = Field(
         ProfileType.INBOUND, validation_alias=AliasChoices("profile_type", "type")

@@ -18,6 +18,7 @@ from kalimera.agents.models import (
     AgentUpdated,
     SectionDocument,
     SectionUpdated,
+    Text,
 )
 from kalimera.agents.sections import KEYS, NAMES
 from kalimera.auth import Scope
@@ -55,7 +56,7 @@ async def create_agent(
 async def list_agents(
     principal: AgentsRead,
     services: ServicesDep,
-    search: Annotated[str | None, Query(max_length=255)] = None,
+    search: Annotated[Text | None, Query(max_length=255)] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Response:

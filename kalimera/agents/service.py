@@ -52,7 +52,7 @@ def parse_if_match(header: str | None) -> int | None:
     if header is None or header.strip() == "*":
         return None
     value = header.strip().removeprefix("W/").strip('"')
-    return int(value) if value.isdigit() else -1
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else -1
 
 
 def masked_sections(configuration: dict[str, Any]) -> dict[str, Any]:
@@ -203,18 +203,19 @@ async def update(
 
 
 def validate_section(section: str, value: Any) -> tuple[str, Any]:
-    """The section's name and its value as stored; 404 for an unknown name, 413 when too
-    large, 422 when the value does not fit the section's model."""
+    """The section's name and its value as stored; 404 for an unknown name, 422 when the value
+    does not fit the section's model, 413 when too large."""
     name = section_name(section)
     if name is None:
         raise NotFound("Invalid section name")
-    _check_size(name, value)
     try:
-        return name, SECTION_MODELS[name].model_validate(value).stored()
+        stored = SECTION_MODELS[name].model_validate(value).stored()
     except ValidationError as exc:
         raise RequestValidationError(
             [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_input=False)]
         ) from None
+    _check_size(name, stored)
+    return name, stored
 
 
 async def update_section(

@@ -107,3 +107,43 @@ def test_image_avatars_and_string_allowed_hosts_are_accepted(tenant: Tenant) -> 
         agent = tenant.client.get(f"/kalimera/ai-agent/{response.json()['id']}").json()
         assert agent["avatar"] == url
         assert agent["allowed_hosts"] == "*.example.com"
+
+
+RAW_BAD_BODIES = [
+    ('{"name": "a\\u0000b"}', 422),
+    ('{"name": "\\ud800"}', 422),
+    ('{"name": "a", "web_talk": {"Note": "x\\u0000"}}', 422),
+    ('{"name": "a", "web_talk": {"k\\u0000": 1}}', 422),
+    ('{"name": "a", "web_talk": {"Lone": "\\udc00"}}', 422),
+    ('{"name": "a", "web_talk": {"N": NaN}}', 422),
+    ('{"name": "a", "web_talk": {"N": 1e400}}', 422),
+    ('{"name": "a", "web_talk": {"N": 123456789012345678901234567890}}', 422),
+    ('{"name": "a", "web_talk": {"N": ' + "[" * 40 + "]" * 40 + "}}", 422),
+    ('{"name": "a", "web_talk": {"N": ' + "[" * 50_000 + "]" * 50_000 + "}}", 400),
+    ('{"name": "a", "allowed_hosts": "\\u0000"}', 422),
+]
+
+
+@pytest.mark.parametrize(("raw", "status"), RAW_BAD_BODIES)
+def test_values_postgres_cannot_store_are_refused(tenant: Tenant, raw: str, status: int) -> None:
+    headers = {"Content-Type": "application/json"}
+    assert_problem(tenant.client.post("/kalimera/ai-agent", content=raw, headers=headers), status)
+    agent_id = create(tenant.client)
+    prefix = '{"name": "a", "web_talk": '
+    if raw.startswith(prefix):
+        section = raw.removeprefix(prefix).removesuffix("}")
+        response = tenant.client.put(
+            f"/kalimera/ai-agent/{agent_id}/web_talk", content=section, headers=headers
+        )
+        assert_problem(response, status, 413)
+    assert count(tenant) == 1
+
+
+def test_odd_headers_and_queries_are_4xx(tenant: Tenant) -> None:
+    agent_id = create(tenant.client)
+    path = f"/kalimera/ai-agent/{agent_id}"
+    for tag in ("²".encode(), "9" * 40, '"-1"', "W/", ""):
+        response = tenant.client.put(path, json={"name": "b"}, headers={"If-Match": tag})
+        assert_problem(response, 412)
+    assert_problem(tenant.client.get("/kalimera/ai-agent", params={"search": "a\x00"}), 422)
+    assert tenant.client.get(path).json()["name"] == "Agent"
