@@ -29,7 +29,7 @@ async def insert(
         "INSERT INTO kalimera_ai_agents"  # noqa: S608
         " (tenant_id, id, name, description, avatar, profile_type, configuration)"
         " VALUES (%(tenant)s, %(id)s, %(name)s, %(description)s, %(avatar)s, %(profile_type)s,"
-        " %(configuration)s)"
+        " kalimera_keep_masked(%(configuration)s, '{}'::jsonb))"
         f" RETURNING {COLUMNS}",
         {"tenant": tenant_id, "id": agent_id, "configuration": Jsonb(configuration), **columns},
     )

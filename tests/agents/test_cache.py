@@ -4,6 +4,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,7 +102,26 @@ def test_reads_and_writes_succeed_when_redis_stops(
             assert client.get(path).status_code == 200
             assert redis.Redis(port=port).exists(f"kalimera:agent:{tenant_id}:{agent_id}")
 
+            # Readers in flight while Redis dies: every one of their requests succeeds.
+            stop = threading.Event()
+            statuses: list[int] = []
+
+            def reader() -> None:
+                with httpx.Client(base_url=server.url, headers=client.headers, timeout=10) as c:
+                    while not stop.is_set():
+                        statuses.append(c.get(path).status_code)
+
+            readers = [threading.Thread(target=reader) for _ in range(4)]
+            for thread in readers:
+                thread.start()
+            time.sleep(0.3)
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
+            time.sleep(1.0)
+            stop.set()
+            for thread in readers:
+                thread.join()
+            assert len(statuses) > 20
+            assert set(statuses) == {200}
 
             for i in range(20):
                 started = time.monotonic()

@@ -90,7 +90,10 @@ def test_a_planted_secret_appears_only_in_the_runtime_export(
 
 
 def test_a_mask_with_nothing_stored_sets_nothing(tenant: Tenant) -> None:
-    agent_id = create(tenant.client)
+    agent_id = create(tenant.client, {"name": "m", "Redis": {"ConnectionString": MASK}})
+    runtime = tenant.client.get(f"/kalimera/ai-agent/{agent_id}/runtime-config")
+    assert runtime.status_code == 200
+    assert runtime.json() == {"Redis": {}}
     response = tenant.client.put(
         f"/kalimera/ai-agent/{agent_id}/ElevenLabsTTS", json={"ApiKey": MASK, "VoiceId": "v"}
     )
