@@ -1,9 +1,12 @@
 """SQL for agents: one statement per intent, every one scoped by tenant. Never commits."""
 
+import json
 import uuid
 from typing import Any
 
-from psycopg.types.json import Jsonb
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb, set_json_loads
 
 from kalimera.db import Conn
 
@@ -12,6 +15,27 @@ COLUMNS = (
 )
 
 Row = dict[str, Any]
+
+INT64 = 2**63
+
+
+def _number(text: str) -> int | float:
+    # Postgres prints a jsonb number without an exponent (1e300 comes back as 301 digits);
+    # keep what does not fit in 64 bits a float, as it was sent, so it can be served again.
+    value = int(text)
+    return value if -INT64 <= value < INT64 else float(text)
+
+
+def _loads(data: str | bytes) -> Any:
+    return json.loads(data, parse_int=_number)
+
+
+def _cursor(conn: Conn) -> AsyncCursor[DictRow]:
+    """A cursor whose jsonb values are read by ``_loads``."""
+    cur = conn.cursor()
+    set_json_loads(_loads, cur)
+    return cur
+
 
 # Queries below splice in COLUMNS and _SEARCHED/`where`: constant SQL fragments, never values
 # (hence the S608 waivers); every value is a named parameter.
@@ -25,7 +49,7 @@ async def insert(
     columns: dict[str, Any],
     configuration: dict[str, Any],
 ) -> Row:
-    cur = await conn.execute(
+    cur = await _cursor(conn).execute(
         "INSERT INTO kalimera_ai_agents"  # noqa: S608
         " (tenant_id, id, name, description, avatar, profile_type, configuration)"
         " VALUES (%(tenant)s, %(id)s, %(name)s, %(description)s, %(avatar)s, %(profile_type)s,"
@@ -39,7 +63,7 @@ async def insert(
 
 
 async def get(*, conn: Conn, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> Row | None:
-    cur = await conn.execute(
+    cur = await _cursor(conn).execute(
         f"SELECT {COLUMNS} FROM kalimera_ai_agents"  # noqa: S608
         " WHERE tenant_id = %(tenant)s AND id = %(id)s",
         {"tenant": tenant_id, "id": agent_id},
@@ -66,7 +90,7 @@ async def page(
         "tenant_id = %(tenant)s"
         f" AND (%(pattern)s::text IS NULL OR {_SEARCHED} ILIKE %(pattern)s::text)"
     )
-    cur = await conn.execute(
+    cur = await _cursor(conn).execute(
         f"SELECT {COLUMNS} FROM kalimera_ai_agents WHERE {where}"  # noqa: S608
         " ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s",
         params,
@@ -110,7 +134,7 @@ async def update(
     for column in ("name", "description", "avatar", "profile_type"):
         params[f"set_{column}"] = column in columns
         params[column] = columns.get(column)
-    cur = await conn.execute(
+    cur = await _cursor(conn).execute(
         "UPDATE kalimera_ai_agents SET"  # noqa: S608
         " name = CASE WHEN %(set_name)s THEN %(name)s ELSE name END,"
         " description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END,"
@@ -164,7 +188,7 @@ async def lock_configuration(
     *, conn: Conn, tenant_id: uuid.UUID, agent_id: uuid.UUID
 ) -> dict[str, Any] | None:
     """The stored configuration, locked until the transaction ends."""
-    cur = await conn.execute(
+    cur = await _cursor(conn).execute(
         "SELECT configuration FROM kalimera_ai_agents"
         " WHERE tenant_id = %(tenant)s AND id = %(id)s FOR UPDATE",
         {"tenant": tenant_id, "id": agent_id},

@@ -147,3 +147,18 @@ def test_odd_headers_and_queries_are_4xx(tenant: Tenant) -> None:
         assert_problem(response, 412)
     assert_problem(tenant.client.get("/kalimera/ai-agent", params={"search": "a\x00"}), 422)
     assert tenant.client.get(path).json()["name"] == "Agent"
+
+
+def test_large_and_tiny_numbers_are_served_back(tenant: Tenant) -> None:
+    raw = '{"name": "n", "web_talk": {"Big": 1e300, "Neg": -4.2e30, "Tiny": 2.2e-311, "I": -5}}'
+    created = tenant.client.post(
+        "/kalimera/ai-agent", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert created.status_code == 201
+    path = f"/kalimera/ai-agent/{created.json()['id']}"
+    for url in (path, f"{path}/runtime-config", "/kalimera/ai-agent"):
+        assert tenant.client.get(url).status_code == 200, url
+    web_talk = tenant.client.get(path).json()["web_talk"]
+    assert web_talk["Big"] == 1e300
+    assert web_talk["Neg"] == -4.2e30
+    assert web_talk["I"] == -5
