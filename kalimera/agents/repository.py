@@ -8,6 +8,7 @@ from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb, set_json_loads
 
+from kalimera.agents.models import INT64
 from kalimera.db import Conn
 
 COLUMNS = (
@@ -15,8 +16,6 @@ COLUMNS = (
 )
 
 Row = dict[str, Any]
-
-INT64 = 2**63
 
 
 def _number(text: str) -> int | float:
