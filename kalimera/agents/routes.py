@@ -34,11 +34,26 @@ IfMatch = Annotated[
 ]
 
 
+def _link(operation_id: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": {"agent_id": "$response.body#/id"}}
+
+
+# OpenAPI links: what a client (or a stateful fuzzer) can do with the id a create returns.
+CREATED_LINKS = {
+    "GetAgent": _link("getAgent"),
+    "UpdateAgent": _link("updateAgent"),
+    "UpdateSection": _link("updateAgentSection"),
+    "DeleteAgent": _link("deleteAgent"),
+    "RuntimeConfig": _link("getAgentRuntimeConfig"),
+}
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=AgentCreated,
-    responses=problem_responses(400, 401, 403, 413, 422),
+    operation_id="createAgent",
+    responses={201: {"links": CREATED_LINKS}, **problem_responses(400, 401, 403, 413, 422)},
 )
 async def create_agent(
     body: AgentCreate, principal: AgentsWrite, services: ServicesDep
@@ -51,6 +66,7 @@ async def create_agent(
 @router.get(
     "",
     response_model=AgentPage,
+    operation_id="listAgents",
     responses=problem_responses(401, 403, 422),
 )
 async def list_agents(
@@ -101,6 +117,7 @@ router.add_route(
 @router.get(
     "/{agent_id}",
     response_model=AgentRead,
+    operation_id="getAgent",
     responses={
         200: {"headers": {"ETag": {"schema": {"type": "string"}}}},
         **problem_responses(401, 403, 404, 422),
@@ -114,6 +131,7 @@ async def get_agent(agent_id: uuid.UUID, principal: AgentsRead, services: Servic
 @router.put(
     "/{agent_id}",
     response_model=AgentUpdated,
+    operation_id="updateAgent",
     responses=problem_responses(400, 401, 403, 404, 412, 413, 422),
 )
 async def update_agent(
@@ -137,6 +155,7 @@ async def update_agent(
 @router.put(
     "/{agent_id}/{section}",
     response_model=SectionUpdated,
+    operation_id="updateAgentSection",
     responses=problem_responses(400, 401, 403, 404, 412, 413, 422),
 )
 async def update_section(
@@ -166,6 +185,7 @@ async def update_section(
 @router.delete(
     "/{agent_id}",
     response_model=AgentDeleted,
+    operation_id="deleteAgent",
     responses=problem_responses(401, 403, 404, 422),
 )
 async def delete_agent(
@@ -178,6 +198,7 @@ async def delete_agent(
 @router.get(
     "/{agent_id}/runtime-config",
     response_model=dict[str, Any],
+    operation_id="getAgentRuntimeConfig",
     responses=problem_responses(401, 403, 404, 422),
 )
 async def runtime_config(
