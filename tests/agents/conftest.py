@@ -15,6 +15,7 @@ import redis
 from kalimera.agents.sections import KEYS
 from kalimera.settings import Settings
 from tests.conftest import Tenant
+from tests.foundation.test_health import blackhole  # noqa: F401 - a fixture, shared
 
 SECTION_KEYS = KEYS
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,8 +87,6 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 def test_reads_and_writes_succeed_when_redis_stops(
     settings: Settings, settings_env: dict[str, str], private_redis: tuple[int, Path]
 ) -> None:
-    import uuid
-
     port, pidfile = private_redis
     server = Server(settings_with(settings_env, REDIS_URL=f"redis://127.0.0.1:{port}/0"))
     server.start()
@@ -135,5 +134,28 @@ def test_reads_and_writes_succeed_when_redis_stops(
             assert client.delete(path).status_code == 200
             assert client.get(path).status_code == 404
             assert client.get("/kalimera/ai-agent").json()["total"] == 1
+    finally:
+        server.stop()
+
+
+def test_a_hung_redis_costs_time_not_failures(
+    settings: Settings, settings_env: dict[str, str], blackhole: int
+) -> None:
+    # Redis accepts the connection and never answers: slower than the 50 ms budget.
+    server = Server(settings_with(settings_env, REDIS_URL=f"redis://127.0.0.1:{blackhole}/0"))
+    server.start()
+    token = make_token(settings, uuid.uuid4())
+    try:
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        ) as client:
+            agent_id = create(client)
+            path = f"/kalimera/ai-agent/{agent_id}"
+            for i in range(10):
+                started = time.monotonic()
+                assert client.get(path).status_code == 200
+                assert client.put(f"{path}/Azure", json={"Region": f"r{i}"}).status_code == 200
+                assert client.get(path).json()["azure"] == {"Region": f"r{i}"}
+                assert time.monotonic() - started < 1.5
     finally:
         server.stop()
