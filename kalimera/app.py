@@ -4,6 +4,7 @@ The same app runs under uvicorn (``kalimera run``, tests) and inside the Functio
 (``function_app.py``). Each domain registers its router in ``ROUTERS`` and nothing else here.
 """
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,13 +13,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from kalimera import __version__, errors, health, telemetry
+from kalimera.agents.routes import router as agents_router
 from kalimera.auth import TokenCache
 from kalimera.contacts.routes import router as contacts_router
 from kalimera.conversations.routes import router as conversations_router
 from kalimera.services import Services
 from kalimera.settings import Settings, get_settings
 
-ROUTERS: list[APIRouter] = [health.router, contacts_router, conversations_router]
+ROUTERS: list[APIRouter] = [health.router, agents_router, contacts_router, conversations_router]
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -54,6 +56,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services or Services(settings)
         await app.state.services.db()
         app.state.services.warm()
+        # Everything built so far (modules, the app, the clients) lives as long as the process:
+        # keep it out of the collector's full passes, which otherwise pause every request in
+        # flight for tens of milliseconds under load.
+        gc.freeze()
         try:
             yield
         finally:

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from kalimera.db import Conn, Pool, transaction
+from kalimera.singleflight import SingleFlight
 
 TOKEN_PREFIX = "klm_"  # noqa: S105 - a recognisable prefix, not a secret
 
@@ -137,16 +138,25 @@ class TokenCache:
         self._entries[key] = (principal, time.monotonic() + self.ttl)
 
 
+_lookups: SingleFlight[Principal | None] = SingleFlight()
+
+
 async def authenticate(*, pool: Pool, cache: TokenCache, token: str) -> Principal | None:
     """The principal a token stands for, or None when it is unknown or revoked."""
     key = hash_token(token)
     hit, principal = cache.get(key)
     if hit:
         return principal
-    async with transaction(pool) as conn:
-        principal = await _lookup_and_touch(conn, key)
-    cache.put(key, principal)
-    return principal
+
+    async def lookup() -> Principal | None:
+        async with transaction(pool) as conn:
+            found = await _lookup_and_touch(conn, key)
+        cache.put(key, found)
+        return found
+
+    # When a busy token's entry expires, the requests in flight share one lookup instead of
+    # each updating the same row (and queueing for the pool).
+    return await _lookups.do(key.hex(), lookup)
 
 
 async def _lookup_and_touch(conn: Conn, key: bytes) -> Principal | None:

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 logger = logging.getLogger(__name__)
 
 BACKOFF_SECONDS = 2.0
+CONNECT_TIMEOUT_SECONDS = 0.25
 
 
 def create_redis(
@@ -32,7 +33,9 @@ def create_redis(
     return Redis.from_url(
         url,
         socket_timeout=timeout,
-        socket_connect_timeout=timeout,
+        # A new connection (a TLS handshake on Azure; many at once when load rises) may take
+        # longer than one command; a refused connection still fails at once.
+        socket_connect_timeout=max(timeout, CONNECT_TIMEOUT_SECONDS),
         retry_on_timeout=False,
         health_check_interval=0,
         password=password,

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kalimera.agents.cli import secrets_cli
 from kalimera.conversations.cli import ingest_cli
 from kalimera.deploy.cli import deploy_cli
 from kalimera.settings import Settings, SettingsError, get_settings
@@ -30,6 +31,7 @@ token_cli = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_h
 cli.add_typer(token_cli, name="token")
 cli.add_typer(deploy_cli)  # `kalimera openapi`
 cli.add_typer(ingest_cli, name="ingest")
+cli.add_typer(secrets_cli, name="secrets")
 
 console = Console(stderr=True)
 

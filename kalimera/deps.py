@@ -17,7 +17,8 @@ _authorization = APIKeyHeader(
 )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, on every request.
     return request.app.state.services  # type: ignore[no-any-return]
 
 
