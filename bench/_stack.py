@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import secrets
@@ -17,11 +16,9 @@ from types import TracebackType
 
 import httpx
 
-from kalimera.auth import DEFAULT_SCOPES, Scope, create_token
-from kalimera.db import transaction
+from kalimera.auth import DEFAULT_SCOPES, Scope, issue_token
 from kalimera.localstack import LocalStack, drop_database, ensure_database, free_port
 from kalimera.migrate import migrate
-from kalimera.services import Services
 from kalimera.settings import load_settings
 
 ADMIN_URL = os.environ.get(
@@ -102,18 +99,7 @@ class BenchStack:
         raise RuntimeError(msg)
 
     def token(self, tenant_id: uuid.UUID, scopes: tuple[Scope, ...] = DEFAULT_SCOPES) -> str:
-        async def work() -> str:
-            services = Services(self.settings())
-            try:
-                async with transaction(await services.db()) as conn:
-                    _, token = await create_token(
-                        conn=conn, tenant_id=tenant_id, name="bench", scopes=scopes
-                    )
-                return token
-            finally:
-                await services.aclose()
-
-        return asyncio.run(work())
+        return issue_token(self.settings(), tenant_id=tenant_id, name="bench", scopes=scopes)[1]
 
 
 def percentile(values: list[float], pct: float) -> float:

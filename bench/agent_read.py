@@ -240,11 +240,9 @@ def main() -> None:
     import httpx
     import redis
 
-    from kalimera.auth import DEFAULT_SCOPES, create_token
-    from kalimera.db import transaction
+    from kalimera.auth import issue_token
     from kalimera.localstack import drop_database, ensure_database
     from kalimera.migrate import migrate
-    from kalimera.services import Services
     from kalimera.settings import load_settings
 
     sys.path.insert(0, str(ROOT))
@@ -265,18 +263,8 @@ def main() -> None:
     os.environ.update(env)
     tenant_id = uuid.uuid4()
 
-    async def token() -> str:
-        services = Services(load_settings())
-        try:
-            async with transaction(await services.db()) as conn:
-                _, value = await create_token(
-                    conn=conn, tenant_id=tenant_id, name="bench", scopes=DEFAULT_SCOPES
-                )
-            return value
-        finally:
-            await services.aclose()
-
-    headers = {"Authorization": f"Bearer {asyncio.run(token())}"}
+    token = issue_token(load_settings(), tenant_id=tenant_id, name="bench")[1]
+    headers = {"Authorization": f"Bearer {token}"}
     key = ""
     try:
         with uvicorn("kalimera.app:create_app", env, "--factory") as agent_url:

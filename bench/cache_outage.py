@@ -5,17 +5,13 @@ Redis is a private redis-server the benchmark starts; it is killed a third of th
 
 import argparse
 import asyncio
-import os
 import random
-import signal
-import subprocess
 import uuid
 
 import httpx
 
 from bench._load import open_loop
 from bench._stack import BenchStack
-from kalimera.localstack import free_port, wait_for_port
 
 
 def main() -> None:
@@ -25,23 +21,8 @@ def main() -> None:
     args = parser.parse_args()
 
     with BenchStack() as stack:
-        port = free_port()
-        redis = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_for_port(port, seconds=10)
-        url, _ = stack.start_server(REDIS_URL=f"redis://127.0.0.1:{port}/0")
+        redis_url, redis = stack.local.start_redis()
+        url, _ = stack.start_server(REDIS_URL=redis_url)
         headers = {"Authorization": f"Bearer {stack.token(uuid.uuid4())}"}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
             agents = [
@@ -55,7 +36,7 @@ def main() -> None:
 
         def tick(elapsed: float) -> None:
             if killed["at"] is None and elapsed >= args.seconds / 3:
-                os.kill(redis.pid, signal.SIGKILL)
+                redis.kill()
                 killed["at"] = elapsed
 
         def read(c: httpx.AsyncClient) -> object:

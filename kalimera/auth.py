@@ -6,6 +6,7 @@ instance once its cache entry ages out. SHA-256 (not a slow hash) is right here:
 random bits, so there is nothing to brute-force.
 """
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -16,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from kalimera.db import Conn, Pool, transaction
+from kalimera.settings import Settings
 from kalimera.singleflight import SingleFlight
 
 TOKEN_PREFIX = "klm_"  # noqa: S105 - a recognisable prefix, not a secret
@@ -90,6 +92,27 @@ async def create_token(
         },
     )
     return token_id, token
+
+
+def issue_token(
+    settings: Settings,
+    *,
+    tenant_id: uuid.UUID,
+    name: str,
+    scopes: tuple[Scope, ...] = DEFAULT_SCOPES,
+) -> tuple[uuid.UUID, str]:
+    """Create a token outside a request, on its own event loop: the CLI, tests, benchmarks."""
+    from kalimera.services import Services
+
+    async def work() -> tuple[uuid.UUID, str]:
+        services = Services(settings)
+        try:
+            async with transaction(await services.db()) as conn:
+                return await create_token(conn=conn, tenant_id=tenant_id, name=name, scopes=scopes)
+        finally:
+            await services.aclose()
+
+    return asyncio.run(work())
 
 
 async def list_tokens(*, conn: Conn, tenant_id: uuid.UUID | None = None) -> list[TokenInfo]:

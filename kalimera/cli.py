@@ -110,19 +110,13 @@ def token_create(
     ] = "",
 ) -> None:
     """Create a token. Prints its id, then the token alone on the last line (shown only once)."""
-    from kalimera.auth import create_token, parse_scopes
-    from kalimera.db import transaction
+    from kalimera.auth import issue_token, parse_scopes
 
     try:
         wanted = parse_scopes(scopes)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--scopes") from None
-
-    async def work(services):  # type: ignore[no-untyped-def]
-        async with transaction(await services.db()) as conn:
-            return await create_token(conn=conn, tenant_id=tenant, name=name, scopes=wanted)
-
-    token_id, token = with_services(work)
+    token_id, token = issue_token(settings(), tenant_id=tenant, name=name, scopes=wanted)
     typer.echo(f"id: {token_id}")
     typer.echo(f"scopes: {','.join(s.value for s in wanted)}")
     typer.echo(token)

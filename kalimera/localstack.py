@@ -222,15 +222,16 @@ class LocalStack:
         """``url`` when it answers, else the URL of a private redis-server."""
         if redis_answers(url):
             return url
+        return self.start_redis()[0]
+
+    def start_redis(self) -> tuple[str, subprocess.Popen[bytes]]:
+        """A private redis-server (its URL and process, to kill for an outage), stopped on close."""
         binary = shutil.which("redis-server")
         if binary is None:
-            msg = (
-                f"Redis does not answer at {url} and redis-server is not installed:"
-                " apt-get install redis-server"
-            )
+            msg = "redis-server is not installed: apt-get install redis-server"
             raise LocalStackError(msg)
         port = free_port()
-        self._spawn(
+        proc = self._spawn(
             "redis",
             [
                 binary,
@@ -245,8 +246,8 @@ class LocalStack:
             ],
             self.root / "redis.log",
         )
-        wait_for_port(port, seconds=10)
-        return f"redis://127.0.0.1:{port}/0"
+        wait_for_port(port, seconds=10, proc=proc)
+        return f"redis://127.0.0.1:{port}/0", proc
 
     def azurite(self, data: Path | None = None) -> str:
         """Start a private Azurite on free ports; returns its connection string."""

@@ -24,8 +24,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from kalimera.app import create_app
-from kalimera.auth import DEFAULT_SCOPES, Scope, create_token
-from kalimera.db import transaction
+from kalimera.auth import DEFAULT_SCOPES, Scope, issue_token
 from kalimera.deps import AgentsRead
 from kalimera.localstack import LocalStack, drop_database, ensure_database, free_port
 from kalimera.migrate import migrate
@@ -184,18 +183,7 @@ def run_async(coro: Any) -> Any:
 def make_token(
     settings: Settings, tenant_id: uuid.UUID, scopes: tuple[Scope, ...] = DEFAULT_SCOPES
 ) -> str:
-    async def work() -> str:
-        services = Services(settings)
-        try:
-            async with transaction(await services.db()) as conn:
-                _, token = await create_token(
-                    conn=conn, tenant_id=tenant_id, name="test", scopes=scopes
-                )
-            return token
-        finally:
-            await services.aclose()
-
-    return run_async(work())  # type: ignore[no-any-return]
+    return issue_token(settings, tenant_id=tenant_id, name="test", scopes=scopes)[1]
 
 
 class Tenant:

@@ -1,8 +1,5 @@
 """The Redis cache: masked documents only, invalidated by every write, never a dependency."""
 
-import contextlib
-import os
-import signal
 import subprocess
 import threading
 import time
@@ -14,7 +11,7 @@ import httpx
 import pytest
 import redis
 
-from kalimera.localstack import free_port, wait_for_port
+from kalimera.localstack import LocalStack
 from kalimera.settings import Settings
 from tests.agents.conftest import create, planted, secret_body
 from tests.conftest import Server, Tenant, make_token
@@ -49,45 +46,18 @@ def test_update_then_get_shows_the_new_values_at_once(tenant: Tenant) -> None:
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    port = free_port()
-    pidfile = tmp_path / "redis.pid"
-    subprocess.run(
-        [
-            "redis-server",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "yes",
-            "--pidfile",
-            str(pidfile),
-            "--dir",
-            str(tmp_path),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    wait_for_port(port, seconds=5)
-    for _ in range(100):
-        if pidfile.exists() and pidfile.read_text().strip():
-            break
-        time.sleep(0.02)
-    yield port, pidfile
-    if pidfile.exists():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+def private_redis(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    with LocalStack(tmp_path) as stack:
+        url, proc = stack.start_redis()
+        yield int(url.rsplit(":", 1)[1].split("/")[0]), proc
 
 
 def test_reads_and_writes_succeed_when_redis_stops(
-    settings: Settings, settings_env: dict[str, str], private_redis: tuple[int, Path]
+    settings: Settings,
+    settings_env: dict[str, str],
+    private_redis: tuple[int, subprocess.Popen[bytes]],
 ) -> None:
-    port, pidfile = private_redis
+    port, redis_server = private_redis
     server = Server(settings_with(settings_env, REDIS_URL=f"redis://127.0.0.1:{port}/0"))
     server.start()
     tenant_id = uuid.uuid4()
@@ -114,7 +84,7 @@ def test_reads_and_writes_succeed_when_redis_stops(
             for thread in readers:
                 thread.start()
             time.sleep(0.3)
-            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+            redis_server.kill()
             time.sleep(1.0)
             stop.set()
             for thread in readers:
