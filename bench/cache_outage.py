@@ -10,7 +10,7 @@ import uuid
 
 import httpx
 
-from bench._load import open_loop
+from bench._load import Request, open_loop
 from bench._stack import BenchStack
 
 
@@ -39,8 +39,8 @@ def main() -> None:
                 redis.kill()
                 killed["at"] = elapsed
 
-        def read(c: httpx.AsyncClient) -> object:
-            return c.get(f"/kalimera/ai-agent/{rng.choice(agents)}")
+        def read() -> Request:
+            return "GET", f"/kalimera/ai-agent/{rng.choice(agents)}", {}
 
         result = asyncio.run(
             open_loop(

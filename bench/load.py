@@ -12,7 +12,7 @@ import uuid
 
 import httpx
 
-from bench._load import open_loop
+from bench._load import Request, open_loop
 from bench._stack import BenchStack
 
 
@@ -42,23 +42,24 @@ def main() -> None:
         counter = itertools.count()
         rng = random.Random(1)
 
-        def get_agent(c: httpx.AsyncClient) -> object:
-            return c.get(f"/kalimera/ai-agent/{rng.choice(agents)}")
+        def get_agent() -> Request:
+            return "GET", f"/kalimera/ai-agent/{rng.choice(agents)}", {}
 
-        def list_contacts(c: httpx.AsyncClient) -> object:
-            return c.get("/kalimera/contact", params={"page": 1, "per_page": 20})
+        def list_contacts() -> Request:
+            return "GET", "/kalimera/contact", {"params": {"page": 1, "per_page": 20}}
 
-        def get_contact(c: httpx.AsyncClient) -> object:
-            return c.get(f"/kalimera/contact/{rng.choice(contacts)}")
+        def get_contact() -> Request:
+            return "GET", f"/kalimera/contact/{rng.choice(contacts)}", {}
 
-        def create_contact(c: httpx.AsyncClient) -> object:
-            return c.post(
-                "/kalimera/contact", json={"first_name": "Load", "last_name": f"T{next(counter)}"}
-            )
+        def create_contact() -> Request:
+            body = {"first_name": "Load", "last_name": f"T{next(counter)}"}
+            return "POST", "/kalimera/contact", {"json": body}
 
-        def update_section(c: httpx.AsyncClient) -> object:
-            return c.put(
-                f"/kalimera/ai-agent/{rng.choice(agents)}/AIHub", json={"n": next(counter)}
+        def update_section() -> Request:
+            return (
+                "PUT",
+                f"/kalimera/ai-agent/{rng.choice(agents)}/AIHub",
+                {"json": {"n": next(counter)}},
             )
 
         mix = [
