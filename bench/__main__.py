@@ -2,7 +2,8 @@
 
 Each script prints its own figures (ratios measured side by side, medians); this runner only
 runs them one after another, so they do not compete for the machine, and records what they said
-with the machine and the date.
+with the machine and the date. ``python -m bench NAME ...`` runs some of them and keeps the
+other scripts' sections of the previous results.
 """
 
 import os
@@ -29,13 +30,7 @@ def main() -> int:
         ),
         platform.processor(),
     )
-    lines = [
-        "# Benchmark results",
-        "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), "
-        f"Python {platform.python_version()}. Written by `make bench`.",
-        "",
-    ]
+    sections = _previous_sections()
     failed = 0
     for script in scripts:
         print(f"== {script.name}", flush=True)
@@ -47,17 +42,35 @@ def main() -> int:
         if result.returncode:
             failed += 1
             print(result.stderr[-3000:], file=sys.stderr)
-        lines += [
-            f"## {script.stem} ({time.monotonic() - started:.0f} s"
-            f"{', FAILED' if result.returncode else ''})",
-            "",
-            "```",
-            result.stdout.strip() or result.stderr.strip()[-2000:],
-            "```",
-            "",
-        ]
-    (HERE / "results.md").write_text("\n".join(lines))
+        sections[script.stem] = "\n".join(
+            [
+                f"## {script.stem}",
+                "",
+                f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores ({cpu}), "
+                f"Python {platform.python_version()}, {time.monotonic() - started:.0f} s"
+                f"{', FAILED' if result.returncode else ''}.",
+                "",
+                "```",
+                result.stdout.strip() or result.stderr.strip()[-2000:],
+                "```",
+                "",
+            ]
+        )
+    header = "# Benchmark results\n\nWritten by `make bench` (`python -m bench [NAME ...]`).\n\n"
+    (HERE / "results.md").write_text(header + "\n".join(sections[k] for k in sorted(sections)))
     return 1 if failed else 0
+
+
+def _previous_sections() -> dict[str, str]:
+    """The sections of the last results, by script name."""
+    path = HERE / "results.md"
+    if not path.exists():
+        return {}
+    sections: dict[str, str] = {}
+    for chunk in path.read_text().split("\n## ")[1:]:
+        name = chunk.split("\n", 1)[0].split()[0]
+        sections[name] = "## " + chunk.rstrip() + "\n"
+    return sections
 
 
 if __name__ == "__main__":
