@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import random
 import secrets
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import uvicorn
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -120,6 +122,44 @@ probe = APIRouter()
 async def auth_probe(principal: AgentsRead) -> dict[str, str]:
     """A test-only route: checks auth apart from any domain."""
     return {"tenant_id": str(principal.tenant_id)}
+
+
+# Secret values tests plant (agents' API keys, passwords, ...): after the whole run none may
+# appear in any log record of the run or in any Redis key or value (quality-bars.md, secrets).
+PLANTED: set[str] = set()
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_planted_secret_leaks_after_the_suite(redis_url: str) -> Iterator[None]:
+    collect = _Collect()
+    collect.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s %(args)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.INFO)  # what production logs: INFO and up
+    root.addHandler(collect)
+    yield
+    root.removeHandler(collect)
+    root.setLevel(level)
+    if not PLANTED:
+        return
+    logs = "\n".join(collect.lines)
+    client = redis.Redis.from_url(redis_url)
+    stored = b"\n".join(
+        key + b"=" + (client.get(key) or b"" if client.type(key) == b"string" else b"")
+        for key in client.scan_iter(count=1000)
+    )
+    client.close()
+    leaked = [value for value in PLANTED if value in logs or value.encode() in stored]
+    assert leaked == [], f"planted secrets found in logs or Redis after the suite: {leaked}"
 
 
 class ProbeBody(BaseModel):

@@ -14,7 +14,7 @@ import redis
 
 from kalimera.agents.sections import KEYS
 from kalimera.settings import Settings
-from tests.conftest import Tenant
+from tests.conftest import PLANTED, Tenant
 from tests.foundation.test_health import blackhole  # noqa: F401 - a fixture, shared
 
 SECTION_KEYS = KEYS
@@ -36,8 +36,10 @@ SEED_UPDATE = (
 
 
 def planted() -> str:
-    """A secret value unlikely to occur anywhere by chance."""
-    return f"PLANTED-{secrets.token_hex(12)}"
+    """A secret value unlikely to occur anywhere by chance, checked after the whole suite too."""
+    value = f"PLANTED-{secrets.token_hex(12)}"
+    PLANTED.add(value)
+    return value
 
 
 def secret_body(value: str) -> dict[str, Any]:
