@@ -36,7 +36,11 @@ def main() -> int:
         print(f"== {script.name}", flush=True)
         started = time.monotonic()
         result = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, check=False
+            [sys.executable, "-m", f"bench.{script.stem}"],
+            cwd=HERE.parent,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         print(result.stdout, end="")
         if result.returncode:
