@@ -15,8 +15,9 @@ from kalimera import __version__, errors, health
 from kalimera.auth import TokenCache
 from kalimera.services import Services
 from kalimera.settings import Settings, get_settings
+from kalimera.statistics.routes import router as statistics_router
 
-ROUTERS: list[APIRouter] = [health.router]
+ROUTERS: list[APIRouter] = [health.router, statistics_router]
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kalimera.settings import Settings, SettingsError, get_settings
+from kalimera.statistics.cli import demo_cli, stats_cli
 
 T = TypeVar("T")
 
@@ -26,6 +27,8 @@ cli = typer.Typer(
 )
 token_cli = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 cli.add_typer(token_cli, name="token")
+cli.add_typer(stats_cli, name="stats")
+cli.add_typer(demo_cli, name="demo")
 
 console = Console(stderr=True)
 

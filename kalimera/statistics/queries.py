@@ -1,0 +1,518 @@
+"""The statistics reads: rollups for clean closed days, live rows for the rest, merged.
+
+A request names local dates ``start``..``end`` in a zone ``tz``; that is one UTC interval
+``[ws, we)`` (from local midnight to local midnight). It is split into UTC ranges:
+
+- served by the 15-minute rollups: closed UTC days (before today) without a dirty mark, when the
+  zone's offsets in the window are multiples of 15 minutes (each bucket then lies in one local
+  hour, so local days, weeks, months, hours and weekdays come out exact);
+- served live from ``kalimera_conversations``: everything else (dirty days, today, the future,
+  and the whole window in a zone with odd offsets).
+
+Both halves produce the same columns and are summed by local period in one SQL statement, in one
+REPEATABLE READ snapshot together with the read of the dirty marks, so a concurrent rollup or
+write cannot make a day counted twice or not at all. Languages are rolled up per UTC day, so for
+them (``kalimera_stats_rolled.languages``) the partial UTC days at the window's edges are read
+live too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kalimera.db import Conn
+from kalimera.statistics.models import (
+    ByDurationBucket,
+    ByProfileType,
+    ByStatus,
+    CallBreakdown,
+    ConversationLog,
+    Granularity,
+    History,
+    HistoryPoint,
+    Realtime,
+    RecentLogs,
+    Sentiment,
+    SentimentPercentages,
+    SentimentPoint,
+)
+from kalimera.statistics.rollup import ALL_AGENTS
+
+ONE_DAY = timedelta(days=1)
+QUARTER_SECONDS = 15 * 60
+TENTH = Decimal("0.1")
+
+Range = tuple[datetime, datetime]
+
+
+def round1(value: Decimal) -> Decimal:
+    """One decimal, half away from zero, as PostgreSQL's ``round(numeric, 1)``."""
+    return value.quantize(TENTH, rounding=ROUND_HALF_UP)
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of local ``day`` in UTC (a midnight skipped by DST starts at the jump)."""
+    return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Local dates ``start``..``end`` in ``tz`` as the UTC interval ``[ws, we)``."""
+
+    tz: str
+    start: date
+    end: date
+    ws: datetime
+    we: datetime
+    aligned: bool
+
+    @classmethod
+    def of(cls, tz: str, start: date, end: date) -> Window:
+        zone = ZoneInfo(tz)
+        ws, we = local_midnight(start, zone), local_midnight(end + ONE_DAY, zone)
+        # Sample the offset at every local midnight and noon of the window: all multiples of
+        # 15 minutes means 15-minute buckets fall each in one local hour (tzdata has no DST
+        # change off a 15-minute mark since local mean time was abandoned).
+        aligned = True
+        day = start - ONE_DAY
+        while aligned and day <= end + ONE_DAY:
+            for moment in (time(), time(12)):
+                offset = datetime.combine(day, moment, tzinfo=zone).utcoffset()
+                if offset is None or offset.total_seconds() % QUARTER_SECONDS:
+                    aligned = False
+            day += ONE_DAY
+        return cls(tz=tz, start=start, end=end, ws=ws, we=we, aligned=aligned)
+
+
+def utc_day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def subtract(outer: Range, holes: list[Range]) -> list[Range]:
+    """``outer`` minus the (sorted, disjoint) ``holes``, as sorted disjoint ranges."""
+    lo, hi = outer
+    out: list[Range] = []
+    for h_lo, h_hi in holes:
+        if h_hi <= lo or h_lo >= hi:
+            continue
+        if h_lo > lo:
+            out.append((lo, h_lo))
+        lo = max(lo, h_hi)
+    if lo < hi:
+        out.append((lo, hi))
+    return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which UTC ranges of a window the rollups answer and which are read live."""
+
+    rolled: list[Range]
+    live: list[Range]
+    language_days: list[tuple[date, date]]
+    language_live: list[Range]
+
+
+def plan(window: Window, *, dirty: list[date], now: datetime) -> Plan:
+    """Split the window; ``dirty`` are the tenant's dirty UTC days within it."""
+    today = utc_day_start(now.astimezone(UTC).date())
+    closed = (window.ws, max(window.ws, min(window.we, today)))
+    holes = [(utc_day_start(d), utc_day_start(d) + ONE_DAY) for d in sorted(set(dirty))]
+    rolled = subtract(closed, holes) if window.aligned else []
+    live = subtract((window.ws, window.we), rolled)
+    # Languages: whole UTC days only.
+    language_days: list[tuple[date, date]] = []
+    for lo, hi in subtract(closed, holes):
+        first = (lo + (-lo.timestamp() % 86400) * timedelta(seconds=1)).date()
+        last = hi.date() - ONE_DAY  # hi is exclusive; whole days end at or before it
+        if first <= last:
+            language_days.append((first, last))
+    whole = [(utc_day_start(a), utc_day_start(b) + ONE_DAY) for a, b in language_days]
+    language_live = subtract((window.ws, window.we), whole)
+    return Plan(rolled=rolled, live=live, language_days=language_days, language_live=language_live)
+
+
+_MEASURES = (
+    "total, inbound, completed, failed, positive, neutral, negative, duration_sum, "
+    "duration_count, d_0_30, d_30_60, d_1_3, d_3_5, d_5_10"
+)
+
+_LIVE_MEASURES = """
+    1 AS total,
+    (c.profile_type = 'inbound')::int AS inbound,
+    (c.status = 'Completed')::int AS completed,
+    (c.status = 'Failed')::int AS failed,
+    (c.sentiment = 'positive')::int AS positive,
+    (c.sentiment = 'neutral')::int AS neutral,
+    (c.sentiment = 'negative')::int AS negative,
+    coalesce(c.duration, 0) AS duration_sum,
+    (c.duration IS NOT NULL)::int AS duration_count,
+    coalesce((c.duration < 30)::int, 0) AS d_0_30,
+    coalesce((c.duration >= 30 AND c.duration < 60)::int, 0) AS d_30_60,
+    coalesce((c.duration >= 60 AND c.duration < 180)::int, 0) AS d_1_3,
+    coalesce((c.duration >= 180 AND c.duration < 300)::int, 0) AS d_3_5,
+    coalesce((c.duration >= 300 AND c.duration < 600)::int, 0) AS d_5_10
+"""
+
+_AGENT_FILTER = {False: "", True: "AND c.agent_id = %(agent)s"}
+
+
+def _source(agent: bool) -> str:
+    """A CTE ``src(t, measures...)``: rollup buckets of the rolled ranges, then live rows."""
+    return f"""
+WITH src AS (
+    SELECT q.bucket AS t, {_MEASURES}
+    FROM unnest(%(rlo)s::timestamptz[], %(rhi)s::timestamptz[]) AS r(lo, hi)
+    JOIN kalimera_stats_quarter q
+      ON q.tenant_id = %(tenant)s AND q.agent_id = %(agent_key)s
+     AND q.bucket >= r.lo AND q.bucket < r.hi
+    UNION ALL
+    SELECT c.started_at AS t, {_LIVE_MEASURES}
+    FROM unnest(%(llo)s::timestamptz[], %(lhi)s::timestamptz[]) AS r(lo, hi)
+    JOIN kalimera_conversations c
+      ON c.tenant_id = %(tenant)s {_AGENT_FILTER[agent]}
+     AND c.started_at >= r.lo AND c.started_at < r.hi
+)
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+
+_SUMS = """
+    sum(total) AS total, sum(inbound) AS inbound, sum(completed) AS completed,
+    sum(failed) AS failed, sum(positive) AS positive, sum(neutral) AS neutral,
+    sum(negative) AS negative, sum(duration_sum) AS duration_sum,
+    sum(duration_count) AS duration_count, sum(d_0_30) AS d_0_30, sum(d_30_60) AS d_30_60,
+    sum(d_1_3) AS d_1_3, sum(d_3_5) AS d_3_5, sum(d_5_10) AS d_5_10
+"""
+
+_BY_PERIOD = {
+    agent: _source(agent)
+    + f"""
+SELECT date_trunc(%(unit)s, t AT TIME ZONE %(tz)s)::date AS period, {_SUMS}
+FROM src GROUP BY 1
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+    for agent in (False, True)
+}
+
+_BY_DOW_HOUR = {
+    agent: _source(agent)
+    + f"""
+SELECT extract(isodow FROM t AT TIME ZONE %(tz)s)::int - 1 AS dow,
+       extract(hour FROM t AT TIME ZONE %(tz)s)::int AS hour, {_SUMS}
+FROM src GROUP BY 1, 2
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+    for agent in (False, True)
+}
+
+_LANGUAGES = {
+    agent: f"""
+SELECT language, sum(total) AS total FROM (
+    SELECT l.key AS language, l.value::int AS total
+    FROM unnest(%(dlo)s::date[], %(dhi)s::date[]) AS r(lo, hi)
+    JOIN kalimera_stats_rolled d
+      ON d.tenant_id = %(tenant)s AND d.day >= r.lo AND d.day <= r.hi
+    CROSS JOIN LATERAL jsonb_each_text(d.languages -> %(language_key)s) AS l
+    UNION ALL
+    SELECT coalesce(c.language, 'unknown'), 1
+    FROM unnest(%(llo)s::timestamptz[], %(lhi)s::timestamptz[]) AS r(lo, hi)
+    JOIN kalimera_conversations c
+      ON c.tenant_id = %(tenant)s {_AGENT_FILTER[agent]}
+     AND c.started_at >= r.lo AND c.started_at < r.hi
+) AS x
+GROUP BY language
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+    for agent in (False, True)
+}
+
+_DIRTY = """
+SELECT day FROM kalimera_stats_dirty
+WHERE tenant_id = %(tenant)s AND day >= %(d0)s AND day <= %(d1)s
+"""
+
+_REALTIME = {
+    agent: f"""
+SELECT count(*) FILTER (WHERE c.profile_type = 'inbound') AS inbound,
+       count(*) FILTER (WHERE c.profile_type = 'outbound') AS outbound,
+       now() AS as_of
+FROM kalimera_conversations c
+WHERE c.tenant_id = %(tenant)s {_AGENT_FILTER[agent]}
+  AND c.status = 'Active'
+  AND c.last_activity_at >= now() - make_interval(mins => %(idle)s)
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+    for agent in (False, True)
+}
+
+_RECENT = {
+    agent: f"""
+SELECT c.id, c.agent_id, c.title, c.status, c.profile_type, c.instance_id, c.from_number,
+       c.to_number, c.language, c.duration, c.started_at, c.ended_at, c.last_activity_at,
+       c.sentiment, c.sentiment_score, c.turn_count, c.created_at, c.updated_at
+FROM kalimera_conversations c
+WHERE c.tenant_id = %(tenant)s {_AGENT_FILTER[agent]}
+ORDER BY c.started_at DESC, c.id DESC
+LIMIT %(limit)s
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+    for agent in (False, True)
+}
+
+
+async def _snapshot(conn: Conn) -> None:
+    # One snapshot for the dirty marks and the sums (see the module doc).
+    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+
+async def _plan(
+    conn: Conn, *, tenant_id: uuid.UUID, window: Window, now: datetime | None = None
+) -> Plan:
+    cur = await conn.execute(
+        _DIRTY,
+        {"tenant": tenant_id, "d0": window.ws.date(), "d1": window.we.date()},
+    )
+    dirty = [row["day"] for row in await cur.fetchall()]
+    return plan(window, dirty=dirty, now=now or datetime.now(UTC))
+
+
+def _params(
+    *, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, window: Window, p: Plan
+) -> dict[str, Any]:
+    return {
+        "tenant": tenant_id,
+        "agent": agent_id,
+        "agent_key": agent_id or ALL_AGENTS,
+        "language_key": str(agent_id) if agent_id else "all",
+        "tz": window.tz,
+        "rlo": [lo for lo, _ in p.rolled],
+        "rhi": [hi for _, hi in p.rolled],
+        "llo": [lo for lo, _ in p.live],
+        "lhi": [hi for _, hi in p.live],
+    }
+
+
+def periods(window: Window, granularity: Granularity) -> list[date]:
+    """The natural first day of every period that intersects the window."""
+    if granularity is Granularity.DAY:
+        first, step = window.start, None
+    elif granularity is Granularity.WEEK:
+        first, step = window.start - timedelta(days=window.start.weekday()), None
+    else:
+        first, step = window.start.replace(day=1), "month"
+    out: list[date] = []
+    day = first
+    while day <= window.end:
+        out.append(day)
+        if step == "month":
+            day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+        else:
+            day += timedelta(days=7 if granularity is Granularity.WEEK else 1)
+    return out
+
+
+@dataclass(frozen=True)
+class Sums:
+    """The summed measures of a set of conversations (a period, a local hour, a window)."""
+
+    total: int = 0
+    inbound: int = 0
+    completed: int = 0
+    failed: int = 0
+    positive: int = 0
+    neutral: int = 0
+    negative: int = 0
+    duration_sum: Decimal = Decimal(0)
+    duration_count: int = 0
+    d_0_30: int = 0
+    d_30_60: int = 0
+    d_1_3: int = 0
+    d_3_5: int = 0
+    d_5_10: int = 0
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Sums:
+        return cls(
+            **{
+                f.name: Decimal(row[f.name]) if f.name == "duration_sum" else int(row[f.name])
+                for f in fields(cls)
+            }
+        )
+
+    def __add__(self, other: Sums) -> Sums:
+        return Sums(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
+
+    @property
+    def avg_duration(self) -> float | None:
+        if not self.duration_count:
+            return None
+        return float(round1(self.duration_sum / self.duration_count))
+
+    @property
+    def unknown_sentiment(self) -> int:
+        return self.total - self.positive - self.neutral - self.negative
+
+
+async def _series(
+    conn: Conn,
+    *,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    window: Window,
+    granularity: Granularity,
+) -> list[tuple[date, Sums]]:
+    """Every period that intersects the window with its sums (zeros for an empty one)."""
+    await _snapshot(conn)
+    p = await _plan(conn, tenant_id=tenant_id, window=window)
+    params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
+    params["unit"] = granularity.value
+    cur = await conn.execute(_BY_PERIOD[agent_id is not None], params)
+    rows = {row["period"]: Sums.of(row) for row in await cur.fetchall()}
+    return [(period, rows.get(period, Sums())) for period in periods(window, granularity)]
+
+
+async def history(
+    conn: Conn,
+    *,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    window: Window,
+    granularity: Granularity,
+) -> History:
+    series = await _series(
+        conn, tenant_id=tenant_id, agent_id=agent_id, window=window, granularity=granularity
+    )
+    return History(
+        granularity=granularity,
+        series=[
+            HistoryPoint(
+                period_start=period,
+                inbound=s.inbound,
+                outbound=s.total - s.inbound,
+                total=s.total,
+                completed=s.completed,
+                failed=s.failed,
+                total_duration=float(s.duration_sum),
+                avg_duration=s.avg_duration,
+            )
+            for period, s in series
+        ],
+    )
+
+
+def _percent(count: int, total: int) -> float:
+    return float(round1(Decimal(count * 100) / total)) if total else 0.0
+
+
+async def sentiment(
+    conn: Conn,
+    *,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    window: Window,
+    granularity: Granularity,
+) -> Sentiment:
+    series = await _series(
+        conn, tenant_id=tenant_id, agent_id=agent_id, window=window, granularity=granularity
+    )
+    whole = sum((s for _, s in series), Sums())
+    counts = {
+        "positive": whole.positive,
+        "neutral": whole.neutral,
+        "negative": whole.negative,
+        "unknown": whole.unknown_sentiment,
+    }
+    return Sentiment(
+        **counts,
+        total=whole.total,
+        percentages=SentimentPercentages(
+            **{key: _percent(n, whole.total) for key, n in counts.items()}
+        ),
+        series=[
+            SentimentPoint(
+                period_start=period,
+                positive=s.positive,
+                neutral=s.neutral,
+                negative=s.negative,
+                unknown=s.unknown_sentiment,
+                total=s.total,
+            )
+            for period, s in series
+        ],
+    )
+
+
+async def call_breakdown(
+    conn: Conn, *, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, window: Window
+) -> CallBreakdown:
+    await _snapshot(conn)
+    p = await _plan(conn, tenant_id=tenant_id, window=window)
+    params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
+    cur = await conn.execute(_BY_DOW_HOUR[agent_id is not None], params)
+    rows = await cur.fetchall()
+    params |= {
+        "dlo": [lo for lo, _ in p.language_days],
+        "dhi": [hi for _, hi in p.language_days],
+        "llo": [lo for lo, _ in p.language_live],
+        "lhi": [hi for _, hi in p.language_live],
+    }
+    cur = await conn.execute(_LANGUAGES[agent_id is not None], params)
+    languages = {row["language"]: int(row["total"]) for row in await cur.fetchall()}
+
+    by_hour, by_weekday = [0] * 24, [0] * 7
+    whole = Sums()
+    for row in rows:
+        sums = Sums.of(row)
+        by_hour[row["hour"]] += sums.total
+        by_weekday[row["dow"]] += sums.total
+        whole += sums
+    w = whole
+    bucketed = w.d_0_30 + w.d_30_60 + w.d_1_3 + w.d_3_5 + w.d_5_10
+    return CallBreakdown(
+        by_status=ByStatus(
+            Active=w.total - w.completed - w.failed, Completed=w.completed, Failed=w.failed
+        ),
+        by_profile_type=ByProfileType(inbound=w.inbound, outbound=w.total - w.inbound),
+        by_hour=by_hour,
+        by_weekday=by_weekday,
+        by_duration_bucket=ByDurationBucket(
+            d_0_30=w.d_0_30,
+            d_30_60=w.d_30_60,
+            d_1_3=w.d_1_3,
+            d_3_5=w.d_3_5,
+            d_5_10=w.d_5_10,
+            d_10=w.duration_count - bucketed,
+            unknown=w.total - w.duration_count,
+        ),
+        by_language=languages,
+        avg_duration=w.avg_duration,
+        total=w.total,
+    )
+
+
+async def realtime(
+    conn: Conn, *, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, idle_minutes: int
+) -> Realtime:
+    cur = await conn.execute(
+        _REALTIME[agent_id is not None],
+        {"tenant": tenant_id, "agent": agent_id, "idle": idle_minutes},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return Realtime(
+        active_inbound=row["inbound"],
+        active_outbound=row["outbound"],
+        active_total=row["inbound"] + row["outbound"],
+        as_of=row["as_of"],
+    )
+
+
+async def recent_logs(
+    conn: Conn, *, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, limit: int
+) -> RecentLogs:
+    cur = await conn.execute(
+        _RECENT[agent_id is not None], {"tenant": tenant_id, "agent": agent_id, "limit": limit}
+    )
+    return RecentLogs(items=[ConversationLog(**row) for row in await cur.fetchall()])
