@@ -162,15 +162,40 @@ _LIVE_MEASURES = """
 _AGENT_FILTER = {False: "", True: "AND c.agent_id = %(agent)s"}
 
 
+_ROLLED_RANGES = "unnest(%(rlo)s::timestamptz[], %(rhi)s::timestamptz[]) AS r(lo, hi)"
+
+# An agent's buckets: its own rows where several agents had calls, and the all-agents rows
+# where it was the only one (see migration 0006).
+_ROLLED = {
+    False: f"""
+    SELECT q.bucket AS t, {_MEASURES}
+    FROM {_ROLLED_RANGES}
+    JOIN kalimera_stats_quarter q
+      ON q.tenant_id = %(tenant)s AND q.agent_id = %(all)s
+     AND q.bucket >= r.lo AND q.bucket < r.hi
+""",  # noqa: S608 - constant SQL fragments, values are parameters
+    True: f"""
+    SELECT q.bucket AS t, {_MEASURES}
+    FROM {_ROLLED_RANGES}
+    JOIN kalimera_stats_quarter q
+      ON q.tenant_id = %(tenant)s AND q.agent_id = %(agent)s
+     AND q.bucket >= r.lo AND q.bucket < r.hi
+    UNION ALL
+    SELECT q.bucket AS t, {_MEASURES}
+    FROM {_ROLLED_RANGES}
+    JOIN kalimera_stats_quarter q
+      ON q.tenant_id = %(tenant)s AND q.agent_id = %(all)s
+     AND q.bucket >= r.lo AND q.bucket < r.hi
+    WHERE q.sole_agent = %(agent)s
+""",  # noqa: S608 - constant SQL fragments, values are parameters
+}
+
+
 def _source(agent: bool) -> str:
     """A CTE ``src(t, measures...)``: rollup buckets of the rolled ranges, then live rows."""
     return f"""
 WITH src AS (
-    SELECT q.bucket AS t, {_MEASURES}
-    FROM unnest(%(rlo)s::timestamptz[], %(rhi)s::timestamptz[]) AS r(lo, hi)
-    JOIN kalimera_stats_quarter q
-      ON q.tenant_id = %(tenant)s AND q.agent_id = %(agent_key)s
-     AND q.bucket >= r.lo AND q.bucket < r.hi
+    {_ROLLED[agent]}
     UNION ALL
     SELECT c.started_at AS t, {_LIVE_MEASURES}
     FROM unnest(%(llo)s::timestamptz[], %(lhi)s::timestamptz[]) AS r(lo, hi)
@@ -282,7 +307,7 @@ def _params(
     return {
         "tenant": tenant_id,
         "agent": agent_id,
-        "agent_key": agent_id or ALL_AGENTS,
+        "all": ALL_AGENTS,
         "language_key": str(agent_id) if agent_id else "all",
         "tz": window.tz,
         "rlo": [lo for lo, _ in p.rolled],

@@ -103,30 +103,46 @@ WITH base AS MATERIALIZED (
      AND c.started_at < (p.day + 1)::timestamp AT TIME ZONE 'UTC'
     GROUP BY 1, 2, 3, 4, 5
 ),
+per_agent AS MATERIALIZED (
+    SELECT *, count(*) OVER (PARTITION BY tenant_id, bucket) AS agents FROM (
+        SELECT tenant_id, agent_id, bucket, sum(total) AS total, sum(inbound) AS inbound,
+               sum(completed) AS completed, sum(failed) AS failed, sum(positive) AS positive,
+               sum(neutral) AS neutral, sum(negative) AS negative,
+               sum(duration_sum) AS duration_sum, sum(duration_count) AS duration_count,
+               sum(d_0_30) AS d_0_30, sum(d_30_60) AS d_30_60, sum(d_1_3) AS d_1_3,
+               sum(d_3_5) AS d_3_5, sum(d_5_10) AS d_5_10
+        FROM base GROUP BY tenant_id, agent_id, bucket
+    ) AS a
+),
 quarters AS (
     INSERT INTO kalimera_stats_quarter (
-        tenant_id, agent_id, bucket, total, inbound, completed, failed, positive, neutral,
-        negative, duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5, d_5_10)
-    SELECT tenant_id, coalesce(agent_id, %(all)s), bucket, sum(total), sum(inbound),
-           sum(completed), sum(failed), sum(positive), sum(neutral), sum(negative),
-           sum(duration_sum), sum(duration_count), sum(d_0_30), sum(d_30_60), sum(d_1_3),
-           sum(d_3_5), sum(d_5_10)
-    FROM base
-    GROUP BY GROUPING SETS ((tenant_id, agent_id, bucket), (tenant_id, bucket))
+        tenant_id, agent_id, bucket, sole_agent, total, inbound, completed, failed, positive,
+        neutral, negative, duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5, d_5_10)
+    SELECT tenant_id, %(all)s, bucket,
+           CASE WHEN max(agents) = 1 THEN (array_agg(agent_id))[1] END,
+           sum(total), sum(inbound), sum(completed), sum(failed), sum(positive), sum(neutral),
+           sum(negative), sum(duration_sum), sum(duration_count), sum(d_0_30), sum(d_30_60),
+           sum(d_1_3), sum(d_3_5), sum(d_5_10)
+    FROM per_agent GROUP BY tenant_id, bucket
+    UNION ALL
+    SELECT tenant_id, agent_id, bucket, NULL, total, inbound, completed, failed, positive,
+           neutral, negative, duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5,
+           d_5_10
+    FROM per_agent WHERE agents > 1
 ),
 languages AS (
     SELECT tenant_id, day, coalesce(agent_id::text, 'all') AS agent, language, sum(total) AS n
     FROM base
     GROUP BY GROUPING SETS ((tenant_id, day, agent_id, language), (tenant_id, day, language))
 ),
-per_agent AS (
+language_maps AS (
     SELECT tenant_id, day, agent, jsonb_object_agg(language, n) AS languages
     FROM languages GROUP BY tenant_id, day, agent
 )
 INSERT INTO kalimera_stats_rolled (tenant_id, day, agent_ids, languages, rolled_at)
 SELECT tenant_id, day, array_agg(agent::uuid) FILTER (WHERE agent <> 'all'),
        jsonb_object_agg(agent, languages), now()
-FROM per_agent
+FROM language_maps
 GROUP BY tenant_id, day
 """  # noqa: S608 - constant SQL fragments, values are parameters
 

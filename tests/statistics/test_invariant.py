@@ -54,9 +54,12 @@ SPAN_SECONDS = int((NOW - EPOCH).total_seconds()) - 60
 
 @st.composite
 def instants(draw: st.DrawFn) -> datetime:
-    """Random instants in the last 40 days, often on a 15-minute mark or a local midnight."""
-    kind = draw(st.sampled_from(["any", "quarter", "half_past_six"]))
+    """Random instants in the last 40 days, often on a 15-minute mark, a local midnight or in
+    one of a few busy quarters."""
+    kind = draw(st.sampled_from(["any", "quarter", "half_past_six", "busy"]))
     seconds = draw(st.integers(0, SPAN_SECONDS))
+    if kind == "busy":  # a few busy quarters, where several agents share a bucket
+        seconds = draw(st.sampled_from([5, 17, 33])) * 86400 + 10 * 3600 + seconds % 900
     at = EPOCH + timedelta(seconds=seconds)
     if kind == "quarter":
         at = at.replace(minute=at.minute // 15 * 15, second=0)
