@@ -37,16 +37,40 @@ CREATE TABLE kalimera_stats_quarter (
     PRIMARY KEY (tenant_id, agent_id, bucket)
 );
 
+-- Hour rows for all agents, kept for busy days only (96 conversations or more, more than one a
+-- quarter on average): a window in a zone whose offsets are whole hours (most of them) reads a
+-- quarter of the rows for a busy tenant. Same measures as kalimera_stats_quarter.
+CREATE TABLE kalimera_stats_hour (
+    tenant_id uuid NOT NULL,
+    bucket timestamptz NOT NULL,
+    total integer NOT NULL,
+    inbound integer NOT NULL,
+    completed integer NOT NULL,
+    failed integer NOT NULL,
+    positive integer NOT NULL,
+    neutral integer NOT NULL,
+    negative integer NOT NULL,
+    duration_sum numeric NOT NULL,
+    duration_count integer NOT NULL,
+    d_0_30 integer NOT NULL,
+    d_30_60 integer NOT NULL,
+    d_1_3 integer NOT NULL,
+    d_3_5 integer NOT NULL,
+    d_5_10 integer NOT NULL,
+    PRIMARY KEY (tenant_id, bucket)
+);
+
 -- What has been rolled up: one row per tenant and UTC day with conversations, with the agents
 -- that have rows (so that recomputing a day deletes its rows by primary key) and the languages
 -- of that day, {"all" | agent id: {language: count}} (a null language is "unknown"). Languages
 -- are kept per UTC day: the partial UTC days at the edges of a window in another zone are
--- counted live (at most two days).
+-- counted live (at most two days). busy: the day has hour rows.
 CREATE TABLE kalimera_stats_rolled (
     tenant_id uuid NOT NULL,
     day date NOT NULL,
     agent_ids uuid[] NOT NULL,
     languages jsonb NOT NULL,
+    busy boolean NOT NULL,
     rolled_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, day)
 );

@@ -70,6 +70,7 @@ class Window:
     ws: datetime
     we: datetime
     aligned: bool
+    hourly: bool
 
     @classmethod
     def of(cls, tz: str, start: date, end: date) -> Window:
@@ -78,15 +79,22 @@ class Window:
         # Sample the offset at every local midnight and noon of the window: all multiples of
         # 15 minutes means 15-minute buckets fall each in one local hour (tzdata has no DST
         # change off a 15-minute mark since local mean time was abandoned).
-        aligned = True
+        offsets = set()
         day = start - ONE_DAY
-        while aligned and day <= end + ONE_DAY:
+        while day <= end + ONE_DAY:
             for moment in (time(), time(12)):
                 offset = datetime.combine(day, moment, tzinfo=zone).utcoffset()
-                if offset is None or offset.total_seconds() % QUARTER_SECONDS:
-                    aligned = False
+                offsets.add(offset.total_seconds() if offset is not None else 0.5)
             day += ONE_DAY
-        return cls(tz=tz, start=start, end=end, ws=ws, we=we, aligned=aligned)
+        return cls(
+            tz=tz,
+            start=start,
+            end=end,
+            ws=ws,
+            we=we,
+            aligned=all(o % QUARTER_SECONDS == 0 for o in offsets),
+            hourly=all(o % 3600 == 0 for o in offsets),
+        )
 
 
 def utc_day_start(day: date) -> datetime:
@@ -113,28 +121,56 @@ class Plan:
     """Which UTC ranges of a window the rollups answer and which are read live."""
 
     rolled: list[Range]
+    hours: list[Range]
     live: list[Range]
     language_days: list[tuple[date, date]]
     language_live: list[Range]
 
 
-def plan(window: Window, *, dirty: list[date], now: datetime) -> Plan:
-    """Split the window; ``dirty`` are the tenant's dirty UTC days within it."""
+def intersect(ranges: list[Range], days: list[date]) -> list[Range]:
+    """The parts of ``ranges`` that lie in the UTC ``days``, merged, sorted."""
+    out: list[Range] = []
+    for day in sorted(set(days)):
+        d_lo, d_hi = utc_day_start(day), utc_day_start(day) + ONE_DAY
+        for lo, hi in ranges:
+            lo, hi = max(lo, d_lo), min(hi, d_hi)
+            if lo < hi:
+                if out and out[-1][1] == lo:
+                    out[-1] = (out[-1][0], hi)
+                else:
+                    out.append((lo, hi))
+    return out
+
+
+def plan(
+    window: Window, *, dirty: list[date], now: datetime, busy: list[date] | None = None
+) -> Plan:
+    """Split the window: ``dirty`` are the tenant's dirty UTC days within it, ``busy`` its rolled
+    up days with hour rows (used when the zone's offsets are whole hours)."""
     today = utc_day_start(now.astimezone(UTC).date())
     closed = (window.ws, max(window.ws, min(window.we, today)))
     holes = [(utc_day_start(d), utc_day_start(d) + ONE_DAY) for d in sorted(set(dirty))]
-    rolled = subtract(closed, holes) if window.aligned else []
+    clean = subtract(closed, holes)
+    rolled = clean if window.aligned else []
+    hours = intersect(rolled, busy or []) if window.hourly else []
     live = subtract((window.ws, window.we), rolled)
+    rolled = [part for lo, hi in rolled for part in subtract((lo, hi), hours)]
     # Languages: whole UTC days only.
     language_days: list[tuple[date, date]] = []
-    for lo, hi in subtract(closed, holes):
+    for lo, hi in clean:
         first = (lo + (-lo.timestamp() % 86400) * timedelta(seconds=1)).date()
         last = hi.date() - ONE_DAY  # hi is exclusive; whole days end at or before it
         if first <= last:
             language_days.append((first, last))
     whole = [(utc_day_start(a), utc_day_start(b) + ONE_DAY) for a, b in language_days]
     language_live = subtract((window.ws, window.we), whole)
-    return Plan(rolled=rolled, live=live, language_days=language_days, language_live=language_live)
+    return Plan(
+        rolled=rolled,
+        hours=hours,
+        live=live,
+        language_days=language_days,
+        language_live=language_live,
+    )
 
 
 _MEASURES = (
@@ -173,6 +209,11 @@ _ROLLED = {
     JOIN kalimera_stats_quarter q
       ON q.tenant_id = %(tenant)s AND q.agent_id = %(all)s
      AND q.bucket >= r.lo AND q.bucket < r.hi
+    UNION ALL
+    SELECT h.bucket AS t, {_MEASURES}
+    FROM unnest(%(hlo)s::timestamptz[], %(hhi)s::timestamptz[]) AS r(lo, hi)
+    JOIN kalimera_stats_hour h
+      ON h.tenant_id = %(tenant)s AND h.bucket >= r.lo AND h.bucket < r.hi
 """,  # noqa: S608 - constant SQL fragments, values are parameters
     True: f"""
     SELECT q.bucket AS t, {_MEASURES}
@@ -253,9 +294,12 @@ GROUP BY language
     for agent in (False, True)
 }
 
-_DIRTY = """
-SELECT day FROM kalimera_stats_dirty
+_DAYS = """
+SELECT day, true AS dirty FROM kalimera_stats_dirty
 WHERE tenant_id = %(tenant)s AND day >= %(d0)s AND day <= %(d1)s
+UNION ALL
+SELECT day, false FROM kalimera_stats_rolled
+WHERE tenant_id = %(tenant)s AND day >= %(d0)s AND day <= %(d1)s AND busy AND %(hourly)s
 """
 
 _REALTIME = {
@@ -286,19 +330,38 @@ LIMIT %(limit)s
 
 
 async def _snapshot(conn: Conn) -> None:
-    # One snapshot for the dirty marks and the sums (see the module doc).
-    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    # One snapshot for the dirty marks and the sums (see the module doc). These statements read
+    # a few thousand rows: compiling them (JIT, on by default) would take longer than running.
+    await conn.execute(
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL jit = off"
+    )
 
 
 async def _plan(
-    conn: Conn, *, tenant_id: uuid.UUID, window: Window, now: datetime | None = None
+    conn: Conn,
+    *,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    window: Window,
+    now: datetime | None = None,
 ) -> Plan:
     cur = await conn.execute(
-        _DIRTY,
-        {"tenant": tenant_id, "d0": window.ws.date(), "d1": window.we.date()},
+        _DAYS,
+        {
+            "tenant": tenant_id,
+            "d0": window.ws.date(),
+            "d1": window.we.date(),
+            # Hour rows count all agents.
+            "hourly": window.hourly and agent_id is None,
+        },
     )
-    dirty = [row["day"] for row in await cur.fetchall()]
-    return plan(window, dirty=dirty, now=now or datetime.now(UTC))
+    rows = await cur.fetchall()
+    return plan(
+        window,
+        dirty=[row["day"] for row in rows if row["dirty"]],
+        busy=[row["day"] for row in rows if not row["dirty"]],
+        now=now or datetime.now(UTC),
+    )
 
 
 def _params(
@@ -312,6 +375,8 @@ def _params(
         "tz": window.tz,
         "rlo": [lo for lo, _ in p.rolled],
         "rhi": [hi for _, hi in p.rolled],
+        "hlo": [lo for lo, _ in p.hours],
+        "hhi": [hi for _, hi in p.hours],
         "llo": [lo for lo, _ in p.live],
         "lhi": [hi for _, hi in p.live],
     }
@@ -390,7 +455,7 @@ async def _series(
 ) -> list[tuple[date, Sums]]:
     """Every period that intersects the window with its sums (zeros for an empty one)."""
     await _snapshot(conn)
-    p = await _plan(conn, tenant_id=tenant_id, window=window)
+    p = await _plan(conn, tenant_id=tenant_id, agent_id=agent_id, window=window)
     params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
     params["unit"] = granularity.value
     cur = await conn.execute(_BY_PERIOD[agent_id is not None], params)
@@ -473,7 +538,7 @@ async def call_breakdown(
     conn: Conn, *, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, window: Window
 ) -> CallBreakdown:
     await _snapshot(conn)
-    p = await _plan(conn, tenant_id=tenant_id, window=window)
+    p = await _plan(conn, tenant_id=tenant_id, agent_id=agent_id, window=window)
     params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
     cur = await conn.execute(_BY_DOW_HOUR[agent_id is not None], params)
     rows = await cur.fetchall()

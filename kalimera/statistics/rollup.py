@@ -12,8 +12,8 @@ first conversation was written. Each batch is one transaction of a few set-based
    at the same time takes other marks (it never waits, so two runs cannot deadlock), and a mark
    that a writer holds is skipped and stays dirty for the next run;
 2. delete the claimed days' rollup rows (by primary key, through ``kalimera_stats_rolled``);
-3. aggregate the claimed days' conversations once and insert the 15-minute rows and the
-   ``rolled`` record (agents, languages) from that one aggregate;
+3. aggregate the claimed days' conversations once and insert the 15-minute rows, the hour
+   rows of busy days and the ``rolled`` record (agents, languages) from that one aggregate;
 4. delete the claimed marks.
 
 Work is proportional to the dirty days; running it twice changes nothing (no marks are left);
@@ -40,7 +40,9 @@ logger = logging.getLogger(__name__)
 ALL_AGENTS = uuid.UUID(int=0)
 """The ``agent_id`` of a rollup row that counts every agent of the tenant."""
 
-BATCH_PAIRS = 2_000
+BATCH_PAIRS = 4_000
+BUSY_DAY = 96
+"""Conversations in a tenant's UTC day from which the day also gets hour rows."""
 FINALISE_BATCH = 5_000
 
 _CLAIM = """
@@ -70,6 +72,13 @@ WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
   AND q.bucket < (k.day + 1)::timestamp AT TIME ZONE 'UTC'
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
+_DELETE_HOURS = f"""
+DELETE FROM kalimera_stats_hour h USING {_PAIRS}
+WHERE h.tenant_id = p.tenant_id
+  AND h.bucket >= p.day::timestamp AT TIME ZONE 'UTC'
+  AND h.bucket < (p.day + 1)::timestamp AT TIME ZONE 'UTC'
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
 _DELETE_ROLLED = f"""
 DELETE FROM kalimera_stats_rolled r USING {_PAIRS}
 WHERE r.tenant_id = p.tenant_id AND r.day = p.day
@@ -82,20 +91,20 @@ WITH base AS MATERIALIZED (
     SELECT c.tenant_id, c.agent_id, p.day,
            coalesce(c.language, 'unknown') AS language,
            date_bin('15 minutes', c.started_at, timestamptz '2000-01-01 00:00+00') AS bucket,
-           count(*) AS total,
-           count(*) FILTER (WHERE c.profile_type = 'inbound') AS inbound,
-           count(*) FILTER (WHERE c.status = 'Completed') AS completed,
-           count(*) FILTER (WHERE c.status = 'Failed') AS failed,
-           count(*) FILTER (WHERE c.sentiment = 'positive') AS positive,
-           count(*) FILTER (WHERE c.sentiment = 'neutral') AS neutral,
-           count(*) FILTER (WHERE c.sentiment = 'negative') AS negative,
+           count(*)::int AS total,
+           count(*) FILTER (WHERE c.profile_type = 'inbound')::int AS inbound,
+           count(*) FILTER (WHERE c.status = 'Completed')::int AS completed,
+           count(*) FILTER (WHERE c.status = 'Failed')::int AS failed,
+           count(*) FILTER (WHERE c.sentiment = 'positive')::int AS positive,
+           count(*) FILTER (WHERE c.sentiment = 'neutral')::int AS neutral,
+           count(*) FILTER (WHERE c.sentiment = 'negative')::int AS negative,
            coalesce(sum(c.duration), 0) AS duration_sum,
-           count(c.duration) AS duration_count,
-           count(*) FILTER (WHERE c.duration < 30) AS d_0_30,
-           count(*) FILTER (WHERE c.duration >= 30 AND c.duration < 60) AS d_30_60,
-           count(*) FILTER (WHERE c.duration >= 60 AND c.duration < 180) AS d_1_3,
-           count(*) FILTER (WHERE c.duration >= 180 AND c.duration < 300) AS d_3_5,
-           count(*) FILTER (WHERE c.duration >= 300 AND c.duration < 600) AS d_5_10
+           count(c.duration)::int AS duration_count,
+           count(*) FILTER (WHERE c.duration < 30)::int AS d_0_30,
+           count(*) FILTER (WHERE c.duration >= 30 AND c.duration < 60)::int AS d_30_60,
+           count(*) FILTER (WHERE c.duration >= 60 AND c.duration < 180)::int AS d_1_3,
+           count(*) FILTER (WHERE c.duration >= 180 AND c.duration < 300)::int AS d_3_5,
+           count(*) FILTER (WHERE c.duration >= 300 AND c.duration < 600)::int AS d_5_10
     FROM {_PAIRS}
     JOIN kalimera_conversations c
       ON c.tenant_id = p.tenant_id
@@ -105,12 +114,13 @@ WITH base AS MATERIALIZED (
 ),
 per_agent AS MATERIALIZED (
     SELECT *, count(*) OVER (PARTITION BY tenant_id, bucket) AS agents FROM (
-        SELECT tenant_id, agent_id, bucket, sum(total) AS total, sum(inbound) AS inbound,
-               sum(completed) AS completed, sum(failed) AS failed, sum(positive) AS positive,
-               sum(neutral) AS neutral, sum(negative) AS negative,
-               sum(duration_sum) AS duration_sum, sum(duration_count) AS duration_count,
-               sum(d_0_30) AS d_0_30, sum(d_30_60) AS d_30_60, sum(d_1_3) AS d_1_3,
-               sum(d_3_5) AS d_3_5, sum(d_5_10) AS d_5_10
+        SELECT tenant_id, agent_id, bucket, sum(total)::int AS total,
+               sum(inbound)::int AS inbound, sum(completed)::int AS completed,
+               sum(failed)::int AS failed, sum(positive)::int AS positive,
+               sum(neutral)::int AS neutral, sum(negative)::int AS negative,
+               sum(duration_sum) AS duration_sum, sum(duration_count)::int AS duration_count,
+               sum(d_0_30)::int AS d_0_30, sum(d_30_60)::int AS d_30_60, sum(d_1_3)::int AS d_1_3,
+               sum(d_3_5)::int AS d_3_5, sum(d_5_10)::int AS d_5_10
         FROM base GROUP BY tenant_id, agent_id, bucket
     ) AS a
 ),
@@ -130,27 +140,45 @@ quarters AS (
            d_5_10
     FROM per_agent WHERE agents > 1
 ),
+hours AS (
+    INSERT INTO kalimera_stats_hour (
+        tenant_id, bucket, total, inbound, completed, failed, positive, neutral, negative,
+        duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5, d_5_10)
+    SELECT tenant_id, hour, sum(total), sum(inbound), sum(completed), sum(failed),
+           sum(positive), sum(neutral), sum(negative), sum(duration_sum), sum(duration_count),
+           sum(d_0_30), sum(d_30_60), sum(d_1_3), sum(d_3_5), sum(d_5_10)
+    FROM (
+        SELECT *, date_bin('1 hour', bucket, timestamptz '2000-01-01 00:00+00') AS hour,
+               sum(total) OVER (PARTITION BY tenant_id, day) AS day_total
+        FROM base
+    ) AS b
+    WHERE day_total >= %(busy)s
+    GROUP BY tenant_id, hour
+),
 languages AS (
-    SELECT tenant_id, day, coalesce(agent_id::text, 'all') AS agent, language, sum(total) AS n
+    SELECT tenant_id, day, coalesce(agent_id::text, 'all') AS agent, language, sum(total)::int AS n
     FROM base
     GROUP BY GROUPING SETS ((tenant_id, day, agent_id, language), (tenant_id, day, language))
 ),
 language_maps AS (
-    SELECT tenant_id, day, agent, jsonb_object_agg(language, n) AS languages
+    SELECT tenant_id, day, agent, jsonb_object_agg(language, n) AS languages, sum(n) AS total
     FROM languages GROUP BY tenant_id, day, agent
 )
-INSERT INTO kalimera_stats_rolled (tenant_id, day, agent_ids, languages, rolled_at)
+INSERT INTO kalimera_stats_rolled (tenant_id, day, agent_ids, languages, busy, rolled_at)
 SELECT tenant_id, day, array_agg(agent::uuid) FILTER (WHERE agent <> 'all'),
-       jsonb_object_agg(agent, languages), now()
+       jsonb_object_agg(agent, languages), sum(total) FILTER (WHERE agent = 'all') >= %(busy)s,
+       now()
 FROM language_maps
 GROUP BY tenant_id, day
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 # Every join in a batch is a few thousand keys probing a primary key or (tenant_id, started_at):
 # nested loops over index scans, whatever the statistics of tables that are being rewritten say
-# (a hash join would read a whole table per batch). JIT compiles for longer than these run.
+# (a hash join would read a whole table per batch). JIT compiles for longer than these run;
+# the sorts of a batch fit in 64 MB instead of spilling to disk.
 _BATCH_SETTINGS = (
-    "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL jit = off"
+    "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL jit = off;"
+    " SET LOCAL work_mem = '64MB'"
 )
 
 _UNMARK = f"""
@@ -308,8 +336,10 @@ async def _recompute(conn: Conn, pairs: list[tuple[uuid.UUID, date]]) -> None:
         "tenants": [tenant for tenant, _ in pairs],
         "days": [day for _, day in pairs],
         "all": ALL_AGENTS,
+        "busy": BUSY_DAY,
     }
     await conn.execute(_DELETE_QUARTERS, params)
+    await conn.execute(_DELETE_HOURS, params)
     await conn.execute(_DELETE_ROLLED, params)
     await conn.execute(_RECOMPUTE, params)
     await conn.execute(_UNMARK, params)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -389,3 +390,55 @@ def test_every_statistic_equals_the_ground_truth_through_rollups_edits_and_time_
         base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
     ) as client:
         check_everything(db, client, settings, s, tenant)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Athens", "Asia/Kolkata", "America/New_York"])
+def test_busy_days_answered_from_hour_rows_equal_the_ground_truth(
+    db: Db, server: Server, settings: Settings, tz: str
+) -> None:
+    tenants = [uuid.uuid4(), uuid.uuid4()]
+    agents = [uuid.uuid4() for _ in range(4)]
+    rows = []
+    for days_ago, count in ((3, 150), (10, 110), (11, 20)):
+        day = TODAY - timedelta(days=days_ago)
+        first = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        rows += [
+            Conv(
+                tenants[0],
+                agents[2 * (i % 2)],
+                first + timedelta(minutes=9 * i, seconds=i),
+                status=["Completed", "Failed", "Active"][i % 3],
+                profile_type=["inbound", "outbound"][i % 2],
+                language=["en", "el", None][i % 3],
+                duration=DURATIONS[i % len(DURATIONS)],
+                sentiment=["positive", "neutral", "negative", "unknown"][i % 4],
+            )
+            for i in range(count)
+        ]
+    db.insert(rows)
+    rollup(settings)
+    busy = db.execute(
+        "SELECT day FROM kalimera_stats_rolled WHERE tenant_id = %(t)s AND busy ORDER BY day",
+        {"t": tenants[0]},
+    )
+    assert [r["day"] for r in busy] == [TODAY - timedelta(days=n) for n in (10, 3)]
+    # A late edit leaves one busy day dirty (answered live), the other read from hour rows.
+    db.execute(
+        "UPDATE kalimera_conversations SET sentiment = 'negative' WHERE tenant_id = %(t)s"
+        " AND id = %(i)s",
+        {"t": tenants[0], "i": rows[-1].id},
+    )
+    token = make_token(settings, tenants[0])
+    with httpx.Client(
+        base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        for granularity, agent in (("day", None), ("week", None), ("day", 0)):
+            scenario = {
+                "tz": tz,
+                "agents": agents,
+                "agent": agent,
+                "range": (TODAY - timedelta(days=12), TODAY),
+                "granularity": granularity,
+                "limit": 100,
+            }
+            check_everything(db, client, settings, scenario, tenants[0])

@@ -224,3 +224,38 @@ def test_a_late_edit_to_a_rolled_up_day_is_answered_at_once(
     rollup(settings)
     body = tenant.client.get("/kalimera/statistics/history", params=params).json()
     assert (body["series"][0]["completed"], body["series"][0]["failed"]) == (1, 1)
+
+
+def test_agents_sharing_a_quarter_get_their_own_rows_and_a_lone_agent_shares_the_total(
+    db: Db, settings: Settings, tenant: Tenant
+) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    day = TODAY - timedelta(days=2)
+    db.insert(
+        [
+            Conv(tenant.id, a, at(day, 9, 1)),
+            Conv(tenant.id, b, at(day, 9, 14), profile_type="outbound"),
+            Conv(tenant.id, a, at(day, 9, 7)),
+            Conv(tenant.id, b, at(day, 15, 30)),
+        ]
+    )
+    rollup(settings)
+    rows = db.execute(
+        "SELECT agent_id, bucket, sole_agent, total FROM kalimera_stats_quarter"
+        " WHERE tenant_id = %(t)s ORDER BY bucket, agent_id",
+        {"t": tenant.id},
+    )
+    nine, half_past_three = at(day, 9), at(day, 15, 30)
+    assert {(r["agent_id"], r["bucket"], r["sole_agent"], r["total"]) for r in rows} == {
+        (uuid.UUID(int=0), nine, None, 3),
+        (a, nine, None, 2),
+        (b, nine, None, 1),
+        (uuid.UUID(int=0), half_past_three, b, 1),
+    }
+    params = {"start": day.isoformat(), "end": day.isoformat()}
+    for agent, total, hours in ((a, 2, {9: 2}), (b, 2, {9: 1, 15: 1})):
+        body = tenant.client.get(
+            "/kalimera/statistics/call-breakdown", params={**params, "agent_id": str(agent)}
+        ).json()
+        assert body["total"] == total
+        assert {h: n for h, n in enumerate(body["by_hour"]) if n} == hours
