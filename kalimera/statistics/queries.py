@@ -198,37 +198,65 @@ _LIVE_MEASURES = """
 _AGENT_FILTER = {False: "", True: "AND c.agent_id = %(agent)s"}
 
 
-_ROLLED_RANGES = "unnest(%(rlo)s::timestamptz[], %(rhi)s::timestamptz[]) AS r(lo, hi)"
+def _ranges(lo: str, hi: str, table: str, where: str, columns: str) -> str:
+    """Rows of ``table`` whose ``where`` holds, one index range scan per range: a LATERAL
+    subquery with OFFSET 0 is run once per range, whatever the statistics of the table say."""
+    return f"""
+    SELECT x.* FROM unnest(%({lo})s::timestamptz[], %({hi})s::timestamptz[]) AS r(lo, hi)
+    CROSS JOIN LATERAL (SELECT {columns} FROM {table} WHERE {where} OFFSET 0) AS x
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+
+_IN_RANGE = "AND {t} >= r.lo AND {t} < r.hi"
+_QUARTERS = "kalimera_stats_quarter q"
+_Q_MEASURES = f"q.bucket AS t, {_MEASURES}"
 
 # An agent's buckets: its own rows where several agents had calls, and the all-agents rows
 # where it was the only one (see migration 0006).
 _ROLLED = {
-    False: f"""
-    SELECT q.bucket AS t, {_MEASURES}
-    FROM {_ROLLED_RANGES}
-    JOIN kalimera_stats_quarter q
-      ON q.tenant_id = %(tenant)s AND q.agent_id = %(all)s
-     AND q.bucket >= r.lo AND q.bucket < r.hi
-    UNION ALL
-    SELECT h.bucket AS t, {_MEASURES}
-    FROM unnest(%(hlo)s::timestamptz[], %(hhi)s::timestamptz[]) AS r(lo, hi)
-    JOIN kalimera_stats_hour h
-      ON h.tenant_id = %(tenant)s AND h.bucket >= r.lo AND h.bucket < r.hi
-""",  # noqa: S608 - constant SQL fragments, values are parameters
-    True: f"""
-    SELECT q.bucket AS t, {_MEASURES}
-    FROM {_ROLLED_RANGES}
-    JOIN kalimera_stats_quarter q
-      ON q.tenant_id = %(tenant)s AND q.agent_id = %(agent)s
-     AND q.bucket >= r.lo AND q.bucket < r.hi
-    UNION ALL
-    SELECT q.bucket AS t, {_MEASURES}
-    FROM {_ROLLED_RANGES}
-    JOIN kalimera_stats_quarter q
-      ON q.tenant_id = %(tenant)s AND q.agent_id = %(all)s
-     AND q.bucket >= r.lo AND q.bucket < r.hi
-    WHERE q.sole_agent = %(agent)s
-""",  # noqa: S608 - constant SQL fragments, values are parameters
+    False: _ranges(
+        "rlo",
+        "rhi",
+        _QUARTERS,
+        "q.tenant_id = %(tenant)s AND q.agent_id = %(all)s " + _IN_RANGE.format(t="q.bucket"),
+        _Q_MEASURES,
+    )
+    + "UNION ALL"
+    + _ranges(
+        "hlo",
+        "hhi",
+        "kalimera_stats_hour h",
+        "h.tenant_id = %(tenant)s " + _IN_RANGE.format(t="h.bucket"),
+        f"h.bucket AS t, {_MEASURES}",
+    ),
+    True: _ranges(
+        "rlo",
+        "rhi",
+        _QUARTERS,
+        "q.tenant_id = %(tenant)s AND q.agent_id = %(agent)s " + _IN_RANGE.format(t="q.bucket"),
+        _Q_MEASURES,
+    )
+    + "UNION ALL"
+    + _ranges(
+        "rlo",
+        "rhi",
+        _QUARTERS,
+        "q.tenant_id = %(tenant)s AND q.agent_id = %(all)s "
+        + _IN_RANGE.format(t="q.bucket")
+        + " AND q.sole_agent = %(agent)s",
+        _Q_MEASURES,
+    ),
+}
+
+_LIVE = {
+    agent: _ranges(
+        "llo",
+        "lhi",
+        "kalimera_conversations c",
+        f"c.tenant_id = %(tenant)s {_AGENT_FILTER[agent]} " + _IN_RANGE.format(t="c.started_at"),
+        f"c.started_at AS t, {_LIVE_MEASURES}",
+    )
+    for agent in (False, True)
 }
 
 
@@ -238,13 +266,9 @@ def _source(agent: bool) -> str:
 WITH src AS (
     {_ROLLED[agent]}
     UNION ALL
-    SELECT c.started_at AS t, {_LIVE_MEASURES}
-    FROM unnest(%(llo)s::timestamptz[], %(lhi)s::timestamptz[]) AS r(lo, hi)
-    JOIN kalimera_conversations c
-      ON c.tenant_id = %(tenant)s {_AGENT_FILTER[agent]}
-     AND c.started_at >= r.lo AND c.started_at < r.hi
+    {_LIVE[agent]}
 )
-"""  # noqa: S608 - constant SQL fragments, values are parameters
+"""
 
 
 _SUMS = """
@@ -279,15 +303,22 @@ _LANGUAGES = {
 SELECT language, sum(total) AS total FROM (
     SELECT l.key AS language, l.value::int AS total
     FROM unnest(%(dlo)s::date[], %(dhi)s::date[]) AS r(lo, hi)
-    JOIN kalimera_stats_rolled d
-      ON d.tenant_id = %(tenant)s AND d.day >= r.lo AND d.day <= r.hi
+    CROSS JOIN LATERAL (
+        SELECT d.languages FROM kalimera_stats_rolled d
+        WHERE d.tenant_id = %(tenant)s AND d.day >= r.lo AND d.day <= r.hi OFFSET 0
+    ) AS d
     CROSS JOIN LATERAL jsonb_each_text(d.languages -> %(language_key)s) AS l
     UNION ALL
-    SELECT coalesce(c.language, 'unknown'), 1
-    FROM unnest(%(llo)s::timestamptz[], %(lhi)s::timestamptz[]) AS r(lo, hi)
-    JOIN kalimera_conversations c
-      ON c.tenant_id = %(tenant)s {_AGENT_FILTER[agent]}
-     AND c.started_at >= r.lo AND c.started_at < r.hi
+    {
+        _ranges(
+            "llo",
+            "lhi",
+            "kalimera_conversations c",
+            f"c.tenant_id = %(tenant)s {_AGENT_FILTER[agent]} "
+            + _IN_RANGE.format(t="c.started_at"),
+            "coalesce(c.language, 'unknown') AS language, 1 AS total",
+        )
+    }
 ) AS x
 GROUP BY language
 """  # noqa: S608 - constant SQL fragments, values are parameters
@@ -332,8 +363,10 @@ LIMIT %(limit)s
 async def _snapshot(conn: Conn) -> None:
     # One snapshot for the dirty marks and the sums (see the module doc). These statements read
     # a few thousand rows: compiling them (JIT, on by default) would take longer than running.
+    # No parallel workers either: starting them costs more than these queries on a small server.
     await conn.execute(
-        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL jit = off"
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL jit = off;"
+        " SET LOCAL max_parallel_workers_per_gather = 0"
     )
 
 
