@@ -31,6 +31,7 @@ def rollup(
         datetime | None,
         typer.Option(formats=["%Y-%m-%d"], help="Also recompute every day from this date on."),
     ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=8, help="Batches run at once.")] = 2,
 ) -> None:
     """Finalise idle conversations and roll up every closed day that is missing or dirty."""
     from kalimera.cli import console, with_services
@@ -49,6 +50,7 @@ def rollup(
                 await services.db(),
                 idle_minutes=services.settings.idle_minutes,
                 since=since_day,
+                workers=workers,
                 progress=progress,
             )
 

@@ -271,28 +271,48 @@ WITH src AS (
 """
 
 
-_SUMS = """
-    sum(total) AS total, sum(inbound) AS inbound, sum(completed) AS completed,
-    sum(failed) AS failed, sum(positive) AS positive, sum(neutral) AS neutral,
-    sum(negative) AS negative, sum(duration_sum) AS duration_sum,
-    sum(duration_count) AS duration_count, sum(d_0_30) AS d_0_30, sum(d_30_60) AS d_30_60,
-    sum(d_1_3) AS d_1_3, sum(d_3_5) AS d_3_5, sum(d_5_10) AS d_5_10
-"""
+def _sums(*columns: str) -> str:
+    return ", ".join(f"sum({c}) AS {c}" for c in columns)
+
+
+_ALL_SUMS = _sums(
+    "total",
+    "inbound",
+    "completed",
+    "failed",
+    "positive",
+    "neutral",
+    "negative",
+    "duration_sum",
+    "duration_count",
+    "d_0_30",
+    "d_30_60",
+    "d_1_3",
+    "d_3_5",
+    "d_5_10",
+)
+
+# Each series sums only what its endpoint shows (the sums are most of a request's cost).
+_PERIOD_SUMS = {
+    "history": _sums("total", "inbound", "completed", "failed", "duration_sum", "duration_count"),
+    "sentiment": _sums("total", "positive", "neutral", "negative"),
+}
 
 _BY_PERIOD = {
-    agent: _source(agent)
+    (agent, kind): _source(agent)
     + f"""
-SELECT date_trunc(%(unit)s, t AT TIME ZONE %(tz)s)::date AS period, {_SUMS}
+SELECT date_trunc(%(unit)s, t AT TIME ZONE %(tz)s)::date AS period, {sums}
 FROM src GROUP BY 1
 """  # noqa: S608 - constant SQL fragments, values are parameters
     for agent in (False, True)
+    for kind, sums in _PERIOD_SUMS.items()
 }
 
 _BY_DOW_HOUR = {
     agent: _source(agent)
     + f"""
 SELECT extract(isodow FROM t AT TIME ZONE %(tz)s)::int - 1 AS dow,
-       extract(hour FROM t AT TIME ZONE %(tz)s)::int AS hour, {_SUMS}
+       extract(hour FROM t AT TIME ZONE %(tz)s)::int AS hour, {_ALL_SUMS}
 FROM src GROUP BY 1, 2
 """  # noqa: S608 - constant SQL fragments, values are parameters
     for agent in (False, True)
@@ -459,6 +479,7 @@ class Sums:
             **{
                 f.name: Decimal(row[f.name]) if f.name == "duration_sum" else int(row[f.name])
                 for f in fields(cls)
+                if f.name in row
             }
         )
 
@@ -485,13 +506,14 @@ async def _series(
     agent_id: uuid.UUID | None,
     window: Window,
     granularity: Granularity,
+    kind: str,
 ) -> list[tuple[date, Sums]]:
     """Every period that intersects the window with its sums (zeros for an empty one)."""
     await _snapshot(conn)
     p = await _plan(conn, tenant_id=tenant_id, agent_id=agent_id, window=window)
     params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
     params["unit"] = granularity.value
-    cur = await conn.execute(_BY_PERIOD[agent_id is not None], params)
+    cur = await conn.execute(_BY_PERIOD[agent_id is not None, kind], params)
     rows = {row["period"]: Sums.of(row) for row in await cur.fetchall()}
     return [(period, rows.get(period, Sums())) for period in periods(window, granularity)]
 
@@ -505,7 +527,12 @@ async def history(
     granularity: Granularity,
 ) -> History:
     series = await _series(
-        conn, tenant_id=tenant_id, agent_id=agent_id, window=window, granularity=granularity
+        conn,
+        tenant_id=tenant_id,
+        agent_id=agent_id,
+        window=window,
+        granularity=granularity,
+        kind="history",
     )
     return History(
         granularity=granularity,
@@ -538,7 +565,12 @@ async def sentiment(
     granularity: Granularity,
 ) -> Sentiment:
     series = await _series(
-        conn, tenant_id=tenant_id, agent_id=agent_id, window=window, granularity=granularity
+        conn,
+        tenant_id=tenant_id,
+        agent_id=agent_id,
+        window=window,
+        granularity=granularity,
+        kind="sentiment",
     )
     whole = sum((s for _, s in series), Sums())
     counts = {

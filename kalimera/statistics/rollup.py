@@ -248,7 +248,7 @@ async def run_rollup(
     since: date | None = None,
     today: date | None = None,
     batch_pairs: int = BATCH_PAIRS,
-    workers: int = 1,
+    workers: int = 2,
     progress: Progress | None = None,
 ) -> RollupReport:
     """Finalise idle conversations, then roll up every closed dirty day (see the module doc).
