@@ -62,7 +62,9 @@ CREATE TABLE kalimera_stats_hour (
 
 -- What has been rolled up: one row per tenant and UTC day with conversations, with the agents
 -- that have rows (so that recomputing a day deletes its rows by primary key) and the languages
--- of that day, {"all" | agent id: {language: count}} (a null language is "unknown"). Languages
+-- of that day, {language: count} (a null language is "unknown"), and per agent in
+-- agent_languages, {agent id: {language: count}} (apart, so that the tenant-wide read does not
+-- unpack every agent's map). Languages
 -- are kept per UTC day: the partial UTC days at the edges of a window in another zone are
 -- counted live (at most two days). busy: the day has hour rows.
 CREATE TABLE kalimera_stats_rolled (
@@ -70,6 +72,7 @@ CREATE TABLE kalimera_stats_rolled (
     day date NOT NULL,
     agent_ids uuid[] NOT NULL,
     languages jsonb NOT NULL,
+    agent_languages jsonb NOT NULL,
     busy boolean NOT NULL,
     rolled_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, day)

@@ -11,9 +11,9 @@ A request names local dates ``start``..``end`` in a zone ``tz``; that is one UTC
 
 Both halves produce the same columns and are summed by local period in one SQL statement, in one
 REPEATABLE READ snapshot together with the read of the dirty marks, so a concurrent rollup or
-write cannot make a day counted twice or not at all. Languages are rolled up per UTC day, so for
-them (``kalimera_stats_rolled.languages``) the partial UTC days at the window's edges are read
-live too.
+write cannot make a day counted twice or not at all. Languages are rolled up per UTC day
+(``kalimera_stats_rolled.languages``, ``agent_languages``), so for them the partial UTC days at
+the window's edges are read live too.
 """
 
 from __future__ import annotations
@@ -318,16 +318,18 @@ FROM src GROUP BY 1, 2
     for agent in (False, True)
 }
 
+_DAY_LANGUAGES = {False: "d.languages", True: "d.agent_languages -> %(language_key)s"}
+
 _LANGUAGES = {
     agent: f"""
 SELECT language, sum(total) AS total FROM (
     SELECT l.key AS language, l.value::int AS total
     FROM unnest(%(dlo)s::date[], %(dhi)s::date[]) AS r(lo, hi)
     CROSS JOIN LATERAL (
-        SELECT d.languages FROM kalimera_stats_rolled d
+        SELECT {_DAY_LANGUAGES[agent]} AS languages FROM kalimera_stats_rolled d
         WHERE d.tenant_id = %(tenant)s AND d.day >= r.lo AND d.day <= r.hi OFFSET 0
     ) AS d
-    CROSS JOIN LATERAL jsonb_each_text(d.languages -> %(language_key)s) AS l
+    CROSS JOIN LATERAL jsonb_each_text(d.languages) AS l
     UNION ALL
     {
         _ranges(
@@ -424,7 +426,7 @@ def _params(
         "tenant": tenant_id,
         "agent": agent_id,
         "all": ALL_AGENTS,
-        "language_key": str(agent_id) if agent_id else "all",
+        "language_key": str(agent_id) if agent_id else None,
         "tz": window.tz,
         "rlo": [lo for lo, _ in p.rolled],
         "rhi": [hi for _, hi in p.rolled],

@@ -164,9 +164,12 @@ language_maps AS (
     SELECT tenant_id, day, agent, jsonb_object_agg(language, n) AS languages, sum(n) AS total
     FROM languages GROUP BY tenant_id, day, agent
 )
-INSERT INTO kalimera_stats_rolled (tenant_id, day, agent_ids, languages, busy, rolled_at)
+INSERT INTO kalimera_stats_rolled (
+    tenant_id, day, agent_ids, languages, agent_languages, busy, rolled_at)
 SELECT tenant_id, day, array_agg(agent::uuid) FILTER (WHERE agent <> 'all'),
-       jsonb_object_agg(agent, languages), sum(total) FILTER (WHERE agent = 'all') >= %(busy)s,
+       (array_agg(languages) FILTER (WHERE agent = 'all'))[1],
+       jsonb_object_agg(agent, languages) FILTER (WHERE agent <> 'all'),
+       sum(total) FILTER (WHERE agent = 'all') >= %(busy)s,
        now()
 FROM language_maps
 GROUP BY tenant_id, day

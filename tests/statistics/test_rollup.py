@@ -34,8 +34,8 @@ def snapshot(db: Db, tenant: uuid.UUID) -> tuple[list[Any], list[Any]]:
         {"t": tenant},
     )
     rolled = db.execute(
-        "SELECT day, agent_ids, languages FROM kalimera_stats_rolled WHERE tenant_id = %(t)s"
-        " ORDER BY day",
+        "SELECT day, agent_ids, languages, agent_languages FROM kalimera_stats_rolled"
+        " WHERE tenant_id = %(t)s ORDER BY day",
         {"t": tenant},
     )
     return quarters, [{**r, "agent_ids": sorted(r["agent_ids"])} for r in rolled]
@@ -118,7 +118,8 @@ def test_three_missed_days_are_three_days_computed_on_the_next_run(
     assert marks(db, tenant) == set()
     _, rolled = snapshot(db, tenant)
     assert [r["day"] for r in rolled] == days
-    assert all(r["languages"] == {"all": {"en": 1}, str(agent): {"en": 1}} for r in rolled)
+    assert all(r["languages"] == {"en": 1} for r in rolled)
+    assert all(r["agent_languages"] == {str(agent): {"en": 1}} for r in rolled)
 
 
 def test_two_runs_at_once_count_each_day_once_and_end_as_one_run_would(
