@@ -442,3 +442,65 @@ def test_busy_days_answered_from_hour_rows_equal_the_ground_truth(
                 "limit": 100,
             }
             check_everything(db, client, settings, scenario, tenants[0])
+
+
+def test_writes_racing_the_rollup_are_never_lost(
+    db: Db, server: Server, settings: Settings
+) -> None:
+    import random
+    import threading
+
+    tenant, agents = uuid.uuid4(), [uuid.uuid4() for _ in range(4)]
+    days = [TODAY - timedelta(days=n) for n in range(1, 9)]
+    rng = random.Random(7)
+
+    def conv() -> Conv:
+        day = rng.choice(days)
+        at = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+            seconds=rng.randrange(86400)
+        )
+        return Conv(tenant, agents[rng.randrange(0, 4, 2)], at, status="Completed")
+
+    db.insert([conv() for _ in range(60)])
+    rollup(settings)
+    assert settings.database_url is not None
+    writer_db = Db(settings.database_url.get_secret_value())
+    done = threading.Event()
+
+    def write() -> None:
+        # One statement per write, as ingestion does, until the rollups are over.
+        while not done.is_set():
+            writer_db.insert([conv()])
+            writer_db.execute(
+                "UPDATE kalimera_conversations SET status = 'Failed' WHERE tenant_id = %(t)s"
+                " AND id = (SELECT id FROM kalimera_conversations WHERE tenant_id = %(t)s"
+                " AND status = 'Completed' LIMIT 1)",
+                {"t": tenant},
+            )
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(8):
+            rollup(settings, batch_pairs=1)
+    finally:
+        done.set()
+        writer.join()
+        writer_db.close()
+
+    token = make_token(settings, tenant)
+    with httpx.Client(
+        base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        scenario = {
+            "tz": "Asia/Kolkata",
+            "agents": agents,
+            "agent": None,
+            "range": (days[-1] - timedelta(days=1), TODAY),
+            "granularity": "day",
+            "limit": 5,
+        }
+        check_everything(db, client, settings, scenario, tenant)  # dirty days answered live
+        rollup(settings)
+        check_everything(db, client, settings, scenario, tenant)  # all of it from rollups
+        check_everything(db, client, settings, scenario | {"agent": 0, "tz": "UTC"}, tenant)
