@@ -308,13 +308,20 @@ FROM src GROUP BY 1
     for kind, sums in _PERIOD_SUMS.items()
 }
 
+# Local weekday and hour need only the count; the other measures are summed once for the whole
+# window, without converting every row to local time (about half the cost of one query).
 _BY_DOW_HOUR = {
     agent: _source(agent)
-    + f"""
+    + """
 SELECT extract(isodow FROM t AT TIME ZONE %(tz)s)::int - 1 AS dow,
-       extract(hour FROM t AT TIME ZONE %(tz)s)::int AS hour, {_ALL_SUMS}
+       extract(hour FROM t AT TIME ZONE %(tz)s)::int AS hour, sum(total) AS total
 FROM src GROUP BY 1, 2
-"""  # noqa: S608 - constant SQL fragments, values are parameters
+"""
+    for agent in (False, True)
+}
+
+_TOTALS = {
+    agent: _source(agent) + f"SELECT {_ALL_SUMS} FROM src"  # noqa: S608 - constant fragments
     for agent in (False, True)
 }
 
@@ -609,6 +616,9 @@ async def call_breakdown(
     params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
     cur = await conn.execute(_BY_DOW_HOUR[agent_id is not None], params)
     rows = await cur.fetchall()
+    cur = await conn.execute(_TOTALS[agent_id is not None], params)
+    totals = await cur.fetchone()
+    assert totals is not None
     params |= {
         "dlo": [lo for lo, _ in p.language_days],
         "dhi": [hi for _, hi in p.language_days],
@@ -619,12 +629,11 @@ async def call_breakdown(
     languages = {row["language"]: int(row["total"]) for row in await cur.fetchall()}
 
     by_hour, by_weekday = [0] * 24, [0] * 7
-    whole = Sums()
     for row in rows:
-        sums = Sums.of(row)
-        by_hour[row["hour"]] += sums.total
-        by_weekday[row["dow"]] += sums.total
-        whole += sums
+        by_hour[row["hour"]] += int(row["total"])
+        by_weekday[row["dow"]] += int(row["total"])
+    # An empty window sums to NULLs.
+    whole = Sums.of({k: v for k, v in totals.items() if v is not None})
     w = whole
     bucketed = w.d_0_30 + w.d_30_60 + w.d_1_3 + w.d_3_5 + w.d_5_10
     return CallBreakdown(
