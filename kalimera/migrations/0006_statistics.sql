@@ -74,6 +74,21 @@ CREATE TABLE kalimera_stats_rolled (
     languages jsonb NOT NULL,
     agent_languages jsonb NOT NULL,
     busy boolean NOT NULL,
+    -- The day's totals for all agents (what call-breakdown sums over whole days).
+    total integer NOT NULL,
+    inbound integer NOT NULL,
+    completed integer NOT NULL,
+    failed integer NOT NULL,
+    positive integer NOT NULL,
+    neutral integer NOT NULL,
+    negative integer NOT NULL,
+    duration_sum numeric NOT NULL,
+    duration_count integer NOT NULL,
+    d_0_30 integer NOT NULL,
+    d_30_60 integer NOT NULL,
+    d_1_3 integer NOT NULL,
+    d_3_5 integer NOT NULL,
+    d_5_10 integer NOT NULL,
     rolled_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, day)
 );

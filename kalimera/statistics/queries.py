@@ -320,10 +320,30 @@ FROM src GROUP BY 1, 2
     for agent in (False, True)
 }
 
-_TOTALS = {
-    agent: _source(agent) + f"SELECT {_ALL_SUMS} FROM src"  # noqa: S608 - constant fragments
-    for agent in (False, True)
+# An agent's totals (rolled records count all agents) from its rows, as the series do.
+_TOTALS = {True: _source(True) + f"SELECT {_ALL_SUMS} FROM src"}  # noqa: S608
+
+# Tenant-wide totals of a window: whole clean UTC days from their rolled record, the rest (the
+# partial days at the edges, dirty days, today) live: the ranges of the language plan.
+_DAY_TOTALS = f"""
+SELECT {_ALL_SUMS} FROM (
+    SELECT x.* FROM unnest(%(dlo)s::date[], %(dhi)s::date[]) AS r(lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT {_MEASURES} FROM kalimera_stats_rolled d
+        WHERE d.tenant_id = %(tenant)s AND d.day >= r.lo AND d.day <= r.hi OFFSET 0
+    ) AS x
+    UNION ALL
+    {
+    _ranges(
+        "llo",
+        "lhi",
+        "kalimera_conversations c",
+        "c.tenant_id = %(tenant)s " + _IN_RANGE.format(t="c.started_at"),
+        _LIVE_MEASURES,
+    )
 }
+) AS s
+"""  # noqa: S608 - constant SQL fragments, values are parameters
 
 _DAY_LANGUAGES = {False: "d.languages", True: "d.agent_languages -> %(language_key)s"}
 
@@ -616,15 +636,19 @@ async def call_breakdown(
     params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
     cur = await conn.execute(_BY_DOW_HOUR[agent_id is not None], params)
     rows = await cur.fetchall()
-    cur = await conn.execute(_TOTALS[agent_id is not None], params)
-    totals = await cur.fetchone()
-    assert totals is not None
+    if agent_id is not None:
+        cur = await conn.execute(_TOTALS[True], params)
+        totals = await cur.fetchone()
     params |= {
         "dlo": [lo for lo, _ in p.language_days],
         "dhi": [hi for _, hi in p.language_days],
         "llo": [lo for lo, _ in p.language_live],
         "lhi": [hi for _, hi in p.language_live],
     }
+    if agent_id is None:
+        cur = await conn.execute(_DAY_TOTALS, params)
+        totals = await cur.fetchone()
+    assert totals is not None
     cur = await conn.execute(_LANGUAGES[agent_id is not None], params)
     languages = {row["language"]: int(row["total"]) for row in await cur.fetchall()}
 

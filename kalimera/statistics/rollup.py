@@ -13,7 +13,8 @@ first conversation was written. Each batch is one transaction of a few set-based
    that a writer holds is skipped and stays dirty for the next run;
 2. delete the claimed days' rollup rows (by primary key, through ``kalimera_stats_rolled``);
 3. aggregate the claimed days' conversations once and insert the 15-minute rows, the hour
-   rows of busy days and the ``rolled`` record (agents, languages) from that one aggregate;
+   rows of busy days and the ``rolled`` record (agents, languages, the day's totals) from that
+   one aggregate;
 4. delete the claimed marks.
 
 Work is proportional to the dirty days; running it twice changes nothing (no marks are left);
@@ -83,6 +84,26 @@ _DELETE_ROLLED = f"""
 DELETE FROM kalimera_stats_rolled r USING {_PAIRS}
 WHERE r.tenant_id = p.tenant_id AND r.day = p.day
 """  # noqa: S608 - constant SQL fragments, values are parameters
+
+MEASURES = (
+    "total",
+    "inbound",
+    "completed",
+    "failed",
+    "positive",
+    "neutral",
+    "negative",
+    "duration_sum",
+    "duration_count",
+    "d_0_30",
+    "d_30_60",
+    "d_1_3",
+    "d_3_5",
+    "d_5_10",
+)
+_DAY_COLUMNS = ", ".join(MEASURES)
+_DAY_SUMS = ", ".join(f"sum({m}) AS {m}" for m in MEASURES)
+_ALL_AGENTS_SUMS = ", ".join(f"sum({m}) FILTER (WHERE agent = 'all')" for m in MEASURES)
 
 # One pass over the claimed days' conversations (an index range scan on (tenant_id, started_at)
 # per day), grouped by agent, language and bucket; both inserts read that aggregate.
@@ -156,20 +177,22 @@ hours AS (
     GROUP BY tenant_id, hour
 ),
 languages AS (
-    SELECT tenant_id, day, coalesce(agent_id::text, 'all') AS agent, language, sum(total)::int AS n
+    SELECT tenant_id, day, coalesce(agent_id::text, 'all') AS agent, language, sum(total)::int AS n,
+           {_DAY_SUMS}
     FROM base
     GROUP BY GROUPING SETS ((tenant_id, day, agent_id, language), (tenant_id, day, language))
 ),
 language_maps AS (
-    SELECT tenant_id, day, agent, jsonb_object_agg(language, n) AS languages, sum(n) AS total
+    SELECT tenant_id, day, agent, jsonb_object_agg(language, n) AS languages, {_DAY_SUMS}
     FROM languages GROUP BY tenant_id, day, agent
 )
 INSERT INTO kalimera_stats_rolled (
-    tenant_id, day, agent_ids, languages, agent_languages, busy, rolled_at)
+    tenant_id, day, agent_ids, languages, agent_languages, busy, {_DAY_COLUMNS}, rolled_at)
 SELECT tenant_id, day, array_agg(agent::uuid) FILTER (WHERE agent <> 'all'),
        (array_agg(languages) FILTER (WHERE agent = 'all'))[1],
        jsonb_object_agg(agent, languages) FILTER (WHERE agent <> 'all'),
        sum(total) FILTER (WHERE agent = 'all') >= %(busy)s,
+       {_ALL_AGENTS_SUMS},
        now()
 FROM language_maps
 GROUP BY tenant_id, day
