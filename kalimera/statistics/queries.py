@@ -41,7 +41,7 @@ from kalimera.statistics.models import (
     SentimentPercentages,
     SentimentPoint,
 )
-from kalimera.statistics.rollup import ALL_AGENTS
+from kalimera.statistics.rollup import ALL_AGENTS, MEASURES
 
 ONE_DAY = timedelta(days=1)
 QUARTER_SECONDS = 15 * 60
@@ -173,10 +173,7 @@ def plan(
     )
 
 
-_MEASURES = (
-    "total, inbound, completed, failed, positive, neutral, negative, duration_sum, "
-    "duration_count, d_0_30, d_30_60, d_1_3, d_3_5, d_5_10"
-)
+_MEASURES = ", ".join(MEASURES)
 
 _LIVE_MEASURES = """
     1 AS total,
@@ -275,22 +272,7 @@ def _sums(*columns: str) -> str:
     return ", ".join(f"sum({c}) AS {c}" for c in columns)
 
 
-_ALL_SUMS = _sums(
-    "total",
-    "inbound",
-    "completed",
-    "failed",
-    "positive",
-    "neutral",
-    "negative",
-    "duration_sum",
-    "duration_count",
-    "d_0_30",
-    "d_30_60",
-    "d_1_3",
-    "d_3_5",
-    "d_5_10",
-)
+_ALL_SUMS = _sums(*MEASURES)
 
 # Each series sums only what its endpoint shows (the sums are most of a request's cost).
 _PERIOD_SUMS = {
