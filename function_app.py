@@ -25,4 +25,17 @@ async def ingest_recording(blob: func.InputStream) -> None:
     from kalimera.conversations.ingest import ingest_blob
     from kalimera.services import shared
 
-    await ingest_blob(shared(), blob.name or "")
+    with telemetry.operation("ingest_recording", blob=blob.name or ""):
+        await ingest_blob(shared(), blob.name or "")
+
+
+@app.timer_trigger(
+    schedule="%KALIMERA_TIMER_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True
+)
+async def rollup_statistics(timer: func.TimerRequest) -> None:
+    """Nightly (``0 5 0 * * *`` UTC): finalise idle calls, roll up closed dirty days."""
+    from kalimera.services import shared
+    from kalimera.statistics.rollup import rollup_statistics as run
+
+    with telemetry.operation("rollup_statistics", past_due=timer.past_due):
+        await run(shared())

@@ -19,8 +19,15 @@ from kalimera.contacts.routes import router as contacts_router
 from kalimera.conversations.routes import router as conversations_router
 from kalimera.services import Services
 from kalimera.settings import Settings, get_settings
+from kalimera.statistics.routes import router as statistics_router
 
-ROUTERS: list[APIRouter] = [health.router, agents_router, contacts_router, conversations_router]
+ROUTERS: list[APIRouter] = [
+    health.router,
+    agents_router,
+    contacts_router,
+    conversations_router,
+    statistics_router,
+]
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",

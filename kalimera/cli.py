@@ -19,6 +19,7 @@ from kalimera.agents.cli import secrets_cli
 from kalimera.conversations.cli import ingest_cli
 from kalimera.deploy.cli import deploy_cli
 from kalimera.settings import Settings, SettingsError, get_settings
+from kalimera.statistics.cli import demo_cli, stats_cli
 
 T = TypeVar("T")
 
@@ -32,6 +33,8 @@ cli.add_typer(token_cli, name="token")
 cli.add_typer(deploy_cli)  # `kalimera openapi`
 cli.add_typer(ingest_cli, name="ingest")
 cli.add_typer(secrets_cli, name="secrets")
+cli.add_typer(stats_cli, name="stats")
+cli.add_typer(demo_cli, name="demo")
 
 console = Console(stderr=True)
 

@@ -26,12 +26,13 @@ from kalimera.localstack import LocalStack, port_answers
 from kalimera.migrate import migrate
 from kalimera.services import Services
 from kalimera.settings import DEV_DATABASE_URL, DEV_REDIS_URL, LOCAL_DIR, load_settings
+from kalimera.statistics import rollup as statistics_rollup
 from kalimera.storage import ensure_containers
 
 logger = logging.getLogger(__name__)
 
 BackgroundJob = Callable[[Services], Awaitable[None]]
-BACKGROUND_JOBS: list[BackgroundJob] = [run_poller]
+BACKGROUND_JOBS: list[BackgroundJob] = [run_poller, statistics_rollup.keep_current]
 
 DEV_TOKEN_NAME = "kalimera run"  # noqa: S105 - a label, not a secret
 

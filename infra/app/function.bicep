@@ -57,6 +57,7 @@ var appSettings = [
   { name: 'KALIMERA_ENCRYPTION_KEY', value: '@Microsoft.KeyVault(SecretUri=${encryptionKeySecretUri})' }
   { name: 'KALIMERA_VOICE_CONTAINER', value: voiceContainerName }
   { name: 'KALIMERA_TURNS_TABLE', value: turnsTableName }
+  { name: 'KALIMERA_TIMER_SCHEDULE', value: '0 5 0 * * *' }
 ]
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

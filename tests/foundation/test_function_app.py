@@ -41,6 +41,17 @@ def test_the_http_function_serves_every_route_anonymously(
     assert any(b["type"] == "http" and b["direction"].lower() == "out" for b in http["bindings"])
 
 
+def test_the_timer_rolls_up_statistics_on_the_configured_schedule(
+    indexed: dict[str, dict[str, Any]],
+) -> None:
+    timer = indexed["rollup_statistics"]
+    (binding,) = timer["bindings"]
+    assert binding["type"] == "timerTrigger"
+    assert binding["name"] == "timer"
+    assert binding["schedule"] == "%KALIMERA_TIMER_SCHEDULE%"
+    assert binding["runOnStartup"] is False
+
+
 def test_importing_function_app_connects_to_nothing() -> None:
     # No services: ports where nothing listens. The import must still succeed, quickly.
     env = {

@@ -13,6 +13,7 @@ NOT_DISTRIBUTED = {
     # Looked up by token hash before the tenant is known: a Citus reference table.
     "kalimera_api_tokens": "reference table: looked up by hash before the tenant is known",
     "kalimera_schema_migrations": "bookkeeping of the migration runner, no tenant data",
+    "kalimera_stats_watermark": "one row: how far the timer has rolled up; no tenant data",
     "kalimera_ingest_rejections": (
         "operator log of blobs refused before a tenant could be trusted (a path outside the"
         " naming contract has none): a reference-style table keyed by blob name"

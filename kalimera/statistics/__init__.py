@@ -1,0 +1,1 @@
+"""Conversation statistics: rollups kept by a timer, five read endpoints (``statistics.md``)."""

@@ -1,0 +1,389 @@
+"""The statistics rollup: what the timer trigger and ``kalimera stats rollup`` run.
+
+A run first finalises idle ``Active`` conversations, then recomputes every closed UTC day
+(before today) that is marked dirty, tenant by tenant, in batches of (tenant, day) pairs. The
+marks are written by triggers on ``kalimera_conversations`` (migration 0006) on every insert,
+counted update and delete, so late recordings, PATCHes, deletions and the finalisation here all
+mark their days without their callers knowing; a day that was never rolled up is dirty since its
+first conversation was written. Each batch is one transaction of a few set-based statements:
+
+1. claim the next dirty marks in (tenant, day) order (each batch then reads and writes
+   neighbouring index pages), ``FOR UPDATE SKIP LOCKED``: a second run
+   at the same time takes other marks (it never waits, so two runs cannot deadlock), and a mark
+   that a writer holds is skipped and stays dirty for the next run;
+2. delete the claimed days' rollup rows (by primary key, through ``kalimera_stats_rolled``);
+3. aggregate the claimed days' conversations once and insert the 15-minute rows, the hour
+   rows of busy days and the ``rolled`` record (agents, languages, the day's totals) from that
+   one aggregate;
+4. delete the claimed marks.
+
+Work is proportional to the dirty days; running it twice changes nothing (no marks are left);
+days missed while the timer was down are still marked, so the next run catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+from kalimera.db import Conn, Pool, transaction
+
+if TYPE_CHECKING:
+    from kalimera.services import Services
+
+logger = logging.getLogger(__name__)
+
+ALL_AGENTS = uuid.UUID(int=0)
+"""The ``agent_id`` of a rollup row that counts every agent of the tenant."""
+
+BATCH_PAIRS = 4_000
+BUSY_DAY = 96
+"""Conversations in a tenant's UTC day from which the day also gets hour rows."""
+FINALISE_BATCH = 5_000
+
+_CLAIM = """
+SELECT tenant_id, day FROM kalimera_stats_dirty
+WHERE (tenant_id, day) > (%(after_tenant)s, %(after_day)s) AND day < %(today)s
+ORDER BY tenant_id, day
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+"""
+
+_PAIRS = "unnest(%(tenants)s::uuid[], %(days)s::date[]) AS p(tenant_id, day)"
+
+# The rows of the claimed days, by primary key: the agents come from kalimera_stats_rolled.
+_KEYS = f"""
+WITH keys AS MATERIALIZED (
+    SELECT r.tenant_id, a.agent_id, r.day
+    FROM {_PAIRS}
+    JOIN kalimera_stats_rolled r ON r.tenant_id = p.tenant_id AND r.day = p.day
+    CROSS JOIN LATERAL unnest(r.agent_ids || %(all)s::uuid) AS a(agent_id)
+)
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+_DELETE_QUARTERS = f"""{_KEYS}
+DELETE FROM kalimera_stats_quarter q USING keys k
+WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
+  AND q.bucket >= k.day::timestamp AT TIME ZONE 'UTC'
+  AND q.bucket < (k.day + 1)::timestamp AT TIME ZONE 'UTC'
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+_DELETE_HOURS = f"""
+DELETE FROM kalimera_stats_hour h USING {_PAIRS}
+WHERE h.tenant_id = p.tenant_id
+  AND h.bucket >= p.day::timestamp AT TIME ZONE 'UTC'
+  AND h.bucket < (p.day + 1)::timestamp AT TIME ZONE 'UTC'
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+_DELETE_ROLLED = f"""
+DELETE FROM kalimera_stats_rolled r USING {_PAIRS}
+WHERE r.tenant_id = p.tenant_id AND r.day = p.day
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+MEASURES = (
+    "total",
+    "inbound",
+    "completed",
+    "failed",
+    "positive",
+    "neutral",
+    "negative",
+    "duration_sum",
+    "duration_count",
+    "d_0_30",
+    "d_30_60",
+    "d_1_3",
+    "d_3_5",
+    "d_5_10",
+)
+_DAY_COLUMNS = ", ".join(MEASURES)
+_DAY_SUMS = ", ".join(f"sum({m}) AS {m}" for m in MEASURES)
+_ALL_AGENTS_SUMS = ", ".join(f"sum({m}) FILTER (WHERE agent = 'all')" for m in MEASURES)
+
+# One pass over the claimed days' conversations (an index range scan on (tenant_id, started_at)
+# per day), grouped by agent, language and bucket; both inserts read that aggregate.
+_RECOMPUTE = f"""
+WITH base AS MATERIALIZED (
+    SELECT c.tenant_id, c.agent_id, p.day,
+           coalesce(c.language, 'unknown') AS language,
+           date_bin('15 minutes', c.started_at, timestamptz '2000-01-01 00:00+00') AS bucket,
+           count(*)::int AS total,
+           count(*) FILTER (WHERE c.profile_type = 'inbound')::int AS inbound,
+           count(*) FILTER (WHERE c.status = 'Completed')::int AS completed,
+           count(*) FILTER (WHERE c.status = 'Failed')::int AS failed,
+           count(*) FILTER (WHERE c.sentiment = 'positive')::int AS positive,
+           count(*) FILTER (WHERE c.sentiment = 'neutral')::int AS neutral,
+           count(*) FILTER (WHERE c.sentiment = 'negative')::int AS negative,
+           coalesce(sum(c.duration), 0) AS duration_sum,
+           count(c.duration)::int AS duration_count,
+           count(*) FILTER (WHERE c.duration < 30)::int AS d_0_30,
+           count(*) FILTER (WHERE c.duration >= 30 AND c.duration < 60)::int AS d_30_60,
+           count(*) FILTER (WHERE c.duration >= 60 AND c.duration < 180)::int AS d_1_3,
+           count(*) FILTER (WHERE c.duration >= 180 AND c.duration < 300)::int AS d_3_5,
+           count(*) FILTER (WHERE c.duration >= 300 AND c.duration < 600)::int AS d_5_10
+    FROM {_PAIRS}
+    JOIN kalimera_conversations c
+      ON c.tenant_id = p.tenant_id
+     AND c.started_at >= p.day::timestamp AT TIME ZONE 'UTC'
+     AND c.started_at < (p.day + 1)::timestamp AT TIME ZONE 'UTC'
+    GROUP BY 1, 2, 3, 4, 5
+),
+per_agent AS MATERIALIZED (
+    SELECT *, count(*) OVER (PARTITION BY tenant_id, bucket) AS agents FROM (
+        SELECT tenant_id, agent_id, bucket, sum(total)::int AS total,
+               sum(inbound)::int AS inbound, sum(completed)::int AS completed,
+               sum(failed)::int AS failed, sum(positive)::int AS positive,
+               sum(neutral)::int AS neutral, sum(negative)::int AS negative,
+               sum(duration_sum) AS duration_sum, sum(duration_count)::int AS duration_count,
+               sum(d_0_30)::int AS d_0_30, sum(d_30_60)::int AS d_30_60, sum(d_1_3)::int AS d_1_3,
+               sum(d_3_5)::int AS d_3_5, sum(d_5_10)::int AS d_5_10
+        FROM base GROUP BY tenant_id, agent_id, bucket
+    ) AS a
+),
+quarters AS (
+    INSERT INTO kalimera_stats_quarter (
+        tenant_id, agent_id, bucket, sole_agent, total, inbound, completed, failed, positive,
+        neutral, negative, duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5, d_5_10)
+    SELECT tenant_id, %(all)s, bucket,
+           CASE WHEN max(agents) = 1 THEN (array_agg(agent_id))[1] END,
+           sum(total), sum(inbound), sum(completed), sum(failed), sum(positive), sum(neutral),
+           sum(negative), sum(duration_sum), sum(duration_count), sum(d_0_30), sum(d_30_60),
+           sum(d_1_3), sum(d_3_5), sum(d_5_10)
+    FROM per_agent GROUP BY tenant_id, bucket
+    UNION ALL
+    SELECT tenant_id, agent_id, bucket, NULL, total, inbound, completed, failed, positive,
+           neutral, negative, duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5,
+           d_5_10
+    FROM per_agent WHERE agents > 1
+),
+hours AS (
+    INSERT INTO kalimera_stats_hour (
+        tenant_id, bucket, total, inbound, completed, failed, positive, neutral, negative,
+        duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5, d_5_10)
+    SELECT tenant_id, hour, sum(total), sum(inbound), sum(completed), sum(failed),
+           sum(positive), sum(neutral), sum(negative), sum(duration_sum), sum(duration_count),
+           sum(d_0_30), sum(d_30_60), sum(d_1_3), sum(d_3_5), sum(d_5_10)
+    FROM (
+        SELECT *, date_bin('1 hour', bucket, timestamptz '2000-01-01 00:00+00') AS hour,
+               sum(total) OVER (PARTITION BY tenant_id, day) AS day_total
+        FROM base
+    ) AS b
+    WHERE day_total >= %(busy)s
+    GROUP BY tenant_id, hour
+),
+languages AS (
+    SELECT tenant_id, day, coalesce(agent_id::text, 'all') AS agent, language, sum(total)::int AS n,
+           {_DAY_SUMS}
+    FROM base
+    GROUP BY GROUPING SETS ((tenant_id, day, agent_id, language), (tenant_id, day, language))
+),
+language_maps AS (
+    SELECT tenant_id, day, agent, jsonb_object_agg(language, n) AS languages, {_DAY_SUMS}
+    FROM languages GROUP BY tenant_id, day, agent
+)
+INSERT INTO kalimera_stats_rolled (
+    tenant_id, day, agent_ids, languages, agent_languages, busy, {_DAY_COLUMNS}, rolled_at)
+SELECT tenant_id, day, array_agg(agent::uuid) FILTER (WHERE agent <> 'all'),
+       (array_agg(languages) FILTER (WHERE agent = 'all'))[1],
+       jsonb_object_agg(agent, languages) FILTER (WHERE agent <> 'all'),
+       sum(total) FILTER (WHERE agent = 'all') >= %(busy)s,
+       {_ALL_AGENTS_SUMS},
+       now()
+FROM language_maps
+GROUP BY tenant_id, day
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+# Every join in a batch is a few thousand keys probing a primary key or (tenant_id, started_at):
+# nested loops over index scans, whatever the statistics of tables that are being rewritten say
+# (a hash join would read a whole table per batch). JIT compiles for longer than these run;
+# the sorts of a batch fit in 64 MB instead of spilling to disk.
+_BATCH_SETTINGS = (
+    "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL jit = off;"
+    " SET LOCAL work_mem = '64MB'"
+)
+
+_UNMARK = f"""
+DELETE FROM kalimera_stats_dirty m USING {_PAIRS}
+WHERE m.tenant_id = p.tenant_id AND m.day = p.day
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+# Idle conversations, oldest activity first, in batches; SKIP LOCKED so that a conversation a
+# writer (or another run) holds is left for later instead of waited on.
+_FINALISE = """
+UPDATE kalimera_conversations c
+SET status = 'Completed', ended_at = coalesce(c.ended_at, c.last_activity_at)
+FROM (
+    SELECT tenant_id, id FROM kalimera_conversations
+    WHERE status = 'Active' AND last_activity_at < now() - make_interval(mins => %(idle)s)
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+) AS idle
+WHERE c.tenant_id = idle.tenant_id AND c.id = idle.id AND c.status = 'Active'
+"""
+
+_MARK_SINCE = """
+SELECT kalimera_stats_mark(array_agg(tenant_id), array_agg(day))
+FROM (
+    SELECT DISTINCT tenant_id, (started_at AT TIME ZONE 'UTC')::date AS day
+    FROM kalimera_conversations
+    WHERE started_at >= %(since)s::timestamp AT TIME ZONE 'UTC'
+      AND started_at < %(today)s::timestamp AT TIME ZONE 'UTC'
+    UNION
+    SELECT tenant_id, day FROM kalimera_stats_rolled WHERE day >= %(since)s AND day < %(today)s
+) AS t
+"""
+
+_WATERMARK = """
+UPDATE kalimera_stats_watermark
+SET last_run_at = now(), last_run_days = %(days)s,
+    rolled_through = CASE
+        WHEN EXISTS (SELECT 1 FROM kalimera_stats_dirty WHERE day < %(today)s)
+        THEN rolled_through
+        ELSE %(today)s::date - 1
+    END
+"""
+
+
+@dataclass
+class RollupReport:
+    """What one run did."""
+
+    finalised: int = 0
+    days: int = 0
+    batches: int = 0
+    tenants: set[uuid.UUID] = field(default_factory=set)
+
+
+Progress = Callable[[int, int], None]
+"""Called after each batch with (pairs done, pairs dirty when the run started)."""
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+async def run_rollup(
+    pool: Pool,
+    *,
+    idle_minutes: int,
+    since: date | None = None,
+    today: date | None = None,
+    batch_pairs: int = BATCH_PAIRS,
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> RollupReport:
+    """Finalise idle conversations, then roll up every closed dirty day (see the module doc).
+
+    ``since`` first marks every day from that date on as dirty (to rebuild after a change of
+    definitions); ``today`` is the first day that is not closed (default: today in UTC);
+    ``workers`` batches run at once, each on its own connection (a large catch-up uses both
+    cores of a small server).
+    """
+    today = today or utc_today()
+    report = RollupReport()
+    report.finalised = await finalise_idle(pool, idle_minutes=idle_minutes)
+    if since is not None:
+        async with transaction(pool) as conn:
+            await conn.execute(_MARK_SINCE, {"since": since, "today": today})
+    total = await _dirty_closed(pool, today=today)
+
+    async def worker() -> None:
+        # Each worker walks the marks in (tenant, day) order; SKIP LOCKED makes the workers
+        # (and any other run) leapfrog each other's batches.
+        after: tuple[uuid.UUID, date] = (ALL_AGENTS, date.min)
+        while True:
+            async with transaction(pool) as conn:
+                await conn.execute(_BATCH_SETTINGS)
+                pairs = await _claim(conn, today=today, after=after, limit=batch_pairs)
+                if not pairs:
+                    return
+                await _recompute(conn, pairs)
+            after = pairs[-1]
+            report.days += len(pairs)
+            report.batches += 1
+            report.tenants.update(tenant for tenant, _ in pairs)
+            if progress is not None:
+                progress(report.days, max(total, report.days))
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    async with transaction(pool) as conn:
+        await conn.execute(_WATERMARK, {"days": report.days, "today": today})
+    logger.info(
+        "statistics rollup: %d days of %d tenants in %d batches, %d idle conversations finalised",
+        report.days,
+        len(report.tenants),
+        report.batches,
+        report.finalised,
+    )
+    return report
+
+
+async def finalise_idle(pool: Pool, *, idle_minutes: int) -> int:
+    """Mark ``Active`` conversations idle for longer than ``idle_minutes`` as ``Completed``,
+    ending them when they were last heard from (``ended_at = last_activity_at``). Their days are
+    marked dirty by the trigger."""
+    done = 0
+    while True:
+        async with transaction(pool) as conn:
+            cur = await conn.execute(_FINALISE, {"idle": idle_minutes, "limit": FINALISE_BATCH})
+            count = cur.rowcount
+        done += count
+        if count < FINALISE_BATCH:
+            return done
+
+
+async def _dirty_closed(pool: Pool, *, today: date) -> int:
+    async with transaction(pool) as conn:
+        cur = await conn.execute(
+            "SELECT count(*) AS n FROM kalimera_stats_dirty WHERE day < %(today)s",
+            {"today": today},
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+async def _claim(
+    conn: Conn, *, today: date, after: tuple[uuid.UUID, date], limit: int
+) -> list[tuple[uuid.UUID, date]]:
+    cur = await conn.execute(
+        _CLAIM, {"today": today, "after_tenant": after[0], "after_day": after[1], "limit": limit}
+    )
+    return [(row["tenant_id"], row["day"]) for row in await cur.fetchall()]
+
+
+async def _recompute(conn: Conn, pairs: list[tuple[uuid.UUID, date]]) -> None:
+    params = {
+        "tenants": [tenant for tenant, _ in pairs],
+        "days": [day for _, day in pairs],
+        "all": ALL_AGENTS,
+        "busy": BUSY_DAY,
+    }
+    await conn.execute(_DELETE_QUARTERS, params)
+    await conn.execute(_DELETE_HOURS, params)
+    await conn.execute(_DELETE_ROLLED, params)
+    await conn.execute(_RECOMPUTE, params)
+    await conn.execute(_UNMARK, params)
+
+
+async def rollup_statistics(services: Services) -> RollupReport:
+    """The timer trigger's body (and the dev runner's): one run with these services."""
+    return await run_rollup(await services.db(), idle_minutes=services.settings.idle_minutes)
+
+
+DEV_INTERVAL_SECONDS = 300
+
+
+async def keep_current(services: Services) -> None:
+    """The dev runner's stand-in for the timer: a run at start, then every five minutes."""
+    while True:
+        try:
+            await rollup_statistics(services)
+        except Exception:  # noqa: BLE001 - a failed run (Postgres down) is retried next time
+            logger.warning("statistics rollup failed; retrying in %ds", DEV_INTERVAL_SECONDS)
+        await asyncio.sleep(DEV_INTERVAL_SECONDS)

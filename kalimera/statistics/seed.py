@@ -1,0 +1,227 @@
+"""``kalimera demo seed``: realistic synthetic conversations, written with COPY.
+
+Tenants are skewed (the largest takes ``largest_share``, the rest follow a Zipf curve); each has a
+home UTC offset, a main language and 1-25 agents, each inbound or outbound. Volume grows over the
+period and dips at weekends; calls follow a business-hours curve in the tenant's local time;
+durations are log-normal; most calls completed, some failed, the last hour's still ``Active`` and a
+few stale ``Active`` ones for the timer to finalise. Rows are written day by day in time order (as
+ingestion writes them), in COPY statements of about ``CHUNK`` rows.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from kalimera.db import Pool, transaction
+from kalimera.settings import LOCAL_DIR
+
+CHUNK = 100_000
+
+COLUMNS = (
+    "tenant_id, id, agent_id, title, status, profile_type, from_number, to_number, language, "
+    "duration, started_at, ended_at, last_activity_at, sentiment, sentiment_score, turn_count"
+)
+
+# Calls per local hour, relative (night, morning ramp, business hours, evening).
+HOUR_CURVE = [1, 1, 1, 1, 1, 2, 4, 8, 16, 24, 26, 25, 20, 22, 25, 24, 20, 14, 9, 6, 4, 3, 2, 1]
+HOME_OFFSETS_MIN = [120, 0, 60, -300, -480, 330, 540, -180, 345, 600]
+LANGUAGES = ["en", "el", "de", "fr", "es", "it", "hi", "ja", "pt", "nl"]
+SENTIMENTS = ["positive", "neutral", "negative", "unknown"]
+SENTIMENT_WEIGHTS = [45, 30, 15, 10]
+
+
+@dataclass
+class SeedReport:
+    conversations: int
+    tenants: int
+    largest_tenant: uuid.UUID
+    largest_count: int
+
+
+@dataclass
+class _Tenant:
+    id: uuid.UUID
+    offset_min: int
+    language: str
+    agents: list[tuple[uuid.UUID, str]]
+
+
+def settings_tenant() -> list[uuid.UUID]:
+    """The ``make run`` development tenant, when there is one, so its console shows the data."""
+    path = LOCAL_DIR / "dev-tenant"
+    return [uuid.UUID(path.read_text().strip())] if path.exists() else []
+
+
+def _time_ordered_id(rng: random.Random, at: datetime) -> uuid.UUID:
+    # UUIDv7 layout (milliseconds first): index inserts stay near the right edge.
+    ms = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+    value = (ms << 80) | (0x7 << 76) | (rng.getrandbits(12) << 64) | (0b10 << 62)
+    return uuid.UUID(int=value | rng.getrandbits(62))
+
+
+def _tenants(
+    rng: random.Random, count: int, largest_share: float, fixed: list[uuid.UUID]
+) -> tuple[list[_Tenant], list[float]]:
+    tenants = []
+    for i in range(count):
+        n_agents = 25 if i == 0 else max(1, min(12, int(rng.expovariate(1 / 3)) + 1))
+        agents = [
+            (uuid.uuid4(), "inbound" if rng.random() < 0.65 else "outbound")
+            for _ in range(n_agents)
+        ]
+        tenants.append(
+            _Tenant(
+                id=fixed[i] if i < len(fixed) else uuid.uuid4(),
+                offset_min=rng.choice(HOME_OFFSETS_MIN),
+                language=rng.choice(LANGUAGES),
+                agents=agents,
+            )
+        )
+    rest = [1 / (i**0.9) for i in range(1, count)]
+    weights = [largest_share if count > 1 else 1.0] + [
+        (1 - largest_share) * w / sum(rest) for w in rest
+    ]
+    return tenants, weights
+
+
+def _day_counts(total: int, days: int, start: datetime) -> list[int]:
+    """Conversations per day: growing over the period, fewer at weekends; sums to ``total``."""
+    weights = []
+    for d in range(days):
+        day = start + timedelta(days=d)
+        weights.append((0.5 + 0.5 * d / max(1, days - 1)) * (0.6 if day.weekday() >= 5 else 1.0))
+    scale = total / sum(weights)
+    counts = [math.floor(w * scale) for w in weights]
+    for i in range(total - sum(counts)):
+        counts[-1 - (i % days)] += 1
+    return counts
+
+
+def _row(rng: random.Random, tenant: _Tenant, day: datetime, now: datetime) -> str:
+    hour = rng.choices(range(24), weights=HOUR_CURVE)[0]
+    local = day + timedelta(hours=hour, seconds=rng.randrange(3600))
+    started = local - timedelta(minutes=tenant.offset_min)
+    if started > now:  # today's calls that have not happened yet: earlier today instead
+        started = now - timedelta(seconds=rng.randrange(1, 4 * 3600))
+    agent_id, profile = rng.choice(tenant.agents)
+    recent = now - started < timedelta(hours=1)
+    roll = rng.random()
+    duration: float | None
+    if recent or roll < 0.002:
+        status, ended, duration = "Active", None, None
+    elif roll < 0.08:
+        status = "Failed"
+        duration = round(rng.uniform(0, 40), 3) if rng.random() < 0.6 else None
+        ended = started + timedelta(seconds=duration or 5)
+    else:
+        status = "Completed"
+        duration = round(min(5400.0, rng.lognormvariate(4.6, 0.9)), 3)
+        ended = started + timedelta(seconds=duration)
+    last = ended or started + timedelta(seconds=rng.randrange(600))
+    sentiment = rng.choices(SENTIMENTS, weights=SENTIMENT_WEIGHTS)[0] if duration else "unknown"
+    score = {
+        "positive": rng.uniform(0.05, 1),
+        "neutral": rng.uniform(-0.05, 0.05),
+        "negative": rng.uniform(-1, -0.05),
+    }.get(sentiment)
+    language = tenant.language if rng.random() < 0.85 else rng.choice(LANGUAGES)
+    caller = f"+30210{rng.randrange(10**7):07d}"
+    line = "+302100000000"
+    conv_id = _time_ordered_id(rng, started)
+    return "\t".join(
+        (
+            str(tenant.id),
+            str(conv_id),
+            str(agent_id),
+            "",
+            status,
+            profile,
+            caller if profile == "inbound" else line,
+            line if profile == "inbound" else caller,
+            language if rng.random() > 0.02 else "\\N",
+            "\\N" if duration is None else f"{duration:.3f}",
+            started.isoformat(),
+            "\\N" if ended is None else ended.isoformat(),
+            last.isoformat(),
+            sentiment,
+            "\\N" if score is None else f"{score:.4f}",
+            str(int((duration or 0) // 20) + 1),
+        )
+    )
+
+
+async def seed_conversations(
+    pool: Pool,
+    *,
+    tenants: int,
+    conversations: int,
+    days: int,
+    largest_share: float = 0.2,
+    fixed_tenants: list[uuid.UUID] | None = None,
+    seed: int = 1,
+    progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
+) -> SeedReport:
+    """Write ``conversations`` rows over the ``days`` days ending ``now``; returns what it made."""
+    rng = random.Random(seed)  # noqa: S311 - demo data, reproducible
+    now = now or datetime.now(UTC)
+    people, weights = _tenants(rng, tenants, largest_share, fixed_tenants or [])
+    cum = [0.0]
+    for w in weights:
+        cum.append(cum[-1] + w)
+    cum = cum[1:]
+    start = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=days - 1)
+    written = 0
+    largest = 0
+    async with transaction(pool) as conn:
+        await conn.execute(
+            "INSERT INTO kalimera_ai_agents (tenant_id, id, name, description, profile_type)"
+            " SELECT * FROM unnest(%(t)s::uuid[], %(i)s::uuid[], %(n)s::text[], %(d)s::text[],"
+            " %(p)s::text[]) ON CONFLICT DO NOTHING",
+            {
+                "t": [t.id for t in people for _ in t.agents],
+                "i": [a for t in people for a, _ in t.agents],
+                "n": [
+                    f"Demo {p} agent {k + 1}" for t in people for k, (_, p) in enumerate(t.agents)
+                ],
+                "d": ["Made by kalimera demo seed" for t in people for _ in t.agents],
+                "p": [p for t in people for _, p in t.agents],
+            },
+        )
+    lines: list[str] = []
+
+    async def flush() -> None:
+        nonlocal lines, written
+        if not lines:
+            return
+        async with (
+            transaction(pool) as conn,
+            conn.cursor().copy(f"COPY kalimera_conversations ({COLUMNS}) FROM STDIN") as copy,
+        ):
+            await copy.write("\n".join(lines) + "\n")
+        written += len(lines)
+        lines = []
+        if progress is not None:
+            progress(written)
+
+    for d, count in enumerate(_day_counts(conversations, days, start)):
+        day = start + timedelta(days=d)
+        picks = rng.choices(people, cum_weights=cum, k=count)
+        rows = [_row(rng, t, day, now) for t in picks]
+        rows.sort(key=lambda r: r.split("\t", 11)[10])
+        largest += sum(1 for r in rows if r.startswith(str(people[0].id)))
+        lines.extend(rows)
+        if len(lines) >= CHUNK:
+            await flush()
+    await flush()
+    return SeedReport(
+        conversations=written,
+        tenants=tenants,
+        largest_tenant=people[0].id,
+        largest_count=largest,
+    )

@@ -1,0 +1,506 @@
+"""The invariant of statistics.md: every number the API returns equals the ground truth.
+
+Hypothesis writes random conversations for two tenants, rolls up, makes late edits, deletions
+and late inserts (sometimes rolling up again, sometimes not), then asks every endpoint with a
+random zone, range, granularity and agent filter, and compares every field with one plain SQL
+query per statistic over ``kalimera_conversations``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kalimera.settings import Settings
+from tests.conftest import Server, make_token
+from tests.statistics.conftest import Conv, Db, rollup
+
+ZONES = [
+    "UTC",
+    "Europe/Athens",
+    "Asia/Kolkata",  # +05:30
+    "Asia/Kathmandu",  # +05:45
+    "America/New_York",
+    "Australia/Lord_Howe",  # a 30-minute DST shift
+    "Pacific/Chatham",  # +12:45 / +13:45
+]
+DURATIONS = [
+    None,
+    Decimal("0"),
+    Decimal("29.999"),
+    Decimal("30"),
+    Decimal("59.999"),
+    Decimal("60"),
+    Decimal("179.999"),
+    Decimal("180"),
+    Decimal("300"),
+    Decimal("599.999"),
+    Decimal("600"),
+    Decimal("3600.125"),
+    Decimal("0.05"),
+    Decimal("12.345"),
+]
+NOW = datetime.now(UTC)
+TODAY = NOW.date()
+EPOCH = datetime(TODAY.year, TODAY.month, TODAY.day, tzinfo=UTC) - timedelta(days=40)
+SPAN_SECONDS = int((NOW - EPOCH).total_seconds()) - 60
+
+
+@st.composite
+def instants(draw: st.DrawFn) -> datetime:
+    """Random instants in the last 40 days, often on a 15-minute mark, a local midnight or in
+    one of a few busy quarters."""
+    kind = draw(st.sampled_from(["any", "quarter", "half_past_six", "busy"]))
+    seconds = draw(st.integers(0, SPAN_SECONDS))
+    if kind == "busy":  # a few busy quarters, where several agents share a bucket
+        seconds = draw(st.sampled_from([5, 17, 33])) * 86400 + 10 * 3600 + seconds % 900
+    at = EPOCH + timedelta(seconds=seconds)
+    if kind == "quarter":
+        at = at.replace(minute=at.minute // 15 * 15, second=0)
+    elif kind == "half_past_six":  # midnight in Asia/Kolkata
+        at = at.replace(hour=18, minute=30, second=0) - timedelta(
+            seconds=draw(st.sampled_from([0, 1]))
+        )
+    return min(at, NOW - timedelta(seconds=1))
+
+
+@st.composite
+def conversations(draw: st.DrawFn, tenants: list[uuid.UUID], agents: list[uuid.UUID]) -> Conv:
+    index = draw(st.integers(0, len(agents) - 1))
+    status = draw(st.sampled_from(["Completed", "Completed", "Failed", "Active"]))
+    started = draw(instants())
+    idle = draw(st.sampled_from([timedelta(minutes=5), timedelta(hours=5)]))
+    return Conv(
+        tenant_id=tenants[index % len(tenants)],
+        agent_id=agents[index],
+        started_at=started,
+        status=status,
+        profile_type=draw(st.sampled_from(["inbound", "outbound"])),
+        language=draw(st.sampled_from(["en", "el", "de", None])),
+        duration=draw(st.sampled_from(DURATIONS)),
+        sentiment=draw(st.sampled_from(["positive", "neutral", "negative", "unknown"])),
+        # Active ones: recently heard from or long idle (never near the idle boundary).
+        last_activity_at=max(started, NOW - idle) if status == "Active" else started,
+    )
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    tenants = [uuid.uuid4(), uuid.uuid4()]
+    agents = [uuid.uuid4() for _ in range(4)]  # agents 0, 2 -> tenant 0; 1, 3 -> tenant 1
+    first = draw(st.lists(conversations(tenants, agents), max_size=40))
+    late = draw(st.lists(conversations(tenants, agents), max_size=10))
+    edits = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, 10_000),
+                st.sampled_from(["status", "sentiment", "duration", "move", "delete", "agent"]),
+                instants(),
+                st.sampled_from(DURATIONS),
+            ),
+            min_size=1,
+            max_size=12,
+        )
+    )
+    start = TODAY - timedelta(days=draw(st.integers(-2, 42)))
+    return {
+        "tenants": tenants,
+        "agents": agents,
+        "first": first,
+        "late": late,
+        "edits": edits,
+        "rollup_again": draw(st.booleans()),
+        "tz": draw(st.sampled_from(ZONES)),
+        "granularity": draw(st.sampled_from(["day", "week", "month"])),
+        "range": draw(
+            st.one_of(
+                st.just(None),
+                st.tuples(st.just(start), st.integers(0, 45).map(lambda n: start + timedelta(n))),
+            )
+        ),
+        "agent": draw(st.sampled_from([None, 0, 2])),
+        "limit": draw(st.integers(1, 100)),
+    }
+
+
+def _edit(db: Db, rows: list[Conv], edit: tuple[int, str, datetime, Decimal | None]) -> None:
+    if not rows:
+        return
+    index, kind, at, duration = edit
+    row = rows[index % len(rows)]
+    key = {"t": row.tenant_id, "i": row.id}
+    sql = {
+        "status": "UPDATE kalimera_conversations SET status = CASE status WHEN 'Completed'"
+        " THEN 'Failed' ELSE 'Completed' END WHERE tenant_id = %(t)s AND id = %(i)s",
+        "sentiment": "UPDATE kalimera_conversations SET sentiment = CASE sentiment WHEN"
+        " 'positive' THEN 'negative' ELSE 'positive' END WHERE tenant_id = %(t)s AND id = %(i)s",
+        "duration": "UPDATE kalimera_conversations SET duration = %(d)s"
+        " WHERE tenant_id = %(t)s AND id = %(i)s",
+        "move": "UPDATE kalimera_conversations SET started_at = %(at)s,"
+        " last_activity_at = greatest(last_activity_at, %(at)s)"
+        " WHERE tenant_id = %(t)s AND id = %(i)s",
+        "delete": "DELETE FROM kalimera_conversations WHERE tenant_id = %(t)s AND id = %(i)s",
+        "agent": "UPDATE kalimera_conversations SET agent_id = %(a)s"
+        " WHERE tenant_id = %(t)s AND id = %(i)s",
+    }[kind]
+    db.execute(sql, {**key, "d": duration, "at": at, "a": uuid.uuid4()})
+
+
+# --- ground truth: one plain query per statistic ------------------------------------------
+
+IN_RANGE = """
+    c.tenant_id = %(tenant)s
+    AND (%(agent)s::uuid IS NULL OR c.agent_id = %(agent)s)
+    AND (c.started_at AT TIME ZONE %(tz)s)::date BETWEEN %(start)s AND %(end)s
+"""
+
+PERIODS = """
+    SELECT generate_series(date_trunc(%(g)s, %(start)s::timestamp), %(end)s::timestamp,
+                           ('1 ' || %(g)s)::interval)::date AS period
+"""
+
+TRUTH_HISTORY = f"""
+SELECT p.period,
+       count(c.id) FILTER (WHERE c.profile_type = 'inbound') AS inbound,
+       count(c.id) FILTER (WHERE c.profile_type = 'outbound') AS outbound,
+       count(c.id) AS total,
+       count(c.id) FILTER (WHERE c.status = 'Completed') AS completed,
+       count(c.id) FILTER (WHERE c.status = 'Failed') AS failed,
+       coalesce(sum(c.duration), 0) AS total_duration,
+       round(avg(c.duration), 1) AS avg_duration
+FROM ({PERIODS}) p
+LEFT JOIN kalimera_conversations c
+  ON date_trunc(%(g)s, c.started_at AT TIME ZONE %(tz)s)::date = p.period AND {IN_RANGE}
+GROUP BY p.period ORDER BY p.period
+"""  # noqa: S608
+
+TRUTH_SENTIMENT_SERIES = f"""
+SELECT p.period,
+       count(c.id) FILTER (WHERE c.sentiment = 'positive') AS positive,
+       count(c.id) FILTER (WHERE c.sentiment = 'neutral') AS neutral,
+       count(c.id) FILTER (WHERE c.sentiment = 'negative') AS negative,
+       count(c.id) FILTER (WHERE c.sentiment = 'unknown') AS unknown,
+       count(c.id) AS total
+FROM ({PERIODS}) p
+LEFT JOIN kalimera_conversations c
+  ON date_trunc(%(g)s, c.started_at AT TIME ZONE %(tz)s)::date = p.period AND {IN_RANGE}
+GROUP BY p.period ORDER BY p.period
+"""  # noqa: S608
+
+TRUTH_SENTIMENT = f"""
+SELECT label, count(c.id) AS n,
+       coalesce(round(count(c.id) * 100.0 / nullif(sum(count(c.id)) OVER (), 0), 1), 0) AS pct
+FROM unnest(ARRAY['positive', 'neutral', 'negative', 'unknown']) AS label
+LEFT JOIN kalimera_conversations c ON c.sentiment = label AND {IN_RANGE}
+GROUP BY label
+"""  # noqa: S608
+
+TRUTH_BY_STATUS = f"""
+SELECT s AS key, count(c.id) AS n
+FROM unnest(ARRAY['Active', 'Completed', 'Failed']) AS s
+LEFT JOIN kalimera_conversations c ON c.status = s AND {IN_RANGE}
+GROUP BY s
+"""  # noqa: S608
+
+TRUTH_BY_PROFILE = f"""
+SELECT s AS key, count(c.id) AS n
+FROM unnest(ARRAY['inbound', 'outbound']) AS s
+LEFT JOIN kalimera_conversations c ON c.profile_type = s AND {IN_RANGE}
+GROUP BY s
+"""  # noqa: S608
+
+TRUTH_BY_HOUR = f"""
+SELECT h AS key, count(c.id) AS n
+FROM generate_series(0, 23) AS h
+LEFT JOIN kalimera_conversations c
+  ON extract(hour FROM c.started_at AT TIME ZONE %(tz)s) = h AND {IN_RANGE}
+GROUP BY h
+"""  # noqa: S608
+
+TRUTH_BY_WEEKDAY = f"""
+SELECT d - 1 AS key, count(c.id) AS n
+FROM generate_series(1, 7) AS d
+LEFT JOIN kalimera_conversations c
+  ON extract(isodow FROM c.started_at AT TIME ZONE %(tz)s) = d AND {IN_RANGE}
+GROUP BY d
+"""  # noqa: S608
+
+TRUTH_BY_DURATION = f"""
+SELECT CASE WHEN c.duration IS NULL THEN 'unknown'
+            WHEN c.duration < 30 THEN '0-30s'
+            WHEN c.duration < 60 THEN '30-60s'
+            WHEN c.duration < 180 THEN '1-3m'
+            WHEN c.duration < 300 THEN '3-5m'
+            WHEN c.duration < 600 THEN '5-10m'
+            ELSE '10m+' END AS key,
+       count(*) AS n
+FROM kalimera_conversations c WHERE {IN_RANGE}
+GROUP BY 1
+"""  # noqa: S608
+
+TRUTH_BY_LANGUAGE = f"""
+SELECT coalesce(c.language, 'unknown') AS key, count(*) AS n
+FROM kalimera_conversations c WHERE {IN_RANGE}
+GROUP BY 1
+"""  # noqa: S608
+
+TRUTH_TOTALS = f"""
+SELECT count(*) AS total, round(avg(c.duration), 1) AS avg_duration
+FROM kalimera_conversations c WHERE {IN_RANGE}
+"""  # noqa: S608
+
+TRUTH_REALTIME = """
+SELECT count(*) FILTER (WHERE profile_type = 'inbound') AS inbound,
+       count(*) FILTER (WHERE profile_type = 'outbound') AS outbound
+FROM kalimera_conversations
+WHERE tenant_id = %(tenant)s AND (%(agent)s::uuid IS NULL OR agent_id = %(agent)s)
+  AND status = 'Active' AND last_activity_at >= now() - make_interval(mins => %(idle)s)
+"""
+
+TRUTH_RECENT = """
+SELECT id FROM kalimera_conversations
+WHERE tenant_id = %(tenant)s AND (%(agent)s::uuid IS NULL OR agent_id = %(agent)s)
+ORDER BY started_at DESC, id DESC LIMIT %(limit)s
+"""
+
+
+def _num(value: Any) -> Decimal | None:
+    """A JSON number or a SQL numeric, comparable exactly."""
+    return None if value is None else Decimal(str(value)).normalize()
+
+
+def _counts(db: Db, sql: str, params: dict[str, Any]) -> dict[Any, int]:
+    return {row["key"]: row["n"] for row in db.execute(sql, params)}
+
+
+def check_everything(
+    db: Db, client: httpx.Client, settings_: Settings, s: dict[str, Any], tenant: uuid.UUID
+) -> None:
+    tz = s["tz"]
+    agent = s["agents"][s["agent"]] if s["agent"] is not None else None
+    if s["range"] is None:
+        from zoneinfo import ZoneInfo
+
+        end: date = datetime.now(ZoneInfo(tz)).date()
+        start: date = end - timedelta(days=29)
+        query: dict[str, Any] = {"tz": tz}
+    else:
+        start, end = s["range"]
+        query = {"tz": tz, "start": start.isoformat(), "end": end.isoformat()}
+    if agent is not None:
+        query["agent_id"] = str(agent)
+    p = {"tenant": tenant, "agent": agent, "tz": tz, "start": start, "end": end}
+    g = s["granularity"]
+
+    # history
+    got = client.get("/kalimera/statistics/history", params={**query, "granularity": g})
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["granularity"] == g
+    truth = db.execute(TRUTH_HISTORY, {**p, "g": g})
+    assert [x["period_start"] for x in body["series"]] == [r["period"].isoformat() for r in truth]
+    for point, row in zip(body["series"], truth, strict=True):
+        for key in ("inbound", "outbound", "total", "completed", "failed"):
+            assert point[key] == row[key], (key, point, row)
+        assert _num(point["total_duration"]) == _num(row["total_duration"]), (point, row)
+        assert _num(point["avg_duration"]) == _num(row["avg_duration"]), (point, row)
+
+    # sentiment
+    got = client.get("/kalimera/statistics/sentiment", params={**query, "granularity": g})
+    assert got.status_code == 200, got.text
+    body = got.json()
+    truth = db.execute(TRUTH_SENTIMENT_SERIES, {**p, "g": g})
+    assert [x["period_start"] for x in body["series"]] == [r["period"].isoformat() for r in truth]
+    for point, row in zip(body["series"], truth, strict=True):
+        for key in ("positive", "neutral", "negative", "unknown", "total"):
+            assert point[key] == row[key], (key, point, row)
+    labels = {row["label"]: row for row in db.execute(TRUTH_SENTIMENT, p)}
+    assert body["total"] == sum(row["n"] for row in labels.values())
+    for label, row in labels.items():
+        assert body[label] == row["n"], (label, body, row)
+        assert _num(body["percentages"][label]) == _num(row["pct"]), (label, body, row)
+
+    # call breakdown
+    got = client.get("/kalimera/statistics/call-breakdown", params=query)
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["by_status"] == _counts(db, TRUTH_BY_STATUS, p)
+    assert body["by_profile_type"] == _counts(db, TRUTH_BY_PROFILE, p)
+    hours = _counts(db, TRUTH_BY_HOUR, p)
+    assert body["by_hour"] == [hours[h] for h in range(24)]
+    weekdays = _counts(db, TRUTH_BY_WEEKDAY, p)
+    assert body["by_weekday"] == [weekdays[d] for d in range(7)]
+    buckets = dict.fromkeys(["0-30s", "30-60s", "1-3m", "3-5m", "5-10m", "10m+", "unknown"], 0)
+    assert body["by_duration_bucket"] == buckets | _counts(db, TRUTH_BY_DURATION, p)
+    assert body["by_language"] == _counts(db, TRUTH_BY_LANGUAGE, p)
+    totals = db.execute(TRUTH_TOTALS, p)[0]
+    assert body["total"] == totals["total"]
+    assert _num(body["avg_duration"]) == _num(totals["avg_duration"])
+
+    # realtime
+    got = client.get("/kalimera/statistics/realtime", params=query)
+    assert got.status_code == 200, got.text
+    body = got.json()
+    truth_rt = db.execute(TRUTH_REALTIME, {**p, "idle": settings_.idle_minutes})[0]
+    assert body["active_inbound"] == truth_rt["inbound"]
+    assert body["active_outbound"] == truth_rt["outbound"]
+    assert body["active_total"] == truth_rt["inbound"] + truth_rt["outbound"]
+    assert body["as_of"].endswith("Z")
+
+    # recent logs
+    got = client.get(
+        "/kalimera/statistics/recent-logs",
+        params={k: v for k, v in query.items() if k in ("tz", "agent_id")} | {"limit": s["limit"]},
+    )
+    assert got.status_code == 200, got.text
+    items = got.json()["items"]
+    assert [x["id"] for x in items] == [
+        str(r["id"]) for r in db.execute(TRUTH_RECENT, {**p, "limit": s["limit"]})
+    ]
+    assert all(x["started_at"].endswith("Z") for x in items)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(s=scenarios())
+def test_every_statistic_equals_the_ground_truth_through_rollups_edits_and_time_zones(
+    db: Db, server: Server, settings: Settings, s: dict[str, Any]
+) -> None:
+    db.insert(s["first"])
+    rollup(settings)
+    rows = list(s["first"])
+    for edit in s["edits"]:
+        _edit(db, rows, edit)
+    db.insert(s["late"])
+    if s["rollup_again"]:
+        rollup(settings)
+    tenant = s["tenants"][0]
+    token = make_token(settings, tenant)
+    with httpx.Client(
+        base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        check_everything(db, client, settings, s, tenant)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Athens", "Asia/Kolkata", "America/New_York"])
+def test_busy_days_answered_from_hour_rows_equal_the_ground_truth(
+    db: Db, server: Server, settings: Settings, tz: str
+) -> None:
+    tenants = [uuid.uuid4(), uuid.uuid4()]
+    agents = [uuid.uuid4() for _ in range(4)]
+    rows = []
+    for days_ago, count in ((3, 150), (10, 110), (11, 20)):
+        day = TODAY - timedelta(days=days_ago)
+        first = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        rows += [
+            Conv(
+                tenants[0],
+                agents[2 * (i % 2)],
+                first + timedelta(minutes=9 * i, seconds=i),
+                status=["Completed", "Failed", "Active"][i % 3],
+                profile_type=["inbound", "outbound"][i % 2],
+                language=["en", "el", None][i % 3],
+                duration=DURATIONS[i % len(DURATIONS)],
+                sentiment=["positive", "neutral", "negative", "unknown"][i % 4],
+            )
+            for i in range(count)
+        ]
+    db.insert(rows)
+    rollup(settings)
+    busy = db.execute(
+        "SELECT day FROM kalimera_stats_rolled WHERE tenant_id = %(t)s AND busy ORDER BY day",
+        {"t": tenants[0]},
+    )
+    assert [r["day"] for r in busy] == [TODAY - timedelta(days=n) for n in (10, 3)]
+    # A late edit leaves one busy day dirty (answered live), the other read from hour rows.
+    db.execute(
+        "UPDATE kalimera_conversations SET sentiment = 'negative' WHERE tenant_id = %(t)s"
+        " AND id = %(i)s",
+        {"t": tenants[0], "i": rows[-1].id},
+    )
+    token = make_token(settings, tenants[0])
+    with httpx.Client(
+        base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        for granularity, agent in (("day", None), ("week", None), ("day", 0)):
+            scenario = {
+                "tz": tz,
+                "agents": agents,
+                "agent": agent,
+                "range": (TODAY - timedelta(days=12), TODAY),
+                "granularity": granularity,
+                "limit": 100,
+            }
+            check_everything(db, client, settings, scenario, tenants[0])
+
+
+def test_writes_racing_the_rollup_are_never_lost(
+    db: Db, server: Server, settings: Settings
+) -> None:
+    import random
+    import threading
+
+    tenant, agents = uuid.uuid4(), [uuid.uuid4() for _ in range(4)]
+    days = [TODAY - timedelta(days=n) for n in range(1, 9)]
+    rng = random.Random(7)
+
+    def conv() -> Conv:
+        day = rng.choice(days)
+        at = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+            seconds=rng.randrange(86400)
+        )
+        return Conv(tenant, agents[rng.randrange(0, 4, 2)], at, status="Completed")
+
+    db.insert([conv() for _ in range(60)])
+    rollup(settings)
+    assert settings.database_url is not None
+    writer_db = Db(settings.database_url.get_secret_value())
+    done = threading.Event()
+
+    def write() -> None:
+        # One statement per write, as ingestion does, until the rollups are over.
+        while not done.is_set():
+            writer_db.insert([conv()])
+            writer_db.execute(
+                "UPDATE kalimera_conversations SET status = 'Failed' WHERE tenant_id = %(t)s"
+                " AND id = (SELECT id FROM kalimera_conversations WHERE tenant_id = %(t)s"
+                " AND status = 'Completed' LIMIT 1)",
+                {"t": tenant},
+            )
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(8):
+            rollup(settings, batch_pairs=1)
+    finally:
+        done.set()
+        writer.join()
+        writer_db.close()
+
+    token = make_token(settings, tenant)
+    with httpx.Client(
+        base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        scenario = {
+            "tz": "Asia/Kolkata",
+            "agents": agents,
+            "agent": None,
+            "range": (days[-1] - timedelta(days=1), TODAY),
+            "granularity": "day",
+            "limit": 5,
+        }
+        check_everything(db, client, settings, scenario, tenant)  # dirty days answered live
+        rollup(settings)
+        check_everything(db, client, settings, scenario, tenant)  # all of it from rollups
+        check_everything(db, client, settings, scenario | {"agent": 0, "tz": "UTC"}, tenant)
