@@ -44,7 +44,7 @@ bench: install
 	$(BIN)/python -m bench
 
 fuzz: install
-	KALIMERA_FUZZ_EXAMPLES=2500 $(BIN)/pytest tests/test_schemathesis.py
+	KALIMERA_FUZZ_EXAMPLES=150 $(BIN)/pytest -s tests/test_schemathesis.py
 
 clean:
 	rm -rf $(VENV) node_modules .local
