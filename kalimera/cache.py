@@ -9,6 +9,7 @@ back when Redis does (within this instance's lifetime; the TTL bounds the rest).
 
 import logging
 import time
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.credentials import CredentialProvider
@@ -64,7 +65,7 @@ class Cache:
         if self._pending_deletes and not await self._flush_pending():
             return None
         try:
-            return await self.redis.get(key)  # type: ignore[no-any-return]
+            return cast("bytes | None", await self.redis.get(key))  # no decode_responses: bytes
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed("get", exc)
             return None

@@ -18,7 +18,7 @@ LOCK_KEY = 0x6B616C696D657261  # "kalimera"
 def migration_files() -> list[tuple[str, str]]:
     """(version, sql) for every migration, in order."""
     folder = resources.files("kalimera") / "migrations"
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 

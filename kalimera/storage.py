@@ -45,7 +45,12 @@ def blob_service(settings: Settings, token_credential: Any = None) -> BlobServic
 
     options = {
         **_client_options(),
-        "retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.2, retry_total=RETRIES),
+        # The SDK annotates these as int; it only adds and sleeps on them, so seconds as floats.
+        "retry_policy": LinearRetry(
+            backoff=0.3,  # type: ignore[arg-type]
+            random_jitter_range=0.2,  # type: ignore[arg-type]
+            retry_total=RETRIES,
+        ),
     }
     if settings.storage_connection_string is not None:
         return BlobServiceClient.from_connection_string(

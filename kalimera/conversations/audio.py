@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
+from typing import Any
 
 CHUNK = 64 * 1024
 MILLISECOND = Decimal("0.001")
@@ -163,6 +164,13 @@ def probe(ext: str, file: SparseFile) -> AudioInfo:
         raise BadAudio(f"not a valid {ext.upper()} file: {exc or type(exc).__name__}") from None
 
 
+def _info(audio: Any) -> Any:
+    """The stream information; mutagen types it as optional, a parsed file always has it."""
+    if audio.info is None:
+        raise BadAudio("no stream information")
+    return audio.info
+
+
 def _seconds(value: float) -> Decimal:
     return Decimal(repr(value)).quantize(MILLISECOND, rounding=ROUND_HALF_EVEN)
 
@@ -187,7 +195,7 @@ def _wav(file: SparseFile) -> AudioInfo:
         pos += 8 + chunk_size + (chunk_size & 1)
     else:
         raise BadAudio("truncated: no data chunk")
-    info = audio.info
+    info = _info(audio)
     return AudioInfo("pcm", _seconds(info.length), info.sample_rate, info.channels)
 
 
@@ -195,7 +203,7 @@ def _mp3(file: SparseFile) -> AudioInfo:
     from mutagen.mp3 import MP3, XingHeader, XingHeaderError
 
     file.seek(0)
-    info = MP3(file).info
+    info = _info(MP3(file))
     if info.length <= 0:
         raise BadAudio("not a valid MP3 file: no audio frames")
     # A Xing/Info header (LAME writes one) states the stream's byte count: a cut file is shorter.
@@ -221,7 +229,7 @@ def _ogg(file: SparseFile, head: bytes) -> AudioInfo:
     else:
         raise BadAudio(f"unsupported Ogg codec (first packet {first_packet[:8]!r})")
     file.seek(0)
-    info = Ogg(file).info
+    info = _info(Ogg(file))
     _check_last_ogg_page(file)
     codec = "vorbis" if first_packet.startswith(b"\x01vorbis") else "opus"
     return AudioInfo(codec, _seconds(info.length), info.sample_rate, info.channels)
@@ -249,7 +257,7 @@ def _flac(file: SparseFile) -> AudioInfo:
 
     file.seek(0)
     audio = FLAC(file)
-    info = audio.info
+    info = _info(audio)
     end_sample = _last_flac_frame_end(file, info)
     total = info.total_samples or end_sample
     if end_sample != total:

@@ -44,8 +44,10 @@ Limit = Annotated[int, Query(ge=1, le=100, description="At most 100")]
 @router.post(
     "/conversations",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": ConversationRead, "description": "Already started: unchanged"}}
-    | problem_responses(400, 401, 403, 404, 422, 503),
+    responses={
+        200: {"model": ConversationRead, "description": "Already started: unchanged"},
+        **problem_responses(400, 401, 403, 404, 422, 503),
+    },
 )
 async def start_conversation(
     body: ConversationCreate,

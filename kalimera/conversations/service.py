@@ -275,7 +275,7 @@ class Signer:
 
         now = datetime.now(UTC)
         token = generate_blob_sas(
-            account_name=self.blobs.account_name,
+            account_name=str(self.blobs.account_name),
             container_name=self.container,
             blob_name=blob_name,
             account_key=self.account_key,

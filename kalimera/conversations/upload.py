@@ -376,7 +376,7 @@ async def receive(
         raise Problem(400, "No file part")
 
     form = _Form()
-    parser = MultipartParser(boundary, form.callbacks())
+    parser = MultipartParser(boundary, form.callbacks())  # type: ignore[arg-type]  # a TypedDict
     container, _ = storage_clients(services)
     receiver = _Receiver(
         services=services, container=container, tenant_id=tenant_id, agent_id=agent_id

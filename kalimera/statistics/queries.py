@@ -486,13 +486,12 @@ class Sums:
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> Sums:
-        return cls(
-            **{
-                f.name: Decimal(row[f.name]) if f.name == "duration_sum" else int(row[f.name])
-                for f in fields(cls)
-                if f.name in row
-            }
-        )
+        values: dict[str, Any] = {
+            f.name: Decimal(row[f.name]) if f.name == "duration_sum" else int(row[f.name])
+            for f in fields(cls)
+            if f.name in row
+        }
+        return cls(**values)
 
     def __add__(self, other: Sums) -> Sums:
         return Sums(
