@@ -7,17 +7,19 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from types import TracebackType
 
-import httpx
-
 from kalimera.auth import DEFAULT_SCOPES, Scope, issue_token
-from kalimera.localstack import LocalStack, drop_database, ensure_database, free_port
+from kalimera.localstack import (
+    LocalStack,
+    drop_database,
+    ensure_database,
+    free_port,
+    start_uvicorn,
+)
 from kalimera.migrate import migrate
 from kalimera.settings import load_settings
 
@@ -69,34 +71,11 @@ class BenchStack:
     ) -> tuple[str, subprocess.Popen[bytes]]:
         """uvicorn with one worker in its own process; returns (base URL, process)."""
         port = free_port()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                app,
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env={**os.environ, **self.env, **env},
+        proc = start_uvicorn(
+            app, port=port, env={**os.environ, **self.env, **env}, extra=("--factory",)
         )
         self.servers.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/kalimera/health", timeout=1).status_code < 600:
-                    return url, proc
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        msg = f"the server on {url} did not start"
-        raise RuntimeError(msg)
+        return f"http://127.0.0.1:{port}", proc
 
     def token(self, tenant_id: uuid.UUID, scopes: tuple[Scope, ...] = DEFAULT_SCOPES) -> str:
         return issue_token(self.settings(), tenant_id=tenant_id, name="bench", scopes=scopes)[1]

@@ -199,31 +199,11 @@ def load(url: str, headers: dict[str, str], seconds: float, connections: int) ->
 
 @contextmanager
 def uvicorn(app: str, env: dict[str, str], *extra: str) -> Iterator[str]:
-    from kalimera.localstack import free_port, wait_for_port
+    from kalimera.localstack import free_port, start_uvicorn
 
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            *extra,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
+    proc = start_uvicorn(app, port=port, env=env, extra=extra, cwd=ROOT)
     try:
-        wait_for_port(port, seconds=20, proc=proc)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()

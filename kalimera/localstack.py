@@ -16,8 +16,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import psycopg
@@ -63,6 +65,51 @@ def wait_for_port(
         time.sleep(0.05)
     msg = f"nothing answered on 127.0.0.1:{port} within {seconds:.0f} s"
     raise LocalStackError(msg)
+
+
+def start_uvicorn(
+    app: str,
+    *,
+    port: int,
+    env: Mapping[str, str],
+    extra: Sequence[str] = (),
+    log: Path | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """One uvicorn worker serving ``app`` in a process of its own (benchmarks, durability tests),
+    returned once its port answers (uvicorn binds after the app's startup)."""
+    out = log.open("ab") if log is not None else None
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                app,
+                *extra,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=dict(env),
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+        )
+    finally:
+        if out is not None:
+            out.close()
+    try:
+        wait_for_port(port, seconds=30, proc=proc)
+    except LocalStackError:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
 
 
 def azurite_connection_string(blob_port: int) -> str:

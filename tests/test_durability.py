@@ -4,7 +4,6 @@ after a restart (quality-bars.md, durability)."""
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -13,41 +12,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kalimera.localstack import free_port
+from kalimera.localstack import free_port, start_uvicorn
 from tests.conftest import make_token
 
 pytestmark = pytest.mark.slow
 
 
 def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "kalimera.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/kalimera/health", timeout=1)
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(log.read_text())
+    return start_uvicorn(
+        "kalimera.app:create_app",
+        port=port,
+        env={**os.environ, **env},
+        extra=("--factory",),
+        log=log,
+    )
 
 
 def test_every_acknowledged_write_survives_a_sigkill(
