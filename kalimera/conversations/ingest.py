@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from kalimera.agents.models import ProfileType
 from kalimera.conversations import audio, paths, repository, sentiment
 from kalimera.db import Conn, transaction
 
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 HEAD_BYTES = 64 * 1024
 TRANSCRIPT_ENTITY_CHARS = 30_000  # a Table string property holds 64 KiB of UTF-16
-PROFILE_TYPES = ("inbound", "outbound")
+PROFILE_TYPES = frozenset(p.value for p in ProfileType)
 EARLIEST, LATEST = 1970, 2200  # years a recording's times may name
 
 

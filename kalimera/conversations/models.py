@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from kalimera.agents.models import ProfileType
 from kalimera.conversations.paths import Direction
 from kalimera.conversations.sentiment import Sentiment
 
@@ -22,11 +23,6 @@ class Status(StrEnum):
 class EndStatus(StrEnum):
     COMPLETED = "Completed"
     FAILED = "Failed"
-
-
-class ProfileType(StrEnum):
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
 
 
 class ConversationBase(BaseModel):

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from kalimera.agents.models import ProfileType
 from kalimera.conversations import audio, paths
 from kalimera.conversations.ingest import storage_clients
-from kalimera.conversations.models import ProfileType, VoiceStored
+from kalimera.conversations.models import VoiceStored
 from kalimera.errors import Problem
 
 if TYPE_CHECKING:
