@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: run test lint fmt bench fuzz openapi clean install
+.PHONY: run test lint fmt bench fuzz openapi clean install audio-tools
 
 ## The environment: a venv with pinned dependencies, the package editable, Azurite from npm.
 $(BIN)/kalimera: requirements.txt requirements-dev.txt pyproject.toml
@@ -26,10 +26,23 @@ $(VENV)/checkov/bin/checkov: requirements-checkov.txt
 
 install: $(BIN)/kalimera node_modules/.package-lock.json $(VENV)/checkov/bin/checkov
 
+## The encoders that make the test and benchmark recordings (tests/support/corpus.py), from
+## Debian's packages: installed with apt-get when a command is missing (root, or sudo).
+AUDIO_TOOLS := sox:sox espeak-ng:espeak-ng lame:lame oggenc:vorbis-tools opusenc:opus-tools \
+	flac:flac ffprobe:ffmpeg
+audio-tools:
+	@missing="$$(for t in $(AUDIO_TOOLS); do command -v $${t%%:*} >/dev/null || echo $${t#*:}; done)"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing audio tools: $$missing"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 run: install
 	$(BIN)/kalimera run
 
-test: install
+test: install audio-tools
 	$(BIN)/pytest
 
 lint: install
@@ -41,7 +54,7 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install
+bench: install audio-tools
 	$(BIN)/python -m bench
 
 fuzz: install

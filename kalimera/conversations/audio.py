@@ -22,6 +22,7 @@ from typing import Any
 
 CHUNK = 64 * 1024
 MILLISECOND = Decimal("0.001")
+OPUS_RATE = 48_000
 
 # What a file starts with, to name what an upload really is when it is not what it claims.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -158,7 +159,7 @@ def probe(ext: str, file: SparseFile) -> AudioInfo:
         if ext == "flac":
             return _flac(file)
         if ext == "ogg":
-            return _ogg(file, head)
+            return _ogg(file)
         return _mp3(file)
     except (mutagen.MutagenError, struct.error, EOFError, IndexError, KeyError) as exc:
         raise BadAudio(f"not a valid {ext.upper()} file: {exc or type(exc).__name__}") from None
@@ -220,22 +221,42 @@ def _mp3(file: SparseFile) -> AudioInfo:
     return AudioInfo("mp3", _seconds(info.length), info.sample_rate, info.channels)
 
 
-def _ogg(file: SparseFile, head: bytes) -> AudioInfo:
-    first_packet = file.range(0, min(file.size, 64))[28:36]
+def _ogg(file: SparseFile) -> AudioInfo:
+    first_packet = file.range(0, min(file.size, 64))[28:]
     if first_packet.startswith(b"\x01vorbis"):
-        from mutagen.oggvorbis import OggVorbis as Ogg
-    elif first_packet.startswith(b"OpusHead"):
-        from mutagen.oggopus import OggOpus as Ogg  # type: ignore[assignment]
-    else:
-        raise BadAudio(f"unsupported Ogg codec (first packet {first_packet[:8]!r})")
+        from mutagen.oggvorbis import OggVorbis
+
+        file.seek(0)
+        info = _info(OggVorbis(file))
+        _last_ogg_granule(file)
+        return AudioInfo("vorbis", _seconds(info.length), info.sample_rate, info.channels)
+    if first_packet.startswith(b"OpusHead"):
+        return _opus(file, first_packet)
+    raise BadAudio(f"unsupported Ogg codec (first packet {first_packet[:8]!r})")
+
+
+def _opus(file: SparseFile, opus_head: bytes) -> AudioInfo:
+    """Opus is always decoded at 48 kHz: the length is the last page's granule position less
+    the pre-skip (RFC 7845), in 48 kHz samples. The sample rate reported is the source's, as
+    the encoder wrote it in OpusHead (0 when unknown: then 48 kHz)."""
+    from mutagen.oggopus import OggOpus
+
+    if len(opus_head) < 19:
+        raise BadAudio("not a valid OGG file: the OpusHead packet is cut short")
     file.seek(0)
-    info = _info(Ogg(file))
-    _check_last_ogg_page(file)
-    codec = "vorbis" if first_packet.startswith(b"\x01vorbis") else "opus"
-    return AudioInfo(codec, _seconds(info.length), info.sample_rate, info.channels)
+    _info(OggOpus(file))  # the header pages parse
+    channels = opus_head[9]
+    pre_skip, input_rate = struct.unpack_from("<HI", opus_head, 10)
+    samples = _last_ogg_granule(file) - pre_skip
+    if samples < 0:
+        raise BadAudio("not a valid OGG file: the stream ends before its pre-skip")
+    duration = (Decimal(samples) / OPUS_RATE).quantize(MILLISECOND, rounding=ROUND_HALF_EVEN)
+    return AudioInfo("opus", duration, input_rate or OPUS_RATE, channels)
 
 
-def _check_last_ogg_page(file: SparseFile) -> None:
+def _last_ogg_granule(file: SparseFile) -> int:
+    """The granule position of the stream's last page, which must be whole (its CRC passes),
+    end the file and carry the end-of-stream flag: a cut file has no such page."""
     start = max(0, file.size - 65_536)
     tail = file.range(start, file.size)
     pos = tail.rfind(b"OggS")
@@ -247,7 +268,7 @@ def _check_last_ogg_page(file: SparseFile) -> None:
             if end == len(tail) and _ogg_crc_ok(tail[pos:end]):
                 if not tail[pos + 5] & 0x04:
                     raise BadAudio("truncated: the last Ogg page does not end the stream")
-                return
+                return int(struct.unpack_from("<q", tail, pos + 6)[0])
         pos = tail.rfind(b"OggS", 0, pos)
     raise BadAudio("truncated: the file does not end with a whole Ogg page")
 

@@ -9,7 +9,8 @@ from its turns, with the conversation row locked. A second delivery of the same 
 the key taken (a concurrent one waits for the first to commit, then finds it) and writes
 nothing. Bad recordings are rejections (recorded, logged, not raised); transient faults raise,
 so the host retries, and leave nothing half-written (one transaction; the Table write is an
-idempotent upsert made inside it, before the commit).
+idempotent upsert made inside it, before the commit). An error nobody expected raises too, but
+only a few times per blob version; then it is a rejection (``attempts``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from kalimera.agents.models import ProfileType
-from kalimera.conversations import audio, paths, repository, sentiment
+from kalimera.conversations import attempts, audio, paths, repository, sentiment
 from kalimera.db import Conn, transaction
 
 if TYPE_CHECKING:
@@ -105,22 +106,35 @@ async def ingest_blob(services: Services, blob_name: str) -> IngestResult:
     )
     try:
         try:
-            props, head = await _head(blob)
+            head = await _head(blob)
         except ResourceNotFoundError:
             return IngestResult(name, Outcome.IGNORED, "the blob no longer exists")
-        etag = str(props.etag).strip('"')
+        etag = head.etag
         if path is None:
             return await _reject(services, name, etag, None, bad_path)
         if sidecar is None:
             return await _ingest_sidecar(services, container, path)
         try:
-            recording = await _read(blob, path, props, head, etag, sidecar)
+            recording = await _read(blob, path, head, sidecar)
             async with transaction(await services.db()) as conn:
                 outcome = await _write(services, conn, recording, container.url)
         except Rejected as exc:
             return await _reject(services, name, etag, path.tenant_id, str(exc))
         except (ResourceModifiedError, ResourceNotFoundError):  # overwritten or deleted meanwhile
             return IngestResult(name, Outcome.SUPERSEDED, "the blob changed while it was read")
+        except Exception as exc:
+            if attempts.is_transient(exc):
+                raise
+            error = attempts.reason(exc)
+            async with transaction(await services.db()) as conn:
+                failed = await attempts.count_failure(
+                    conn=conn, blob_name=name, etag=etag, error=error
+                )
+            if failed < attempts.MAX_ATTEMPTS:
+                logger.warning("ingesting %r failed (attempt %d): %s", name, failed, error)
+                raise
+            logger.error("giving up on %r after %d attempts", name, failed, exc_info=exc)
+            return await _reject(services, name, etag, path.tenant_id, error)
     finally:
         if sidecar is not None:
             sidecar.cancel()
@@ -143,7 +157,20 @@ async def _ingest_sidecar(
     return result
 
 
-async def _head(blob: BlobClient) -> tuple[Any, bytes]:
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """What the first request learns: the blob's properties, its whole size and first bytes."""
+
+    props: Any
+    size: int
+    data: bytes
+
+    @property
+    def etag(self) -> str:
+        return str(self.props.etag).strip('"')
+
+
+async def _head(blob: BlobClient) -> _Head:
     """The blob's properties and its first bytes, in one request (two for an empty blob, which
     has no range to read)."""
     from azure.core.exceptions import HttpResponseError
@@ -153,8 +180,19 @@ async def _head(blob: BlobClient) -> tuple[Any, bytes]:
     except HttpResponseError as exc:
         if getattr(exc, "error_code", None) != "InvalidRange":
             raise
-        return await blob.get_blob_properties(), b""
-    return downloader.properties, await downloader.readall()
+        props = await blob.get_blob_properties()
+        return _Head(props, int(props.size), b"")
+    props = downloader.properties
+    return _Head(props, blob_size(props), await downloader.readall())
+
+
+def blob_size(props: Any) -> int:
+    """The whole blob's size. After a ranged download ``props.size`` is the length of the range;
+    the blob's size is the number after the ``/`` of ``Content-Range`` (``bytes 0-65535/320044``).
+    """
+    content_range = str(getattr(props, "content_range", None) or "")
+    total = content_range.rpartition("/")[2]
+    return int(total) if total.isdigit() else int(props.size)
 
 
 async def _reject(
@@ -171,15 +209,14 @@ async def _reject(
 async def _read(
     blob: BlobClient,
     path: paths.RecordingPath,
-    props: Any,
-    head: bytes,
-    etag: str,
+    head: _Head,
     sidecar_read: Awaitable[tuple[dict[str, Any], str | None]],
 ) -> _Recording:
     """Check the audio and gather the turn's values from the blob, its metadata and sidecar."""
     from azure.core import MatchConditions
 
     loop = asyncio.get_running_loop()
+    props, etag = head.props, head.etag
 
     async def fetch(start: int, end: int) -> bytes:
         stream = await blob.download_blob(
@@ -193,7 +230,7 @@ async def _read(
     def fetch_blocking(start: int, end: int) -> bytes:
         return asyncio.run_coroutine_threadsafe(fetch(start, end), loop).result()
 
-    file = audio.SparseFile(int(props.size), fetch_blocking, head)
+    file = audio.SparseFile(head.size, fetch_blocking, head.data)
     try:
         if file.complete:
             info = audio.probe(path.ext, file)  # all in memory: no need for a thread

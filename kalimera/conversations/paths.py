@@ -25,6 +25,9 @@ _NAME = re.compile(
     r"^(?P<tenant>[0-9a-fA-F-]{36})/(?P<agent>[0-9a-fA-F-]{36})/(?P<conversation>[0-9a-fA-F-]{36})"
     r"/(?P<seq>[0-9]{6})-(?P<direction>input|output)\.(?P<ext>[a-z0-9]+)$"
 )
+# The last part of a name close to the contract, to say what is wrong with it.
+_LAST_PART = re.compile(r"/(?P<seq>[0-9]+)-(?P<direction>[A-Za-z]+)\.(?P<ext>[A-Za-z0-9]+)$")
+CONTRACT = "{tenant_id}/{agent_id}/{conversation_id}/{seq:06d}-{input|output}.{ext}"
 
 
 class BadPath(ValueError):
@@ -33,23 +36,23 @@ class BadPath(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class RecordingPath:
+    """A parsed blob name. ``blob_name`` is the name exactly as it was written (a UUID in upper
+    case stays so): every read of the blob, its sidecar and its URLs uses it, never a name rebuilt
+    from the parsed parts, which would name another blob. The ids are parsed UUIDs, so the
+    conversation is the same whichever case its name's UUIDs were written in."""
+
     tenant_id: uuid.UUID
     agent_id: uuid.UUID
     conversation_id: uuid.UUID
     seq: int
     direction: Direction
     ext: str
+    blob_name: str
 
     @property
     def stem(self) -> str:
-        return (
-            f"{self.tenant_id}/{self.agent_id}/{self.conversation_id}/"
-            f"{self.seq:06d}-{self.direction.value}"
-        )
-
-    @property
-    def blob_name(self) -> str:
-        return f"{self.stem}.{self.ext}"
+        """The name as written, without its extension."""
+        return self.blob_name.rsplit(".", 1)[0]
 
     @property
     def sidecar_name(self) -> str:
@@ -82,11 +85,7 @@ def parse(name: str) -> RecordingPath:
     """Parse a blob name (within the container), or raise ``BadPath`` saying why."""
     match = _NAME.match(name)
     if match is None:
-        msg = (
-            "path outside the naming contract "
-            "{tenant_id}/{agent_id}/{conversation_id}/{seq:06d}-{input|output}.{ext}"
-        )
-        raise BadPath(msg)
+        raise BadPath(_why(name))
     ids = {}
     for part in ("tenant", "agent", "conversation"):
         try:
@@ -108,7 +107,25 @@ def parse(name: str) -> RecordingPath:
         seq=seq,
         direction=Direction(match["direction"]),
         ext=ext,
+        blob_name=name,
     )
+
+
+def _why(name: str) -> str:
+    """What keeps ``name`` out of the contract, as precisely as can be said. Upper-case hex in
+    the ids is accepted (the name is kept as written); the rest of the name is case-sensitive."""
+    last = _LAST_PART.search(name)
+    if last is not None and name.count("/") == 3:
+        seq, direction, ext = last["seq"], last["direction"], last["ext"]
+        if len(seq) != 6:
+            return f"seq must be six digits, zero-padded (000001), not {seq!r}"
+        if direction.lower() in set(Direction) and direction not in set(Direction):
+            return f"direction must be lower case (input or output), not {direction!r}"
+        if direction not in set(Direction):
+            return f"direction must be input or output, not {direction!r}"
+        if ext != ext.lower():
+            return f"the extension must be lower case (.{ext.lower()}), not .{ext}"
+    return f"path outside the naming contract {CONTRACT}"
 
 
 def build(
@@ -120,4 +137,6 @@ def build(
     direction: Direction,
     ext: str,
 ) -> RecordingPath:
-    return RecordingPath(tenant_id, agent_id, conversation_id, seq, direction, ext)
+    """The canonical name of a recording (lower-case UUIDs), as the upload writes it."""
+    name = f"{tenant_id}/{agent_id}/{conversation_id}/{seq:06d}-{direction.value}.{ext}"
+    return RecordingPath(tenant_id, agent_id, conversation_id, seq, direction, ext, name)

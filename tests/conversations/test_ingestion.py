@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import httpx
 import pytest
 from azure.core.exceptions import AzureError
 from pydantic import SecretStr
 
+from kalimera.conversations import attempts, audio, paths
 from kalimera.conversations import ingest as ingest_module
-from kalimera.conversations import paths
 from kalimera.conversations.ingest import Outcome, ingest_blob
 from kalimera.db import DatabaseUnavailable, transaction
 from kalimera.services import Services
+from tests.conftest import Server, Tenant
 from tests.conversations.audio_fixtures import DURATIONS, PNG_BYTES, fixture, wav_bytes
 from tests.conversations.conftest import Call, ingest, put_blob, query, with_services
+from tests.conversations.test_cli import _kalimera
 
 
 def _turns(call: Call) -> list[dict]:
@@ -182,8 +185,10 @@ def test_a_table_storage_outage_raises_and_leaves_nothing_half_written(call: Cal
     )
     assert broken != call.settings.storage_connection_string.get_secret_value()
     down = call.settings.model_copy(update={"storage_connection_string": SecretStr(broken)})
-    with pytest.raises(AzureError):
-        with_services(down, lambda services: ingest_blob(services, name))
+    for _ in range(attempts.MAX_ATTEMPTS + 1):  # a transient fault is never given up on
+        with pytest.raises(AzureError):
+            with_services(down, lambda services: ingest_blob(services, name))
+    assert _rejections(call, name) == []
     assert call.conversation() is None
     assert _turns(call) == []
     assert ingest(call.settings, name).outcome is Outcome.INGESTED  # the host's retry
@@ -210,10 +215,9 @@ def test_an_older_version_read_late_does_not_replace_a_newer_one(call: Call) -> 
         path = paths.parse(name)
         container = services.blobs.get_container_client(call.settings.voice_container)
         blob = container.get_blob_client(name)
-        props, head = await ingest_module._head(blob)
-        etag = str(props.etag).strip('"')
+        head = await ingest_module._head(blob)
         sidecar = ingest_module._sidecar(container, path)
-        old = await ingest_module._read(blob, path, props, head, etag, sidecar)
+        old = await ingest_module._read(blob, path, head, sidecar)
         await blob.upload_blob(wav_bytes(4.0), overwrite=True)
         assert (await ingest_blob(services, name)).outcome is Outcome.INGESTED
         async with transaction(await services.db()) as conn:
@@ -250,3 +254,89 @@ def test_a_sidecar_written_after_its_recording_updates_the_turn_once(call: Call)
         {"b": audio},
     )
     assert len(processed) == 2  # the audio alone, then the audio with its sidecar
+
+
+def test_an_error_nobody_expected_is_retried_a_few_times_then_a_listed_rejection(
+    call: Call, settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fault in the probe that no check foresaw (as Ogg Opus once raised AttributeError): the
+    # probe is replaced, the stores are the real ones.
+    def broken_probe(ext: str, file: object) -> None:
+        raise RuntimeError("an unforeseen fault")
+
+    name = call.name(1, "input", "wav")
+    put_blob(call.settings, name, wav_bytes(1.0))
+    monkeypatch.setattr(audio, "probe", broken_probe)
+    for _ in range(attempts.MAX_ATTEMPTS - 1):  # the host retries: the fault may pass
+        with pytest.raises(RuntimeError, match="an unforeseen fault"):
+            ingest(call.settings, name)
+    result = ingest(call.settings, name)
+    assert result.outcome is Outcome.REJECTED
+    assert result.reason == "internal error: RuntimeError: an unforeseen fault"
+    assert [r["reason"] for r in _rejections(call, name)] == [result.reason]
+    assert ingest(call.settings, name).outcome is Outcome.REJECTED  # a redelivery: no raise
+    assert call.conversation() is None
+
+    listed = _kalimera(settings_env, "ingest", "failures", "--limit", "1000")
+    assert listed.returncode == 0, listed.stderr
+    assert "internal error: RuntimeError" in listed.stdout  # (its only source in the suite)
+
+    monkeypatch.undo()  # the fix is deployed; the operator replays the blob
+    replayed = _kalimera(settings_env, "ingest", "replay", name)
+    assert replayed.returncode == 0, replayed.stderr
+    assert _rejections(call, name) == []
+    conv = call.conversation()
+    assert conv is not None
+    assert conv["duration"] == Decimal("1.000")
+
+
+def test_a_name_with_upper_case_uuids_works_end_to_end_under_the_name_as_written(
+    server: Server, tenant: Tenant
+) -> None:
+    call = Call(server.settings, tenant)
+    name = call.name(1, "input", "wav").upper().replace("-INPUT.WAV", "-input.wav")
+    sidecar = name.replace(".wav", ".json")
+    put_blob(call.settings, name, wav_bytes(2.0))
+    put_blob(call.settings, sidecar, b'{"transcript": "Thank you, that was wonderful."}')
+    assert ingest(call.settings, name).outcome is Outcome.INGESTED
+    turns = _turns(call)
+    assert [(t["blob_name"], t["transcript"]) for t in turns] == [
+        (name, "Thank you, that was wonderful.")
+    ]
+    conv = call.conversation()
+    assert conv is not None
+    assert conv["input_file_url"].endswith(f"/kalimera-voice/{name}")
+
+    # A new version of the blob replaces the turn (the staleness check reads the blob by the
+    # name as written; a rebuilt lower-case name would find no blob and drop the new version).
+    put_blob(call.settings, name, wav_bytes(3.0))
+    assert ingest(call.settings, name).outcome is Outcome.INGESTED
+    assert [t["duration"] for t in _turns(call)] == [Decimal("3.000")]
+
+    response = tenant.client.get(f"/kalimera/conversations/{call.conversation_id}")
+    assert response.status_code == 200, response.text
+    [turn] = response.json()["turns"]
+    assert turn["transcript"] == "Thank you, that was wonderful."
+    downloaded = httpx.get(turn["audio_url"], timeout=30)
+    assert downloaded.status_code == 200
+    assert downloaded.content == wav_bytes(3.0)
+
+
+@pytest.mark.parametrize(
+    ("last_part", "reason"),
+    [
+        ("1-input.wav", "seq must be six digits, zero-padded (000001), not '1'"),
+        ("000001-INPUT.wav", "direction must be lower case (input or output), not 'INPUT'"),
+        ("000001-caller.wav", "direction must be input or output, not 'caller'"),
+        ("000001-input.WAV", "the extension must be lower case (.wav), not .WAV"),
+    ],
+)
+def test_a_name_in_another_non_canonical_form_is_a_rejection_that_says_why(
+    call: Call, last_part: str, reason: str
+) -> None:
+    name = call.name(1, "input", "wav").rsplit("/", 1)[0] + "/" + last_part
+    put_blob(call.settings, name, wav_bytes(1.0))
+    result = ingest(call.settings, name)
+    assert (result.outcome, result.reason) == (Outcome.REJECTED, reason)
+    assert [r["reason"] for r in _rejections(call, name)] == [reason]
+    assert call.conversation() is None

@@ -1,0 +1,89 @@
+"""Real recordings at real sizes become turns of their exact length, whichever way they arrive:
+written straight to Blob Storage (telephony's path) or uploaded through the API.
+
+The recordings come from ``tests.support.corpus``: speech made by espeak-ng and encoded by sox,
+libFLAC, LAME, libvorbis and libopus (cached under ``.local/corpus``)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from kalimera.conversations.ingest import Outcome
+from kalimera.settings import Settings
+from tests.conftest import Server, Tenant
+from tests.conversations.audio_fixtures import wav_bytes
+from tests.conversations.conftest import Call, ingest, put_blob, query
+from tests.support.corpus import FORMATS, Recording, make
+
+UPLOAD_LIMIT = 25 * 1024 * 1024
+
+
+def upload(tenant: Tenant, agent_id: uuid.UUID, conversation_id: uuid.UUID, seq: int,
+           file_name: str, data: bytes) -> str:  # fmt: skip
+    """Send a recording through ``POST .../voice`` as the README's curl line does; its blob."""
+    response = tenant.client.post(
+        f"/kalimera/ai-agent/{agent_id}/voice",
+        data={"conversation_id": str(conversation_id), "direction": "input", "seq": str(seq)},
+        files={"voice_file": (file_name, data, "application/octet-stream")},
+        timeout=120,
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["blob"])
+
+
+def turn_duration(settings: Settings, blob: str) -> Decimal | None:
+    rows = query(
+        settings, "SELECT duration FROM kalimera_recordings WHERE blob_name = %(b)s", {"b": blob}
+    )
+    return rows[0]["duration"] if rows else None
+
+
+def ingest_both_ways(
+    server: Server, tenant: Tenant, recordings: list[tuple[str, bytes]]
+) -> list[tuple[str, Decimal | None, Decimal | None]]:
+    """Each (file name, bytes) written straight to Blob Storage and, up to the upload limit,
+    uploaded through the API; (file name, duration via blob, duration via API) for each. A
+    rejection fails with its reason."""
+    settings = server.settings
+    direct, uploaded = Call(settings, tenant), Call(settings, tenant)
+    results = []
+    for seq, (file_name, data) in enumerate(recordings, start=1):
+        ext = file_name.rsplit(".", 1)[1]
+        blob = direct.name(seq, "input", ext)
+        put_blob(settings, blob, data)
+        result = ingest(settings, blob)
+        assert result.outcome is Outcome.INGESTED, (file_name, result.reason)
+        via_api = None
+        if len(data) <= UPLOAD_LIMIT:
+            sent = upload(tenant, uploaded.agent_id, uploaded.conversation_id, seq, file_name, data)
+            result = ingest(settings, sent)
+            assert result.outcome is Outcome.INGESTED, (file_name, result.reason)
+            via_api = turn_duration(settings, sent)
+        results.append((file_name, turn_duration(settings, blob), via_api))
+    return results
+
+
+def test_a_20_second_8khz_wav_of_320044_bytes_becomes_a_20_second_turn(
+    server: Server, tenant: Tenant
+) -> None:
+    data = wav_bytes(20.0)
+    assert len(data) == 320_044
+    [(_, direct, via_api)] = ingest_both_ways(server, tenant, [("call.wav", data)])
+    assert direct == via_api == Decimal("20.000")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_recording_over_64_kib_becomes_a_turn_in_every_format(
+    server: Server, tenant: Tenant, fmt: str
+) -> None:
+    rec = Recording(60, 8000, fmt)
+    data = make(rec).read_bytes()
+    assert len(data) > 64 * 1024
+    [(_, direct, via_api)] = ingest_both_ways(server, tenant, [(rec.file_name, data)])
+    assert direct is not None
+    assert via_api is not None
+    assert abs(direct - rec.duration) <= rec.tolerance
+    assert via_api == direct
