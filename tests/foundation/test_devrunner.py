@@ -33,22 +33,8 @@ def test_run_serves_prints_a_token_and_stops_everything_on_sigterm(
         "KALIMERA_ENV": "development",
     }
     log = tmp_path / "run.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [".venv/bin/kalimera", "run", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc, _ = _start_run(env, port, log)
     try:
-        deadline = time.monotonic() + 60
-        token = None
-        while token is None and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-            found = re.search(r"Authorization: Bearer (\S+)\"", log.read_text())
-            token = found.group(1) if found else None
-        assert token, log.read_text()
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/kalimera/health").json()["status"] == "ok"
         assert (tmp_path / "encryption.key").exists()
