@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from kalimera.gateway import GatewaySecretError, with_gateway_check
+from kalimera.gateway import GatewayCheck, GatewaySecretError, with_gateway_check
 
 SECRET = secrets.token_urlsafe(48)
 
@@ -144,3 +144,13 @@ def test_a_secret_that_cannot_be_right_stops_startup(secret: str, message: str) 
     app, _ = tracked_app()
     with pytest.raises(GatewaySecretError, match=message):
         with_gateway_check(app, secret)
+
+
+def test_it_is_a_starlette_middleware() -> None:
+    """How app.py wires it: ``app.add_middleware(GatewayCheck, secret=...)`` (outermost when
+    added last), so it runs before routing and every other middleware's body reads."""
+    app, seen = tracked_app()
+    app.add_middleware(GatewayCheck, secret=SECRET)
+    assert call(app, []).status_code == 403
+    assert call(app, [("X-Kalimera-Gateway", SECRET)]).status_code == 200
+    assert seen == ["echo"]
