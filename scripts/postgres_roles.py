@@ -5,9 +5,10 @@ postdeploy hook before the migrations run.
   the operator with ``SET ROLE kalimera_owner``, so whoever operates next (another Entra admin)
   can migrate too, and no login role owns anything.
 - The app's identity is a plain login role (``pgaadauth_create_principal_with_oid``: an Entra
-  service principal, not an administrator) that can read and write rows of every table the
-  owner makes, and cannot create, alter or drop anything. A stolen app token therefore cannot
-  change the schema, switch row-level security off, or read other databases' objects.
+  service principal, not an administrator), a member of ``kalimera_app``, that can read and write
+  rows of every table the owner makes, and cannot create, alter or drop anything. A stolen app
+  token therefore cannot change the schema, switch row-level security off, or read other
+  databases' objects.
 
 Objects an earlier deployment left owned by someone else (``azure_pg_admin``, when the app was an
 Entra admin) are handed to the owner, so their grants follow the same rules.
@@ -28,7 +29,9 @@ from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 OWNER = "kalimera_owner"
-# A group role a migration may define for the app (row-level security policies name it).
+# The role the app's pool switches to (SET ROLE, KALIMERA_DB_APP_ROLE): the row-level security
+# migration creates it where the migrating user may create roles; the owner may not, so it is
+# made here, and the app's login role is made a member.
 APP_GROUP = "kalimera_app"
 
 # Relations and functions of the schema that no extension owns, with their owner.
@@ -56,15 +59,20 @@ def _role_exists(conn: psycopg.Connection, name: str) -> bool:
     return row is not None
 
 
-def create_app_principal(url: str, app: str, object_id: str | None, *, owner: str = OWNER) -> None:
-    """The owner role and the app's login role (cluster-wide, so made from the ``postgres``
-    database, where Azure's ``pgaadauth_*`` functions live)."""
+def create_app_principal(
+    url: str, app: str, object_id: str | None, *, owner: str = OWNER, group: str = APP_GROUP
+) -> None:
+    """The owner and app-group roles and the app's login role (cluster-wide, so made from the
+    ``postgres`` database, where Azure's ``pgaadauth_*`` functions live)."""
     params = pg_conninfo.conninfo_to_dict(url)
     params["dbname"] = "postgres"
     with psycopg.connect(**params, autocommit=True) as conn:  # type: ignore[arg-type]
-        if not _role_exists(conn, owner):
-            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(owner)))
+        for role in (owner, group):
+            if not _role_exists(conn, role):
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
         conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(owner)))
+        # The migrations, run as the owner, may then use the group (grants, SET ROLE).
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(owner)))
         if _role_exists(conn, app):
             return
         if object_id is None:
@@ -77,7 +85,7 @@ def create_app_principal(url: str, app: str, object_id: str | None, *, owner: st
             )
 
 
-def grant(url: str, app: str, *, owner: str = OWNER) -> None:
+def grant(url: str, app: str, *, owner: str = OWNER, group: str = APP_GROUP) -> None:
     """Ownership to ``owner``, rows (not the schema) to ``app``; idempotent."""
     database = str(pg_conninfo.conninfo_to_dict(url).get("dbname"))
     role, me = sql.Identifier(app), sql.Identifier(owner)
@@ -116,8 +124,7 @@ def grant(url: str, app: str, *, owner: str = OWNER) -> None:
                 " GRANT USAGE, SELECT ON SEQUENCES TO {}"
             ).format(me, role)
         )
-        if _role_exists(conn, APP_GROUP):
-            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(APP_GROUP), role))
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), role))
 
 
 def main() -> None:

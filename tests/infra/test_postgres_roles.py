@@ -32,6 +32,10 @@ def load_script() -> ModuleType:
     return module
 
 
+def group_of(owner: str) -> str:
+    return owner.replace("owner", "app")
+
+
 def url_as(base: str, **changes: str) -> str:
     params = pg_conninfo.conninfo_to_dict(base)
     params.update(changes)
@@ -40,7 +44,8 @@ def url_as(base: str, **changes: str) -> str:
 
 @pytest.fixture
 def roles() -> Iterator[tuple[str, str, str]]:
-    """(operator URL of a fresh database, owner role, app role); all dropped afterwards."""
+    """(operator URL of a fresh database, owner role, app role); all dropped afterwards. The
+    roles are the server's, so each test names its own (and its own app group)."""
     suffix = secrets.token_hex(4)
     owner, app = f"kalimera_owner_{suffix}", f"id-func-{suffix}"
     url = url_as(ADMIN_URL, dbname=f"kalimera_roles_{suffix}")
@@ -50,7 +55,7 @@ def roles() -> Iterator[tuple[str, str, str]]:
     finally:
         drop_database(url)
         with psycopg.connect(url_as(ADMIN_URL, dbname="postgres"), autocommit=True) as conn:
-            for role in (app, owner):
+            for role in (app, owner, group_of(owner)):
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
@@ -59,11 +64,12 @@ def test_the_app_role_reads_and_writes_rows_and_cannot_change_the_schema(
 ) -> None:
     url, owner, app = roles
     script = load_script()
-    script.create_app_principal(url, app, None, owner=owner)
-    script.grant(url, app, owner=owner)
+    script.create_app_principal(url, app, None, owner=owner, group=group_of(owner))
+    script.grant(url, app, owner=owner, group=group_of(owner))
     # The hook migrates as the operator with SET ROLE to the owner.
     migrate(url_as(url, options=f"-c role={owner}"))
-    script.grant(url, app, owner=owner)  # idempotent: a second deployment runs it again
+    # Idempotent: every deployment runs it again.
+    script.grant(url, app, owner=owner, group=group_of(owner))
 
     with psycopg.connect(url, autocommit=True) as admin:
         owners = dict(
@@ -80,6 +86,10 @@ def test_the_app_role_reads_and_writes_rows_and_cannot_change_the_schema(
             {"r": app},
         ).fetchone()
         assert role == (False, False, False, False)
+        # The app's pool switches to the group role (SET ROLE): it must be a member.
+        assert admin.execute(
+            "SELECT pg_has_role(%(r)s, %(g)s, 'MEMBER')", {"r": app, "g": group_of(owner)}
+        ).fetchone() == (True,)
         for table in owners:
             assert admin.execute(
                 "SELECT has_table_privilege(%(r)s, %(t)s, 'SELECT,INSERT,UPDATE,DELETE')",
@@ -113,8 +123,8 @@ def test_objects_an_earlier_deployment_left_are_handed_to_the_owner(
     url, owner, app = roles
     migrate(url)
     script = load_script()
-    script.create_app_principal(url, app, None, owner=owner)
-    script.grant(url, app, owner=owner)
+    script.create_app_principal(url, app, None, owner=owner, group=group_of(owner))
+    script.grant(url, app, owner=owner, group=group_of(owner))
     with psycopg.connect(url, autocommit=True) as admin:
         others = admin.execute(
             "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace"
