@@ -125,6 +125,7 @@ module keyVault 'app/keyvault.bicep' = {
     privateNetworking: privateData
     privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    developerIpAddress: developerIpAddress
     encryptionKey: encryptionKey
     gatewaySecret: gatewaySecret
   }

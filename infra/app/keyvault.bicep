@@ -12,6 +12,8 @@ param tags object
 param privateNetworking bool
 param privateEndpointSubnetId string
 param logAnalyticsWorkspaceId string
+@description('The operator\'s address: with privateNetworking the vault admits it (the hooks read and rotate the secrets). Empty: none.')
+param developerIpAddress string = ''
 @secure()
 @description('First value of the encryption key; empty: keep the vault\'s current secret.')
 param encryptionKey string = ''
@@ -38,6 +40,7 @@ resource kv 'Microsoft.KeyVault/vaults@2024-11-01' = {
     networkAcls: {
       bypass: 'AzureServices'
       defaultAction: privateNetworking ? 'Deny' : 'Allow'
+      ipRules: empty(developerIpAddress) ? [] : [ { value: developerIpAddress } ]
     }
   }
 }

@@ -307,3 +307,15 @@ def test_the_hook_stops_when_it_cannot_read_the_vault(tmp_path: Path) -> None:
     code, after = run_preprovision(tmp_path, "AZURE_KEY_VAULT_NAME=kv-x\n", "denied")
     assert code != 0
     assert "KALIMERA_ENCRYPTION_KEY_SEED" not in after
+
+
+def test_the_hooks_can_read_the_vault_they_decide_by() -> None:
+    """preprovision lists the vault's secrets from the operator's machine: with private
+    networking (always in prod) the vault's firewall admits that one address, nothing wider."""
+    (kv,) = of_type("Microsoft.KeyVault/vaults")
+    assert kv.props["properties.networkAcls.ipRules"] == (
+        "empty(developerIpAddress) ? [] : [ { value: developerIpAddress } ]"
+    )
+    main = (INFRA / "main.bicep").read_text()
+    block = main[main.index("'app/keyvault.bicep'") :]
+    assert "developerIpAddress: developerIpAddress" in block[: block.index("\n}\n")]
