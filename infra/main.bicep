@@ -30,24 +30,34 @@ param developerIpAddress string = ''
 @description('dev: the cheapest SKUs, no redundancy. prod: zone redundancy, larger SKUs.')
 param environmentSize string = 'dev'
 
-@description('Private networking (VNet integration, private endpoints, no public data-plane access).')
+@description('Private endpoints for Storage, Key Vault and Redis, no public data-plane access (always on with environmentSize prod). Postgres is private in every environment.')
 param privateNetworking bool = false
 
 @description('API Management publisher email (shown in the developer portal, gets notices).')
 param publisherEmail string
 
 @secure()
-@description('Base64 of 32 random bytes: the AES-256-GCM key for agent secrets (made once by scripts/preprovision.sh).')
-param encryptionKey string
+@description('First value of the AES-256-GCM key for agent secrets (base64 of 32 bytes). Empty (every provision after the first): Key Vault keeps its current key. scripts/preprovision.sh decides.')
+param encryptionKey string = ''
+
+@secure()
+@description('First value of the secret API Management sends in X-Kalimera-Gateway. Empty: Key Vault keeps its current one.')
+param gatewaySecret string = ''
+
+@description('True while rotating the encryption key: the app gets KALIMERA_ENCRYPTION_KEY_OLD from the vault (docs/deploy.md).')
+param encryptionKeyRotating bool = false
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var isProd = environmentSize == 'prod'
+// The production size always gets private endpoints: no public data plane for its data.
+var privateData = privateNetworking || isProd
 var functionAppName = 'func-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 var voiceContainerName = 'kalimera-voice'
 var turnsTableName = 'kalimeraturns'
 var databaseName = 'kalimera'
+var deadLetterContainerName = 'kalimera-deadletter'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -65,7 +75,7 @@ module identity 'app/identity.bicep' = {
   }
 }
 
-module network 'app/network.bicep' = if (privateNetworking) {
+module network 'app/network.bicep' = {
   name: 'network'
   scope: rg
   params: {
@@ -94,12 +104,14 @@ module storage 'app/storage.bicep' = {
     location: location
     tags: tags
     isProd: isProd
-    privateNetworking: privateNetworking
-    privateEndpointSubnetId: privateNetworking ? network.outputs.privateEndpointSubnetId : ''
+    privateNetworking: privateData
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
     deploymentContainerName: deploymentContainerName
     voiceContainerName: voiceContainerName
     turnsTableName: turnsTableName
+    deadLetterContainerName: deadLetterContainerName
     systemTopicName: 'evgt-${resourceToken}'
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
 
@@ -110,9 +122,12 @@ module keyVault 'app/keyvault.bicep' = {
     name: 'kv-${resourceToken}'
     location: location
     tags: tags
-    privateNetworking: privateNetworking
-    privateEndpointSubnetId: privateNetworking ? network.outputs.privateEndpointSubnetId : ''
+    privateNetworking: privateData
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    developerIpAddress: developerIpAddress
     encryptionKey: encryptionKey
+    gatewaySecret: gatewaySecret
   }
 }
 
@@ -124,15 +139,12 @@ module postgres 'app/postgres.bicep' = {
     location: location
     tags: tags
     isProd: isProd
-    privateNetworking: privateNetworking
-    delegatedSubnetId: privateNetworking ? network.outputs.postgresSubnetId : ''
-    privateDnsZoneId: privateNetworking ? network.outputs.postgresDnsZoneId : ''
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
     databaseName: databaseName
-    appIdentityName: identity.outputs.name
-    appIdentityPrincipalId: identity.outputs.principalId
     operatorPrincipalId: principalId
     operatorPrincipalName: principalName
     developerIpAddress: developerIpAddress
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
 
@@ -144,8 +156,8 @@ module redis 'app/redis.bicep' = {
     location: location
     tags: tags
     isProd: isProd
-    privateNetworking: privateNetworking
-    privateEndpointSubnetId: privateNetworking ? network.outputs.privateEndpointSubnetId : ''
+    privateNetworking: privateData
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
     appIdentityPrincipalId: identity.outputs.principalId
   }
 }
@@ -171,8 +183,14 @@ module function 'app/function.bicep' = {
     databaseName: databaseName
     redisHost: redis.outputs.host
     redisPort: redis.outputs.port
-    encryptionKeySecretUri: keyVault.outputs.encryptionKeySecretUri
-    virtualNetworkSubnetId: privateNetworking ? network.outputs.appSubnetId : ''
+    keyVaultName: keyVault.outputs.name
+    encryptionKeyName: keyVault.outputs.encryptionKeyName
+    gatewaySecretName: keyVault.outputs.gatewaySecretName
+    encryptionKeyRotating: encryptionKeyRotating
+    // API Management Consumption has no fixed egress and is not in the ApiManagement tag.
+    frontDoorServiceTag: 'AzureCloud.${location}'
+    virtualNetworkSubnetId: network.outputs.appSubnetId
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
 
@@ -181,9 +199,15 @@ module rbac 'app/rbac.bicep' = {
   scope: rg
   params: {
     storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    voiceContainerName: voiceContainerName
+    deadLetterContainerName: deadLetterContainerName
+    poisonQueueName: storage.outputs.poisonQueueName
+    turnsTableName: turnsTableName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.outputs.name
     appPrincipalId: identity.outputs.principalId
+    systemTopicPrincipalId: storage.outputs.systemTopicPrincipalId
     operatorPrincipalId: principalId
   }
 }
@@ -197,6 +221,9 @@ module apim 'app/apim.bicep' = {
     tags: tags
     publisherEmail: publisherEmail
     functionAppName: function.outputs.name
+    keyVaultName: keyVault.outputs.name
+    gatewaySecretName: keyVault.outputs.gatewaySecretName
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
 
@@ -210,9 +237,12 @@ output SERVICE_API_URI string = function.outputs.uri
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output KALIMERA_VOICE_CONTAINER string = voiceContainerName
 output KALIMERA_SYSTEM_TOPIC_NAME string = storage.outputs.systemTopicName
+output KALIMERA_DEADLETTER_CONTAINER string = deadLetterContainerName
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output POSTGRES_HOST string = postgres.outputs.host
 output POSTGRES_DATABASE string = databaseName
 output POSTGRES_APP_ROLE string = identity.outputs.name
+output POSTGRES_APP_PRINCIPAL_ID string = identity.outputs.principalId
 output APIM_NAME string = apim.outputs.name
 output APIM_GATEWAY_URL string = apim.outputs.gatewayUrl
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName

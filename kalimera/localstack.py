@@ -4,12 +4,23 @@ Postgres and Redis are used where they answer; otherwise private ones are starte
 installed binaries, with their data under ``.local/``. Azurite always runs privately (from
 ``node_modules``) on free ports, so two stacks side by side never share a container.
 Every process started here runs in its own session and is stopped by ``LocalStack.close``.
+
+A stack killed without a chance to close (SIGKILL, the OOM killer) must not leave its services
+running on ``.local/``, where the next stack would start a second Azurite on the same folder:
+- Azurite and Redis are children that get SIGTERM from the kernel when the stack's process dies
+  (Linux ``PR_SET_PDEATHSIG``, set between fork and exec);
+- the private Postgres is a daemon (``pg_ctl`` detaches it), so a small watcher child with the
+  same parent-death signal runs ``pg_ctl stop`` when it fires;
+- and, as the net under both, each stack records its children in ``stack-<pid>.pids`` under its
+  folder: a new stack stops the children of a record whose owner is gone before starting its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
+import json
 import logging
 import os
 import shutil
@@ -19,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import psycopg
@@ -33,6 +44,16 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
+
+
+# Run by the Postgres watcher: wait for SIGTERM (parent death or close()), then stop Postgres.
+_STOP_ON_SIGTERM = (
+    "import signal, subprocess, sys\n"
+    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})\n"
+    "signal.sigwait({signal.SIGTERM, signal.SIGINT})\n"
+    "subprocess.run(sys.argv[1:], capture_output=True, check=False)\n"
+)
+PR_SET_PDEATHSIG = 1
 
 
 class LocalStackError(RuntimeError):
@@ -164,17 +185,94 @@ def redis_answers(url: str) -> bool:
         return False
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when this process dies (Linux only).
+
+    The kernel sends it when the *thread* that forked the child exits, so stacks are made from a
+    thread that lives as long as they do (the main thread, in ``kalimera run`` and the tests)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22), which
+    tells a process from a later one that reuses its pid; None when it is gone, a zombie, or
+    this is not Linux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return None if fields[0] == "Z" else fields[19]
+
+
+def _stop_pid(pid: int, started: str, sig: int, *, seconds: float = 10) -> None:
+    """Send ``sig`` to the process if it is still the one that started at ``started``; SIGKILL
+    it when it has not exited within ``seconds``."""
+    if _start_time(pid) != started:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + seconds
+    while _start_time(pid) == started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _start_time(pid) == started:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def stop_orphans(root: Path) -> list[str]:
+    """Stop the children recorded by stacks under ``root`` whose owner is gone (killed without
+    closing); returns the names of the processes stopped."""
+    stopped = []
+    for record in sorted(root.glob("stack-*.pids")):
+        try:
+            entries = json.loads(record.read_text())
+            owner, owner_started = entries["owner"], entries["started"]
+        except (OSError, ValueError, KeyError, TypeError):
+            record.unlink(missing_ok=True)
+            continue
+        if _start_time(owner) == owner_started:
+            continue  # a live stack (e.g. a second `kalimera run` beside this one)
+        for child in entries["children"]:
+            if _start_time(child["pid"]) == child["started"]:
+                _stop_pid(child["pid"], child["started"], child["signal"])
+                stopped.append(child["name"])
+                logger.warning(
+                    "stopped %s (pid %s), left running by a stack that was killed",
+                    child["name"],
+                    child["pid"],
+                )
+        for folder in entries.get("remove", []):
+            shutil.rmtree(folder, ignore_errors=True)
+        record.unlink(missing_ok=True)
+    return stopped
+
+
 class LocalStack:
     """Processes this stack started, and how to stop them."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        stop_orphans(self.root)
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._cleanups: list[tuple[str, list[str]]] = []
         self._remove: list[Path] = []
         self._pg_start: list[str] = []
         self._pg_stop: list[str] = []
+        self._pg_data: Path | None = None
+        self._record = self.root / f"stack-{os.getpid()}.pids"
+        self._children: dict[str, dict[str, object]] = {}
 
     def __enter__(self) -> LocalStack:
         return self
@@ -190,9 +288,30 @@ class LocalStack:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_die_with_parent(),
             )
         self._procs.append((name, proc))
+        self._track(f"{name}:{proc.pid}", proc.pid, signal.SIGTERM)
         return proc
+
+    def _track(self, key: str, pid: int, sig: int) -> None:
+        """Record a child in ``stack-<pid>.pids`` so a later stack can stop it if this one is
+        killed before ``close``."""
+        started = _start_time(pid)
+        if started is None:
+            return
+        name = key.split(":", 1)[0]
+        self._children[key] = {"name": name, "pid": pid, "started": started, "signal": int(sig)}
+        self._write_record()
+
+    def _write_record(self) -> None:
+        me = {"owner": os.getpid(), "started": _start_time(os.getpid())}
+        tmp = self._record.with_suffix(".tmp")
+        # Folders only this stack uses (a throwaway Postgres or Azurite folder), removed with it.
+        folders = [str(path) for path in self._remove if path.is_dir()]
+        children = list(self._children.values())
+        tmp.write_text(json.dumps({**me, "children": children, "remove": folders}))
+        tmp.replace(self._record)
 
     def postgres(self, url: str) -> str:
         """``url`` when its server answers, else the URL of a private server under ``.local``."""
@@ -244,8 +363,15 @@ class LocalStack:
             "start",
         ]
         self._pg_stop = [*ctl, "-m", "fast", "-w", "stop"]
+        self._pg_data = data
         self.start_postgres()
         self._cleanups.append(("postgres", self._pg_stop))
+        # pg_ctl detaches Postgres: this watcher stops it if the stack dies without closing.
+        self._spawn(
+            "postgres-watcher",
+            [sys.executable, "-c", _STOP_ON_SIGTERM, *self._pg_stop],
+            self.root / "postgres-watcher.log",
+        )
         params = pg_conninfo.conninfo_to_dict(url)
         private = pg_conninfo.make_conninfo(
             host="127.0.0.1",
@@ -260,6 +386,11 @@ class LocalStack:
     def start_postgres(self) -> None:
         """(Re)start the private Postgres this stack made."""
         _run("start Postgres", self._pg_start, start_new_session=True)
+        assert self._pg_data is not None
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            postmaster = int((self._pg_data / "postmaster.pid").read_text().split()[0])
+            # SIGINT: Postgres's fast shutdown (SIGTERM would wait for clients to leave).
+            self._track("postgres", postmaster, signal.SIGINT)
 
     def stop_postgres(self) -> None:
         """Stop the private Postgres (an outage, for tests); ``start_postgres`` brings it back."""
@@ -314,6 +445,7 @@ class LocalStack:
                 proc.kill()
                 proc.wait()
                 self._procs.remove(("azurite", proc))
+                self._children.pop(f"azurite:{proc.pid}", None)
                 if attempt == 4:
                     raise
                 continue
@@ -375,6 +507,8 @@ class LocalStack:
                     proc.wait()
             logger.info("stopped %s", name)
         self._procs.clear()
+        self._record.unlink(missing_ok=True)
+        self._children.clear()
         for name, argv in reversed(self._cleanups):
             subprocess.run(argv, capture_output=True, check=False)
             logger.info("stopped %s", name)

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     voice_container: str = Field("kalimera-voice", validation_alias="KALIMERA_VOICE_CONTAINER")
     turns_table: str = Field("kalimeraturns", validation_alias="KALIMERA_TURNS_TABLE")
     encryption_key: SecretStr | None = Field(None, validation_alias="KALIMERA_ENCRYPTION_KEY")
+    # Set on Azure (a Key Vault reference): API Management sends it, kalimera/gateway.py checks.
+    gateway_secret: SecretStr | None = Field(None, validation_alias="KALIMERA_GATEWAY_SECRET")
     encryption_key_old: SecretStr | None = Field(
         None, validation_alias="KALIMERA_ENCRYPTION_KEY_OLD"
     )

@@ -1,12 +1,16 @@
 // API Management in front of the Function App: imports the committed OpenAPI document
 // (infra/apim/openapi.json, kept equal to the app's by tests/infra) and applies
 // infra/apim/policy.xml (rate-limit per subscription; the caller's Authorization header is passed
-// through untouched, the app checks the Bearer token itself).
+// through untouched, the app checks the Bearer token itself; X-Kalimera-Gateway is set from the
+// gateway secret, which the app requires, so a caller who skips API Management is refused).
 param name string
 param location string
 param tags object
 param publisherEmail string
 param functionAppName string
+param keyVaultName string
+param gatewaySecretName string
+param logAnalyticsWorkspaceId string
 @allowed([
   'Consumption'
   'BasicV2'
@@ -18,6 +22,15 @@ resource func 'Microsoft.Web/sites@2024-04-01' existing = {
   name: functionAppName
 }
 
+resource kv 'Microsoft.KeyVault/vaults@2024-11-01' existing = {
+  name: keyVaultName
+}
+
+resource gatewaySecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' existing = {
+  parent: kv
+  name: gatewaySecretName
+}
+
 resource apim 'Microsoft.ApiManagement/service@2024-05-01' = {
   // checkov:skip=CKV_AZURE_107: the Consumption tier (the default) has no VNet integration
   // checkov:skip=CKV_AZURE_174: API Management is the public front door of the API by design; the backend checks every request's Bearer token
@@ -25,6 +38,7 @@ resource apim 'Microsoft.ApiManagement/service@2024-05-01' = {
   location: location
   tags: tags
   sku: { name: sku, capacity: sku == 'Consumption' ? 0 : 1 }
+  identity: { type: 'SystemAssigned' }
   properties: {
     publisherEmail: publisherEmail
     publisherName: 'Kalimera'
@@ -35,6 +49,40 @@ resource apim 'Microsoft.ApiManagement/service@2024-05-01' = {
       'Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Tls11': 'false'
       'Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Ssl30': 'false'
     }
+  }
+}
+
+// API Management reads the gateway secret, and only that secret (Key Vault Secrets User on it).
+resource apimSecretReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(gatewaySecret.id, apim.id, '4633458b-17de-408a-b874-0445c86b69e6')
+  scope: gatewaySecret
+  properties: {
+    principalId: apim.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '4633458b-17de-408a-b874-0445c86b69e6')
+  }
+}
+
+// {{kalimera-gateway-secret}} in policy.xml; refreshed from Key Vault within four hours of a
+// rotation (or at once with a refresh, docs/deploy.md).
+resource gatewayNamedValue 'Microsoft.ApiManagement/service/namedValues@2024-05-01' = {
+  parent: apim
+  name: 'kalimera-gateway-secret'
+  properties: {
+    displayName: 'kalimera-gateway-secret'
+    secret: true
+    keyVault: { secretIdentifier: '${kv.properties.vaultUri}secrets/${gatewaySecretName}' }
+  }
+  dependsOn: [ apimSecretReader ]
+}
+
+// Audit: every gateway request (caller address, subscription, status), to Log Analytics.
+resource apimLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit'
+  scope: apim
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [ { categoryGroup: 'allLogs', enabled: true } ]
   }
 }
 
@@ -70,7 +118,7 @@ resource apiPolicy 'Microsoft.ApiManagement/service/apis/policies@2024-05-01' = 
     format: 'rawxml'
     value: loadTextContent('../apim/policy.xml')
   }
-  dependsOn: [ backend ]
+  dependsOn: [ backend, gatewayNamedValue ]
 }
 
 output name string = apim.name

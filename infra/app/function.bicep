@@ -1,5 +1,13 @@
 // The Function App on Flex Consumption (Python 3.11, the version the tests run on). Every
-// connection is identity-based: no key, password or secret-bearing connection string is set here.
+// connection is identity-based: no key, password or secret-bearing connection string is set here
+// (the two secrets are Key Vault references).
+//
+// The front door: the site answers only the addresses of Azure's datacentres in its region
+// (where API Management Consumption and Event Grid call from) and refuses the rest of the
+// internet with 403; API Management proves itself with the gateway secret in X-Kalimera-Gateway,
+// which the app checks (kalimera/gateway.py). The Event Grid webhook (/runtime/webhooks/blobs) is
+// the Functions host's, not the app's: it is let through by the AzureEventGrid service tag and
+// authenticated by the blobs_extension key in its URL.
 param name string
 param planName string
 param location string
@@ -17,8 +25,15 @@ param postgresHost string
 param databaseName string
 param redisHost string
 param redisPort int
-param encryptionKeySecretUri string
+param keyVaultName string
+param encryptionKeyName string
+param gatewaySecretName string
+@description('During a key rotation: KALIMERA_ENCRYPTION_KEY_OLD refers to the vault\'s kalimera-encryption-key-old.')
+param encryptionKeyRotating bool
+@description('The service tag API Management calls from: AzureCloud.<region> for Consumption (no fixed or tagged egress).')
+param frontDoorServiceTag string
 param virtualNetworkSubnetId string
+param logAnalyticsWorkspaceId string
 
 resource stg 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -54,10 +69,37 @@ var appSettings = [
   { name: 'REDIS_URL', value: 'rediss://${redisHost}:${redisPort}/0' }
   { name: 'KALIMERA_REDIS_ENTRA_AUTH', value: 'true' }
   { name: 'KALIMERA_REDIS_TIMEOUT_MS', value: '250' }
-  { name: 'KALIMERA_ENCRYPTION_KEY', value: '@Microsoft.KeyVault(SecretUri=${encryptionKeySecretUri})' }
+  { name: 'KALIMERA_ENCRYPTION_KEY', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${encryptionKeyName})' }
+  { name: 'KALIMERA_GATEWAY_SECRET', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${gatewaySecretName})' }
   { name: 'KALIMERA_VOICE_CONTAINER', value: voiceContainerName }
   { name: 'KALIMERA_TURNS_TABLE', value: turnsTableName }
   { name: 'KALIMERA_TIMER_SCHEDULE', value: '0 5 0 * * *' }
+]
+
+// Only while rotating (docs/deploy.md): a reference to a secret that does not exist would not
+// resolve, and the app refuses to start on a malformed key.
+var rotationSettings = [
+  { name: 'KALIMERA_ENCRYPTION_KEY_OLD', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${encryptionKeyName}-old)' }
+]
+
+// Evaluated in priority order; anything else gets 403 (ipSecurityRestrictionsDefaultAction).
+var accessRestrictions = [
+  {
+    name: 'api-management'
+    description: 'API Management (Consumption calls from the region\'s Azure datacentre addresses); the app also checks X-Kalimera-Gateway'
+    action: 'Allow'
+    priority: 100
+    tag: 'ServiceTag'
+    ipAddress: frontDoorServiceTag
+  }
+  {
+    name: 'event-grid'
+    description: 'Event Grid deliveries to the blob trigger webhook (/runtime/webhooks/blobs, which checks its blobs_extension key)'
+    action: 'Allow'
+    priority: 110
+    tag: 'ServiceTag'
+    ipAddress: 'AzureEventGrid'
+  }
 ]
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -74,7 +116,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource func 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222: API Management Consumption has no VNet, so it reaches the app over its public endpoint; with privateNetworking the app's outbound traffic goes through the VNet
+  // checkov:skip=CKV_AZURE_222: API Management Consumption has no VNet, so it reaches the app over its public endpoint; access restrictions deny all but Azure's regional addresses and Event Grid, and the app checks the gateway secret
   // checkov:skip=CKV_AZURE_17: callers authenticate with the API's own Bearer tokens (checked by the app); client certificates would add nothing APIM Consumption can use
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero per event; always-ready instances would be paid around the clock
   // checkov:skip=CKV_AZURE_213: the App Service health check (instance eviction) does not apply to Flex Consumption; /kalimera/health is the app's own health endpoint
@@ -92,7 +134,7 @@ resource func 'Microsoft.Web/sites@2024-04-01' = {
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
     keyVaultReferenceIdentity: identityId
-    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
+    virtualNetworkSubnetId: virtualNetworkSubnetId
     functionAppConfig: {
       deployment: {
         storage: {
@@ -112,8 +154,36 @@ resource func 'Microsoft.Web/sites@2024-04-01' = {
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      appSettings: appSettings
+      ipSecurityRestrictionsDefaultAction: 'Deny'
+      ipSecurityRestrictions: accessRestrictions
+      // Deployments (azd deploy) go to the scm site with an Entra token: basic auth is off below.
+      scmIpSecurityRestrictionsUseMain: false
+      scmIpSecurityRestrictionsDefaultAction: 'Allow'
+      appSettings: concat(appSettings, encryptionKeyRotating ? rotationSettings : [])
     }
+  }
+}
+
+// No publishing user names and passwords: deployments authenticate with Entra only.
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: func
+  name: 'ftp'
+  properties: { allow: false }
+}
+
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: func
+  name: 'scm'
+  properties: { allow: false }
+}
+
+// Audit: the host's and the functions' logs, to Log Analytics (beside Application Insights).
+resource funcLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit'
+  scope: func
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [ { categoryGroup: 'allLogs', enabled: true } ]
   }
 }
 

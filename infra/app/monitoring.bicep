@@ -1,5 +1,7 @@
 // Log Analytics + workspace-based Application Insights, local (key) auth off: the app and the
 // Functions host send telemetry with the identity (Monitoring Metrics Publisher, app/rbac.bicep).
+// The workspace also receives every resource's diagnostic settings (audit and resource logs):
+// each module declares its own, scoped to its resource, with this workspace's id.
 param logAnalyticsName string
 param applicationInsightsName string
 param location string
@@ -11,7 +13,7 @@ resource law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   tags: tags
   properties: {
     sku: { name: 'PerGB2018' }
-    retentionInDays: 30
+    retentionInDays: 90
   }
 }
 
@@ -29,3 +31,4 @@ resource appi 'Microsoft.Insights/components@2020-02-02' = {
 
 output applicationInsightsName string = appi.name
 output logAnalyticsName string = law.name
+output logAnalyticsWorkspaceId string = law.id

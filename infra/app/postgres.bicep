@@ -1,27 +1,19 @@
-// PostgreSQL Flexible Server, Entra authentication only (no password exists): the app's identity
-// is an Entra admin and logs in with an access token as the password; pg_trgm is allow-listed.
+// PostgreSQL Flexible Server, Entra authentication only (no password exists). Reachable from the
+// app only through a private endpoint in the VNet, and from the internet only at the operator's
+// address (their migrations, scripts/postdeploy.sh); no rule admits "all Azure services".
+// The only Entra administrator is the operator: the app's identity is a plain database role that
+// can read and write rows (scripts/postgres_roles.py, run by the postdeploy hook), not change the
+// schema, and the migrations run as the owner role kalimera_owner.
 param name string
 param location string
 param tags object
 param isProd bool
-param privateNetworking bool
-param delegatedSubnetId string
-param privateDnsZoneId string
+param privateEndpointSubnetId string
 param databaseName string
-param appIdentityName string
-param appIdentityPrincipalId string
 param operatorPrincipalId string
 param operatorPrincipalName string
 param developerIpAddress string
-
-var publicNetwork = {
-  publicNetworkAccess: 'Enabled'
-}
-var privateNetwork = {
-  publicNetworkAccess: 'Disabled'
-  delegatedSubnetResourceId: delegatedSubnetId
-  privateDnsZoneArmResourceId: privateDnsZoneId
-}
+param logAnalyticsWorkspaceId string
 
 resource pg 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   name: name
@@ -34,7 +26,8 @@ resource pg 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
     backup: { backupRetentionDays: isProd ? 35 : 7, geoRedundantBackup: isProd ? 'Enabled' : 'Disabled' }
     highAvailability: { mode: isProd ? 'ZoneRedundant' : 'Disabled' }
     authConfig: { activeDirectoryAuth: 'Enabled', passwordAuth: 'Disabled', tenantId: tenant().tenantId }
-    network: privateNetworking ? privateNetwork : publicNetwork
+    // Public access exists only for the operator's one-address rule; without it, none at all.
+    network: { publicNetworkAccess: empty(developerIpAddress) ? 'Disabled' : 'Enabled' }
   }
 }
 
@@ -44,20 +37,12 @@ resource db 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = {
   properties: { charset: 'UTF8', collation: 'en_US.utf8' }
 }
 
-// Public access (dev): 0.0.0.0-0.0.0.0 means "Azure services", not the internet; Flex
-// Consumption without a VNet has no fixed outbound address, so this is what admits the app.
-resource azureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (!privateNetworking) {
-  parent: pg
-  name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
-  properties: { startIpAddress: '0.0.0.0', endIpAddress: '0.0.0.0' }
-  dependsOn: [ db ]
-}
-
-resource operatorIp 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (!privateNetworking && !empty(developerIpAddress)) {
+// The operator's address only (preprovision.sh records it), for `kalimera migrate`.
+resource operatorIp 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (!empty(developerIpAddress)) {
   parent: pg
   name: 'operator'
   properties: { startIpAddress: developerIpAddress, endIpAddress: developerIpAddress }
-  dependsOn: [ azureServices ]
+  dependsOn: [ db ]
 }
 
 // Server parameters are written one at a time (parallel writes conflict).
@@ -103,20 +88,37 @@ resource logConnections 'Microsoft.DBforPostgreSQL/flexibleServers/configuration
   dependsOn: [ logCheckpoints ]
 }
 
-// The app's identity logs in as the role named after it (DATABASE_URL's user).
-resource appAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
-  parent: pg
-  name: appIdentityPrincipalId
-  properties: { principalName: appIdentityName, principalType: 'ServicePrincipal', tenantId: tenant().tenantId }
-  dependsOn: [ logConnections ]
-}
-
-// The operator runs `kalimera migrate` (scripts/postdeploy.sh) with their own Entra token.
+// The operator creates the app's role and runs `kalimera migrate` (scripts/postdeploy.sh) with
+// their own Entra token; the only Entra administrator.
 resource operatorAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = if (!empty(operatorPrincipalId) && !empty(operatorPrincipalName)) {
   parent: pg
   name: empty(operatorPrincipalId) ? 'none' : operatorPrincipalId
   properties: { principalName: operatorPrincipalName, principalType: 'User', tenantId: tenant().tenantId }
-  dependsOn: [ appAdmin ]
+  dependsOn: [ logConnections ]
+}
+
+// The app reaches the server only here: a private address in the VNet it integrates into.
+module endpoint 'private-endpoint.bicep' = {
+  name: 'pe-postgres'
+  params: {
+    name: 'pe-${name}'
+    location: location
+    tags: tags
+    subnetId: privateEndpointSubnetId
+    targetId: pg.id
+    groupId: 'postgresqlServer'
+    dnsZoneName: 'privatelink.postgres.database.azure.com'
+  }
+}
+
+// Audit: connections, failed logins, errors (log_connections is on), to Log Analytics.
+resource pgLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit'
+  scope: pg
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [ { categoryGroup: 'allLogs', enabled: true } ]
+  }
 }
 
 output name string = pg.name

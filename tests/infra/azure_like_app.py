@@ -41,7 +41,11 @@ async def main() -> dict[str, object]:
         # On Azure infra/ creates these; here the fresh Azurite needs them (with the token).
         await ensure_containers(services.blobs, services.tables, services.settings)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        # What API Management adds (infra/apim/policy.xml) once the gateway check is wired in.
+        headers = {"X-Kalimera-Gateway": os.environ.get("KALIMERA_GATEWAY_SECRET", "")}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://app", headers=headers
+        ) as client:
             health = await client.get("/kalimera/health")
     return {
         "status": health.status_code,

@@ -65,6 +65,7 @@ class Resource:
     type: str  # e.g. Microsoft.Web/sites
     condition: str | None  # the `if (...)` expression, None when unconditional
     existing: bool = False  # a reference to a resource declared elsewhere
+    loop: bool = False  # declared with a `for` loop (its props are the loop body's)
     props: dict[str, str] = field(default_factory=dict)
     text: str = ""
 
@@ -83,12 +84,16 @@ def resources(path: Path) -> tuple[Resource, ...]:
         if body.type == "if_statement":
             condition = _text(body.children[1])
             body = body.children[-1]
+        loop = body.type == "for_statement"
+        if loop:  # [for x in xs: {...}]: one declaration, several resources
+            body = next(c for c in body.children if c.type == "object")
         res = Resource(
             file=path,
             symbol=_text(symbol),
             type=(_string(type_node) or "").split("@")[0],
             condition=condition,
             existing=any(c.type == "existing" for c in decl.children),
+            loop=loop,
             text=_text(decl),
         )
         if body.type == "object":
@@ -104,6 +109,18 @@ def all_resources() -> list[Resource]:
 def of_type(type_: str) -> list[Resource]:
     """The resources of that type that infra/ creates (not ``existing`` references)."""
     return [r for r in all_resources() if r.type == type_ and not r.existing]
+
+
+def symbol(path: Path, name: str) -> Resource:
+    """The resource (created or ``existing``) declared as ``name`` in ``path``."""
+    found = [r for r in resources(path) if r.symbol == name]
+    assert len(found) == 1, f"{path.name}: no resource {name}"
+    return found[0]
+
+
+def scope_of(resource: Resource) -> Resource:
+    """The resource a ``scope:`` names (``hostContainers[i]`` is the loop's declaration)."""
+    return symbol(resource.file, resource.props["scope"].split("[", 1)[0])
 
 
 @functools.cache

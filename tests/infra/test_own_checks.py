@@ -1,12 +1,14 @@
-"""What checkov does not look at: Postgres auth and firewall, TLS minimums, secret-free settings.
+"""What checkov does not look at: Postgres auth, roles and firewall, TLS minimums, secret-free
+settings, role scopes.
 
 checkov fires nothing for a PostgreSQL Flexible Server or its firewall rules, so these read the
-Bicep (tree-sitter) and assert the properties that matter."""
+Bicep (tree-sitter) and assert the properties that matter. The front door, audit and
+nothing-lost checks are in test_front_door.py."""
 
 import json
 import re
 
-from tests.infra.bicep import INFRA, app_settings, of_type
+from tests.infra.bicep import INFRA, ROOT, app_settings, of_type, scope_of
 
 ALL_ADDRESSES_END = "255.255.255.255"
 AZURE_SERVICES = "0.0.0.0"  # noqa: S104 - the firewall's "Azure services" marker, not a bind
@@ -23,27 +25,56 @@ def test_postgres_accepts_only_entra_tokens() -> None:
     assert pg.props["properties.authConfig.passwordAuth"] == "Disabled"
     assert pg.props["properties.authConfig.activeDirectoryAuth"] == "Enabled"
     assert not any("administratorLoginPassword" in key for key in pg.props)
+
+
+def test_the_app_identity_is_not_a_postgres_administrator() -> None:
+    """Only the operator is an Entra admin; the app logs in as a plain role that
+    scripts/postgres_roles.py makes (rows, not the schema), which the postdeploy hook runs."""
     admins = of_type("Microsoft.DBforPostgreSQL/flexibleServers/administrators")
-    app_admin = [a for a in admins if a.props["properties.principalType"] == "ServicePrincipal"]
-    assert len(app_admin) == 1
-    assert app_admin[0].condition is None
+    assert [a.props["properties.principalType"] for a in admins] == ["User"]
+    assert all("appIdentity" not in a.text for a in admins)
+    hook = (ROOT / "scripts" / "postdeploy.sh").read_text()
+    roles = hook.index('scripts/postgres_roles.py --app "$POSTGRES_APP_ROLE"')
+    migrate = hook.index("-m kalimera migrate")
+    assert roles < migrate  # the owner role exists before the migrations run as it
+    assert "options=-c%20role%3Dkalimera_owner" in hook
+    assert "azure_pg_admin" not in hook
+    main = (INFRA / "main.bicep").read_text()
+    assert "output POSTGRES_APP_PRINCIPAL_ID string = identity.outputs.principalId" in main
 
 
-def test_postgres_has_no_all_addresses_firewall_rule() -> None:
+def test_postgres_has_no_azure_services_or_wide_firewall_rule() -> None:
+    """No 0.0.0.0 ("all Azure services", any tenant's) rule and no range: the one rule is the
+    operator's own address, and without it public access is off."""
     rules = of_type("Microsoft.DBforPostgreSQL/flexibleServers/firewallRules")
-    assert rules, "expected the Azure-services rule (public access, dev)"
+    assert len(rules) <= 1, [r.symbol for r in rules]
     for rule in rules:
         start, end = rule.props["properties.startIpAddress"], rule.props["properties.endIpAddress"]
-        assert end != ALL_ADDRESSES_END, rule.symbol
-        assert start != ALL_ADDRESSES_END, rule.symbol
-        # Fixed ranges are only the Azure-services marker; others are one operator address.
-        if start == AZURE_SERVICES:
-            assert end == AZURE_SERVICES, rule.symbol
-        else:
-            assert start == end, rule.symbol
-        # No public rule at all when private networking is on (prod option).
-        assert rule.condition is not None
-        assert "!privateNetworking" in rule.condition
+        assert start == end == "developerIpAddress", rule.symbol
+        assert rule.condition == "(!empty(developerIpAddress))", rule.condition
+    text = (INFRA / "app" / "postgres.bicep").read_text()
+    assert AZURE_SERVICES not in text
+    assert "AllowAllAzureServices" not in text
+    pg = one("Microsoft.DBforPostgreSQL/flexibleServers")
+    assert pg.props["properties.network.publicNetworkAccess"] == (
+        "empty(developerIpAddress) ? 'Disabled' : 'Enabled'"
+    )
+
+
+def test_the_app_reaches_postgres_through_a_private_endpoint_in_every_environment() -> None:
+    postgres = (INFRA / "app" / "postgres.bicep").read_text()
+    endpoint = re.search(r"module endpoint 'private-endpoint.bicep' = (\S+)", postgres)
+    assert endpoint
+    assert endpoint[1] == "{", "the Postgres private endpoint must not be conditional"
+    assert "groupId: 'postgresqlServer'" in postgres
+    main = (INFRA / "main.bicep").read_text()
+    assert "module network 'app/network.bicep' = {" in main  # unconditional
+    site = one("Microsoft.Web/sites")
+    assert site.props["properties.virtualNetworkSubnetId"] == "virtualNetworkSubnetId"
+    assert "virtualNetworkSubnetId: network.outputs.appSubnetId" in main
+    # The production size always gets private endpoints for the rest of its data.
+    assert "var privateData = privateNetworking || isProd" in main
+    assert "privateNetworking: privateNetworking\n" not in main
 
 
 def test_prod_parameters_open_nothing_to_the_internet() -> None:
@@ -123,28 +154,36 @@ def test_no_app_setting_carries_a_secret() -> None:
         assert not SECRET_MARKERS.search(value), f"{name} looks secret-bearing: {value}"
         # URLs carry no user:password@.
         assert not re.search(r"//[^/@]*:[^/@]*@", value), name
-    assert settings["KALIMERA_ENCRYPTION_KEY"].startswith("'@Microsoft.KeyVault(SecretUri=")
+    assert settings["KALIMERA_ENCRYPTION_KEY"].startswith("'@Microsoft.KeyVault(VaultName=")
+    assert settings["KALIMERA_GATEWAY_SECRET"].startswith("'@Microsoft.KeyVault(VaultName=")
     assert settings["KALIMERA_DB_ENTRA_AUTH"] == "'true'"
     assert settings["KALIMERA_REDIS_ENTRA_AUTH"] == "'true'"
     assert settings["AzureWebJobsStorage__credential"] == "'managedidentity'"
     assert settings["KALIMERA_STORAGE__credential"] == "'managedidentity'"
 
 
-def test_the_identity_gets_only_data_plane_roles_on_single_resources() -> None:
+def test_the_identities_get_only_data_plane_roles_on_single_resources() -> None:
     allowed = {
         "storageBlobDataOwner",
         "storageBlobDataContributor",
+        "storageBlobDelegator",
         "storageQueueDataContributor",
         "storageTableDataContributor",
         "monitoringMetricsPublisher",
         "keyVaultSecretsUser",
+        "keyVaultSecretsOfficer",
     }
     assignments = of_type("Microsoft.Authorization/roleAssignments")
     assert len(assignments) >= 5
     for a in assignments:
-        role = re.search(r"roles\.(\w+)\)", a.props["properties.roleDefinitionId"])
+        role = re.search(
+            r"(?:roles\.(\w+)|'([0-9a-f-]{36})')\)", a.props["properties.roleDefinitionId"]
+        )
         assert role, a.symbol
-        assert role[1] in allowed, a.symbol
-        assert a.props["scope"] in {"stg", "appi", "kv"}, (
-            a.symbol
-        )  # never the group or subscription
+        assert (role[1] or "keyVaultSecretsUser") in allowed, a.symbol
+        assert role[2] in {None, "4633458b-17de-408a-b874-0445c86b69e6"}, a.symbol
+        # Never the resource group or the subscription: always a resource of this deployment.
+        assert a.props.get("scope"), a.symbol
+        assert scope_of(a).type.startswith(
+            ("Microsoft.Storage/", "Microsoft.Insights/", "Microsoft.KeyVault/")
+        ), a.symbol
