@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json
 from pydantic import BaseModel
 
 from kalimera.db import Conn, transaction
@@ -89,7 +89,7 @@ class Claim:
                     "k": self.key,
                     "f": fingerprint,
                     "s": status,
-                    "b": Jsonb(body),
+                    "b": Json(body),
                 },
             )
 

@@ -11,7 +11,7 @@ CREATE TABLE kalimera_idempotency_keys (
     operation text NOT NULL,
     fingerprint text,
     status integer,
-    body jsonb,
+    body json,  -- json, not jsonb: a replay is byte for byte the first answer (key order kept)
     locked_until timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
     expires_at timestamptz NOT NULL,
