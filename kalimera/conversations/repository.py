@@ -367,10 +367,14 @@ async def record_rejection(
     )
 
 
-async def list_rejections(*, conn: Conn, limit: int) -> list[DictRow]:
+async def list_rejections(
+    *, conn: Conn, limit: int, tenant_id: uuid.UUID | None = None, since: datetime | None = None
+) -> list[DictRow]:
     cur = await conn.execute(
         "SELECT blob_name, etag, tenant_id, reason, rejected_at FROM kalimera_ingest_rejections"
+        " WHERE (%(t)s::uuid IS NULL OR tenant_id = %(t)s)"
+        " AND (%(since)s::timestamptz IS NULL OR rejected_at >= %(since)s)"
         " ORDER BY rejected_at DESC LIMIT %(n)s",
-        {"n": limit},
+        {"n": limit, "t": tenant_id, "since": since},
     )
     return await cur.fetchall()
