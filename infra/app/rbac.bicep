@@ -9,6 +9,7 @@ param operatorPrincipalId string
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  storageBlobDelegator: 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
@@ -35,6 +36,19 @@ resource appBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+  }
+}
+
+// User delegation keys (get_user_delegation_key), which sign the recordings' SAS URLs: the
+// read-only download links and the create-only upload URLs of POST .../voice/upload-url. Blob
+// Data Owner carries this action too; the SAS URLs keep working if that role is ever narrowed.
+resource appDelegator 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(stg.id, appPrincipalId, roles.storageBlobDelegator)
+  scope: stg
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDelegator)
   }
 }
 

@@ -134,6 +134,7 @@ def test_the_identity_gets_only_data_plane_roles_on_single_resources() -> None:
     allowed = {
         "storageBlobDataOwner",
         "storageBlobDataContributor",
+        "storageBlobDelegator",  # user delegation keys for SAS URLs: no data access of its own
         "storageQueueDataContributor",
         "storageTableDataContributor",
         "monitoringMetricsPublisher",
