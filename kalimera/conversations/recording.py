@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from kalimera.services import Services
 
+FIELD_BYTES = 64 * 1024  # the most any field may hold (a long transcript goes to the sidecar)
 METADATA_TRANSCRIPT_BYTES = 4096  # Azure allows 8 KiB of metadata in all; longer: sidecar
 CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "ogg": "audio/ogg", "flac": "audio/flac"}
 NAMING_FIELDS = ("conversation_id", "direction", "seq")
@@ -56,7 +57,7 @@ class RecordingFields(ConversationBase):
         "this conversation and direction stored or handed out",
     )
     language: Annotated[str, Field(max_length=50)] | None = Field(None, description="Default en")
-    transcript: str | None = Field(
+    transcript: Annotated[str, Field(max_length=FIELD_BYTES)] | None = Field(
         None, description="Over 4 KiB URL-encoded it travels in the JSON sidecar"
     )
     profile_type: ProfileType | None = None

@@ -29,7 +29,12 @@ from kalimera import idempotency
 from kalimera.conversations import audio, paths, recording
 from kalimera.conversations.ingest import storage_clients
 from kalimera.conversations.models import VoiceStored
-from kalimera.conversations.recording import CONTENT_TYPES, NAMING_FIELDS, RecordingFields
+from kalimera.conversations.recording import (
+    CONTENT_TYPES,
+    FIELD_BYTES,
+    NAMING_FIELDS,
+    RecordingFields,
+)
 from kalimera.errors import Problem
 
 if TYPE_CHECKING:
@@ -40,7 +45,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BLOCK_BYTES = 2 * 1024 * 1024
-FIELD_BYTES = 64 * 1024  # any form field but the file (a long transcript goes to the sidecar)
 FORM_OVERHEAD = 1024 * 1024  # what the form may add around the file before it is "too large"
 DRAIN_LIMIT = 64 * 1024 * 1024  # read and drop at most this much after refusing a body
 SNIFF_BYTES = 16

@@ -176,6 +176,7 @@ def test_bad_fields_are_422_as_for_the_upload_and_nothing_is_signed(
         {"ext": "wav", "final": "maybe"},
         {"ext": "wav", "from_number": "1" * 40},
         {"ext": "wav", "language": "x\x00"},
+        {"ext": "wav", "transcript": "x" * 65_537},
         {"ext": "wav", "colour": "blue"},
     ):
         response = _url(tenant, agent_id, **body)
