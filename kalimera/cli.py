@@ -13,7 +13,6 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from kalimera.agents.cli import secrets_cli
 from kalimera.conversations.cli import ingest_cli
@@ -128,27 +127,29 @@ def token_create(
 @token_cli.command("list")
 def token_list(
     tenant: Annotated[uuid.UUID | None, typer.Option(help="Only this tenant's tokens.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array of objects.")] = False,
 ) -> None:
-    """List tokens (never the token values)."""
+    """List tokens (never the token values). Into a pipe: tab-separated lines."""
+    from dataclasses import asdict
+
     from kalimera.auth import list_tokens
     from kalimera.db import transaction
+    from kalimera.listing import show
 
     async def work(services):  # type: ignore[no-untyped-def]
         async with transaction(await services.db()) as conn:
             return await list_tokens(conn=conn, tenant_id=tenant)
 
-    table = Table("id", "tenant", "name", "scopes", "created", "last used", "revoked")
-    for t in with_services(work):
-        table.add_row(
-            str(t.id),
-            str(t.tenant_id),
-            t.name,
-            ",".join(t.scopes),
-            f"{t.created_at:%Y-%m-%d %H:%M}",
-            f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "-",
-            f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "-",
-        )
-    Console(width=200).print(table)
+    columns = {
+        "id": "id",
+        "tenant_id": "tenant",
+        "name": "name",
+        "scopes": "scopes",
+        "created_at": "created",
+        "last_used_at": "last used",
+        "revoked_at": "revoked",
+    }
+    show([asdict(t) for t in with_services(work)], columns, as_json=as_json, empty="no tokens")
 
 
 @token_cli.command("revoke")

@@ -23,6 +23,7 @@ PATH_IDS: dict[str, Callable[[Resources], dict[str, str]]] = {
     },
     "/kalimera/ai-agent/{agent_id}/runtime-config": lambda r: {"agent_id": r["agent"]},
     "/kalimera/ai-agent/{agent_id}/voice": lambda r: {"agent_id": r["agent"]},
+    "/kalimera/ai-agent/{agent_id}/voice/upload-url": lambda r: {"agent_id": r["agent"]},
     "/kalimera/contact/{contact_id}": lambda r: {"contact_id": r["contact"]},
     "/kalimera/conversations/{conversation_id}": lambda r: {"conversation_id": r["conversation"]},
 }
@@ -36,6 +37,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/kalimera/ai-agent/{agent_id}/voice"): {
         "data": {"direction": "input", "seq": "1"},
         "files": {"voice_file": ("turn.wav", wav_bytes(0.2), "audio/wav")},
+    },
+    ("post", "/kalimera/ai-agent/{agent_id}/voice/upload-url"): {
+        "json": {"ext": "wav", "direction": "input", "seq": 1}
     },
 }
 

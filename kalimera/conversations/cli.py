@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 ingest_cli = typer.Typer(
     help="Voice ingestion: rejected recordings and replays.", no_args_is_help=True
@@ -16,25 +16,40 @@ ingest_cli = typer.Typer(
 @ingest_cli.command("failures")
 def failures(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    tenant: Annotated[uuid.UUID | None, typer.Option(help="Only this tenant's.")] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Only those rejected at or after this time (UTC unless it says otherwise).",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array of objects.")] = False,
 ) -> None:
-    """List rejected recordings: blob name (within the container), reason, when."""
+    """List rejected recordings: blob (the whole name within the container, as ``ingest
+    replay`` takes it), reason, rejected at, etag, tenant. Into a pipe: tab-separated lines."""
     from kalimera.cli import with_services
     from kalimera.conversations import repository
     from kalimera.db import transaction
+    from kalimera.listing import show
+
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
 
     async def work(services):  # type: ignore[no-untyped-def]
         async with transaction(await services.db()) as conn:
-            return await repository.list_rejections(conn=conn, limit=limit)
+            return await repository.list_rejections(
+                conn=conn, limit=limit, tenant_id=tenant, since=since
+            )
 
-    rows = with_services(work)
-    table = Table("blob", "reason", "rejected at", "etag")
-    for row in rows:
-        table.add_row(
-            row["blob_name"], row["reason"], f"{row['rejected_at']:%Y-%m-%d %H:%M:%S}", row["etag"]
-        )
-    Console(width=250).print(table)
-    if not rows:
-        typer.echo("no rejected recordings")
+    columns = {
+        "blob_name": "blob",
+        "reason": "reason",
+        "rejected_at": "rejected at",
+        "etag": "etag",
+        "tenant_id": "tenant",
+    }
+    show(with_services(work), columns, as_json=as_json, empty="no rejected recordings")
 
 
 @ingest_cli.command("replay")

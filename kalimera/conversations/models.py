@@ -117,3 +117,16 @@ class VoiceStored(BaseModel):
     message: str = "Successfully stored."
     conversation_id: uuid.UUID
     blob: str = Field(description="The blob's name within the recordings container")
+
+
+class VoiceUploadUrl(BaseModel):
+    """Where and how to PUT one recording straight to Blob Storage."""
+
+    url: str = Field(description="A SAS URL that can create this one blob and nothing else")
+    blob: str = Field(description="The blob's name within the recordings container")
+    conversation_id: uuid.UUID
+    headers: dict[str, str] = Field(
+        description="Send these with the PUT: the blob type, the Content-Type and the "
+        "recording's metadata (x-ms-meta-*)"
+    )
+    expires_at: datetime = Field(description="The URL works until then (15 minutes)")

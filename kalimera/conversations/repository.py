@@ -152,6 +152,52 @@ async def list_conversations(
 # ---- ingestion -------------------------------------------------------------------------------
 
 
+async def take_seq(
+    *,
+    conn: Conn,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    direction: str,
+    seq: int | None,
+    highest_stored: int,
+) -> int:
+    """Record a given seq, or allocate the next one: above both the highest stored in Blob
+    Storage and the last handed out. One upsert, so concurrent uploads queue on the row."""
+    params = {"t": tenant_id, "c": conversation_id, "d": direction}
+    if seq is not None:
+        await conn.execute(
+            "INSERT INTO kalimera_upload_seqs AS s"
+            " (tenant_id, conversation_id, direction, last_seq)"
+            " VALUES (%(t)s, %(c)s, %(d)s, %(seq)s)"
+            " ON CONFLICT (tenant_id, conversation_id, direction) DO UPDATE"
+            " SET last_seq = greatest(s.last_seq, EXCLUDED.last_seq), updated_at = now()",
+            {**params, "seq": seq},
+        )
+        return seq
+    cur = await conn.execute(
+        "INSERT INTO kalimera_upload_seqs AS s (tenant_id, conversation_id, direction, last_seq)"
+        " VALUES (%(t)s, %(c)s, %(d)s, %(highest)s + 1)"
+        " ON CONFLICT (tenant_id, conversation_id, direction) DO UPDATE"
+        " SET last_seq = greatest(s.last_seq, %(highest)s) + 1, updated_at = now()"
+        " RETURNING last_seq",
+        {**params, "highest": highest_stored},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["last_seq"])
+
+
+async def release_seq(
+    *, conn: Conn, tenant_id: uuid.UUID, conversation_id: uuid.UUID, direction: str, seq: int
+) -> None:
+    await conn.execute(
+        "UPDATE kalimera_upload_seqs SET last_seq = last_seq - 1, updated_at = now()"
+        " WHERE tenant_id = %(t)s AND conversation_id = %(c)s AND direction = %(d)s"
+        " AND last_seq = %(seq)s",
+        {"t": tenant_id, "c": conversation_id, "d": direction, "seq": seq},
+    )
+
+
 async def claim_version(*, conn: Conn, tenant_id: uuid.UUID, blob_name: str, etag: str) -> bool:
     """Take the idempotency key of one blob version; False when it was processed already (a
     concurrent holder makes this wait for its commit, then answer False)."""
@@ -321,10 +367,14 @@ async def record_rejection(
     )
 
 
-async def list_rejections(*, conn: Conn, limit: int) -> list[DictRow]:
+async def list_rejections(
+    *, conn: Conn, limit: int, tenant_id: uuid.UUID | None = None, since: datetime | None = None
+) -> list[DictRow]:
     cur = await conn.execute(
         "SELECT blob_name, etag, tenant_id, reason, rejected_at FROM kalimera_ingest_rejections"
+        " WHERE (%(t)s::uuid IS NULL OR tenant_id = %(t)s)"
+        " AND (%(since)s::timestamptz IS NULL OR rejected_at >= %(since)s)"
         " ORDER BY rejected_at DESC LIMIT %(n)s",
-        {"n": limit},
+        {"n": limit, "t": tenant_id, "since": since},
     )
     return await cur.fetchall()

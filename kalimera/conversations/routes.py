@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BeforeValidator
@@ -20,9 +20,12 @@ from kalimera.conversations.models import (
     ProfileType,
     Status,
     VoiceStored,
+    VoiceUploadUrl,
 )
+from kalimera.conversations.recording import UploadUrlRequest
 from kalimera.deps import ConversationsRead, ConversationsWrite, ServicesDep
 from kalimera.errors import problem_responses
+from kalimera.idempotency import KeyHeader
 
 router = APIRouter(prefix="/kalimera", tags=["conversations"])
 
@@ -118,24 +121,54 @@ async def get_conversation(
 @router.post(
     "/ai-agent/{agent_id}/voice",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=VoiceStored,
     openapi_extra={"requestBody": upload.REQUEST_BODY},
-    responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def upload_voice(
-    agent_id: uuid.UUID, request: Request, principal: ConversationsWrite, services: ServicesDep
-) -> VoiceStored:
+    agent_id: uuid.UUID,
+    request: Request,
+    principal: ConversationsWrite,
+    services: ServicesDep,
+    idempotency_key: KeyHeader = None,
+) -> Any:
     """Store one recording under the naming contract; the conversation appears when the blob
-    trigger has processed it."""
-    await service.require_agent(services, principal.tenant_id, agent_id)
-    with service.storage_unavailable_is_503():
-        return await upload.receive(
-            services=services,
-            stream=request.stream(),
-            content_type=request.headers.get("content-type"),
-            content_length=request.headers.get("content-length"),
-            tenant_id=principal.tenant_id,
-            agent_id=agent_id,
-        )
+    trigger has processed it. 409: another upload of the same recording was stored meanwhile,
+    or a request with the same ``Idempotency-Key`` is in progress."""
+    return await service.store_upload(
+        services,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        stream=request.stream(),
+        content_type=request.headers.get("content-type"),
+        content_length=request.headers.get("content-length"),
+        idempotency_key=idempotency_key,
+    )
+
+
+@router.post(
+    "/ai-agent/{agent_id}/voice/upload-url",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VoiceUploadUrl,
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
+)
+async def voice_upload_url(
+    agent_id: uuid.UUID,
+    body: UploadUrlRequest,
+    principal: ConversationsWrite,
+    services: ServicesDep,
+    idempotency_key: KeyHeader = None,
+) -> Any:
+    """A URL to PUT one recording straight to Blob Storage (any size; the multipart upload
+    stops at 25 MiB): it can create that one blob for 15 minutes and do nothing else. Send the
+    ``headers`` with the PUT. 409: a recording is stored at that name already."""
+    return await service.issue_upload_url(
+        services,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        body=body,
+        idempotency_key=idempotency_key,
+    )
 
 
 @router.get("/ai-agent/{agent_id}/voice", responses=problem_responses(401, 403, 404, 422, 503))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from kalimera.conversations import repository
+from kalimera import idempotency
+from kalimera.conversations import recording, repository, upload
 from kalimera.conversations.ingest import partition_key, storage_clients
 from kalimera.conversations.models import (
     ConversationCreate,
@@ -20,12 +21,16 @@ from kalimera.conversations.models import (
     ConversationRead,
     ConversationUpdate,
     Turn,
+    VoiceStored,
+    VoiceUploadUrl,
 )
+from kalimera.conversations.recording import UploadUrlRequest
 from kalimera.db import transaction
 from kalimera.errors import RETRY_AFTER_SECONDS, NotFound, Problem
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import BlobServiceClient
+    from fastapi.responses import JSONResponse
 
     from kalimera.services import Services
 
@@ -231,8 +236,115 @@ async def _turns(
     ]
 
 
+async def store_upload(
+    services: Services,
+    *,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    stream: AsyncIterator[bytes],
+    content_type: str | None,
+    content_length: str | None,
+    idempotency_key: str | None,
+) -> VoiceStored | JSONResponse:
+    """Store the multipart upload's recording (once per ``Idempotency-Key``)."""
+    await require_agent(services, tenant_id, agent_id)
+
+    async def receive(*, store: bool) -> upload.Received:
+        with storage_unavailable_is_503():
+            return await upload.receive(
+                services=services,
+                stream=stream,
+                content_type=content_type,
+                content_length=content_length,
+                tenant_id=tenant_id,
+                agent_id=agent_id,
+                store=store,
+            )
+
+    async def run() -> tuple[VoiceStored, str]:
+        received = await receive(store=True)
+        assert received.stored is not None
+        return received.stored, received.fingerprint
+
+    async def fingerprint() -> str:
+        return (await receive(store=False)).fingerprint
+
+    return await idempotency.once(
+        services,
+        tenant_id=tenant_id,
+        key=idempotency_key,
+        operation=f"POST /kalimera/ai-agent/{agent_id}/voice",
+        status=202,
+        run=run,
+        fingerprint=fingerprint,
+    )
+
+
+async def issue_upload_url(
+    services: Services,
+    *,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    body: UploadUrlRequest,
+    idempotency_key: str | None,
+) -> VoiceUploadUrl | JSONResponse:
+    """A create-only SAS URL for the recording ``body`` names, and the headers to PUT it with
+    (once per ``Idempotency-Key``). The metadata rules and the blob name are the multipart
+    upload's (``recording``); a long transcript is written to the sidecar now."""
+    await require_agent(services, tenant_id, agent_id)
+    fingerprint = idempotency.fingerprint(body.model_dump(mode="json"))
+
+    async def run() -> tuple[VoiceUploadUrl, str]:
+        with storage_unavailable_is_503():
+            return await _upload_url(services, tenant_id, agent_id, body), fingerprint
+
+    async def same() -> str:
+        return fingerprint
+
+    return await idempotency.once(
+        services,
+        tenant_id=tenant_id,
+        key=idempotency_key,
+        operation=f"POST /kalimera/ai-agent/{agent_id}/voice/upload-url",
+        status=201,
+        run=run,
+        fingerprint=same,
+    )
+
+
+async def _upload_url(
+    services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID, body: UploadUrlRequest
+) -> VoiceUploadUrl:
+    container, _ = storage_clients(services)
+    path, allocated = await recording.resolve_path(
+        services, container, tenant_id=tenant_id, agent_id=agent_id, fields=body, ext=body.ext
+    )
+    if not allocated and await container.get_blob_client(path.blob_name).exists():
+        raise Problem(
+            409,
+            f"A recording is stored at {path.blob_name} already; an upload URL only creates "
+            "new recordings (replace one with the multipart upload)",
+        )
+    metadata, long_transcript = body.metadata()
+    await recording.write_sidecar(container, path, long_transcript)
+    signer = await Signer.for_services(services)
+    url, expires_at = signer.create_url(path.blob_name)
+    headers = {
+        "x-ms-blob-type": "BlockBlob",
+        "Content-Type": recording.CONTENT_TYPES[path.ext],
+        **{f"x-ms-meta-{name}": value for name, value in metadata.items()},
+    }
+    return VoiceUploadUrl(
+        url=url,
+        blob=path.blob_name,
+        conversation_id=path.conversation_id,
+        headers=headers,
+        expires_at=expires_at,
+    )
+
+
 class Signer:
-    """Signed read-only URLs for recordings, valid ``SAS_LIFETIME``: with the account key where
+    """Signed URLs for recordings, valid ``SAS_LIFETIME``: with the account key where
     the connection string has one (Azurite, key-based accounts), else with a user delegation key
     (identity-based connections on Azure), which is fetched once and reused while it is valid."""
 
@@ -271,18 +383,32 @@ class Signer:
         return cls(blobs, container, account_key=None, delegation_key=cached[0])
 
     def url(self, blob_name: str) -> str:
-        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+        """A read-only download URL."""
+        from azure.storage.blob import BlobSasPermissions
+
+        return self._signed(blob_name, BlobSasPermissions(read=True))[0]
+
+    def create_url(self, blob_name: str) -> tuple[str, datetime]:
+        """A URL that can create this blob and do nothing else (no overwrite, read, list or
+        delete), and when it expires."""
+        from azure.storage.blob import BlobSasPermissions
+
+        return self._signed(blob_name, BlobSasPermissions(create=True))
+
+    def _signed(self, blob_name: str, permission: Any) -> tuple[str, datetime]:
+        from azure.storage.blob import generate_blob_sas
 
         now = datetime.now(UTC)
+        expiry = now + SAS_LIFETIME
         token = generate_blob_sas(
             account_name=str(self.blobs.account_name),
             container_name=self.container,
             blob_name=blob_name,
             account_key=self.account_key,
             user_delegation_key=self.delegation_key,
-            permission=BlobSasPermissions(read=True),
+            permission=permission,
             start=now - CLOCK_SKEW,
-            expiry=now + SAS_LIFETIME,
+            expiry=expiry,
         )
         base = self.blobs.url.rstrip("/")
-        return f"{base}/{self.container}/{quote(blob_name)}?{token}"
+        return f"{base}/{self.container}/{quote(blob_name)}?{token}", expiry

@@ -8,23 +8,33 @@ The blob's name is fixed when the file part starts, so ``conversation_id``, ``di
 order send them); the other fields may come in any order. Checks: the extension and the first
 bytes (415), the size as it streams and the Content-Length up front (413), the seed's messages
 for a missing, unnamed or empty file (400). Nothing is committed unless every check passed.
+
+Uploads that race: each upload names its blocks with its own random prefix, so two uploads of
+the same recording never commit each other's blocks. Committing a block list discards the
+blob's other uncommitted blocks, so when another upload of the same name commits first, this
+one's commit finds its blocks gone: a 409 (the stored recording is the other upload's, whole).
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import json
+import hashlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from kalimera.agents.models import ProfileType
-from kalimera.conversations import audio, paths
+from kalimera import idempotency
+from kalimera.conversations import audio, paths, recording
 from kalimera.conversations.ingest import storage_clients
 from kalimera.conversations.models import VoiceStored
+from kalimera.conversations.recording import (
+    CONTENT_TYPES,
+    FIELD_BYTES,
+    NAMING_FIELDS,
+    RecordingFields,
+)
 from kalimera.errors import Problem
 
 if TYPE_CHECKING:
@@ -32,17 +42,16 @@ if TYPE_CHECKING:
 
     from kalimera.services import Services
 
+logger = logging.getLogger(__name__)
+
 BLOCK_BYTES = 2 * 1024 * 1024
-FIELD_BYTES = 64 * 1024  # any form field but the file (a long transcript goes to the sidecar)
 FORM_OVERHEAD = 1024 * 1024  # what the form may add around the file before it is "too large"
 DRAIN_LIMIT = 64 * 1024 * 1024  # read and drop at most this much after refusing a body
-METADATA_TRANSCRIPT_BYTES = 4096  # Azure allows 8 KiB of metadata in all; longer: sidecar
 SNIFF_BYTES = 16
 FILE_FIELD = "voice_file"
-NAMING_FIELDS = ("conversation_id", "direction", "seq")
-TEXT_FIELDS = {"language": 50, "profile_type": 16, "from_number": 32, "to_number": 32}
-CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "ogg": "audio/ogg", "flac": "audio/flac"}
+CONTRACT_FIELDS = frozenset(RecordingFields.model_fields)
 
+_FIELDS_SCHEMA = RecordingFields.model_json_schema(ref_template="#/components/schemas/{model}")
 REQUEST_BODY: dict[str, Any] = {
     "required": True,
     "content": {
@@ -56,15 +65,7 @@ REQUEST_BODY: dict[str, Any] = {
                         "format": "binary",
                         "description": "mp3, wav, ogg or flac; at most 25 MiB",
                     },
-                    "conversation_id": {"type": "string", "format": "uuid"},
-                    "direction": {"type": "string", "enum": ["input", "output"]},
-                    "seq": {"type": "integer", "minimum": 1, "maximum": 999999},
-                    "language": {"type": "string", "maxLength": 50},
-                    "transcript": {"type": "string"},
-                    "profile_type": {"type": "string", "enum": ["inbound", "outbound"]},
-                    "from_number": {"type": "string", "maxLength": 32},
-                    "to_number": {"type": "string", "maxLength": 32},
-                    "final": {"type": "boolean"},
+                    **_FIELDS_SCHEMA["properties"],
                 },
             },
             "encoding": {FILE_FIELD: {"contentType": ", ".join(CONTENT_TYPES.values())}},
@@ -78,10 +79,13 @@ def _invalid(name: str, msg: str) -> Problem:
 
 
 class _BlockWriter:
-    """Stages a blob's blocks as the data arrives; ``commit`` makes them the blob."""
+    """Stages a blob's blocks as the data arrives; ``commit`` makes them the blob. The block
+    ids carry a prefix of this upload's own, so a concurrent upload of the same blob name can
+    never slip a block of its own into this one's list."""
 
     def __init__(self, blob: BlobClient) -> None:
         self.blob = blob
+        self.prefix = uuid.uuid4().hex
         self.block_ids: list[str] = []
         self._pending: list[bytes] = []
         self._pending_bytes = 0
@@ -98,19 +102,30 @@ class _BlockWriter:
         data = b"".join(self._pending)
         self._pending.clear()
         self._pending_bytes = 0
-        block_id = base64.b64encode(f"{len(self.block_ids):08d}".encode()).decode()
+        raw = f"{self.prefix}-{len(self.block_ids):08d}"
+        block_id = base64.b64encode(raw.encode()).decode()
         await self.blob.stage_block(block_id, data, length=len(data))
         self.block_ids.append(block_id)
 
     async def commit(self, *, metadata: dict[str, str], content_type: str) -> str:
+        from azure.core.exceptions import HttpResponseError
         from azure.storage.blob import BlobBlock, ContentSettings
 
         await self._stage()
-        await self.blob.commit_block_list(
-            [BlobBlock(block_id=i) for i in self.block_ids],
-            metadata=metadata,
-            content_settings=ContentSettings(content_type=content_type),
-        )
+        try:
+            await self.blob.commit_block_list(
+                [BlobBlock(block_id=i) for i in self.block_ids],
+                metadata=metadata,
+                content_settings=ContentSettings(content_type=content_type),
+            )
+        except HttpResponseError as exc:
+            if getattr(exc, "error_code", None) != "InvalidBlockList":
+                raise
+            raise Problem(
+                409,
+                "Another upload of this recording was stored while this one was arriving; "
+                "the stored recording is that one. Send this one again to replace it.",
+            ) from None
         return self.blob.blob_name
 
 
@@ -159,8 +174,21 @@ class _Form:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What an upload made: the answer (None when only fingerprinting) and the fingerprint."""
+
+    stored: VoiceStored | None
+    fingerprint: str
+
+
 class _Receiver:
-    """Consumes the parser's events: fields into memory (bounded), the file into blocks."""
+    """Consumes the parser's events: the recording's fields into memory (bounded), the file
+    into blocks. With ``store=False`` it only reads and hashes (an idempotent replay's check).
+
+    A field's fault (too long, not UTF-8) is held until the file part starts or the body ends:
+    a body without a ``voice_file`` part is "No file part" whatever else it holds. Parts the
+    contract does not name (another file, the seed's extra fields) are read and dropped."""
 
     def __init__(
         self,
@@ -169,22 +197,27 @@ class _Receiver:
         container: ContainerClient,
         tenant_id: uuid.UUID,
         agent_id: uuid.UUID,
+        store: bool,
     ) -> None:
         self.services = services
         self.container = container
         self.tenant_id = tenant_id
         self.agent_id = agent_id
+        self.store = store
         self.limit = services.settings.max_upload_bytes
         self.fields: dict[str, str] = {}
+        self.fault: Problem | None = None
         self.part: str | None = None  # the form name of the current part
         self.value = bytearray()
         self.file_seen = False
         self.file_done = False
         self.file_bytes = 0
+        self.file_hash = hashlib.sha256()
         self.head = bytearray()
         self.sniffed = False
         self.ext = ""
         self.path: paths.RecordingPath | None = None
+        self.allocated = False
         self.writer: _BlockWriter | None = None
 
     async def handle(self, kind: str, payload: Any) -> None:
@@ -193,7 +226,7 @@ class _Receiver:
         elif kind == "data":
             await self._data(payload)
         else:
-            await self._end()
+            self._end()
 
     async def _begin(self, headers: dict[str, bytes]) -> None:
         from python_multipart.multipart import parse_options_header
@@ -209,6 +242,8 @@ class _Receiver:
         if self.file_seen:
             raise _invalid(FILE_FIELD, "only one file per upload")
         self.file_seen = True
+        if self.fault is not None:
+            raise self.fault
         filename = options.get(b"filename", b"").decode("utf-8", "replace").strip()
         if not filename:
             raise Problem(400, "No selected file")
@@ -216,17 +251,31 @@ class _Receiver:
         if ext not in paths.AUDIO_EXTENSIONS:
             raise Problem(415, f"Only {', '.join(paths.AUDIO_EXTENSIONS)} files are accepted")
         self.ext = ext
-        self.metadata()  # refuse bad fields sent so far before a byte of the file is stored
-        self.path = await self._path(ext)
+        fields = RecordingFields.parse(self.fields)  # refuse bad fields before storing a byte
+        if not self.store:
+            return
+        self.path, self.allocated = await recording.resolve_path(
+            self.services,
+            self.container,
+            tenant_id=self.tenant_id,
+            agent_id=self.agent_id,
+            fields=fields,
+            ext=ext,
+        )
         self.writer = _BlockWriter(self.container.get_blob_client(self.path.blob_name))
 
     async def _data(self, data: bytes) -> None:
         if self.part != FILE_FIELD:
+            if self.part not in CONTRACT_FIELDS or self.fault is not None:
+                return
             self.value += data
             if len(self.value) > FIELD_BYTES:
-                raise Problem(413, f"The field {self.part!r} is larger than {FIELD_BYTES} bytes")
+                self.fault = Problem(
+                    413, f"The field {self.part!r} is larger than {FIELD_BYTES} bytes"
+                )
+                if self.file_seen:
+                    raise self.fault
             return
-        assert self.writer is not None
         self.file_bytes += len(data)
         if self.file_bytes > self.limit:
             raise Problem(413, f"The file is larger than {self.limit} bytes")
@@ -234,23 +283,24 @@ class _Receiver:
             self.head += data[: SNIFF_BYTES - len(self.head)]
             if len(self.head) >= SNIFF_BYTES:
                 self._sniff()
-        await self.writer.write(data)
+        self.file_hash.update(data)
+        if self.writer is not None:
+            await self.writer.write(data)
 
-    async def _end(self) -> None:
+    def _end(self) -> None:
         if self.part == FILE_FIELD:
             if self.file_bytes == 0:
                 raise Problem(400, "Empty file")
             if not self.sniffed:
                 self._sniff()
             self.file_done = True
-        elif self.part:
+        elif self.part in CONTRACT_FIELDS and self.fault is None:
             try:
-                text = self.value.decode("utf-8")
+                self.fields[self.part] = self.value.decode("utf-8")
             except UnicodeDecodeError:
-                raise _invalid(self.part, "not UTF-8 text") from None
-            if "\x00" in text:
-                raise _invalid(self.part, "must not contain NUL characters")
-            self.fields[self.part] = text
+                self.fault = _invalid(self.part, "not UTF-8 text")
+                if self.file_seen:
+                    raise self.fault from None
         self.part = None
 
     def _sniff(self) -> None:
@@ -260,99 +310,41 @@ class _Receiver:
         except audio.BadAudio as exc:
             raise Problem(415, f"The file's content does not match .{self.ext}: {exc}") from None
 
-    async def _path(self, ext: str) -> paths.RecordingPath:
-        raw = self.fields.get("conversation_id", "").strip()
-        try:
-            conversation_id = uuid.UUID(raw) if raw else uuid.uuid4()
-        except ValueError:
-            raise _invalid("conversation_id", "not a UUID") from None
-        raw = self.fields.get("direction", "").strip() or "input"
-        try:
-            direction = paths.Direction(raw)
-        except ValueError:
-            raise _invalid("direction", "must be input or output") from None
-        raw = self.fields.get("seq", "").strip()
-        if raw:
-            if not raw.isdigit() or not 1 <= int(raw) <= 999_999:
-                raise _invalid("seq", "must be an integer from 1 to 999999")
-            seq = int(raw)
-        else:
-            seq = await self._next_seq(conversation_id, direction)
-        return paths.build(
-            tenant_id=self.tenant_id,
-            agent_id=self.agent_id,
-            conversation_id=conversation_id,
-            seq=seq,
-            direction=direction,
-            ext=ext,
+    def fingerprint(self) -> str:
+        """What this request asks for: its fields as validated, the file's format and hash."""
+        fields = RecordingFields.parse(self.fields).model_dump(mode="json")
+        return idempotency.fingerprint(
+            {"fields": fields, "ext": self.ext, "file": self.file_hash.hexdigest()}
         )
 
-    async def _next_seq(self, conversation_id: uuid.UUID, direction: paths.Direction) -> int:
-        """One more than the highest seq of this conversation and direction in Blob Storage."""
-        prefix = paths.conversation_prefix(self.tenant_id, self.agent_id, conversation_id)
-        highest = 0
-        async for blob in self.container.list_blobs(name_starts_with=prefix):
-            try:
-                found = paths.parse(blob.name)
-            except paths.BadPath:
-                continue
-            if found.direction is direction and not found.is_sidecar:
-                highest = max(highest, found.seq)
-        return highest + 1
-
-    def metadata(self) -> tuple[dict[str, str], str | None]:
-        """The blob's metadata (URL-encoded values) and a transcript too long for it."""
-        meta: dict[str, str] = {"language": "en"}
-        for name, limit in TEXT_FIELDS.items():
-            value = self.fields.get(name, "").strip()
-            if len(value) > limit:
-                raise _invalid(name, f"at most {limit} characters")
-            if value:
-                meta[name] = value
-        if "profile_type" in meta and meta["profile_type"] not in tuple(ProfileType):
-            raise _invalid("profile_type", "must be inbound or outbound")
-        final = self.fields.get("final", "").strip().lower()
-        if final not in ("", "true", "false", "1", "0", "yes", "no"):
-            raise _invalid("final", "must be true or false")
-        if final in ("true", "1", "yes"):
-            meta["final"] = "true"
-        encoded = {k: quote(v, safe="") for k, v in meta.items()}
-        transcript = self.fields.get("transcript", "").strip()
-        long_transcript = None
-        if transcript:
-            quoted = quote(transcript, safe="")
-            if len(quoted) <= METADATA_TRANSCRIPT_BYTES:
-                encoded["transcript"] = quoted
-            else:
-                long_transcript = transcript
-        return encoded, long_transcript
-
-    async def finish(self) -> VoiceStored:
+    async def finish(self) -> Received:
         if not self.file_seen:
             raise Problem(400, "No file part")
-        if not self.file_done or self.writer is None or self.path is None:
+        if self.fault is not None:
+            raise self.fault
+        if not self.file_done:
             raise Problem(400, "The multipart body ended inside the file part")
-        metadata, long_transcript = self.metadata()
-        await self._sidecar(self.path, long_transcript)
+        fields = RecordingFields.parse(self.fields)
+        fingerprint = self.fingerprint()
+        if self.writer is None or self.path is None:
+            return Received(stored=None, fingerprint=fingerprint)
+        metadata, long_transcript = fields.metadata()
+        await recording.write_sidecar(self.container, self.path, long_transcript)
         blob = await self.writer.commit(metadata=metadata, content_type=CONTENT_TYPES[self.ext])
-        return VoiceStored(conversation_id=self.path.conversation_id, blob=blob)
+        self.allocated = False  # the recording holds its seq now
+        stored = VoiceStored(conversation_id=self.path.conversation_id, blob=blob)
+        return Received(stored=stored, fingerprint=fingerprint)
 
-    async def _sidecar(self, path: paths.RecordingPath, transcript: str | None) -> None:
-        """A long transcript goes to the JSON sidecar, written before the audio so the trigger
-        finds it; otherwise a sidecar left by an earlier upload of this turn must not win."""
-        from azure.core.exceptions import ResourceNotFoundError
-        from azure.storage.blob import ContentSettings
-
-        sidecar = self.container.get_blob_client(path.sidecar_name)
-        if transcript is not None:
-            await sidecar.upload_blob(
-                json.dumps({"transcript": transcript}, ensure_ascii=False).encode(),
-                overwrite=True,
-                content_settings=ContentSettings(content_type="application/json"),
-            )
+    async def give_back_seq(self) -> None:
+        """After a failed upload: the error being answered matters more than the seq, so a
+        fault here is logged, not raised (at worst the exchange numbers have a gap)."""
+        if not self.allocated or self.path is None:
             return
-        with contextlib.suppress(ResourceNotFoundError):
-            await sidecar.delete_blob()
+        self.allocated = False
+        try:
+            await recording.release_seq(self.services, self.path)
+        except Exception:  # noqa: BLE001 - see the docstring
+            logger.warning("could not give back seq %r of %r", self.path.seq, self.path.stem)
 
 
 async def receive(
@@ -363,8 +355,10 @@ async def receive(
     content_length: str | None,
     tenant_id: uuid.UUID,
     agent_id: uuid.UUID,
-) -> VoiceStored:
-    """Parse the multipart body as it streams in and store the file; raises ``Problem``."""
+    store: bool = True,
+) -> Received:
+    """Parse the multipart body as it streams in and store the file (with ``store=False``,
+    only validate and fingerprint it); raises ``Problem``."""
     from python_multipart.exceptions import MultipartParseError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -380,26 +374,33 @@ async def receive(
     parser = MultipartParser(boundary, form.callbacks())  # type: ignore[arg-type]  # a TypedDict
     container, _ = storage_clients(services)
     receiver = _Receiver(
-        services=services, container=container, tenant_id=tenant_id, agent_id=agent_id
+        services=services,
+        container=container,
+        tenant_id=tenant_id,
+        agent_id=agent_id,
+        store=store,
     )
     received = 0
     try:
-        async for chunk in stream:
-            received += len(chunk)
-            if received > limit + FORM_OVERHEAD:
-                raise Problem(413, f"The body is larger than {limit} bytes")
-            parser.write(chunk)
-            events, form.events = form.events, []
-            for kind, payload in events:
-                await receiver.handle(kind, payload)
-        parser.finalize()
-    except MultipartParseError:
-        await _drain(stream)
-        raise Problem(400, "The multipart body is malformed") from None
-    except Problem:
-        await _drain(stream)
-        raise
-    return await receiver.finish()
+        try:
+            async for chunk in stream:
+                received += len(chunk)
+                if received > limit + FORM_OVERHEAD:
+                    raise Problem(413, f"The body is larger than {limit} bytes")
+                parser.write(chunk)
+                events, form.events = form.events, []
+                for kind, payload in events:
+                    await receiver.handle(kind, payload)
+            parser.finalize()
+        except MultipartParseError:
+            await _drain(stream)
+            raise Problem(400, "The multipart body is malformed") from None
+        except Problem:
+            await _drain(stream)
+            raise
+        return await receiver.finish()
+    finally:
+        await receiver.give_back_seq()
 
 
 async def _drain(stream: AsyncIterator[bytes]) -> None:

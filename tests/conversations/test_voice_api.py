@@ -155,6 +155,55 @@ def test_the_seed_messages_for_missing_unnamed_and_empty_files(
     assert empty.headers["content-type"] == "application/problem+json"
 
 
+def _form(boundary: str, parts: list[tuple[str, str | None, bytes]]) -> bytes:
+    """A multipart body built by hand: (name, filename or None, content) per part."""
+    out = b""
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        out += content + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()
+
+
+def test_a_body_without_a_voice_file_part_is_400_no_file_part_whatever_else_it_holds(
+    server: Server, tenant: Tenant
+) -> None:
+    agent_id = make_agent(server.settings, tenant.id)
+    url = f"/kalimera/ai-agent/{agent_id}/voice"
+    recording = wav_bytes(5.0)  # 80 KB: more than any form field may hold
+    bodies = {
+        "the recording under another name": [
+            ("direction", None, b"input"),
+            ("seq", None, b"1"),
+            ("file", "call.wav", recording),
+        ],
+        "binary parts": [("audio", "a.wav", b"RIFF\xff\xfe\x00\x81"), ("language", None, b"\xff")],
+        "bad fields only": [
+            ("seq", None, b"abc"),
+            ("direction", None, b"sideways"),
+            ("transcript", None, b"x" * 100_000),
+            ("conversation_id", None, b"not-a-uuid"),
+        ],
+        "no parts at all": [],
+    }
+    for case, parts in bodies.items():
+        boundary = uuid.uuid4().hex
+        response = tenant.client.post(
+            url,
+            content=_form(boundary, parts),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert (response.status_code, response.json()["detail"]) == (400, "No file part"), case
+        assert response.headers["content-type"] == "application/problem+json"
+    for headers in ({"Content-Type": "multipart/form-data; boundary=x"}, {}):
+        empty = tenant.client.post(url, content=b"", headers=headers)
+        assert (empty.status_code, empty.json()["detail"]) == (400, "No file part"), headers
+        assert empty.headers["content-type"] == "application/problem+json"
+    assert _blobs(server, tenant, agent_id) == []
+
+
 def test_wrong_kinds_of_file_are_415_and_store_nothing(server: Server, tenant: Tenant) -> None:
     agent_id = make_agent(server.settings, tenant.id)
     conversation_id = str(uuid.uuid4())
