@@ -23,7 +23,7 @@ def failures(
     from kalimera.db import transaction
 
     async def work(services):  # type: ignore[no-untyped-def]
-        async with transaction(await services.db()) as conn:
+        async with transaction(await services.db(), system=True) as conn:
             return await repository.list_rejections(conn=conn, limit=limit)
 
     rows = with_services(work)
