@@ -13,9 +13,9 @@ the transaction-local setting ``kalimera.tenant_id``, or every row when ``kalime
 - its arguments: ``transaction(pool, tenant_id=t)`` (ingestion, from the blob's path; the CLI's
   ``--tenant``) or ``transaction(pool, system=True)`` (work that crosses tenants by design: token
   lookup by hash, the statistics rollup and idle sweep, the rejections list, the demo seed);
-- the scope of the current context: ``act_for_tenant(t)``, which the auth dependency calls for
-  every authenticated request (each request runs in its own task, so it ends with the request),
-  or the ``tenant_scope(t)`` / ``system_scope()`` context managers.
+- else the tenant of the current context, set by ``act_for_tenant(t)``, which the auth
+  dependency calls for every authenticated request (uvicorn and the Functions worker run each
+  request in a task of its own, whose context ends with it).
 
 With neither, the transaction sees no tenant rows and can write none: a query that forgets its
 ``WHERE tenant_id = …`` finds nothing of another tenant instead of everything. Cross-tenant
@@ -36,8 +36,8 @@ statement can also change them (or ``RESET ROLE`` where the login role is more t
 """
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -51,8 +51,8 @@ Pool = AsyncConnectionPool[Conn]
 
 SYSTEM = "system"  # the value of kalimera.scope that the policies let see every tenant
 
-# The current scope: a tenant's id, SYSTEM, or None (no tenant rows).
-_scope: ContextVar[uuid.UUID | str | None] = ContextVar("kalimera_db_scope", default=None)
+# The tenant the current request acts for (None: no tenant rows).
+_tenant_of_context: ContextVar[uuid.UUID | None] = ContextVar("kalimera_tenant", default=None)
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -107,28 +107,7 @@ def create_pool(
 
 def act_for_tenant(tenant_id: uuid.UUID) -> None:
     """From now on in this context (an HTTP request's task), transactions act for ``tenant_id``."""
-    _scope.set(_tenant(tenant_id))
-
-
-@contextmanager
-def tenant_scope(tenant_id: uuid.UUID) -> Iterator[None]:
-    """Transactions inside the block act for ``tenant_id``."""
-    token = _scope.set(_tenant(tenant_id))
-    try:
-        yield
-    finally:
-        _scope.reset(token)
-
-
-@contextmanager
-def system_scope() -> Iterator[None]:
-    """Transactions inside the block see every tenant's rows: for work that crosses tenants by
-    design, named where it happens."""
-    token = _scope.set(SYSTEM)
-    try:
-        yield
-    finally:
-        _scope.reset(token)
+    _tenant_of_context.set(_tenant(tenant_id))
 
 
 def _tenant(tenant_id: uuid.UUID) -> uuid.UUID:
@@ -162,14 +141,16 @@ async def transaction(
 ) -> AsyncIterator[Conn]:
     """One unit of work: commits when the block ends, rolls back when it raises.
 
-    It acts for ``tenant_id``, or for every tenant with ``system=True``, or else for the scope
+    It acts for ``tenant_id``, or for every tenant with ``system=True``, or else for the tenant
     of the current context (see the module doc); with none of them it sees no tenant rows.
     A pool timeout or a lost connection becomes ``DatabaseUnavailable`` (answered as 503).
     """
     if tenant_id is not None and system:
         msg = "a transaction acts for one tenant or for the system, not both"
         raise ValueError(msg)
-    scope = _tenant(tenant_id) if tenant_id is not None else SYSTEM if system else _scope.get()
+    scope: uuid.UUID | str | None = SYSTEM
+    if not system:
+        scope = _tenant(tenant_id) if tenant_id is not None else _tenant_of_context.get()
     try:
         async with pool.connection() as conn:
             await conn.execute(_begin(scope))

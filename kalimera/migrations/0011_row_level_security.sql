@@ -32,20 +32,15 @@ END;
 $$;
 REVOKE EXECUTE ON FUNCTION kalimera_protect_tenant_table(regclass) FROM PUBLIC;
 
-SELECT kalimera_protect_tenant_table(t) FROM unnest(ARRAY[
-    'kalimera_api_tokens',
-    'kalimera_ai_agents',
-    'kalimera_contacts',
-    'kalimera_conversations',
-    'kalimera_recordings',
-    'kalimera_processed_recordings',
-    -- tenant_id may be null here (a path with no valid tenant): those rows are the system's.
-    'kalimera_ingest_rejections',
-    'kalimera_stats_quarter',
-    'kalimera_stats_hour',
-    'kalimera_stats_rolled',
-    'kalimera_stats_dirty'
-]::regclass[]) AS t;
+-- Every table with a tenant_id column that exists now (those of the migrations before this one,
+-- whichever they are): tokens, agents, contacts, conversations, recordings, processed recordings,
+-- the four statistics tables, and the ingest rejections, whose tenant_id may be null (a path with
+-- no valid tenant): such rows are the system scope's only.
+SELECT kalimera_protect_tenant_table(c.oid::regclass)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+   AND EXISTS (SELECT 1 FROM pg_attribute a
+                WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped);
 
 -- The app's role. Roles belong to the whole server, not to this database: several databases
 -- (test runs, environments) share it, and two of them may migrate at once, so the creation is

@@ -17,7 +17,7 @@ import pytest
 from fastapi import APIRouter
 
 from kalimera.app import create_app
-from kalimera.db import Conn, system_scope, tenant_scope, transaction
+from kalimera.db import Conn, act_for_tenant, transaction
 from kalimera.deps import AgentsRead, ServicesDep
 from kalimera.services import Services
 from kalimera.settings import Settings
@@ -192,7 +192,7 @@ def test_with_no_tenant_set_a_transaction_sees_no_tenant_rows(
     }
 
 
-def test_the_context_scopes_apply_and_explicit_arguments_win(
+def test_the_tenant_of_the_context_applies_and_explicit_arguments_win(
     settings: Settings, two_tenants: tuple[uuid.UUID, uuid.UUID]
 ) -> None:
     a, b = two_tenants
@@ -203,15 +203,16 @@ def test_the_context_scopes_apply_and_explicit_arguments_win(
             return {r["tenant_id"] for r in await rows(conn, query, {"a": a, "b": b})}
 
     async def work(services: Services) -> list[set[uuid.UUID]]:
-        with tenant_scope(b):
-            in_b = await seen(services)
-            explicit_a = await seen(services, tenant_id=a)
-        with system_scope():
-            everyone = await seen(services)
-        after = await seen(services)
-        return [in_b, explicit_a, everyone, after]
+        nobody = await seen(services)
+        act_for_tenant(b)  # what the auth dependency does for a request of B
+        return [
+            nobody,
+            await seen(services),
+            await seen(services, tenant_id=a),
+            await seen(services, system=True),
+        ]
 
-    assert as_app(settings, work) == [{b}, {a}, {a, b}, set()]
+    assert as_app(settings, work) == [set(), {b}, {a}, {a, b}]
     with pytest.raises(ValueError, match="not both"):
         as_app(settings, lambda services: seen(services, tenant_id=a, system=True))
 
