@@ -7,9 +7,9 @@ scope ``transaction()`` sets, exactly as the routes, the triggers and the CLI do
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import psycopg
@@ -22,8 +22,7 @@ from kalimera.deps import AgentsRead, ServicesDep
 from kalimera.services import Services
 from kalimera.settings import Settings
 from tests.conftest import make_token, run_async
-
-T = TypeVar("T")
+from tests.conversations.conftest import with_services
 
 APP_ROLE = "kalimera_app"
 
@@ -50,17 +49,6 @@ def owner(settings: Settings) -> psycopg.Connection[Any]:
 def tenant_tables(settings: Settings) -> list[str]:
     with owner(settings) as conn:
         return [row[0] for row in conn.execute(TENANT_TABLES)]
-
-
-def as_app(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    async def main() -> T:
-        services = Services(settings)
-        try:
-            return await work(services)
-        finally:
-            await services.aclose()
-
-    return run_async(main())  # type: ignore[no-any-return]
 
 
 async def rows(conn: Conn, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -158,7 +146,7 @@ def test_a_query_without_tenant_id_sees_only_the_current_tenants_rows(
             )
         return seen
 
-    seen = as_app(settings, work)
+    seen = with_services(settings, work)
     assert seen["contacts"] == 3
     assert seen["b_by_id"] == []
     others = {table: sorted(map(str, seen[table] - {a})) for table in tables if seen[table] - {a}}
@@ -182,7 +170,7 @@ def test_with_no_tenant_set_a_transaction_sees_no_tenant_rows(
     async def work(services: Services) -> tuple[dict[str, int], dict[str, int]]:
         return await counts(services), await counts(services, system=True)
 
-    nobody, system = as_app(settings, work)
+    nobody, system = with_services(settings, work)
     assert nobody == dict.fromkeys(tables, 0)
     # The system scope sees them all (and the fixture wrote rows to most tables).
     assert {t for t, n in system.items() if n == 0} <= {
@@ -212,9 +200,9 @@ def test_the_tenant_of_the_context_applies_and_explicit_arguments_win(
             await seen(services, system=True),
         ]
 
-    assert as_app(settings, work) == [set(), {b}, {a}, {a, b}]
+    assert with_services(settings, work) == [set(), {b}, {a}, {a, b}]
     with pytest.raises(ValueError, match="not both"):
-        as_app(settings, lambda services: seen(services, tenant_id=a, system=True))
+        with_services(settings, lambda services: seen(services, tenant_id=a, system=True))
 
 
 def test_rejections_without_a_tenant_are_the_systems_only(
@@ -230,7 +218,7 @@ def test_rejections_without_a_tenant_are_the_systems_only(
                 found.append((await rows(conn, query, {"n": f"no-tenant-{a}"}))[0]["n"])
         return found
 
-    assert as_app(settings, work) == [0, 1]
+    assert with_services(settings, work) == [0, 1]
 
 
 def test_writing_another_tenants_rows_is_refused(
@@ -263,7 +251,7 @@ def test_writing_another_tenants_rows_is_refused(
 
     for attempt in (insert_for_b, move_to_b, no_tenant_insert):
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
-            as_app(settings, attempt)
+            with_services(settings, attempt)
 
     async def touch_b(services: Services) -> list[int]:
         async with transaction(await services.db(), tenant_id=a) as conn:
@@ -276,7 +264,7 @@ def test_writing_another_tenants_rows_is_refused(
             )
             return [updated.rowcount, deleted.rowcount]
 
-    assert as_app(settings, touch_b) == [0, 0]
+    assert with_services(settings, touch_b) == [0, 0]
     with owner(settings) as conn:
         names = conn.execute(
             "SELECT tenant_id, first_name FROM kalimera_contacts WHERE tenant_id IN (%(a)s, %(b)s)",
@@ -306,7 +294,7 @@ def test_the_app_role_cannot_change_the_schema(settings: Settings, statement: st
             await conn.execute(statement)  # type: ignore[arg-type]
 
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        as_app(settings, work)
+        with_services(settings, work)
 
 
 def test_the_app_runs_as_a_plain_role_and_migrations_as_the_owner(settings: Settings) -> None:
@@ -320,7 +308,7 @@ def test_the_app_runs_as_a_plain_role_and_migrations_as_the_owner(settings: Sett
                 )
             )[0]
 
-    app = as_app(settings, work)
+    app = with_services(settings, work)
     assert app == {
         "role": APP_ROLE,
         "rolsuper": False,
