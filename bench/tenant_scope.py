@@ -11,9 +11,11 @@ three ways, on three pools of 8 connections to the same server:
   round trip, the query under the policy, as ``kalimera_app``;
 - ``rls, own round trip``: the setting as a statement of its own (``SELECT set_config(...)``
   after psycopg's ``BEGIN``), what the scope would cost without sharing ``BEGIN``'s round trip.
-Rounds alternate between the three. Prints per round and as medians: one client's latency per
-read (median, p99) and the throughput of ``--clients`` concurrent clients; then each ratio to
-``before``. A cached agent read (``bench/agent_read.py``) opens no transaction and pays nothing.
+One client reads each key all three ways in turn (the machine is shared and its load moves:
+this way it falls on each alike) and the latency per read is printed as median and p10 (the
+cost with the least interference); ``--clients`` concurrent clients measure throughput, the ways
+alternating round by round (medians of rounds). Each figure with its ratio to ``before``. A
+cached agent read (``bench/agent_read.py``) opens no transaction and pays nothing.
 """
 
 from __future__ import annotations
@@ -78,13 +80,18 @@ def reads(before: Pool, rls: Pool, own: Pool) -> dict[str, Read]:
     return {"before": read_before, "rls": read_rls, "rls, own round trip": read_own_round_trip}
 
 
-async def latency(read: Read, keys: list[tuple[uuid.UUID, int]]) -> list[float]:
-    out = []
+async def latencies(
+    variants: dict[str, Read], keys: list[tuple[uuid.UUID, int]]
+) -> dict[str, list[float]]:
+    """One client: each key read every way in turn, so that the machine's load (shared, noisy)
+    falls on every way alike."""
+    out: dict[str, list[float]] = {name: [] for name in variants}
     for tenant, contact in keys:
-        started = time.perf_counter()
-        row = await read(tenant, contact)
-        out.append(time.perf_counter() - started)
-        assert row is not None
+        for name, read in variants.items():
+            started = time.perf_counter()
+            row = await read(tenant, contact)
+            out[name].append(time.perf_counter() - started)
+            assert row is not None
     return out
 
 
@@ -101,7 +108,8 @@ async def throughput(read: Read, keys: list[tuple[uuid.UUID, int]], clients: int
 
 
 def plain_pool(url: str, role: str | None) -> AsyncConnectionPool[Conn]:
-    """A pool like the one before row-level security (psycopg starts each transaction)."""
+    """A pool like the one before row-level security: ``kalimera.db.create_pool`` as it was
+    (psycopg starts each transaction; a check of the connection when it is handed out)."""
 
     async def configure(conn: Conn) -> None:
         if role is not None:
@@ -115,6 +123,7 @@ def plain_pool(url: str, role: str | None) -> AsyncConnectionPool[Conn]:
         open=False,
         kwargs={"row_factory": dict_row},
         configure=configure,
+        check=AsyncConnectionPool.check_connection,
     )
 
 
@@ -133,33 +142,39 @@ async def run(url: str, keys: list[tuple[uuid.UUID, int]], args: argparse.Namesp
     try:
         variants = reads(before, rls, own)
         rng = random.Random(1)
-        for read in variants.values():  # warm up: connections, prepared statements
-            await latency(read, rng.sample(keys, 200))
-        lat: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+        await latencies(variants, rng.sample(keys, 200))  # warm up: connections, prepared plans
+        lat: dict[str, list[float]] = {name: [] for name in variants}
         tput: dict[str, list[float]] = {name: [] for name in variants}
         for r in range(args.rounds):
+            for name, seconds in (await latencies(variants, rng.sample(keys, args.reads))).items():
+                lat[name] += seconds
             for name, read in variants.items():
-                seq = sorted(await latency(read, rng.sample(keys, args.reads)))
-                lat[name].append((statistics.median(seq), seq[int(len(seq) * 0.99)]))
                 tput[name].append(
                     await throughput(read, rng.sample(keys, args.reads), args.clients)
                 )
-                print(
-                    f"round {r + 1} {name:20s} median {lat[name][-1][0] * 1e6:6.0f} us"
-                    f"  p99 {lat[name][-1][1] * 1e6:6.0f} us"
-                    f"  {tput[name][-1]:7.0f} reads/s with {args.clients} clients",
-                    flush=True,
-                )
-        print()
-        base_lat = statistics.median(m for m, _ in lat["before"])
-        base_tput = statistics.median(tput["before"])
-        for name in variants:
-            median = statistics.median(m for m, _ in lat[name])
-            p99 = statistics.median(p for _, p in lat[name])
-            rate = statistics.median(tput[name])
             print(
-                f"{name:20s} latency median {median * 1e6:6.0f} us (x{median / base_lat:.2f}),"
-                f" p99 {p99 * 1e6:6.0f} us; {rate:7.0f} reads/s (x{rate / base_tput:.2f})"
+                f"round {r + 1}: "
+                + ", ".join(f"{name} {tput[name][-1]:.0f}" for name in variants)
+                + f" reads/s with {args.clients} clients",
+                flush=True,
+            )
+        print()
+
+        def quantile(name: str, q: float) -> float:
+            ordered = sorted(lat[name])
+            return ordered[int(len(ordered) * q)] * 1e6
+
+        base = quantile("before", 0.5), quantile("before", 0.1), statistics.median(tput["before"])
+        for name in variants:
+            median, p10, rate = (
+                quantile(name, 0.5),
+                quantile(name, 0.1),
+                statistics.median(tput[name]),
+            )
+            print(
+                f"{name:20s} one client: median {median:5.0f} us (x{median / base[0]:.2f}),"
+                f" p10 {p10:5.0f} us (x{p10 / base[1]:.2f});"
+                f" {args.clients} clients: {rate:5.0f} reads/s (x{rate / base[2]:.2f})"
             )
     finally:
         for pool in (before, own, rls):
