@@ -51,8 +51,12 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'kalimera_app') THEN
         CREATE ROLE kalimera_app NOLOGIN;
     END IF;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL;  -- another database's migration created it meanwhile
+EXCEPTION
+    WHEN duplicate_object OR unique_violation THEN
+        NULL;  -- another database's migration created it meanwhile
+    WHEN insufficient_privilege THEN
+        RAISE EXCEPTION 'the migrating user may not create roles: create kalimera_app (NOLOGIN)'
+            ' first, as on Azure scripts/postgres_roles.py does, then migrate again';
 END
 $$;
 
@@ -69,7 +73,8 @@ END
 $$;
 
 -- Rows, not schema: no CREATE on the schema (PostgreSQL 15's default, made explicit for servers
--- upgraded from older versions), no ownership, no TRUNCATE, no REFERENCES, no TRIGGER.
+-- upgraded from older versions; only a warning where the migrating user does not own the
+-- schema), no ownership, no TRUNCATE, no REFERENCES, no TRIGGER.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO kalimera_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO kalimera_app;
