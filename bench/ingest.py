@@ -49,6 +49,7 @@ TURNS_PER_CALL = 6
 @contextlib.contextmanager
 def voice_stack() -> Iterator[dict[str, str]]:
     """A throwaway database (migrated) and a private Azurite; yields the settings' environment."""
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp)) as stack:
@@ -58,6 +59,9 @@ def voice_stack() -> Iterator[dict[str, str]]:
         ensure_database(url)
         try:
             migrate(url)
+            # As the owner: the app's role may write rows, not create tables.
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE TABLE bench_floor (name text PRIMARY KEY, size int)")
             env = {
                 "KALIMERA_ENV": "production",
                 "DATABASE_URL": url,
@@ -78,17 +82,13 @@ async def _prepare(settings: Settings) -> None:
     services = Services(settings)
     try:
         await ensure_containers(services.blobs, services.tables, settings)
-        async with transaction(await services.db()) as conn:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS bench_floor (name text PRIMARY KEY, size int)"
-            )
     finally:
         await services.aclose()
 
 
 async def make_agent(services: Services, tenant_id: uuid.UUID) -> uuid.UUID:
     agent_id = uuid.uuid4()
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         await conn.execute(
             "INSERT INTO kalimera_ai_agents (tenant_id, id, name, profile_type)"
             " VALUES (%(t)s, %(a)s, 'bench', 'inbound')",

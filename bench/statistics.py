@@ -240,7 +240,7 @@ def latency(args: argparse.Namespace, url: str, tenant: object) -> None:
     async def token() -> str:
         services = Services(settings)
         try:
-            async with transaction(await services.db()) as conn:
+            async with transaction(await services.db(), tenant_id=tenant) as conn:
                 _, value = await create_token(
                     conn=conn, tenant_id=tenant, name="bench", scopes=DEFAULT_SCOPES
                 )  # type: ignore[arg-type]

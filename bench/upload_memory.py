@@ -91,7 +91,7 @@ async def credentials() -> tuple[str, uuid.UUID]:
     try:
         tenant_id = uuid.uuid4()
         agent_id = await make_agent(services, tenant_id)
-        async with transaction(await services.db()) as conn:
+        async with transaction(await services.db(), tenant_id=tenant_id) as conn:
             _, token = await create_token(
                 conn=conn, tenant_id=tenant_id, name="bench", scopes=DEFAULT_SCOPES
             )

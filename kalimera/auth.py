@@ -107,7 +107,7 @@ def issue_token(
     async def work() -> tuple[uuid.UUID, str]:
         services = Services(settings)
         try:
-            async with transaction(await services.db()) as conn:
+            async with transaction(await services.db(), tenant_id=tenant_id) as conn:
                 return await create_token(conn=conn, tenant_id=tenant_id, name=name, scopes=scopes)
         finally:
             await services.aclose()
@@ -172,7 +172,7 @@ async def authenticate(*, pool: Pool, cache: TokenCache, token: str) -> Principa
         return principal
 
     async def lookup() -> Principal | None:
-        async with transaction(pool) as conn:
+        async with transaction(pool, system=True) as conn:  # by hash: the tenant is unknown
             found = await _lookup_and_touch(conn, key)
         cache.put(key, found)
         return found

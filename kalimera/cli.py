@@ -137,7 +137,7 @@ def token_list(
     from kalimera.listing import show
 
     async def work(services):  # type: ignore[no-untyped-def]
-        async with transaction(await services.db()) as conn:
+        async with transaction(await services.db(), system=True) as conn:
             return await list_tokens(conn=conn, tenant_id=tenant)
 
     columns = {
@@ -159,7 +159,7 @@ def token_revoke(token_id: Annotated[uuid.UUID, typer.Argument(help="The token's
     from kalimera.db import transaction
 
     async def work(services):  # type: ignore[no-untyped-def]
-        async with transaction(await services.db()) as conn:
+        async with transaction(await services.db(), system=True) as conn:
             return await revoke_token(conn=conn, token_id=token_id)
 
     if not with_services(work):

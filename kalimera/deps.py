@@ -6,7 +6,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from kalimera.auth import Principal, Scope, authenticate, bearer_token
-from kalimera.db import Pool
+from kalimera.db import Pool, act_for_tenant
 from kalimera.errors import Problem
 from kalimera.services import Services
 
@@ -55,6 +55,7 @@ def require(scope: Scope):  # type: ignore[no-untyped-def]
             )
         if scope.value not in principal.scopes:
             raise Problem(403, f"This token lacks the {scope.value!r} scope")
+        act_for_tenant(principal.tenant_id)  # the request's transactions see only its rows
         return principal
 
     return dependency

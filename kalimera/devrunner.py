@@ -112,7 +112,7 @@ async def _dev_token(services: Services) -> tuple[uuid.UUID, str]:
     if not path.exists():
         path.write_text(str(uuid.uuid4()))
     tenant_id = uuid.UUID(path.read_text().strip())
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         await conn.execute(
             "UPDATE kalimera_api_tokens SET revoked_at = now()"
             " WHERE tenant_id = %(t)s AND name = %(n)s AND revoked_at IS NULL",

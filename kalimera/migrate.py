@@ -3,6 +3,10 @@
 The whole run holds a session advisory lock, so two instances migrating at once take turns and
 the second finds nothing left to do. Each file runs in its own transaction with its record in
 ``kalimera_schema_migrations``: a failed file leaves no trace and is retried next time.
+
+Migrations run as the configured database user, the owner of every object (the app's pool acts
+as the ``kalimera_app`` role instead, see ``kalimera.db``). The session is in the system scope,
+so a data migration sees every tenant's rows where row-level security is forced on the owner.
 """
 
 import logging
@@ -27,6 +31,7 @@ def migrate(conninfo: str) -> list[str]:
     applied: list[str] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%(key)s)", {"key": LOCK_KEY})
+        conn.execute("SELECT set_config('kalimera.scope', 'system', false)")
         try:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS kalimera_schema_migrations ("

@@ -50,6 +50,7 @@ class Services:
             timeout=s.db_timeout_seconds,
             statement_timeout_ms=s.db_statement_timeout_ms,
             password=password,
+            role=s.db_app_role,
         )
 
     async def db(self) -> Pool:

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
         15_000, ge=0, validation_alias="KALIMERA_DB_STATEMENT_TIMEOUT_MS"
     )
     db_entra_auth: bool = Field(False, validation_alias="KALIMERA_DB_ENTRA_AUTH")
+    # The role the app's connections act as (SET ROLE): rows, not schema; see kalimera/db.py.
+    db_app_role: str | None = Field("kalimera_app", validation_alias="KALIMERA_DB_APP_ROLE")
     redis_url: SecretStr | None = Field(None, validation_alias="REDIS_URL")
     redis_timeout_ms: int = Field(50, gt=0, validation_alias="KALIMERA_REDIS_TIMEOUT_MS")
     redis_entra_auth: bool = Field(False, validation_alias="KALIMERA_REDIS_ENTRA_AUTH")

@@ -297,14 +297,14 @@ async def rotate_all(*, services: Services, batch: int = 200) -> Rotation:
     after: tuple[uuid.UUID, uuid.UUID] | None = None
     pool = await services.db()
     while True:
-        async with transaction(pool) as conn:
+        async with transaction(pool, system=True) as conn:
             keys = await repository.keys_after(conn=conn, after=after, limit=batch)
         if not keys:
             return result
         for tenant_id, agent_id in keys:
             result.seen += 1
             dirty = False
-            async with transaction(pool) as conn:
+            async with transaction(pool, tenant_id=tenant_id) as conn:
                 stored = await repository.lock_configuration(
                     conn=conn, tenant_id=tenant_id, agent_id=agent_id
                 )

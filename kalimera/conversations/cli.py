@@ -37,7 +37,7 @@ def failures(
         since = since.replace(tzinfo=UTC)
 
     async def work(services):  # type: ignore[no-untyped-def]
-        async with transaction(await services.db()) as conn:
+        async with transaction(await services.db(), system=True) as conn:
             return await repository.list_rejections(
                 conn=conn, limit=limit, tenant_id=tenant, since=since
             )

@@ -116,7 +116,7 @@ async def ingest_blob(services: Services, blob_name: str) -> IngestResult:
             return await _ingest_sidecar(services, container, path)
         try:
             recording = await _read(blob, path, head, sidecar)
-            async with transaction(await services.db()) as conn:
+            async with transaction(await services.db(), tenant_id=path.tenant_id) as conn:
                 outcome = await _write(services, conn, recording, container.url)
         except Rejected as exc:
             return await _reject(services, name, etag, path.tenant_id, str(exc))
@@ -199,7 +199,7 @@ async def _reject(
     services: Services, name: str, etag: str, tenant_id: uuid.UUID | None, reason: str
 ) -> IngestResult:
     logger.warning("rejected recording %r: %s", name, reason, extra={"blob": name})
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), system=True) as conn:
         await repository.record_rejection(
             conn=conn, blob_name=name, etag=etag, tenant_id=tenant_id, reason=reason
         )

@@ -288,7 +288,7 @@ async def run_rollup(
     report = RollupReport()
     report.finalised = await finalise_idle(pool, idle_minutes=idle_minutes)
     if since is not None:
-        async with transaction(pool) as conn:
+        async with transaction(pool, system=True) as conn:
             await conn.execute(_MARK_SINCE, {"since": since, "today": today})
     total = await _dirty_closed(pool, today=today)
 
@@ -297,7 +297,7 @@ async def run_rollup(
         # (and any other run) leapfrog each other's batches.
         after: tuple[uuid.UUID, date] = (ALL_AGENTS, date.min)
         while True:
-            async with transaction(pool) as conn:
+            async with transaction(pool, system=True) as conn:
                 await conn.execute(_BATCH_SETTINGS)
                 pairs = await _claim(conn, today=today, after=after, limit=batch_pairs)
                 if not pairs:
@@ -311,7 +311,7 @@ async def run_rollup(
                 progress(report.days, max(total, report.days))
 
     await asyncio.gather(*(worker() for _ in range(workers)))
-    async with transaction(pool) as conn:
+    async with transaction(pool, system=True) as conn:
         await conn.execute(_WATERMARK, {"days": report.days, "today": today})
     logger.info(
         "statistics rollup: %d days of %d tenants in %d batches, %d idle conversations finalised",
@@ -329,7 +329,7 @@ async def finalise_idle(pool: Pool, *, idle_minutes: int) -> int:
     marked dirty by the trigger."""
     done = 0
     while True:
-        async with transaction(pool) as conn:
+        async with transaction(pool, system=True) as conn:
             cur = await conn.execute(_FINALISE, {"idle": idle_minutes, "limit": FINALISE_BATCH})
             count = cur.rowcount
         done += count
@@ -338,7 +338,7 @@ async def finalise_idle(pool: Pool, *, idle_minutes: int) -> int:
 
 
 async def _dirty_closed(pool: Pool, *, today: date) -> int:
-    async with transaction(pool) as conn:
+    async with transaction(pool, system=True) as conn:
         cur = await conn.execute(
             "SELECT count(*) AS n FROM kalimera_stats_dirty WHERE day < %(today)s",
             {"today": today},

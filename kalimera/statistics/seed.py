@@ -5,7 +5,8 @@ home UTC offset, a main language and 1-25 agents, each inbound or outbound. Volu
 period and dips at weekends; calls follow a business-hours curve in the tenant's local time;
 durations are log-normal; most calls completed, some failed, the last hour's still ``Active`` and a
 few stale ``Active`` ones for the timer to finalise. Rows are written day by day in time order (as
-ingestion writes them), in COPY statements of about ``CHUNK`` rows.
+ingestion writes them), in COPY statements of about ``CHUNK`` rows (through a temporary table: see
+``flush``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ COLUMNS = (
     "tenant_id, id, agent_id, title, status, profile_type, from_number, to_number, language, "
     "duration, started_at, ended_at, last_activity_at, sentiment, sentiment_score, turn_count"
 )
+
+_STAGE = (
+    "CREATE TEMP TABLE kalimera_seed_rows (LIKE kalimera_conversations INCLUDING DEFAULTS)"
+    " ON COMMIT DROP"
+)
+# Same columns in the same order (LIKE); those COPY leaves out hold their defaults.
+_FROM_STAGE = "INSERT INTO kalimera_conversations SELECT * FROM kalimera_seed_rows"
 
 # Calls per local hour, relative (night, morning ramp, business hours, evening).
 HOUR_CURVE = [1, 1, 1, 1, 1, 2, 4, 8, 16, 24, 26, 25, 20, 22, 25, 24, 20, 14, 9, 6, 4, 3, 2, 1]
@@ -178,7 +186,7 @@ async def seed_conversations(
     start = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=days - 1)
     written = 0
     largest = 0
-    async with transaction(pool) as conn:
+    async with transaction(pool, system=True) as conn:
         await conn.execute(
             "INSERT INTO kalimera_ai_agents (tenant_id, id, name, description, profile_type)"
             " SELECT * FROM unnest(%(t)s::uuid[], %(i)s::uuid[], %(n)s::text[], %(d)s::text[],"
@@ -199,11 +207,15 @@ async def seed_conversations(
         nonlocal lines, written
         if not lines:
             return
-        async with (
-            transaction(pool) as conn,
-            conn.cursor().copy(f"COPY kalimera_conversations ({COLUMNS}) FROM STDIN") as copy,
-        ):
-            await copy.write("\n".join(lines) + "\n")
+        async with transaction(pool, system=True) as conn:
+            # Row-level security refuses COPY FROM into the table itself: COPY into a temporary
+            # table, then one INSERT (which the policies check).
+            await conn.execute(_STAGE)
+            async with conn.cursor().copy(
+                f"COPY kalimera_seed_rows ({COLUMNS}) FROM STDIN"
+            ) as copy:
+                await copy.write("\n".join(lines) + "\n")
+            await conn.execute(_FROM_STAGE)
         written += len(lines)
         lines = []
         if progress is not None:

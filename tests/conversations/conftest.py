@@ -35,7 +35,7 @@ def make_agent(
     agent_id = uuid.uuid4()
 
     async def work(services: Services) -> None:
-        async with transaction(await services.db()) as conn:
+        async with transaction(await services.db(), tenant_id=tenant_id) as conn:
             await conn.execute(
                 "INSERT INTO kalimera_ai_agents (tenant_id, id, name, profile_type)"
                 " VALUES (%(t)s, %(a)s, 'Test agent', %(p)s)",
@@ -65,7 +65,7 @@ def ingest(settings: Settings, name: str) -> IngestResult:
 
 def query(settings: Settings, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     async def work(services: Services) -> list[dict[str, Any]]:
-        async with transaction(await services.db()) as conn:
+        async with transaction(await services.db(), system=True) as conn:
             cur = await conn.execute(sql, params)
             return list(await cur.fetchall())
 

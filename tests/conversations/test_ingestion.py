@@ -220,7 +220,7 @@ def test_an_older_version_read_late_does_not_replace_a_newer_one(call: Call) -> 
         old = await ingest_module._read(blob, path, head, sidecar)
         await blob.upload_blob(wav_bytes(4.0), overwrite=True)
         assert (await ingest_blob(services, name)).outcome is Outcome.INGESTED
-        async with transaction(await services.db()) as conn:
+        async with transaction(await services.db(), tenant_id=path.tenant_id) as conn:
             return await ingest_module._write(services, conn, old, container.url)
 
     assert with_services(call.settings, read_then_lose) is Outcome.SUPERSEDED

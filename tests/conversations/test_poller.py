@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from kalimera.conversations.poller import run_poller
+from kalimera.db import transaction
 from kalimera.services import Services
 from tests.conversations.audio_fixtures import wav_bytes
 from tests.conversations.conftest import Call, with_services
@@ -23,7 +24,7 @@ def test_the_dev_poller_ingests_a_new_blob_within_two_seconds(call: Call) -> Non
             uploaded = time.monotonic()
             pool = await services.db()
             while time.monotonic() - uploaded < 10:
-                async with pool.connection() as conn:
+                async with transaction(pool, system=True) as conn:
                     cur = await conn.execute(
                         "SELECT 1 FROM kalimera_recordings WHERE blob_name = %(b)s", {"b": name}
                     )

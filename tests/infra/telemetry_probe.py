@@ -40,7 +40,7 @@ async def main() -> dict[str, object]:
     app = create_app()
     async with app.router.lifespan_context(app):
         services = app.state.services
-        async with transaction(await services.db()) as conn:
+        async with transaction(await services.db(), system=True) as conn:
             _, token = await create_token(
                 conn=conn, tenant_id=uuid.uuid4(), name="telemetry", scopes=()
             )
