@@ -98,6 +98,8 @@ def test_the_app_role_reads_and_writes_rows_and_cannot_change_the_schema(
 
     tenant = uuid.uuid4()
     with psycopg.connect(url_as(url, user=app), autocommit=True) as conn:
+        # Row-level security: the app's role writes a tenant's rows only as that tenant.
+        conn.execute("SELECT set_config('kalimera.tenant_id', %(t)s, false)", {"t": str(tenant)})
         conn.execute(
             "INSERT INTO kalimera_api_tokens (id, tenant_id, name, token_hash, scopes)"
             " VALUES (%(id)s, %(t)s, 'roles', %(h)s, '{}')",
