@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kalimera.db import DatabaseUnavailable
-from kalimera.errors import Problem, problem_response
+from kalimera.errors import Problem, database_unavailable, problem_response
 
 MiB = 1024 * 1024
 JSON_BYTES = 1 * MiB
@@ -128,14 +128,11 @@ class BodyGuard:
             return
         try:
             principal = await self.authenticate(scope["app"], authorization)
-        except Problem as problem:
-            await _answer(scope, receive, send, problem, close=True)
+        except Problem as denied:
+            await _answer(scope, receive, send, denied, close=True)
             return
         except DatabaseUnavailable:
-            problem = Problem(
-                503, "The database is unavailable; retry shortly", headers={"Retry-After": "5"}
-            )
-            await _answer(scope, receive, send, problem, close=True)
+            await _answer(scope, receive, send, database_unavailable(), close=True)
             return
         scope.setdefault("state", {})["principal"] = principal
 
