@@ -127,5 +127,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        # The body guard answers 413 on every operation that takes a body, whatever the route
+        # documents itself.
+        too_large = errors.problem_responses(413)[413]
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and "requestBody" in operation:
+                    operation.setdefault("responses", {}).setdefault("413", too_large)
         app.openapi_schema = schema
     return app.openapi_schema
