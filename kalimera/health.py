@@ -2,7 +2,9 @@
 
 Readiness runs one check per dependency, each bounded in time, and its answer is kept for
 ``READY_CACHE_SECONDS``: however many callers poll it (load balancers, probes, a flood), the
-checks run at most once a second per instance and take at most one pool connection. Liveness
+checks run at most once a second per instance and take at most one pool connection. An
+``unavailable`` answer is not kept, so a recovered database shows at once; concurrent callers
+still share one run of the checks, so a flood during an outage makes one attempt at a time. Liveness
 says only that the process and its event loop answer: it touches no dependency, so it is what a
 platform should restart on (a database outage is not cured by restarting the app).
 """
@@ -75,7 +77,10 @@ class Readiness:
 
         async def run() -> tuple[Health, int]:
             answer = await _checks(services)
-            self._answer, self._expires = answer, time.monotonic() + READY_CACHE_SECONDS
+            if answer[1] == 200:
+                self._answer, self._expires = answer, time.monotonic() + READY_CACHE_SECONDS
+            else:
+                self._answer = None
             return answer
 
         return await self._runs.do("ready", run)

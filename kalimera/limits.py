@@ -10,7 +10,7 @@ too late to protect memory. This guard runs first, and for a request that carrie
 3. counts the body as it streams (a chunked body declares no length) and refuses it with 413 as
    soon as it passes the limit;
 4. parses a JSON body once, in C (orjson), and refuses nesting deeper than ``MAX_JSON_DEPTH``
-   and text Postgres cannot store (NUL, lone UTF-16 surrogates) with 422 naming the field, so
+   (400) and text Postgres cannot store (NUL, lone UTF-16 surrogates: 422 naming the field), so
    no domain has to remember to, and none can answer such input with a 500.
 
 A request without a body (every GET) passes straight through after a scan of its headers.
@@ -228,7 +228,7 @@ def _counting(receive: Receive, limit: int) -> Receive:
 
 
 def check_json(body: bytes) -> Problem | None:
-    """A 422 for JSON the API must not take (too deep, NUL, lone surrogates); None for the rest,
+    """A problem for JSON the API must not take (too deep, NUL, lone surrogates); None for the rest,
     including JSON that does not parse, which FastAPI answers as it always has (400)."""
     try:
         value = orjson.loads(body)
@@ -259,8 +259,9 @@ def _explain(body: bytes) -> Problem | None:
 
 
 def _nested_too_deep() -> Problem:
+    # 400, as for JSON that does not parse: the structure is refused before any field is read.
     return Problem(
-        422,
+        400,
         f"The request body is nested more than {MAX_JSON_DEPTH} levels deep",
         errors=[{"loc": ["body"], "msg": f"nested more than {MAX_JSON_DEPTH} levels deep"}],
     )

@@ -11,7 +11,7 @@ import httpx
 from kalimera.auth import new_token
 from tests.conftest import Tenant
 from tests.foundation.test_errors import assert_problem
-from tests.hostile.conftest import MiB, ProcessServer, json_filler, stream_request
+from tests.hostile.conftest import MiB, ProcessServer, json_filler, pieces, stream_request
 
 HUGE = 256 * MiB
 RSS_BUDGET_KIB = 32 * 1024
@@ -118,3 +118,34 @@ def test_an_upload_over_25_mib_is_413_before_the_agent_is_looked_up(tenant: Tena
         headers={"Content-Type": "multipart/form-data; boundary=b"},
     )
     assert_problem(response, 413)
+
+
+def test_a_chunked_upload_is_counted_as_it_streams(
+    process_server: ProcessServer, process_token: str
+) -> None:
+    """No Content-Length to refuse up front: the count stops it just past 25 MiB + the form."""
+    agent = httpx.post(
+        f"{process_server.url}/kalimera/ai-agent",
+        json={"name": "a", "type": "inbound"},
+        headers={"Authorization": f"Bearer {process_token}"},
+    ).json()["id"]
+    boundary = "hostileboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="voice_file"; '
+        'filename="call.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+    ).encode()
+    before = process_server.reset_peak_rss()
+    answer = stream_request(
+        process_server.port,
+        "POST",
+        f"/kalimera/ai-agent/{agent}/voice",
+        {
+            "Authorization": f"Bearer {process_token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+        iter([head + b"RIFF\x00\x00\x00\x00WAVEfmt ", *pieces(HUGE, fill=b"\x00")]),
+    )
+    growth = process_server.status_kib("VmHWM") - before
+    print(f"chunked upload: {answer.status} after {answer.sent / MiB:.1f} MiB, +{growth} KiB")
+    assert answer.status == 413
+    assert answer.sent < 40 * MiB
