@@ -8,6 +8,7 @@ from fastapi.security import APIKeyHeader
 from kalimera.auth import Principal, Scope, authenticate, bearer_token
 from kalimera.db import Pool
 from kalimera.errors import Problem
+from kalimera.limits import PRINCIPAL_KEY
 from kalimera.services import Services
 
 _authorization = APIKeyHeader(
@@ -65,7 +66,7 @@ def require(scope: Scope):  # type: ignore[no-untyped-def]
         header: Annotated[str | None, Security(_authorization)],
     ) -> Principal:
         # A request with a body was authenticated by the body guard before it was read.
-        principal = request.scope.get("state", {}).get("principal")
+        principal = request.scope.get(PRINCIPAL_KEY)
         if principal is None:
             principal = await principal_for(request.app, header)
         if scope.value not in principal.scopes:

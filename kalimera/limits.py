@@ -40,6 +40,9 @@ JSON_BYTES = 1 * MiB
 # Deeper than any body the API documents (an agent section may nest 32 levels inside the body).
 MAX_JSON_DEPTH = 64
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Where the guard leaves the principal it authenticated, for the route's own dependency: a key of
+# this request's scope (never the shared lifespan state, which some hosts hand out uncopied).
+PRINCIPAL_KEY = "kalimera.principal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +137,7 @@ class BodyGuard:
         except DatabaseUnavailable:
             await _answer(scope, receive, send, database_unavailable(), close=True)
             return
-        scope.setdefault("state", {})["principal"] = principal
+        scope[PRINCIPAL_KEY] = principal
 
         if not streamed and _is_json(content_type):
             body = await _read(receive, limit)
