@@ -67,7 +67,8 @@ def body_limit(
 
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` when a streamed body passes its limit: an ``HTTPException`` so
-    FastAPI's body reading lets it through to the problem+json handler as the 413 it is."""
+    that FastAPI's body reading and the handlers' own ``except Problem`` let it through to the
+    problem+json handler (``errors``) as the 413 it is."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, too_large_detail(limit))
@@ -154,20 +155,7 @@ class BodyGuard:
         else:
             receive = _counting(receive, limit)
 
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        except BodyTooLarge as exc:
-            # A handler that caught nothing of it but re-raised: answer if nothing was sent yet.
-            if started:
-                raise
-            await _answer(scope, receive, send, Problem(413, str(exc.detail)), close=True)
+        await self.app(scope, receive, send)
 
 
 async def _answer(
