@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import threading
@@ -58,12 +57,8 @@ def process_server(settings_env: dict[str, str], settings: Settings) -> Iterator
         extra=("--factory",),
     )
     yield ProcessServer(f"http://127.0.0.1:{port}", port, proc)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    proc.terminate()
+    proc.wait(timeout=15)
 
 
 @pytest.fixture(scope="session")
