@@ -5,6 +5,7 @@ The same app runs under uvicorn (``kalimera run``, tests) and inside the Functio
 """
 
 import gc
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,11 +13,14 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from kalimera import __version__, errors, health, telemetry
+from kalimera import __version__, errors, health, limits, telemetry
 from kalimera.agents.routes import router as agents_router
 from kalimera.auth import TokenCache
+from kalimera.contacts import csv_import
 from kalimera.contacts.routes import router as contacts_router
+from kalimera.conversations import upload
 from kalimera.conversations.routes import router as conversations_router
+from kalimera.deps import principal_for
 from kalimera.services import Services
 from kalimera.settings import Settings, get_settings
 from kalimera.statistics.routes import router as statistics_router
@@ -85,12 +89,35 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.settings = settings
     app.state.token_cache = TokenCache(settings.auth_cache_seconds)
+    app.state.readiness = health.Readiness()
     errors.install(app)
+    # Added before the request-id middleware, so that one wraps it: a refusal carries an id too.
+    app.add_middleware(
+        limits.BodyGuard,  # type: ignore[arg-type]
+        files=file_routes(settings),
+        authenticate=principal_for,
+    )
     telemetry.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def file_routes(settings: Settings) -> list[limits.FileRoute]:
+    """The routes that take a file, and their body limits; every other body is JSON."""
+
+    def csv_limit(content_type: str) -> int:
+        form = content_type.startswith("multipart/")
+        return csv_import.MAX_BYTES + (csv_import.MULTIPART_SLACK if form else 0)
+
+    def upload_limit(_: str) -> int:
+        return settings.max_upload_bytes + upload.FORM_OVERHEAD
+
+    return [
+        limits.FileRoute("POST", re.compile(r"/kalimera/contact/import/?"), csv_limit),
+        limits.FileRoute("POST", re.compile(r"/kalimera/ai-agent/[^/]+/voice/?"), upload_limit),
+    ]
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -100,5 +127,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        # The body guard answers 413 on every operation that takes a body, whatever the route
+        # documents itself.
+        too_large = errors.problem_responses(413)[413]
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and "requestBody" in operation:
+                    operation.setdefault("responses", {}).setdefault("413", too_large)
         app.openapi_schema = schema
     return app.openapi_schema

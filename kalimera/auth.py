@@ -4,13 +4,25 @@ The hot path checks a token against a short-lived in-process cache (``auth_cache
 most 60 s), so a request costs no Postgres round trip; a revoked token stops working on every
 instance once its cache entry ages out. SHA-256 (not a slow hash) is right here: tokens carry 256
 random bits, so there is nothing to brute-force.
+
+The token format, like GitHub's: ``klm_`` + 43 base62 characters (256 random bits) + a 6-character
+base62 CRC32 of what precedes it. A string that is not a well-formed token (a typo, a truncated
+paste, random garbage) is refused without touching the database or the cache. The checksum is not
+a signature: someone who knows the format can make well-formed tokens, and each costs one indexed
+read (never a write), after which the negative cache answers it. Tokens issued before this format
+(``klm_`` + 43 URL-safe base64 characters, no checksum) keep working: a string of exactly that
+shape is looked up in the database as before.
 """
 
 import asyncio
 import hashlib
+import re
 import secrets
+import string
 import time
 import uuid
+import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -21,6 +33,13 @@ from kalimera.settings import Settings
 from kalimera.singleflight import SingleFlight
 
 TOKEN_PREFIX = "klm_"  # noqa: S105 - a recognisable prefix, not a secret
+BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+RANDOM_CHARS = 43  # 62**43 > 2**256
+CHECKSUM_CHARS = 6  # 62**6 > 2**32
+_TOKEN = re.compile(rf"{TOKEN_PREFIX}[0-9A-Za-z]{{{RANDOM_CHARS + CHECKSUM_CHARS}}}")
+_LEGACY_TOKEN = re.compile(rf"{TOKEN_PREFIX}[0-9A-Za-z_-]{{43}}")
+# last_used_at is refreshed at most this often per token (it is shown to the minute).
+TOUCH_SECONDS = 60
 
 
 class Scope(StrEnum):
@@ -61,6 +80,29 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def _checksum(text: str) -> str:
+    value = zlib.crc32(text.encode())
+    digits = []
+    for _ in range(CHECKSUM_CHARS):
+        value, digit = divmod(value, 62)
+        digits.append(BASE62[digit])
+    return "".join(reversed(digits))
+
+
+def new_token() -> str:
+    """A token in the current format: prefix, 256 random bits in base62, CRC32 checksum."""
+    body = TOKEN_PREFIX + "".join(secrets.choice(BASE62) for _ in range(RANDOM_CHARS))
+    return body + _checksum(body)
+
+
+def well_formed(token: str) -> bool:
+    """Whether ``token`` could be one we issued: the current format with a matching checksum,
+    or the earlier format (which has no checksum). Costs no I/O."""
+    if _TOKEN.fullmatch(token):
+        return _checksum(token[:-CHECKSUM_CHARS]) == token[-CHECKSUM_CHARS:]
+    return _LEGACY_TOKEN.fullmatch(token) is not None
+
+
 def parse_scopes(text: str | None) -> tuple[Scope, ...]:
     """Comma-separated scope names, or the default set when empty; unknown names raise."""
     if not text:
@@ -79,7 +121,7 @@ async def create_token(
 ) -> tuple[uuid.UUID, str]:
     """Store a new token's hash; the token itself is returned once and never again."""
     token_id = uuid.uuid4()
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = new_token()
     await conn.execute(
         "INSERT INTO kalimera_api_tokens (id, tenant_id, name, token_hash, scopes)"
         " VALUES (%(id)s, %(tenant)s, %(name)s, %(hash)s, %(scopes)s)",
@@ -137,28 +179,51 @@ async def revoke_token(*, conn: Conn, token_id: uuid.UUID) -> bool:
 
 
 class TokenCache:
-    """token hash → (principal or None, expiry), kept per process.
+    """token hash → principal (or unknown) until an expiry, kept per process.
 
-    Unknown tokens are cached too (briefly), so a client hammering with a bad token does not
-    reach Postgres on every request either. The cache is bounded: it is cleared when full.
+    Two bounded LRU maps: known tokens, and unknown ones, so a flood of unknown tokens evicts
+    the least recently seen unknown tokens and never a real client's entry (nor clears either
+    map, which would send every real client to the database at once).
     """
 
-    MAX_ENTRIES = 10_000
+    MAX_KNOWN = 10_000
+    MAX_UNKNOWN = 10_000
 
     def __init__(self, ttl_seconds: float) -> None:
         self.ttl = ttl_seconds
-        self._entries: dict[bytes, tuple[Principal | None, float]] = {}
+        self._known: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+        self._unknown: OrderedDict[bytes, float] = OrderedDict()
 
     def get(self, key: bytes) -> tuple[bool, Principal | None]:
-        hit = self._entries.get(key)
-        if hit is None or hit[1] < time.monotonic():
-            return False, None
-        return True, hit[0]
+        now = time.monotonic()
+        known = self._known.get(key)
+        if known is not None and known[1] >= now:
+            self._known.move_to_end(key)
+            return True, known[0]
+        expiry = self._unknown.get(key)
+        if expiry is not None and expiry >= now:
+            self._unknown.move_to_end(key)
+            return True, None
+        return False, None
 
     def put(self, key: bytes, principal: Principal | None) -> None:
-        if len(self._entries) >= self.MAX_ENTRIES:
-            self._entries.clear()
-        self._entries[key] = (principal, time.monotonic() + self.ttl)
+        expiry = time.monotonic() + self.ttl
+        if principal is None:
+            self._known.pop(key, None)
+            _put(self._unknown, key, expiry, self.MAX_UNKNOWN)
+        else:
+            self._unknown.pop(key, None)
+            _put(self._known, key, (principal, expiry), self.MAX_KNOWN)
+
+    def __len__(self) -> int:
+        return len(self._known) + len(self._unknown)
+
+
+def _put(entries: OrderedDict[bytes, Any], key: bytes, value: Any, most: int) -> None:
+    entries[key] = value
+    entries.move_to_end(key)
+    while len(entries) > most:
+        entries.popitem(last=False)
 
 
 _lookups: SingleFlight[Principal | None] = SingleFlight()
@@ -166,6 +231,8 @@ _lookups: SingleFlight[Principal | None] = SingleFlight()
 
 async def authenticate(*, pool: Pool, cache: TokenCache, token: str) -> Principal | None:
     """The principal a token stands for, or None when it is unknown or revoked."""
+    if not well_formed(token):
+        return None
     key = hash_token(token)
     hit, principal = cache.get(key)
     if hit:
@@ -173,26 +240,32 @@ async def authenticate(*, pool: Pool, cache: TokenCache, token: str) -> Principa
 
     async def lookup() -> Principal | None:
         async with transaction(pool, system=True) as conn:  # by hash: the tenant is unknown
-            found = await _lookup_and_touch(conn, key)
+            found = await _lookup(conn, key)
         cache.put(key, found)
         return found
 
     # When a busy token's entry expires, the requests in flight share one lookup instead of
-    # each updating the same row (and queueing for the pool).
+    # each querying the same row (and queueing for the pool).
     return await _lookups.do(key.hex(), lookup)
 
 
-async def _lookup_and_touch(conn: Conn, key: bytes) -> Principal | None:
-    # last_used_at is refreshed on cache misses only: at most once per cache lifetime.
+async def _lookup(conn: Conn, key: bytes) -> Principal | None:
+    """A read; the one write, ``last_used_at``, only for a known token not touched within
+    ``TOUCH_SECONDS``: an unknown token never costs a write."""
     cur = await conn.execute(
-        "UPDATE kalimera_api_tokens SET last_used_at = now()"
-        " WHERE token_hash = %(hash)s AND revoked_at IS NULL"
-        " RETURNING id, tenant_id, scopes",
-        {"hash": key},
+        "SELECT id, tenant_id, scopes,"
+        " coalesce(last_used_at < now() - make_interval(secs => %(touch)s), true) AS stale"
+        " FROM kalimera_api_tokens WHERE token_hash = %(hash)s AND revoked_at IS NULL",
+        {"hash": key, "touch": TOUCH_SECONDS},
     )
     row: dict[str, Any] | None = await cur.fetchone()
     if row is None:
         return None
+    if row["stale"]:
+        await conn.execute(
+            "UPDATE kalimera_api_tokens SET last_used_at = now() WHERE id = %(id)s",
+            {"id": row["id"]},
+        )
     return Principal(
         token_id=row["id"], tenant_id=row["tenant_id"], scopes=frozenset(row["scopes"])
     )

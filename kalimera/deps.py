@@ -1,6 +1,6 @@
 """FastAPI dependencies, as ``Annotated`` aliases the routes use."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
@@ -8,6 +8,7 @@ from fastapi.security import APIKeyHeader
 from kalimera.auth import Principal, Scope, authenticate, bearer_token
 from kalimera.db import Pool, act_for_tenant
 from kalimera.errors import Problem
+from kalimera.limits import PRINCIPAL_KEY
 from kalimera.services import Services
 
 _authorization = APIKeyHeader(
@@ -32,6 +33,29 @@ async def get_pool(services: ServicesDep) -> Pool:
 PoolDep = Annotated[Pool, Depends(get_pool)]
 
 
+def unauthorized() -> Problem:
+    return Problem(
+        401,
+        "A valid API token is required (Authorization: Bearer <token>)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def principal_for(app: Any, header: str | None) -> Principal:
+    """The principal of an ``Authorization`` header, or ``unauthorized()`` raised: the one
+    check both the routes and the body guard (``kalimera.limits``) run."""
+    token = bearer_token(header)
+    principal = None
+    if token is not None:
+        services: Services = app.state.services
+        principal = await authenticate(
+            pool=await services.db(), cache=app.state.token_cache, token=token
+        )
+    if principal is None:
+        raise unauthorized()
+    return principal
+
+
 def require(scope: Scope):  # type: ignore[no-untyped-def]
     """A dependency that admits a token carrying ``scope``: 401 without a valid token, 403
     with a valid one that lacks the scope."""
@@ -41,18 +65,10 @@ def require(scope: Scope):  # type: ignore[no-untyped-def]
         services: ServicesDep,
         header: Annotated[str | None, Security(_authorization)],
     ) -> Principal:
-        token = bearer_token(header)
-        principal = None
-        if token is not None:
-            principal = await authenticate(
-                pool=await services.db(), cache=request.app.state.token_cache, token=token
-            )
+        # A request with a body was authenticated by the body guard before it was read.
+        principal = request.scope.get(PRINCIPAL_KEY)
         if principal is None:
-            raise Problem(
-                401,
-                "A valid API token is required (Authorization: Bearer <token>)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            principal = await principal_for(request.app, header)
         if scope.value not in principal.scopes:
             raise Problem(403, f"This token lacks the {scope.value!r} scope")
         act_for_tenant(principal.tenant_id)  # the request's transactions see only its rows

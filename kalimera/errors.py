@@ -104,13 +104,17 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-async def _on_db_down(_: Request, exc: Exception) -> JSONResponse:
-    logger.warning("database unavailable: %r", str(exc))
-    return problem_response(
+def database_unavailable() -> Problem:
+    return Problem(
         503,
         "The database is unavailable; retry shortly",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
+
+
+async def _on_db_down(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database unavailable: %r", str(exc))
+    return await _on_problem(request, database_unavailable())
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -11,6 +11,7 @@ as associated data, so a ciphertext copied to another agent does not decrypt. Re
 import base64
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import Callable
 from functools import lru_cache
@@ -25,6 +26,9 @@ from kalimera.settings import Settings, decode_key
 
 MASK = "********"
 SECRET_WORDS = ("key", "secret", "password", "token", "connectionstring")
+# A field naming where something is sent: a secret sent back masked stays only while these stay.
+DESTINATION_WORDS = frozenset({"endpoint", "url", "uri", "host", "hostname"})
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z]|[^A-Za-z]|$)|[A-Z]?[a-z]+")
 PREFIX = "enc:v1:"
 NONCE_BYTES = 12
 
@@ -38,6 +42,61 @@ class UndecryptableSecret(RuntimeError):
 def is_secret_name(name: str, extra: frozenset[str] = frozenset()) -> bool:
     lowered = name.lower().replace("_", "").replace("-", "")
     return lowered in extra or any(word in lowered for word in SECRET_WORDS)
+
+
+def is_destination_name(name: str) -> bool:
+    """``Endpoint``, ``SpeechEndpoint``, ``FileUrl``, ``serverUrl``, ``BaseURI``, ``host``..."""
+    if any(word.lower() in DESTINATION_WORDS for word in _WORDS.findall(name)):
+        return True
+    return name.lower().endswith(tuple(DESTINATION_WORDS))
+
+
+def masked_secrets_redirected(
+    new: Any, old: Any, extra: frozenset[str] = frozenset()
+) -> list[tuple[list[str | int], str]]:
+    """Each secret ``new`` sends back masked while a destination beside it (in its object or
+    an enclosing one) differs from ``old``'s: (the secret's path, the changed field's path).
+
+    Keeping such a secret would send the stored key to a place it was never sent to, so the
+    caller refuses the write until the secret is entered again with the new destination.
+    """
+    found: list[tuple[list[str | int], str]] = []
+    _redirected(new, old, [], None, extra, found)
+    return found
+
+
+def _redirected(
+    new: Any,
+    old: Any,
+    path: list[str | int],
+    changed: str | None,
+    extra: frozenset[str],
+    found: list[tuple[list[str | int], str]],
+) -> None:
+    if isinstance(new, list):
+        old_list = old if isinstance(old, list) else []
+        for i, item in enumerate(new):
+            before = old_list[i] if i < len(old_list) else None
+            _redirected(item, before, [*path, i], changed, frozenset(), found)
+        return
+    if not isinstance(new, dict):
+        return
+    old_dict = old if isinstance(old, dict) else {}
+    if changed is None:
+        for name in (*new, *(k for k in old_dict if k not in new)):
+            if (
+                is_destination_name(name)
+                and not is_secret_name(name, extra)
+                and new.get(name) != old_dict.get(name)
+            ):
+                changed = ".".join(str(p) for p in [*path, name])
+                break
+    for name, value in new.items():
+        if value == MASK and is_secret_name(name, extra):
+            if changed is not None:
+                found.append(([*path, name], changed))
+        else:
+            _redirected(value, old_dict.get(name), [*path, name], changed, frozenset(), found)
 
 
 def map_secrets(value: Any, fn: Callable[[Any], Any], extra: frozenset[str] = frozenset()) -> Any:

@@ -18,8 +18,21 @@ from pydantic import ValidationError
 from kalimera.agents import repository
 from kalimera.agents.models import SECTION_MODELS, AgentCreate, AgentUpdate
 from kalimera.agents.repository import Row
-from kalimera.agents.secrets import UndecryptableSecret, associated_data, cipher, mask
-from kalimera.agents.sections import KEY_OF, MAX_SECTION_BYTES, SECTIONS, section_name
+from kalimera.agents.secrets import (
+    MASK,
+    UndecryptableSecret,
+    associated_data,
+    cipher,
+    mask,
+    masked_secrets_redirected,
+)
+from kalimera.agents.sections import (
+    EXTRA_SECRETS,
+    KEY_OF,
+    MAX_SECTION_BYTES,
+    SECTIONS,
+    section_name,
+)
 from kalimera.db import transaction
 from kalimera.errors import NotFound, Problem
 from kalimera.services import Services
@@ -148,6 +161,25 @@ async def create(*, services: Services, tenant_id: uuid.UUID, body: AgentCreate)
     return agent_id
 
 
+def _refuse_redirected_secrets(
+    sections: dict[str, Any], stored: dict[str, Any], *, one_section: bool
+) -> None:
+    """422 when a secret sent back masked would stay paired with a changed endpoint, URL or
+    host (the stored key would be sent somewhere it was never sent): the client must enter it
+    again. ``one_section``: the body is the section itself (its PUT), not the whole agent."""
+    errors = []
+    for name, value in sections.items():
+        extra = EXTRA_SECRETS.get(name, frozenset())
+        for path, changed in masked_secrets_redirected(value, stored.get(name), extra):
+            secret = ".".join(str(p) for p in path)
+            loc = ["body", *path] if one_section else ["body", KEY_OF[name], *path]
+            errors.append(
+                {"loc": loc, "msg": f"re-enter {secret}: the endpoint changed ({changed})"}
+            )
+    if errors:
+        raise Problem(422, "; ".join(str(err["msg"]) for err in errors), errors=errors)
+
+
 async def _update(
     *,
     services: Services,
@@ -156,10 +188,20 @@ async def _update(
     columns: dict[str, Any],
     sections: dict[str, Any],
     if_match: str | None,
+    one_section: bool = False,
 ) -> Row:
     version = parse_if_match(if_match)
     sealed = _sealed(services, tenant_id, agent_id, sections)
+    # Only a body that sends a secret back masked needs the stored sections compared (under
+    # the row's lock, so no concurrent write slips between the check and the update).
+    masked = MASK.encode() in orjson.dumps(sections)
     async with transaction(await services.db()) as conn:
+        if masked:
+            stored = await repository.lock_configuration(
+                conn=conn, tenant_id=tenant_id, agent_id=agent_id
+            )
+            if stored is not None:
+                _refuse_redirected_secrets(sections, stored, one_section=one_section)
         row = await repository.update(
             conn=conn,
             tenant_id=tenant_id,
@@ -237,6 +279,7 @@ async def update_section(
         columns={},
         sections={name: stored},
         if_match=if_match,
+        one_section=True,
     )
     return etag(row["version"]), masked_sections(row["configuration"])
 

@@ -6,7 +6,16 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from kalimera.auth import Scope, bearer_token, parse_scopes
+from kalimera.auth import (
+    Principal,
+    Scope,
+    TokenCache,
+    bearer_token,
+    hash_token,
+    new_token,
+    parse_scopes,
+    well_formed,
+)
 from tests.conftest import Server, Tenant
 
 
@@ -63,7 +72,8 @@ def test_cli_creates_lists_and_revokes_tokens(settings_env: dict[str, str], serv
     token_id = lines[0].removeprefix("id: ")
     uuid.UUID(token_id)
     assert token.startswith("klm_")
-    assert len(token) >= 40
+    assert len(token) == 53
+    assert well_formed(token)
     probe = httpx.get(
         f"{server.url}/kalimera/_auth-probe", headers={"Authorization": f"Bearer {token}"}
     )
@@ -120,3 +130,64 @@ def test_bearer_token_parsing(header: str, token: str | None) -> None:
 
 def test_default_scopes_exclude_the_runtime_export() -> None:
     assert Scope.AGENTS_RUNTIME not in parse_scopes("")
+
+
+def test_a_new_token_carries_a_checksum_that_catches_any_one_changed_character() -> None:
+    token = new_token()
+    assert well_formed(token)
+    assert len({new_token() for _ in range(100)}) == 100
+    for i in range(4, len(token)):
+        changed = "A" if token[i] != "A" else "B"
+        assert not well_formed(token[:i] + changed + token[i + 1 :])
+    for malformed in ("", "klm_", "klm_nope", token[:-1], token + "x", "ghp_" + token[4:]):
+        assert not well_formed(malformed)
+
+
+def test_a_malformed_token_is_refused_without_a_database_round_trip(
+    anon: httpx.Client, server: Server
+) -> None:
+    pool = server.app.state.services.pool
+    before = pool.get_stats().get("requests_num", 0)
+    token = new_token()
+    for forged in ("klm_nope", token[:-1] + ("0" if token[-1] != "0" else "1"), "x" * 5000):
+        response = anon.get("/kalimera/_auth-probe", headers={"Authorization": f"Bearer {forged}"})
+        assert response.status_code == 401
+    assert pool.get_stats().get("requests_num", 0) == before
+
+
+def test_a_token_of_the_earlier_format_keeps_working(
+    settings_env: dict[str, str], server: Server
+) -> None:
+    """Tokens issued before the checksum (klm_ + 43 URL-safe base64 characters) stay valid."""
+    import secrets
+
+    import psycopg
+
+    legacy = "klm_" + secrets.token_urlsafe(32)
+    tenant = uuid.uuid4()
+    with psycopg.connect(settings_env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO kalimera_api_tokens (id, tenant_id, name, token_hash, scopes)"
+            " VALUES (%s, %s, 'legacy', %s, %s)",
+            (uuid.uuid4(), tenant, hash_token(legacy), [Scope.AGENTS_READ.value]),
+        )
+    assert well_formed(legacy)
+    probe = httpx.get(
+        f"{server.url}/kalimera/_auth-probe", headers={"Authorization": f"Bearer {legacy}"}
+    )
+    assert probe.json() == {"tenant_id": str(tenant)}
+
+
+def test_the_token_cache_evicts_the_least_recent_unknown_tokens_and_keeps_known_ones() -> None:
+    cache = TokenCache(60)
+    cache.MAX_UNKNOWN = 100
+    known = Principal(token_id=uuid.uuid4(), tenant_id=uuid.uuid4(), scopes=frozenset())
+    cache.put(b"known", known)
+    cache.put(b"unknown-0", None)
+    for i in range(1, 1_000):
+        cache.put(f"unknown-{i}".encode(), None)
+        assert cache.get(b"unknown-0") == (True, None)  # seen again: most recent, never evicted
+    assert cache.get(b"known") == (True, known)
+    assert len(cache) == 101
+    assert cache.get(b"unknown-1") == (False, None)
+    assert cache.get(b"unknown-999") == (True, None)

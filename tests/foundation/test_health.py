@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from kalimera.auth import new_token
 from kalimera.localstack import free_port
 from kalimera.settings import Settings, load_settings
 from tests.conftest import Server
@@ -17,6 +18,28 @@ def test_health_reports_every_check(anon: httpx.Client) -> None:
         "status": "ok",
         "checks": {"postgres": "ok", "redis": "ok", "storage": "ok"},
     }
+
+
+def test_liveness_answers_without_a_pool_connection(anon: httpx.Client, server: Server) -> None:
+    pool = server.app.state.services.pool
+    before = pool.get_stats().get("requests_num", 0)
+    for _ in range(20):
+        response = anon.get("/kalimera/health/live")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+    assert pool.get_stats().get("requests_num", 0) == before
+
+
+def test_readiness_checks_at_most_once_a_second(anon: httpx.Client, server: Server) -> None:
+    pool = server.app.state.services.pool
+    before = pool.get_stats().get("requests_num", 0)
+    started = time.monotonic()
+    answered = 0
+    while time.monotonic() - started < 0.5:
+        assert anon.get("/kalimera/health").status_code == 200
+        answered += 1
+    assert answered > 5
+    assert pool.get_stats().get("requests_num", 0) - before <= 1
 
 
 @pytest.fixture
@@ -59,8 +82,11 @@ def test_postgres_down_answers_503_within_2s(
         assert elapsed < 2.0
 
         started = time.monotonic()
+        # A well-formed token needs the database to tell; a malformed one would not (401).
         probe = httpx.get(
-            f"{server.url}/kalimera/_auth-probe", headers={"Authorization": "Bearer x"}, timeout=10
+            f"{server.url}/kalimera/_auth-probe",
+            headers={"Authorization": f"Bearer {new_token()}"},
+            timeout=10,
         )
         assert probe.status_code == 503
         assert probe.headers["content-type"] == "application/problem+json"
