@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from kalimera import __version__, errors, health, limits, telemetry
+from kalimera import __version__, errors, gateway, health, limits, telemetry
 from kalimera.agents.routes import router as agents_router
 from kalimera.auth import TokenCache
 from kalimera.contacts import csv_import
@@ -98,6 +98,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         authenticate=principal_for,
     )
     telemetry.install(app)
+    if settings.gateway_secret is not None:
+        # Outermost: a request that skipped API Management is refused before anything else runs.
+        secret = settings.gateway_secret.get_secret_value()
+        gateway.check_secret(secret)  # at start-up, not at the first request
+        app.add_middleware(gateway.GatewayCheck, secret=secret)  # type: ignore[arg-type]
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

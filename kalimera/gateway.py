@@ -17,13 +17,10 @@ answers directly. The Functions host's own endpoints (the Event Grid webhook
 from __future__ import annotations
 
 import hmac
-import logging
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kalimera.errors import problem_response
-
-logger = logging.getLogger(__name__)
 
 HEADER = b"x-kalimera-gateway"
 SETTING = "KALIMERA_GATEWAY_SECRET"
@@ -36,19 +33,24 @@ class GatewaySecretError(ValueError):
     """The configured secret cannot be right; the message names the setting and the fix."""
 
 
+def check_secret(secret: str) -> None:
+    """Refuse a secret that cannot be right (``GatewaySecretError`` naming the fix)."""
+    if secret.startswith(UNRESOLVED_REFERENCE):
+        msg = (
+            f"{SETTING} is an unresolved Key Vault reference: give the app's identity "
+            "Key Vault Secrets User on the vault and check the secret exists"
+        )
+        raise GatewaySecretError(msg)
+    if len(secret) < MIN_LENGTH:
+        msg = f"{SETTING} must be at least {MIN_LENGTH} characters (it is guessable)"
+        raise GatewaySecretError(msg)
+
+
 class GatewayCheck:
     """Pure ASGI middleware: HTTP and WebSocket requests must carry the gateway secret."""
 
     def __init__(self, app: ASGIApp, secret: str) -> None:
-        if secret.startswith(UNRESOLVED_REFERENCE):
-            msg = (
-                f"{SETTING} is an unresolved Key Vault reference: give the app's identity "
-                "Key Vault Secrets User on the vault and check the secret exists"
-            )
-            raise GatewaySecretError(msg)
-        if len(secret) < MIN_LENGTH:
-            msg = f"{SETTING} must be at least {MIN_LENGTH} characters (it is guessable)"
-            raise GatewaySecretError(msg)
+        check_secret(secret)
         self.app = app
         self._secret = secret.encode()
 
@@ -68,11 +70,3 @@ class GatewayCheck:
         presented = [value for name, value in scope["headers"] if name == HEADER]
         # Exactly one header: a second one could be a caller's, appended by a proxy.
         return len(presented) == 1 and hmac.compare_digest(presented[0], self._secret)
-
-
-def with_gateway_check(app: ASGIApp, secret: str | None) -> ASGIApp:
-    """``app`` behind the gateway check when a secret is configured, else ``app`` itself."""
-    if not secret:
-        return app
-    logger.info("requests must carry %s", HEADER.decode())
-    return GatewayCheck(app, secret)

@@ -141,7 +141,6 @@ async def upload_voice(
         agent_id=agent_id,
         stream=request.stream(),
         content_type=request.headers.get("content-type"),
-        content_length=request.headers.get("content-length"),
         idempotency_key=idempotency_key,
     )
 

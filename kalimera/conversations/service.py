@@ -243,7 +243,6 @@ async def store_upload(
     agent_id: uuid.UUID,
     stream: AsyncIterator[bytes],
     content_type: str | None,
-    content_length: str | None,
     idempotency_key: str | None,
 ) -> VoiceStored | JSONResponse:
     """Store the multipart upload's recording (once per ``Idempotency-Key``)."""
@@ -255,7 +254,6 @@ async def store_upload(
                 services=services,
                 stream=stream,
                 content_type=content_type,
-                content_length=content_length,
                 tenant_id=tenant_id,
                 agent_id=agent_id,
                 store=store,

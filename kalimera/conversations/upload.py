@@ -6,7 +6,7 @@ commit_block_list that also sets the metadata), so memory stays flat whatever th
 The blob's name is fixed when the file part starts, so ``conversation_id``, ``direction`` and
 ``seq`` must come before ``voice_file`` (as browsers, httpx, requests and ``curl -F`` in argument
 order send them); the other fields may come in any order. Checks: the extension and the first
-bytes (415), the size as it streams and the Content-Length up front (413), the seed's messages
+bytes (415), the file's size (413; the whole body's is the body guard's), the seed's messages
 for a missing, unnamed or empty file (400). Nothing is committed unless every check passed.
 
 Uploads that race: each upload names its blocks with its own random prefix, so two uploads of
@@ -352,7 +352,6 @@ async def receive(
     services: Services,
     stream: AsyncIterator[bytes],
     content_type: str | None,
-    content_length: str | None,
     tenant_id: uuid.UUID,
     agent_id: uuid.UUID,
     store: bool = True,
@@ -362,9 +361,8 @@ async def receive(
     from python_multipart.exceptions import MultipartParseError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
-    limit = services.settings.max_upload_bytes
-    if content_length and content_length.isdigit() and int(content_length) > limit + FORM_OVERHEAD:
-        raise Problem(413, f"The body is larger than {limit} bytes")
+    # The body's size (Content-Length up front, a chunked body as it streams) is the app's body
+    # guard's (kalimera/limits.py): it answers 413 before this runs or as the body outgrows it.
     media_type, options = parse_options_header(content_type or "")
     boundary = options.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
@@ -380,13 +378,9 @@ async def receive(
         agent_id=agent_id,
         store=store,
     )
-    received = 0
     try:
         try:
             async for chunk in stream:
-                received += len(chunk)
-                if received > limit + FORM_OVERHEAD:
-                    raise Problem(413, f"The body is larger than {limit} bytes")
                 parser.write(chunk)
                 events, form.events = form.events, []
                 for kind, payload in events:

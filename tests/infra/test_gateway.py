@@ -11,8 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+from pydantic import SecretStr
 
-from kalimera.gateway import GatewayCheck, GatewaySecretError, with_gateway_check
+from kalimera.app import create_app
+from kalimera.gateway import GatewayCheck, GatewaySecretError, check_secret
+from kalimera.settings import Settings
 
 SECRET = secrets.token_urlsafe(48)
 
@@ -38,12 +41,23 @@ def call(app: Any, headers: list[tuple[str, str]], body: bytes = b"{}") -> httpx
     return asyncio.run(go())
 
 
-def test_without_a_secret_the_app_answers_directly() -> None:
-    app, seen = tracked_app()
-    assert with_gateway_check(app, None) is app
-    assert with_gateway_check(app, "") is app
-    assert call(app, []).status_code == 200
-    assert seen == ["echo"]
+def test_without_a_secret_the_app_answers_directly(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"gateway_secret": None}))
+    assert not any(m.cls is GatewayCheck for m in app.user_middleware)
+
+
+def test_with_a_secret_the_app_refuses_callers_that_skipped_the_gateway(
+    settings: Settings,
+) -> None:
+    app = create_app(settings.model_copy(update={"gateway_secret": SecretStr(SECRET)}))
+
+    async def get(headers: dict[str, str]) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.get("/kalimera/health/live", headers=headers)
+
+    assert asyncio.run(get({})).status_code == 403
+    assert asyncio.run(get({"X-Kalimera-Gateway": SECRET})).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -63,7 +77,7 @@ def test_a_request_without_the_gateway_secret_is_refused_before_the_app(
     headers: list[tuple[str, str]],
 ) -> None:
     app, seen = tracked_app()
-    response = call(with_gateway_check(app, SECRET), headers)
+    response = call(GatewayCheck(app, SECRET), headers)
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 403
@@ -74,7 +88,7 @@ def test_a_request_without_the_gateway_secret_is_refused_before_the_app(
 def test_the_body_of_a_refused_request_is_never_read() -> None:
     """64 MiB announced and streamed: refused without a single receive() call."""
     app, seen = tracked_app()
-    guarded = with_gateway_check(app, SECRET)
+    guarded = GatewayCheck(app, SECRET)
     received: list[int] = []
 
     async def go() -> list[dict[str, Any]]:
@@ -111,7 +125,7 @@ def test_the_body_of_a_refused_request_is_never_read() -> None:
 
 def test_the_secret_admits_the_request() -> None:
     app, seen = tracked_app()
-    response = call(with_gateway_check(app, SECRET), [("X-Kalimera-Gateway", SECRET)], b"12345")
+    response = call(GatewayCheck(app, SECRET), [("X-Kalimera-Gateway", SECRET)], b"12345")
     assert response.status_code == 200
     assert response.json() == {"bytes": 5}
     assert seen == ["echo"]
@@ -119,7 +133,7 @@ def test_the_secret_admits_the_request() -> None:
 
 def test_lifespan_passes_through() -> None:
     app, _ = tracked_app()
-    guarded = with_gateway_check(app, SECRET)
+    guarded = GatewayCheck(app, SECRET)
     messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
     sent: list[str] = []
 
@@ -141,9 +155,8 @@ def test_lifespan_passes_through() -> None:
     ],
 )
 def test_a_secret_that_cannot_be_right_stops_startup(secret: str, message: str) -> None:
-    app, _ = tracked_app()
     with pytest.raises(GatewaySecretError, match=message):
-        with_gateway_check(app, secret)
+        check_secret(secret)
 
 
 def test_it_is_a_starlette_middleware() -> None:
