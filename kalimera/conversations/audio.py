@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 CHUNK = 64 * 1024
+TAIL_BYTES = 64 * 1024  # what the Ogg and FLAC checks read at the end of a file, at least
 MILLISECOND = Decimal("0.001")
 OPUS_RATE = 48_000
 
@@ -81,13 +82,21 @@ def sniff(ext: str, head: bytes) -> None:
         raise BadAudio(f"content is not {ext.upper()} (it looks like {describe(head)})")
 
 
+class NotFetched(Exception):
+    """A read reached a part of the blob not yet downloaded, and the file has no ``fetch``."""
+
+
 class SparseFile(io.RawIOBase):
     """A read-only, seekable view of a blob of known size that downloads the chunks a reader
-    touches (``fetch(start, end)`` returns bytes ``[start, end)``) and keeps them."""
+    touches (``fetch(start, end)`` returns bytes ``[start, end)``) and keeps them. Without a
+    ``fetch`` a read of a missing part raises ``NotFetched``: the caller can then probe on the
+    event loop when what it holds is enough, and in a thread with a ``fetch`` when it is not."""
 
-    def __init__(self, size: int, fetch: Callable[[int, int], bytes], head: bytes = b"") -> None:
+    def __init__(
+        self, size: int, fetch: Callable[[int, int], bytes] | None, head: bytes = b""
+    ) -> None:
         self.size = size
-        self._fetch = fetch
+        self.fetch = fetch
         self._pos = 0
         self._chunks: dict[int, bytes] = {}
         self.fetched_bytes = 0
@@ -99,6 +108,20 @@ class SparseFile(io.RawIOBase):
             piece = data[offset : offset + CHUNK]
             if len(piece) == CHUNK or start + offset + len(piece) == self.size:
                 self._chunks[(start + offset) // CHUNK] = piece
+
+    def add(self, start: int, data: bytes) -> None:
+        """Keep ``data`` fetched from ``start`` (a multiple of ``CHUNK``)."""
+        self.fetched_bytes += len(data)
+        self._store(start, data)
+
+    def tail_to_fetch(self, ext: str) -> int | None:
+        """Where the missing part of the window the ``ext`` check reads at the end of the file
+        starts (a multiple of ``CHUNK``), or None when it needs no tail or has it already."""
+        if ext not in ("ogg", "flac"):
+            return None
+        first = max(0, self.size - TAIL_BYTES) // CHUNK
+        missing = [i for i in range(first, (self.size - 1) // CHUNK + 1) if i not in self._chunks]
+        return missing[0] * CHUNK if missing else None
 
     @property
     def complete(self) -> bool:
@@ -136,7 +159,9 @@ class SparseFile(io.RawIOBase):
         if missing:
             lo = missing[0] * CHUNK
             hi = min((missing[-1] + 1) * CHUNK, self.size)
-            data = self._fetch(lo, hi)
+            if self.fetch is None:
+                raise NotFetched(f"bytes {lo}-{hi} are not fetched")
+            data = self.fetch(lo, hi)
             if len(data) != hi - lo:
                 raise BadAudio("the blob is shorter than its size says")
             self.fetched_bytes += len(data)
@@ -257,7 +282,7 @@ def _opus(file: SparseFile, opus_head: bytes) -> AudioInfo:
 def _last_ogg_granule(file: SparseFile) -> int:
     """The granule position of the stream's last page, which must be whole (its CRC passes),
     end the file and carry the end-of-stream flag: a cut file has no such page."""
-    start = max(0, file.size - 65_536)
+    start = max(0, file.size - TAIL_BYTES)
     tail = file.range(start, file.size)
     pos = tail.rfind(b"OggS")
     while pos >= 0:
@@ -294,7 +319,7 @@ def _last_flac_frame_end(file: SparseFile, info: object) -> int:
     position holding a frame header with a valid CRC-8 whose frame, to the end of the file,
     passes its CRC-16. A cut file has no such frame, or one that ends early."""
     max_frame = getattr(info, "max_framesize", 0) or 0
-    window = min(file.size, max(65_536, 2 * max_frame + 64))
+    window = min(file.size, max(TAIL_BYTES, 2 * max_frame + 64))
     tail = file.range(file.size - window, file.size)
     if len(tail) >= 128 and tail[-128:-125] == b"TAG":  # an ID3v1 tag some taggers append
         tail = tail[:-128]
