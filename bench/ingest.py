@@ -247,6 +247,7 @@ async def run(recordings: int, seconds: float, concurrency: int) -> None:
                 f"  ratio end to end / floor, {label}: {ratio:.2f}"
                 f" (one call at a time: {worst:.2f})"
             )
+        print(f"  load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         real = median["real e2e"]
         print(
             f"  bar >= 50 recordings/s on real files: {'met' if real >= 50 else 'NOT met'}"
