@@ -18,6 +18,10 @@ NOT_DISTRIBUTED = {
         "operator log of blobs refused before a tenant could be trusted (a path outside the"
         " naming contract has none): a reference-style table keyed by blob name"
     ),
+    "kalimera_ingest_attempts": (
+        "the failure count of one blob version before it becomes a rejection: keyed like"
+        " kalimera_ingest_rejections, by blob name and ETag"
+    ),
 }
 
 KEYS = """
