@@ -298,12 +298,38 @@ def _last_ogg_granule(file: SparseFile) -> int:
     raise BadAudio("truncated: the file does not end with a whole Ogg page")
 
 
-def _flac(file: SparseFile) -> AudioInfo:
-    from mutagen.flac import FLAC
+@dataclass(frozen=True, slots=True)
+class _StreamInfo:
+    sample_rate: int
+    channels: int
+    total_samples: int
+    max_blocksize: int
+    max_framesize: int
 
-    file.seek(0)
-    audio = FLAC(file)
-    info = _info(audio)
+
+def _streaminfo(file: SparseFile) -> Any:
+    """FLAC's STREAMINFO, the first metadata block, read from its 42 bytes: the other blocks
+    (padding, pictures, seek tables: 64 KiB of padding in a long file made by ``flac``) are not
+    read. A stream behind an ID3v2 tag is left to mutagen, which skips the tag."""
+    head = file.range(0, min(file.size, 42))
+    if head[:4] != b"fLaC":
+        from mutagen.flac import FLAC
+
+        file.seek(0)
+        return _info(FLAC(file))
+    if len(head) < 42 or head[4] & 0x7F != 0 or int.from_bytes(head[5:8], "big") != 34:
+        raise BadAudio("not a valid FLAC file: it does not start with a STREAMINFO block")
+    max_block = struct.unpack_from(">H", head, 10)[0]
+    max_frame = int.from_bytes(head[15:18], "big")
+    bits = int.from_bytes(head[18:26], "big")
+    sample_rate, channels, total = bits >> 44, ((bits >> 41) & 7) + 1, bits & (2**36 - 1)
+    if sample_rate == 0:
+        raise BadAudio("not a valid FLAC file: STREAMINFO gives a sample rate of 0")
+    return _StreamInfo(sample_rate, channels, total, max_block, max_frame)
+
+
+def _flac(file: SparseFile) -> AudioInfo:
+    info = _streaminfo(file)
     end_sample = _last_flac_frame_end(file, info)
     total = info.total_samples or end_sample
     if end_sample != total:
