@@ -424,9 +424,9 @@ async def _stale(services: Services, conn: Conn, rec: _Recording) -> bool:
 
 
 # The probes that must read more of a blob than its head and tail run here, not on the loop's
-# default executor: each waits for its ranges, which the loop downloads, and aiohttp itself uses
-# the default executor for every request (it reads netrc there), so probes filling the default
-# executor would wait forever for downloads queued behind them.
+# default executor: each waits for its ranges, which the loop downloads, and a download may need
+# the default executor itself (aiohttp reads netrc and proxies there when the clients trust the
+# environment; any library may), so probes filling it would wait forever for their downloads.
 _probes = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kalimera-probe")
 
 _clients: weakref.WeakKeyDictionary[Services, tuple[Any, Any]] = weakref.WeakKeyDictionary()

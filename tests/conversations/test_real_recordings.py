@@ -7,7 +7,6 @@ libFLAC, LAME, libvorbis and libopus (cached under ``.local/corpus``)."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from kalimera import storage
 from kalimera.conversations.ingest import IngestResult, Outcome, ingest_blob
 from kalimera.services import Services
 from kalimera.settings import Settings
@@ -124,19 +124,21 @@ def test_every_recording_of_the_corpus_becomes_a_turn_of_its_exact_length(
 
 
 def test_probes_that_read_past_the_head_and_tail_never_starve_the_downloads(
-    call: Call, tmp_path: Path
+    call: Call, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A FLAC with 200 KB of padding (as tagging tools leave) is probed in a thread that waits
-    # for ranges the event loop downloads; aiohttp uses the loop's default executor for every
-    # request, so probes that filled it would wait forever. A small default executor makes the
-    # collision certain.
-    source = make(Recording(60, 8000, "wav"))
-    padded = tmp_path / "padded.flac"
-    subprocess.run(
-        ["flac", "--silent", "--padding=200000", "-o", str(padded), str(source)], check=True
-    )
-    data = padded.read_bytes()
-    names = [call.name(seq, "input", "flac") for seq in range(1, 13)]
+    # A WAV with 200 KB of chunks before its audio (recorders write bext, LIST and JUNK chunks)
+    # is probed in a thread that waits for the ranges the event loop downloads; a download may
+    # need the loop's default executor (aiohttp's netrc and proxy lookups, when a client trusts
+    # the environment), so probes that filled it would wait forever. A small default executor
+    # makes the collision likely, and the clients trust the environment here.
+    options = storage._client_options
+    monkeypatch.setattr(storage, "_client_options", lambda: {**options(), "use_env_settings": True})
+    wav = make(Recording(60, 8000, "wav")).read_bytes()
+    fmt_end = 12 + 8 + int.from_bytes(wav[16:20], "little")
+    junk = b"JUNK" + (200_000).to_bytes(4, "little") + bytes(200_000)
+    body = wav[12:fmt_end] + junk + wav[fmt_end:]
+    data = b"RIFF" + (4 + len(body)).to_bytes(4, "little") + b"WAVE" + body
+    names = [call.name(seq, "input", "wav") for seq in range(1, 13)]
     for name in names:
         put_blob(call.settings, name, data)
 
