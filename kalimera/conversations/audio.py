@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 CHUNK = 64 * 1024
+TAIL_BYTES = 64 * 1024  # what the Ogg and FLAC checks read at the end of a file, at least
 MILLISECOND = Decimal("0.001")
 OPUS_RATE = 48_000
 
@@ -81,13 +82,21 @@ def sniff(ext: str, head: bytes) -> None:
         raise BadAudio(f"content is not {ext.upper()} (it looks like {describe(head)})")
 
 
+class NotFetched(Exception):
+    """A read reached a part of the blob not yet downloaded, and the file has no ``fetch``."""
+
+
 class SparseFile(io.RawIOBase):
     """A read-only, seekable view of a blob of known size that downloads the chunks a reader
-    touches (``fetch(start, end)`` returns bytes ``[start, end)``) and keeps them."""
+    touches (``fetch(start, end)`` returns bytes ``[start, end)``) and keeps them. Without a
+    ``fetch`` a read of a missing part raises ``NotFetched``: the caller can then probe on the
+    event loop when what it holds is enough, and in a thread with a ``fetch`` when it is not."""
 
-    def __init__(self, size: int, fetch: Callable[[int, int], bytes], head: bytes = b"") -> None:
+    def __init__(
+        self, size: int, fetch: Callable[[int, int], bytes] | None, head: bytes = b""
+    ) -> None:
         self.size = size
-        self._fetch = fetch
+        self.fetch = fetch
         self._pos = 0
         self._chunks: dict[int, bytes] = {}
         self.fetched_bytes = 0
@@ -99,6 +108,20 @@ class SparseFile(io.RawIOBase):
             piece = data[offset : offset + CHUNK]
             if len(piece) == CHUNK or start + offset + len(piece) == self.size:
                 self._chunks[(start + offset) // CHUNK] = piece
+
+    def add(self, start: int, data: bytes) -> None:
+        """Keep ``data`` fetched from ``start`` (a multiple of ``CHUNK``)."""
+        self.fetched_bytes += len(data)
+        self._store(start, data)
+
+    def tail_to_fetch(self, ext: str) -> int | None:
+        """Where the missing part of the window the ``ext`` check reads at the end of the file
+        starts (a multiple of ``CHUNK``), or None when it needs no tail or has it already."""
+        if ext not in ("ogg", "flac"):
+            return None
+        first = max(0, self.size - TAIL_BYTES) // CHUNK
+        missing = [i for i in range(first, (self.size - 1) // CHUNK + 1) if i not in self._chunks]
+        return missing[0] * CHUNK if missing else None
 
     @property
     def complete(self) -> bool:
@@ -136,7 +159,9 @@ class SparseFile(io.RawIOBase):
         if missing:
             lo = missing[0] * CHUNK
             hi = min((missing[-1] + 1) * CHUNK, self.size)
-            data = self._fetch(lo, hi)
+            if self.fetch is None:
+                raise NotFetched(f"bytes {lo}-{hi} are not fetched")
+            data = self.fetch(lo, hi)
             if len(data) != hi - lo:
                 raise BadAudio("the blob is shorter than its size says")
             self.fetched_bytes += len(data)
@@ -257,7 +282,7 @@ def _opus(file: SparseFile, opus_head: bytes) -> AudioInfo:
 def _last_ogg_granule(file: SparseFile) -> int:
     """The granule position of the stream's last page, which must be whole (its CRC passes),
     end the file and carry the end-of-stream flag: a cut file has no such page."""
-    start = max(0, file.size - 65_536)
+    start = max(0, file.size - TAIL_BYTES)
     tail = file.range(start, file.size)
     pos = tail.rfind(b"OggS")
     while pos >= 0:
@@ -273,12 +298,38 @@ def _last_ogg_granule(file: SparseFile) -> int:
     raise BadAudio("truncated: the file does not end with a whole Ogg page")
 
 
-def _flac(file: SparseFile) -> AudioInfo:
-    from mutagen.flac import FLAC
+@dataclass(frozen=True, slots=True)
+class _StreamInfo:
+    sample_rate: int
+    channels: int
+    total_samples: int
+    max_blocksize: int
+    max_framesize: int
 
-    file.seek(0)
-    audio = FLAC(file)
-    info = _info(audio)
+
+def _streaminfo(file: SparseFile) -> Any:
+    """FLAC's STREAMINFO, the first metadata block, read from its 42 bytes: the other blocks
+    (padding, pictures, seek tables: 64 KiB of padding in a long file made by ``flac``) are not
+    read. A stream behind an ID3v2 tag is left to mutagen, which skips the tag."""
+    head = file.range(0, min(file.size, 42))
+    if head[:4] != b"fLaC":
+        from mutagen.flac import FLAC
+
+        file.seek(0)
+        return _info(FLAC(file))
+    if len(head) < 42 or head[4] & 0x7F != 0 or int.from_bytes(head[5:8], "big") != 34:
+        raise BadAudio("not a valid FLAC file: it does not start with a STREAMINFO block")
+    max_block = struct.unpack_from(">H", head, 10)[0]
+    max_frame = int.from_bytes(head[15:18], "big")
+    bits = int.from_bytes(head[18:26], "big")
+    sample_rate, channels, total = bits >> 44, ((bits >> 41) & 7) + 1, bits & (2**36 - 1)
+    if sample_rate == 0:
+        raise BadAudio("not a valid FLAC file: STREAMINFO gives a sample rate of 0")
+    return _StreamInfo(sample_rate, channels, total, max_block, max_frame)
+
+
+def _flac(file: SparseFile) -> AudioInfo:
+    info = _streaminfo(file)
     end_sample = _last_flac_frame_end(file, info)
     total = info.total_samples or end_sample
     if end_sample != total:
@@ -294,7 +345,7 @@ def _last_flac_frame_end(file: SparseFile, info: object) -> int:
     position holding a frame header with a valid CRC-8 whose frame, to the end of the file,
     passes its CRC-16. A cut file has no such frame, or one that ends early."""
     max_frame = getattr(info, "max_framesize", 0) or 0
-    window = min(file.size, max(65_536, 2 * max_frame + 64))
+    window = min(file.size, max(TAIL_BYTES, 2 * max_frame + 64))
     tail = file.range(file.size - window, file.size)
     if len(tail) >= 128 and tail[-128:-125] == b"TAG":  # an ID3v1 tag some taggers append
         tail = tail[:-128]

@@ -22,6 +22,7 @@ import logging
 import uuid
 import weakref
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HEAD_BYTES = 64 * 1024
+FETCH_SECONDS = 60.0  # a probe thread waits this long for one range of the blob
 TRANSCRIPT_ENTITY_CHARS = 30_000  # a Table string property holds 64 KiB of UTF-16
 PROFILE_TYPES = frozenset(p.value for p in ProfileType)
 EARLIEST, LATEST = 1970, 2200  # years a recording's times may name
@@ -228,14 +230,18 @@ async def _read(
         return await stream.readall()
 
     def fetch_blocking(start: int, end: int) -> bytes:
-        return asyncio.run_coroutine_threadsafe(fetch(start, end), loop).result()
+        return asyncio.run_coroutine_threadsafe(fetch(start, end), loop).result(FETCH_SECONDS)
 
-    file = audio.SparseFile(head.size, fetch_blocking, head.data)
+    file = audio.SparseFile(head.size, None, head.data)
     try:
-        if file.complete:
-            info = audio.probe(path.ext, file)  # all in memory: no need for a thread
-        else:
-            info = await asyncio.to_thread(audio.probe, path.ext, file)
+        tail = file.tail_to_fetch(path.ext)
+        if tail is not None:  # the Ogg and FLAC checks read the end: fetch it on the loop
+            file.add(tail, await fetch(tail, file.size))
+        try:
+            info = audio.probe(path.ext, file)  # the head and the tail are usually enough
+        except audio.NotFetched:
+            file.fetch = fetch_blocking
+            info = await loop.run_in_executor(_probes, audio.probe, path.ext, file)
     except audio.BadAudio as exc:
         raise Rejected(str(exc)) from None
 
@@ -416,6 +422,12 @@ async def _stale(services: Services, conn: Conn, rec: _Recording) -> bool:
         return True
     return str(current.etag).strip('"') != rec.etag
 
+
+# The probes that must read more of a blob than its head and tail run here, not on the loop's
+# default executor: each waits for its ranges, which the loop downloads, and a download may need
+# the default executor itself (aiohttp reads netrc and proxies there when the clients trust the
+# environment; any library may), so probes filling it would wait forever for their downloads.
+_probes = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kalimera-probe")
 
 _clients: weakref.WeakKeyDictionary[Services, tuple[Any, Any]] = weakref.WeakKeyDictionary()
 

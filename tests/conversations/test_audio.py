@@ -6,8 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from kalimera.conversations.audio import BadAudio, SparseFile, probe
+from kalimera.conversations.audio import BadAudio, NotFetched, SparseFile, probe
 from tests.conversations.audio_fixtures import DURATIONS, PNG_BYTES, fixture, wav_bytes
+from tests.support.corpus import FORMATS, Recording, make
 
 
 def _probe(ext: str, data: bytes) -> tuple[Decimal, SparseFile]:
@@ -72,3 +73,36 @@ def test_a_25_mib_wav_is_probed_from_its_head_without_reading_the_rest() -> None
     duration, file = _probe("wav", data)
     assert duration == (Decimal(len(data) - 44) / 16000).quantize(Decimal("0.001"))
     assert file.fetched_bytes == 0  # the 64 KiB head given up front was enough
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_ogg_opus_is_the_last_granule_less_the_pre_skip_at_48_khz(rate: int) -> None:
+    data = make(Recording(60, rate, "opus")).read_bytes()
+    info = probe("ogg", SparseFile(len(data), lambda s, e: data[s:e], data[:65536]))
+    # the sample rate is the source's, from OpusHead
+    assert (info.codec, info.duration, info.sample_rate, info.channels) == (
+        "opus",
+        Decimal("60.000"),
+        rate,
+        1,
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_30_minute_recording_is_probed_from_its_head_and_tail(fmt: str) -> None:
+    rec = Recording(1800, 8000, fmt)
+    data = make(rec).read_bytes()
+    duration, file = _probe(rec.ext, data)
+    assert abs(duration - rec.duration) <= rec.tolerance
+    assert file.fetched_bytes <= 2 * 65536  # of 4.6 to 28.8 MB
+
+
+def test_without_a_fetch_a_read_past_what_is_held_raises_not_fetched() -> None:
+    data = make(Recording(60, 8000, "flac")).read_bytes()
+    file = SparseFile(len(data), None, data[:65536])
+    with pytest.raises(NotFetched):
+        probe("flac", file)  # the check reads the last frame
+    tail = file.tail_to_fetch("flac")
+    assert tail is not None
+    file.add(tail, data[tail:])
+    assert probe("flac", file).duration == Decimal("60.000")

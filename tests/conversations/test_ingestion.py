@@ -6,8 +6,9 @@ import asyncio
 from decimal import Decimal
 
 import httpx
+import psycopg
 import pytest
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ServiceRequestError
 from pydantic import SecretStr
 
 from kalimera.conversations import attempts, audio, paths
@@ -340,3 +341,21 @@ def test_a_name_in_another_non_canonical_form_is_a_rejection_that_says_why(
     assert (result.outcome, result.reason) == (Outcome.REJECTED, reason)
     assert [r["reason"] for r in _rejections(call, name)] == [reason]
     assert call.conversation() is None
+
+
+@pytest.mark.parametrize(
+    ("exc", "transient"),
+    [
+        (DatabaseUnavailable("PoolTimeout"), True),
+        (psycopg.OperationalError("server closed the connection"), True),
+        (psycopg.errors.QueryCanceled("statement timeout"), True),
+        (ServiceRequestError("connection refused"), True),
+        (TimeoutError(), True),
+        (ConnectionResetError(), True),
+        (AttributeError("'OggOpusInfo' object has no attribute 'sample_rate'"), False),
+        (psycopg.errors.NumericValueOutOfRange("numeric field overflow"), False),
+        (ZeroDivisionError(), False),
+    ],
+)
+def test_only_store_faults_are_transient(exc: BaseException, transient: bool) -> None:
+    assert attempts.is_transient(exc) is transient

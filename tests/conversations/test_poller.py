@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
+from typing import Any
 
-from kalimera.conversations.poller import run_poller
+import pytest
+
+from kalimera.conversations import audio
+from kalimera.conversations.attempts import MAX_ATTEMPTS
+from kalimera.conversations.poller import POLL_SECONDS, run_poller
 from kalimera.db import transaction
 from kalimera.services import Services
 from tests.conversations.audio_fixtures import wav_bytes
-from tests.conversations.conftest import Call, with_services
+from tests.conversations.conftest import Call, query, with_services
+from tests.support.corpus import Recording, make
 
 
 def test_the_dev_poller_ingests_a_new_blob_within_two_seconds(call: Call) -> None:
@@ -37,3 +44,55 @@ def test_the_dev_poller_ingests_a_new_blob_within_two_seconds(call: Call) -> Non
             await asyncio.gather(poller, return_exceptions=True)
 
     assert with_services(call.settings, work) <= 2.0
+
+
+def test_the_poller_ingests_opus_and_gives_up_on_an_unexpected_error_after_three_rounds(
+    call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opus = call.name(1, "input", "ogg")
+    broken = call.name(1, "output", "wav")
+    broken_data = wav_bytes(1.234)
+    real_probe = audio.probe
+
+    def probe(ext: str, file: audio.SparseFile) -> audio.AudioInfo:
+        if file.size == len(broken_data):  # this one blob meets a fault nobody foresaw
+            raise RuntimeError("an unforeseen fault")
+        return real_probe(ext, file)
+
+    monkeypatch.setattr(audio, "probe", probe)
+
+    def rows(sql: str, name: str) -> list[dict[str, Any]]:
+        return query(call.settings, sql, {"b": name})
+
+    async def work(services: Services) -> None:
+        poller = asyncio.create_task(run_poller(services))
+        try:
+            container = services.blobs.get_container_client(call.settings.voice_container)
+            await container.upload_blob(opus, make(Recording(60, 8000, "opus")).read_bytes())
+            await container.upload_blob(broken, broken_data)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.25)
+                ingested = await asyncio.to_thread(
+                    rows, "SELECT duration FROM kalimera_recordings WHERE blob_name = %(b)s", opus
+                )
+                rejected = await asyncio.to_thread(
+                    rows, "SELECT reason FROM kalimera_ingest_rejections WHERE blob_name = %(b)s",
+                    broken,
+                )  # fmt: skip
+                if ingested and rejected:
+                    break
+            await asyncio.sleep(2 * POLL_SECONDS)  # more rounds: the rejection is not retried
+        finally:
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+
+    with_services(call.settings, work)
+    assert rows("SELECT duration FROM kalimera_recordings WHERE blob_name = %(b)s", opus) == [
+        {"duration": Decimal("60.000")}
+    ]
+    assert rows(
+        "SELECT reason FROM kalimera_ingest_rejections WHERE blob_name = %(b)s", broken
+    ) == [{"reason": "internal error: RuntimeError: an unforeseen fault"}]
+    attempts = rows("SELECT attempts FROM kalimera_ingest_attempts WHERE blob_name = %(b)s", broken)
+    assert attempts == [{"attempts": MAX_ATTEMPTS}]

@@ -7,8 +7,9 @@ an exact number of samples, so every recording's true length is known by constru
 ``opusenc`` (libopus). A dual-channel WAV holds the caller on the left and the agent on the right.
 
 Encoding a 30-minute call takes tens of seconds, so every file is cached under
-``.local/corpus/{key}/`` (gitignored), where the key hashes this module's source (the recipe)
-and the versions of the tools: change either and the corpus is made again. Files are written
+``.local/corpus/{key}/`` (gitignored), where the key hashes the recipe (the texts and the
+functions that run the tools) and the versions of the tools: change either and the corpus is
+made again. Files are written
 under a temporary name and renamed, so two processes making the same file never see half of it.
 
     from tests.support.corpus import Recording, make
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import math
 import os
 import shutil
@@ -130,7 +132,8 @@ def cache_dir() -> Path:
         packages = " ".join(sorted({TOOLS[t] for t in missing}))
         msg = f"audio tools missing: {', '.join(missing)} (apt-get install -y {packages})"
         raise RuntimeError(msg)
-    digest = hashlib.sha256(Path(__file__).read_bytes())
+    recipe = [inspect.getsource(f) for f in (_voice, _speech, _source, _encode)]
+    digest = hashlib.sha256("\n".join([CALLER, AGENT, *recipe]).encode())
     for tool in TOOLS:
         version = subprocess.run(
             [tool, "-version" if tool == "ffprobe" else "--version"],
@@ -154,6 +157,7 @@ def _cached(target: Path, build: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         build(Path(tmp))
+        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
         return target
     finally:
