@@ -30,6 +30,7 @@ CONVERSATIONS = 40_000
 DAYS = 200
 FIRST_DAY = datetime.now(UTC).date() - timedelta(days=DAYS)
 KALIMERA = Path(sys.executable).parent / "kalimera"
+ROOT = Path(__file__).resolve().parents[2]
 
 # Three agents, both directions, every status but Active, ten-minute spacing within a day.
 _INSERT = """
@@ -67,7 +68,9 @@ def tenant(db: Db) -> Iterator[uuid.UUID]:
 
 def run(settings_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **settings_env, "KALIMERA_DB_STATEMENT_TIMEOUT_MS": TIMEOUT_MS}
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def assert_rolled_up_exactly(db: Db, tenant: uuid.UUID) -> None:
