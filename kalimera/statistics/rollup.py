@@ -32,7 +32,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from kalimera.db import Conn, Pool, transaction
@@ -69,6 +69,7 @@ FOR UPDATE SKIP LOCKED
 # running count passes the batch's row budget: each day is counted on the (tenant_id,
 # started_at) index up to budget + 1 rows, so this statement reads at most about twice the
 # budget in index entries however large the days are. One row per day walked: the running count.
+# The day's bounds come as timestamptz values (see _PAIRS).
 _SIZE = """
 WITH RECURSIVE walk(i, n) AS (
     SELECT 0, 0::bigint
@@ -77,8 +78,8 @@ WITH RECURSIVE walk(i, n) AS (
         SELECT count(*) FROM (
             SELECT FROM kalimera_conversations c
             WHERE c.tenant_id = (%(tenants)s::uuid[])[w.i + 1]
-              AND c.started_at >= (%(days)s::date[])[w.i + 1]::timestamp AT TIME ZONE 'UTC'
-              AND c.started_at < ((%(days)s::date[])[w.i + 1] + 1)::timestamp AT TIME ZONE 'UTC'
+              AND c.started_at >= (%(starts)s::timestamptz[])[w.i + 1]
+              AND c.started_at < (%(stops)s::timestamptz[])[w.i + 1]
             LIMIT %(rows)s + 1
         ) AS d
     )
@@ -88,12 +89,18 @@ WITH RECURSIVE walk(i, n) AS (
 SELECT n FROM walk WHERE i > 0
 """
 
-_PAIRS = "unnest(%(tenants)s::uuid[], %(days)s::date[]) AS p(tenant_id, day)"
+# The claimed (tenant, day) pairs with each day's bounds as timestamptz values, so that every
+# range condition compares a column with a value: under row-level security only leakproof
+# conditions go to an index, and AT TIME ZONE (or adding a day) is not leakproof.
+_PAIRS = (
+    "unnest(%(tenants)s::uuid[], %(days)s::date[], %(starts)s::timestamptz[],"
+    " %(stops)s::timestamptz[]) AS p(tenant_id, day, start, stop)"
+)
 
 # The rows of the claimed days, by primary key: the agents come from kalimera_stats_rolled.
 _KEYS = f"""
 WITH keys AS MATERIALIZED (
-    SELECT r.tenant_id, a.agent_id, r.day
+    SELECT r.tenant_id, a.agent_id, p.start, p.stop
     FROM {_PAIRS}
     JOIN kalimera_stats_rolled r ON r.tenant_id = p.tenant_id AND r.day = p.day
     CROSS JOIN LATERAL unnest(r.agent_ids || %(all)s::uuid) AS a(agent_id)
@@ -103,15 +110,13 @@ WITH keys AS MATERIALIZED (
 _DELETE_QUARTERS = f"""{_KEYS}
 DELETE FROM kalimera_stats_quarter q USING keys k
 WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
-  AND q.bucket >= k.day::timestamp AT TIME ZONE 'UTC'
-  AND q.bucket < (k.day + 1)::timestamp AT TIME ZONE 'UTC'
+  AND q.bucket >= k.start AND q.bucket < k.stop
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 _DELETE_HOURS = f"""
 DELETE FROM kalimera_stats_hour h USING {_PAIRS}
 WHERE h.tenant_id = p.tenant_id
-  AND h.bucket >= p.day::timestamp AT TIME ZONE 'UTC'
-  AND h.bucket < (p.day + 1)::timestamp AT TIME ZONE 'UTC'
+  AND h.bucket >= p.start AND h.bucket < p.stop
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 _DELETE_ROLLED = f"""
@@ -163,8 +168,7 @@ WITH base AS MATERIALIZED (
     FROM {_PAIRS}
     JOIN kalimera_conversations c
       ON c.tenant_id = p.tenant_id
-     AND c.started_at >= p.day::timestamp AT TIME ZONE 'UTC'
-     AND c.started_at < (p.day + 1)::timestamp AT TIME ZONE 'UTC'
+     AND c.started_at >= p.start AND c.started_at < p.stop
     GROUP BY 1, 2, 3, 4, 5
 ),
 per_agent AS MATERIALIZED (
@@ -286,27 +290,34 @@ ORDER BY tenant_id
 # Mark every day in [since, today) of these tenants that has conversations or rollup rows. The
 # days with conversations come from a loose index scan on (tenant_id, started_at): one probe per
 # tenant-day that has any (the first conversation from the next midnight on), so the work of a
-# statement is its tenants' days, not their rows.
+# statement is its tenants' days, not their rows. The next midnight is carried as a column, so
+# the probe compares started_at with a value: under row-level security only leakproof
+# conditions go to the index, and AT TIME ZONE is not.
 _MARK_SINCE = """
 SELECT kalimera_stats_mark(array_agg(tenant_id), array_agg(day))
 FROM (
     SELECT t.tenant_id, (d.at AT TIME ZONE 'UTC')::date AS day
     FROM unnest(%(tenants)s::uuid[]) AS t(tenant_id)
     CROSS JOIN LATERAL (
-        WITH RECURSIVE walk(at) AS (
-            SELECT (SELECT c.started_at FROM kalimera_conversations c
-                    WHERE c.tenant_id = t.tenant_id
-                      AND c.started_at >= %(since)s::timestamp AT TIME ZONE 'UTC'
-                      AND c.started_at < %(today)s::timestamp AT TIME ZONE 'UTC'
-                    ORDER BY c.started_at LIMIT 1)
+        WITH RECURSIVE walk(at, next) AS (
+            SELECT f.at, ((f.at AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
+            FROM (
+                SELECT (SELECT c.started_at FROM kalimera_conversations c
+                        WHERE c.tenant_id = t.tenant_id
+                          AND c.started_at >= %(since)s::timestamp AT TIME ZONE 'UTC'
+                          AND c.started_at < %(today)s::timestamp AT TIME ZONE 'UTC'
+                        ORDER BY c.started_at LIMIT 1) AS at
+            ) AS f
             UNION ALL
-            SELECT (SELECT c.started_at FROM kalimera_conversations c
-                    WHERE c.tenant_id = t.tenant_id
-                      AND c.started_at
-                          >= ((w.at AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
-                      AND c.started_at < %(today)s::timestamp AT TIME ZONE 'UTC'
-                    ORDER BY c.started_at LIMIT 1)
-            FROM walk w WHERE w.at IS NOT NULL
+            SELECT f.at, ((f.at AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
+            FROM walk w
+            CROSS JOIN LATERAL (
+                SELECT (SELECT c.started_at FROM kalimera_conversations c
+                        WHERE c.tenant_id = t.tenant_id AND c.started_at >= w.next
+                          AND c.started_at < %(today)s::timestamp AT TIME ZONE 'UTC'
+                        ORDER BY c.started_at LIMIT 1) AS at
+            ) AS f
+            WHERE w.at IS NOT NULL
         )
         SELECT at FROM walk WHERE at IS NOT NULL
     ) AS d
@@ -504,7 +515,8 @@ async def _fit(
         _SIZE,
         {
             "tenants": [tenant for tenant, _ in claimed],
-            "days": [day for _, day in claimed],
+            "starts": [_midnight(day) for _, day in claimed],
+            "stops": [_midnight(day + timedelta(days=1)) for _, day in claimed],
             "rows": budget,
         },
     )
@@ -512,11 +524,17 @@ async def _fit(
     return claimed[: max(1, sum(1 for n in running if n <= budget))]
 
 
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
 async def _recompute(conn: Conn, pairs: list[tuple[uuid.UUID, date]]) -> int:
     """Recompute these days; returns how many conversations they hold."""
     params = {
         "tenants": [tenant for tenant, _ in pairs],
         "days": [day for _, day in pairs],
+        "starts": [_midnight(day) for _, day in pairs],
+        "stops": [_midnight(day + timedelta(days=1)) for _, day in pairs],
         "all": ALL_AGENTS,
         "busy": BUSY_DAY,
     }
