@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import secrets
@@ -21,7 +22,9 @@ from kalimera.localstack import (
     start_uvicorn,
 )
 from kalimera.migrate import migrate
-from kalimera.settings import load_settings
+from kalimera.services import Services
+from kalimera.settings import Settings, load_settings
+from kalimera.storage import ensure_containers
 
 ADMIN_URL = os.environ.get(
     "KALIMERA_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -29,7 +32,11 @@ ADMIN_URL = os.environ.get(
 
 
 class BenchStack:
-    def __init__(self) -> None:
+    """The product as a user runs it: its processes get the stack's addresses and secrets and
+    otherwise the product's default settings (``process_env``)."""
+
+    def __init__(self, *, keep: bool = False) -> None:
+        self.keep = keep
         self.tmp = Path(tempfile.mkdtemp(prefix="kalimera-bench-"))
         self.local = LocalStack(self.tmp)
         server = self.local.postgres(ADMIN_URL)
@@ -45,6 +52,8 @@ class BenchStack:
             "KALIMERA_LOG_LEVEL": "WARNING",
         }
         self.servers: list[subprocess.Popen[bytes]] = []
+        # What the deployment (infra/) creates: the voice container and the turns table.
+        asyncio.run(_ensure_storage(self.settings()))
 
     def __enter__(self) -> BenchStack:
         return self
@@ -54,12 +63,27 @@ class BenchStack:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=15)
-        drop_database(self.database_url)
+        if self.keep:
+            print(f"kept database {self.database_url}")
+        else:
+            drop_database(self.database_url)
         self.local.close()
 
-    def settings(self):  # type: ignore[no-untyped-def]
+    def process_env(self, **env: str) -> dict[str, str]:
+        """The environment of a product process (server, ``kalimera`` command): the stack's
+        settings and ``env``, none of the caller's own ``KALIMERA_*``, ``DATABASE_URL`` or
+        ``REDIS_URL``, so every other setting is the product's default."""
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("KALIMERA_") and k not in {"DATABASE_URL", "REDIS_URL"}
+        }
+        return {**inherited, **self.env, **env}
+
+    def settings(self) -> Settings:
         old = dict(os.environ)
-        os.environ.update(self.env)
+        os.environ.clear()
+        os.environ.update(self.process_env())
         try:
             return load_settings()
         finally:
@@ -71,14 +95,20 @@ class BenchStack:
     ) -> tuple[str, subprocess.Popen[bytes]]:
         """uvicorn with one worker in its own process; returns (base URL, process)."""
         port = free_port()
-        proc = start_uvicorn(
-            app, port=port, env={**os.environ, **self.env, **env}, extra=("--factory",)
-        )
+        proc = start_uvicorn(app, port=port, env=self.process_env(**env), extra=("--factory",))
         self.servers.append(proc)
         return f"http://127.0.0.1:{port}", proc
 
     def token(self, tenant_id: uuid.UUID, scopes: tuple[Scope, ...] = DEFAULT_SCOPES) -> str:
         return issue_token(self.settings(), tenant_id=tenant_id, name="bench", scopes=scopes)[1]
+
+
+async def _ensure_storage(settings: Settings) -> None:
+    services = Services(settings)
+    try:
+        await ensure_containers(services.blobs, services.tables, settings)
+    finally:
+        await services.aclose()
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -1,6 +1,6 @@
 """Cached agent read vs the floor of the stack, side by side in one run.
 
-    .venv/bin/python bench/agent_read.py [--seconds 3] [--rounds 9] [--connections 64]
+    .venv/bin/python -m bench.agent_read [--seconds 3] [--rounds 9] [--connections 64]
 
 Starts two single-worker uvicorn processes on loopback with the same options:
 - ``agent``: the Kalimera app; ``GET /kalimera/ai-agent/{id}`` with auth, tenancy, cache, masking
@@ -9,19 +9,17 @@ Starts two single-worker uvicorn processes on loopback with the same options:
 Then loads each with 64 concurrent keep-alive connections from a separate process (``wrk`` when
 installed, else the small asyncio client below), alternating rounds, and prints throughput, p50
 and p99 per round and their medians, and the ratio agent / floor. Bar: ratio >= 0.5, p99 <= 50 ms.
-Uses the Postgres and Redis of ``DATABASE_URL``/``REDIS_URL`` (defaults: 127.0.0.1), in a
-database and Redis keys of its own that it removes at the end.
+Runs on a throwaway stack (``bench/_stack.py``: a database, a Redis database and an Azurite of
+its own); the app gets the product's default settings, as a deployment does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import re
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -34,8 +32,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 FLOOR_KEY_ENV = "BENCH_FLOOR_KEY"
 FLOOR_REDIS_ENV = "BENCH_FLOOR_REDIS"
 
@@ -220,34 +216,13 @@ def main() -> None:
     import httpx
     import redis
 
-    from kalimera.auth import issue_token
-    from kalimera.localstack import drop_database, ensure_database
-    from kalimera.migrate import migrate
-    from kalimera.settings import load_settings
+    from bench._stack import BenchStack
 
-    sys.path.insert(0, str(ROOT))
-    from tests.conftest import _with_db
-
-    database = _with_db(ADMIN_URL, f"kalimera_bench_{secrets.token_hex(4)}")
-    ensure_database(database)
-    migrate(database)
-    env = {
-        **os.environ,
-        "KALIMERA_ENV": "production",
-        "DATABASE_URL": database,
-        "REDIS_URL": REDIS_URL,
-        "KALIMERA_STORAGE": "UseDevelopmentStorage=true",
-        "KALIMERA_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
-        "KALIMERA_LOG_LEVEL": "WARNING",
-    }
-    os.environ.update(env)
-    tenant_id = uuid.uuid4()
-
-    token = issue_token(load_settings(), tenant_id=tenant_id, name="bench")[1]
-    headers = {"Authorization": f"Bearer {token}"}
-    key = ""
-    try:
-        with uvicorn("kalimera.app:create_app", env, "--factory") as agent_url:
+    with BenchStack() as stack:
+        redis_url = stack.env["REDIS_URL"]
+        tenant_id = uuid.uuid4()
+        headers = {"Authorization": f"Bearer {stack.token(tenant_id)}"}
+        with uvicorn("kalimera.app:create_app", stack.process_env(), "--factory") as agent_url:
             body = {
                 "name": "Bench agent",
                 "type": "inbound",
@@ -269,9 +244,9 @@ def main() -> None:
             first = httpx.get(agent_url + path, headers=headers)  # fills the cache
             first.raise_for_status()
             key = f"kalimera:agent:{tenant_id}:{agent_id}"
-            assert redis.Redis.from_url(REDIS_URL).exists(key), "the agent was not cached"
+            assert redis.Redis.from_url(redis_url).exists(key), "the agent was not cached"
 
-            floor_env = {**env, FLOOR_KEY_ENV: key, FLOOR_REDIS_ENV: REDIS_URL}
+            floor_env = stack.process_env(**{FLOOR_KEY_ENV: key, FLOOR_REDIS_ENV: redis_url})
             with uvicorn("agent_read:floor_app", floor_env, "--app-dir", "bench") as floor_url:
                 floor_bytes = httpx.get(floor_url + "/").content
                 print(
@@ -292,10 +267,6 @@ def main() -> None:
                             f"round {i + 1} {name:5}: {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms"
                             f"  p99 {r['p99']:6.2f} ms  errors {r['errors']:.0f}"
                         )
-    finally:
-        if key:
-            redis.Redis.from_url(REDIS_URL).delete(key)
-        drop_database(database)
 
     med = {
         name: {m: statistics.median(r[m] for r in rs) for m in ("rps", "p50", "p99", "errors")}

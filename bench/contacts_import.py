@@ -3,28 +3,18 @@
 Bar (issue 4): the import finishes in under 5 s and reports exactly the 500 bad rows; it does not
 cost a round trip per row. Printed side by side in one run, medians of several: the import of
 the whole file (a fresh tenant each time), its re-import (every row a duplicate), and the cost
-per row of creating contacts one POST at a time.
+per row of creating contacts one POST at a time. The server is the app in a uvicorn process of
+its own with the product's default settings (``bench/_stack.py``), as a deployment serves it.
 """
 
-import base64
-import secrets
 import statistics
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from kalimera.localstack import LocalStack, drop_database, ensure_database  # noqa: E402
-from kalimera.migrate import migrate  # noqa: E402
-from kalimera.settings import load_settings  # noqa: E402
-from tests.conftest import ADMIN_URL, Server, _with_db, make_token  # noqa: E402
-from tests.contacts.csvdata import contacts_csv  # noqa: E402
+from bench._stack import BenchStack
+from tests.contacts.csvdata import contacts_csv
 
 RUNS = 5
 SINGLE_POSTS = 300
@@ -32,36 +22,17 @@ SINGLE_POSTS = 300
 
 def main() -> None:
     file = contacts_csv(10_000, bad_every=20)
-    with LocalStack(Path(tempfile.mkdtemp(prefix="kalimera-bench-"))) as local:
-        database_url = _with_db(local.postgres(ADMIN_URL), f"kalimera_bench_{secrets.token_hex(4)}")
-        ensure_database(database_url)
-        try:
-            migrate(database_url)
-            settings = load_settings(
-                KALIMERA_ENV="production",
-                DATABASE_URL=database_url,
-                REDIS_URL=local.redis("redis://127.0.0.1:6379/0").rsplit("/", 1)[0] + "/13",
-                # Contacts never touch Storage; the clients are built but never connect.
-                KALIMERA_STORAGE="UseDevelopmentStorage=true",
-                KALIMERA_ENCRYPTION_KEY=base64.b64encode(secrets.token_bytes(32)).decode(),
-                KALIMERA_LOG_LEVEL="WARNING",
-            )
-            server = Server(settings)
-            server.start()
-            try:
-                run(server, settings, file.data, file.bad_lines)
-            finally:
-                server.stop()
-        finally:
-            drop_database(database_url)
+    with BenchStack() as stack:
+        url, _ = stack.start_server()
+        run(stack, url, file.data, file.bad_lines)
 
 
-def run(server: Server, settings: object, data: bytes, bad_lines: list[int]) -> None:
+def run(stack: BenchStack, url: str, data: bytes, bad_lines: list[int]) -> None:
     imports, reimports, per_post = [], [], []
     for _ in range(RUNS):
-        token = make_token(settings, uuid.uuid4())  # type: ignore[arg-type]
+        token = stack.token(uuid.uuid4())
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}
-        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
             started = time.perf_counter()
             first = client.post("/kalimera/contact/import", content=data).json()
             imports.append(time.perf_counter() - started)

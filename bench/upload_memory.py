@@ -1,22 +1,20 @@
 """Upload memory: a 25 MiB voice upload must raise the server's peak RSS by < 16 MiB.
 
-The API runs in a subprocess under uvicorn (as ``kalimera run`` serves it) on a throwaway
-database and a private Azurite. After two small warm-up uploads, each round resets the server's
+The API runs in a process of its own under uvicorn (the app factory, one worker, the product's
+default settings: ``bench/_stack.py``) on a throwaway database and a private Azurite; the agent
+and the token are made as a user makes them (``POST /kalimera/ai-agent``, ``issue_token`` as
+``kalimera token create`` does). After two small warm-up uploads, each round resets the server's
 peak RSS (``/proc/PID/clear_refs``), reads ``VmHWM`` before, uploads a 25 MiB WAV streamed from a
 generator (chunked, no Content-Length), reads ``VmHWM`` after; the figure is the median increase.
 
-    .venv/bin/python bench/upload_memory.py [--rounds 3]
+    .venv/bin/python -m bench.upload_memory [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import re
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,23 +22,11 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from ingest import ROOT, make_agent, voice_stack
-
-from kalimera.auth import DEFAULT_SCOPES, create_token
-from kalimera.db import transaction
-from kalimera.localstack import free_port, wait_for_port
-from kalimera.services import Services
-from kalimera.settings import load_settings
+from bench._stack import BenchStack
 
 MiB = 1024 * 1024
 SIZE = 25 * MiB
 BAR = 16 * MiB
-SERVER = (
-    "import uvicorn, sys; from kalimera.app import create_app; "
-    "uvicorn.run(create_app(), host='127.0.0.1', port=int(sys.argv[1]), log_level='warning')"
-)
 
 
 def status_kib(pid: int, field: str) -> int:
@@ -86,20 +72,6 @@ def multipart(boundary: str, size: int, conversation_id: str) -> Iterator[bytes]
     yield f"\r\n--{boundary}--\r\n".encode()
 
 
-async def credentials() -> tuple[str, uuid.UUID]:
-    services = Services(load_settings())
-    try:
-        tenant_id = uuid.uuid4()
-        agent_id = await make_agent(services, tenant_id)
-        async with transaction(await services.db(), tenant_id=tenant_id) as conn:
-            _, token = await create_token(
-                conn=conn, tenant_id=tenant_id, name="bench", scopes=DEFAULT_SCOPES
-            )
-        return token, agent_id
-    finally:
-        await services.aclose()
-
-
 def upload(client: httpx.Client, agent_id: uuid.UUID, size: int) -> None:
     boundary = uuid.uuid4().hex
     response = client.post(
@@ -114,36 +86,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with voice_stack() as env:
-        token, agent_id = asyncio.run(credentials())
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(port)], env={**os.environ, **env}, cwd=ROOT
-        )
-        try:
-            wait_for_port(port, seconds=30, proc=server)
-            headers = {"Authorization": f"Bearer {token}"}
-            with httpx.Client(
-                base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120
-            ) as c:
-                for _ in range(2):
-                    upload(c, agent_id, 100 * 1024)
-                increases = []
-                for _ in range(args.rounds):
-                    Path(f"/proc/{server.pid}/clear_refs").write_text("5")  # reset VmHWM
-                    before = status_kib(server.pid, "VmHWM")
-                    started = time.perf_counter()
-                    upload(c, agent_id, SIZE)
-                    seconds = time.perf_counter() - started
-                    after = status_kib(server.pid, "VmHWM")
-                    increases.append((after - before) * 1024)
-                    print(
-                        f"  round: VmHWM {before / 1024:.1f} MiB -> {after / 1024:.1f} MiB "
-                        f"(+{(after - before) / 1024:.1f} MiB), upload {seconds:.2f} s"
-                    )
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    with BenchStack() as stack:
+        url, server = stack.start_server()
+        headers = {"Authorization": f"Bearer {stack.token(uuid.uuid4())}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=120) as c:
+            made = c.post("/kalimera/ai-agent", json={"name": "bench", "type": "inbound"})
+            made.raise_for_status()
+            agent_id = uuid.UUID(made.json()["id"])
+            for _ in range(2):
+                upload(c, agent_id, 100 * 1024)
+            increases = []
+            for _ in range(args.rounds):
+                Path(f"/proc/{server.pid}/clear_refs").write_text("5")  # reset VmHWM
+                before = status_kib(server.pid, "VmHWM")
+                started = time.perf_counter()
+                upload(c, agent_id, SIZE)
+                seconds = time.perf_counter() - started
+                after = status_kib(server.pid, "VmHWM")
+                increases.append((after - before) * 1024)
+                print(
+                    f"  round: VmHWM {before / 1024:.1f} MiB -> {after / 1024:.1f} MiB "
+                    f"(+{(after - before) / 1024:.1f} MiB), upload {seconds:.2f} s"
+                )
     median = statistics.median(increases)
     print(
         f"upload memory: a {SIZE // MiB} MiB upload raises the server's peak RSS by "

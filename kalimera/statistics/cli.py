@@ -35,7 +35,7 @@ def rollup(
 ) -> None:
     """Finalise idle conversations and roll up every closed day that is missing or dirty."""
     from kalimera.cli import console, with_services
-    from kalimera.statistics.rollup import run_rollup
+    from kalimera.statistics.rollup import rollup_statistics
 
     since_day: date | None = since.date() if since else None
 
@@ -46,17 +46,14 @@ def rollup(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            return await run_rollup(
-                await services.db(),
-                idle_minutes=services.settings.idle_minutes,
-                since=since_day,
-                workers=workers,
-                progress=progress,
+            return await rollup_statistics(
+                services, since=since_day, workers=workers, progress=progress
             )
 
     report = with_services(work)
     console.print(
-        f"rolled up {report.days} tenant-days of {len(report.tenants)} tenants; "
+        f"rolled up {report.days} tenant-days of {len(report.tenants)} tenants "
+        f"({report.conversations} conversations in {report.batches} batches); "
         f"finalised {report.finalised} idle conversations"
     )
 

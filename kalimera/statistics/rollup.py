@@ -11,11 +11,15 @@ first conversation was written. Each batch is one transaction of a few set-based
    neighbouring index pages), ``FOR UPDATE SKIP LOCKED``: a second run
    at the same time takes other marks (it never waits, so two runs cannot deadlock), and a mark
    that a writer holds is skipped and stays dirty for the next run;
-2. delete the claimed days' rollup rows (by primary key, through ``kalimera_stats_rolled``);
-3. aggregate the claimed days' conversations once and insert the 15-minute rows, the hour
+2. keep the leading claimed days whose conversations fit in the batch's row budget (counted
+   on the index, at least one day): every statement of a run is sized to the statement timeout
+   the run has (``batch_rows``: 30,000 conversations under the default 15 s), never to the size
+   of a tenant, so a run over 10 million conversations finishes with the product's settings;
+3. delete the kept days' rollup rows (by primary key, through ``kalimera_stats_rolled``);
+4. aggregate the kept days' conversations once and insert the 15-minute rows, the hour
    rows of busy days and the ``rolled`` record (agents, languages, the day's totals) from that
    one aggregate;
-4. delete the claimed marks.
+5. delete their marks.
 
 Work is proportional to the dirty days; running it twice changes nothing (no marks are left);
 days missed while the timer was down are still marked, so the next run catches up.
@@ -28,7 +32,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from kalimera.db import Conn, Pool, transaction
@@ -42,6 +46,13 @@ ALL_AGENTS = uuid.UUID(int=0)
 """The ``agent_id`` of a rollup row that counts every agent of the tenant."""
 
 BATCH_PAIRS = 4_000
+MIN_CLAIM = 16
+ROWS_PER_TIMEOUT_MS = 2
+"""Conversations a batch may aggregate per millisecond of the statement timeout. One worker
+rolls up about 50 a millisecond on a small server with both cores busy, so a batch takes a
+small fraction of the timeout, with room for a slower server, a cold cache or a busy disk."""
+MIN_BATCH_ROWS = 100
+MAX_BATCH_ROWS = 50_000
 BUSY_DAY = 96
 """Conversations in a tenant's UTC day from which the day also gets hour rows."""
 FINALISE_BATCH = 5_000
@@ -54,12 +65,42 @@ LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 """
 
-_PAIRS = "unnest(%(tenants)s::uuid[], %(days)s::date[]) AS p(tenant_id, day)"
+# How many conversations the claimed days hold, walking them in order and stopping once the
+# running count passes the batch's row budget: each day is counted on the (tenant_id,
+# started_at) index up to budget + 1 rows, so this statement reads at most about twice the
+# budget in index entries however large the days are. One row per day walked: the running count.
+# The day's bounds come as timestamptz values (see _PAIRS).
+_SIZE = """
+WITH RECURSIVE walk(i, n) AS (
+    SELECT 0, 0::bigint
+    UNION ALL
+    SELECT w.i + 1, w.n + (
+        SELECT count(*) FROM (
+            SELECT FROM kalimera_conversations c
+            WHERE c.tenant_id = (%(tenants)s::uuid[])[w.i + 1]
+              AND c.started_at >= (%(starts)s::timestamptz[])[w.i + 1]
+              AND c.started_at < (%(stops)s::timestamptz[])[w.i + 1]
+            LIMIT %(rows)s + 1
+        ) AS d
+    )
+    FROM walk w
+    WHERE w.i < cardinality(%(tenants)s::uuid[]) AND w.n <= %(rows)s
+)
+SELECT n FROM walk WHERE i > 0
+"""
+
+# The claimed (tenant, day) pairs with each day's bounds as timestamptz values, so that every
+# range condition compares a column with a value: under row-level security only leakproof
+# conditions go to an index, and AT TIME ZONE (or adding a day) is not leakproof.
+_PAIRS = (
+    "unnest(%(tenants)s::uuid[], %(days)s::date[], %(starts)s::timestamptz[],"
+    " %(stops)s::timestamptz[]) AS p(tenant_id, day, start, stop)"
+)
 
 # The rows of the claimed days, by primary key: the agents come from kalimera_stats_rolled.
 _KEYS = f"""
 WITH keys AS MATERIALIZED (
-    SELECT r.tenant_id, a.agent_id, r.day
+    SELECT r.tenant_id, a.agent_id, p.start, p.stop
     FROM {_PAIRS}
     JOIN kalimera_stats_rolled r ON r.tenant_id = p.tenant_id AND r.day = p.day
     CROSS JOIN LATERAL unnest(r.agent_ids || %(all)s::uuid) AS a(agent_id)
@@ -69,15 +110,13 @@ WITH keys AS MATERIALIZED (
 _DELETE_QUARTERS = f"""{_KEYS}
 DELETE FROM kalimera_stats_quarter q USING keys k
 WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
-  AND q.bucket >= k.day::timestamp AT TIME ZONE 'UTC'
-  AND q.bucket < (k.day + 1)::timestamp AT TIME ZONE 'UTC'
+  AND q.bucket >= k.start AND q.bucket < k.stop
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 _DELETE_HOURS = f"""
 DELETE FROM kalimera_stats_hour h USING {_PAIRS}
 WHERE h.tenant_id = p.tenant_id
-  AND h.bucket >= p.day::timestamp AT TIME ZONE 'UTC'
-  AND h.bucket < (p.day + 1)::timestamp AT TIME ZONE 'UTC'
+  AND h.bucket >= p.start AND h.bucket < p.stop
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 _DELETE_ROLLED = f"""
@@ -129,8 +168,7 @@ WITH base AS MATERIALIZED (
     FROM {_PAIRS}
     JOIN kalimera_conversations c
       ON c.tenant_id = p.tenant_id
-     AND c.started_at >= p.day::timestamp AT TIME ZONE 'UTC'
-     AND c.started_at < (p.day + 1)::timestamp AT TIME ZONE 'UTC'
+     AND c.started_at >= p.start AND c.started_at < p.stop
     GROUP BY 1, 2, 3, 4, 5
 ),
 per_agent AS MATERIALIZED (
@@ -196,6 +234,7 @@ SELECT tenant_id, day, array_agg(agent::uuid) FILTER (WHERE agent <> 'all'),
        now()
 FROM language_maps
 GROUP BY tenant_id, day
+RETURNING total
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 # Every join in a batch is a few thousand keys probing a primary key or (tenant_id, started_at):
@@ -226,15 +265,65 @@ FROM (
 WHERE c.tenant_id = idle.tenant_id AND c.id = idle.id AND c.status = 'Active'
 """
 
+# The tenants with conversations or rollup rows: a loose index scan (one probe per tenant on
+# each primary key), not a pass over every row.
+_TENANTS = """
+WITH RECURSIVE conv(tenant_id) AS (
+    (SELECT tenant_id FROM kalimera_conversations ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT c.tenant_id FROM kalimera_conversations c
+            WHERE c.tenant_id > conv.tenant_id ORDER BY c.tenant_id LIMIT 1)
+    FROM conv WHERE conv.tenant_id IS NOT NULL
+), rolled(tenant_id) AS (
+    (SELECT tenant_id FROM kalimera_stats_rolled ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.tenant_id FROM kalimera_stats_rolled r
+            WHERE r.tenant_id > rolled.tenant_id ORDER BY r.tenant_id LIMIT 1)
+    FROM rolled WHERE rolled.tenant_id IS NOT NULL
+)
+SELECT tenant_id FROM conv WHERE tenant_id IS NOT NULL
+UNION
+SELECT tenant_id FROM rolled WHERE tenant_id IS NOT NULL
+ORDER BY tenant_id
+"""
+
+# Mark every day in [since, today) of these tenants that has conversations or rollup rows. The
+# days with conversations come from a loose index scan on (tenant_id, started_at): one probe per
+# tenant-day that has any (the first conversation from the next midnight on), so the work of a
+# statement is its tenants' days, not their rows. The next midnight is carried as a column, so
+# the probe compares started_at with a value: under row-level security only leakproof
+# conditions go to the index, and AT TIME ZONE is not.
 _MARK_SINCE = """
 SELECT kalimera_stats_mark(array_agg(tenant_id), array_agg(day))
 FROM (
-    SELECT DISTINCT tenant_id, (started_at AT TIME ZONE 'UTC')::date AS day
-    FROM kalimera_conversations
-    WHERE started_at >= %(since)s::timestamp AT TIME ZONE 'UTC'
-      AND started_at < %(today)s::timestamp AT TIME ZONE 'UTC'
+    SELECT t.tenant_id, (d.at AT TIME ZONE 'UTC')::date AS day
+    FROM unnest(%(tenants)s::uuid[]) AS t(tenant_id)
+    CROSS JOIN LATERAL (
+        WITH RECURSIVE walk(at, next) AS (
+            SELECT f.at, ((f.at AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
+            FROM (
+                SELECT (SELECT c.started_at FROM kalimera_conversations c
+                        WHERE c.tenant_id = t.tenant_id
+                          AND c.started_at >= %(since)s::timestamp AT TIME ZONE 'UTC'
+                          AND c.started_at < %(today)s::timestamp AT TIME ZONE 'UTC'
+                        ORDER BY c.started_at LIMIT 1) AS at
+            ) AS f
+            UNION ALL
+            SELECT f.at, ((f.at AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
+            FROM walk w
+            CROSS JOIN LATERAL (
+                SELECT (SELECT c.started_at FROM kalimera_conversations c
+                        WHERE c.tenant_id = t.tenant_id AND c.started_at >= w.next
+                          AND c.started_at < %(today)s::timestamp AT TIME ZONE 'UTC'
+                        ORDER BY c.started_at LIMIT 1) AS at
+            ) AS f
+            WHERE w.at IS NOT NULL
+        )
+        SELECT at FROM walk WHERE at IS NOT NULL
+    ) AS d
     UNION
-    SELECT tenant_id, day FROM kalimera_stats_rolled WHERE day >= %(since)s AND day < %(today)s
+    SELECT tenant_id, day FROM kalimera_stats_rolled
+    WHERE tenant_id = ANY(%(tenants)s::uuid[]) AND day >= %(since)s AND day < %(today)s
 ) AS t
 """
 
@@ -256,6 +345,9 @@ class RollupReport:
     finalised: int = 0
     days: int = 0
     batches: int = 0
+    conversations: int = 0
+    largest_batch: int = 0
+    """The most conversations one batch's statements aggregated."""
     tenants: set[uuid.UUID] = field(default_factory=set)
 
 
@@ -267,10 +359,41 @@ def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
+def batch_rows(statement_timeout_ms: int) -> int:
+    """The conversations one batch may aggregate under this statement timeout (0: none).
+
+    ``ROWS_PER_TIMEOUT_MS`` per millisecond of the timeout, between ``MIN_BATCH_ROWS`` and
+    ``MAX_BATCH_ROWS``: the default 15 s gives 30,000."""
+    if statement_timeout_ms <= 0:
+        return MAX_BATCH_ROWS
+    return max(MIN_BATCH_ROWS, min(MAX_BATCH_ROWS, statement_timeout_ms * ROWS_PER_TIMEOUT_MS))
+
+
+async def rollup_statistics(
+    services: Services,
+    *,
+    since: date | None = None,
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> RollupReport:
+    """One run as the product runs it (the timer trigger, ``kalimera stats rollup``, the dev
+    runner): the services' pool and settings, batches sized to their statement timeout."""
+    settings = services.settings
+    return await run_rollup(
+        await services.db(),
+        idle_minutes=settings.idle_minutes,
+        batch_rows=batch_rows(settings.db_statement_timeout_ms),
+        since=since,
+        workers=workers,
+        progress=progress,
+    )
+
+
 async def run_rollup(
     pool: Pool,
     *,
     idle_minutes: int,
+    batch_rows: int = MAX_BATCH_ROWS,
     since: date | None = None,
     today: date | None = None,
     batch_pairs: int = BATCH_PAIRS,
@@ -279,6 +402,8 @@ async def run_rollup(
 ) -> RollupReport:
     """Finalise idle conversations, then roll up every closed dirty day (see the module doc).
 
+    ``batch_rows`` bounds the conversations one batch aggregates (a single tenant-day larger
+    than that is a batch of its own), ``batch_pairs`` the tenant-days it claims;
     ``since`` first marks every day from that date on as dirty (to rebuild after a change of
     definitions); ``today`` is the first day that is not closed (default: today in UTC);
     ``workers`` batches run at once, each on its own connection (a large catch-up uses both
@@ -286,26 +411,34 @@ async def run_rollup(
     """
     today = today or utc_today()
     report = RollupReport()
-    report.finalised = await finalise_idle(pool, idle_minutes=idle_minutes)
+    report.finalised = await finalise_idle(
+        pool, idle_minutes=idle_minutes, limit=min(FINALISE_BATCH, batch_rows)
+    )
     if since is not None:
-        async with transaction(pool, system=True) as conn:
-            await conn.execute(_MARK_SINCE, {"since": since, "today": today})
+        await mark_since(pool, since=since, today=today, probes=batch_rows)
     total = await _dirty_closed(pool, today=today)
 
     async def worker() -> None:
         # Each worker walks the marks in (tenant, day) order; SKIP LOCKED makes the workers
-        # (and any other run) leapfrog each other's batches.
+        # (and any other run) leapfrog each other's batches. A batch claims at most twice the
+        # days the last one could take, so that a run through a large tenant's days does not
+        # lock thousands of marks to use a dozen.
         after: tuple[uuid.UUID, date] = (ALL_AGENTS, date.min)
+        limit = batch_pairs
         while True:
             async with transaction(pool, system=True) as conn:
                 await conn.execute(_BATCH_SETTINGS)
-                pairs = await _claim(conn, today=today, after=after, limit=batch_pairs)
-                if not pairs:
+                claimed = await _claim(conn, today=today, after=after, limit=limit)
+                if not claimed:
                     return
-                await _recompute(conn, pairs)
+                pairs = await _fit(conn, claimed, batch_rows)
+                rows = await _recompute(conn, pairs)
             after = pairs[-1]
+            limit = min(batch_pairs, max(MIN_CLAIM, 2 * len(pairs)))
             report.days += len(pairs)
             report.batches += 1
+            report.conversations += rows
+            report.largest_batch = max(report.largest_batch, rows)
             report.tenants.update(tenant for tenant, _ in pairs)
             if progress is not None:
                 progress(report.days, max(total, report.days))
@@ -314,27 +447,43 @@ async def run_rollup(
     async with transaction(pool, system=True) as conn:
         await conn.execute(_WATERMARK, {"days": report.days, "today": today})
     logger.info(
-        "statistics rollup: %d days of %d tenants in %d batches, %d idle conversations finalised",
+        "statistics rollup: %d days of %d tenants (%d conversations) in %d batches,"
+        " %d idle conversations finalised",
         report.days,
         len(report.tenants),
+        report.conversations,
         report.batches,
         report.finalised,
     )
     return report
 
 
-async def finalise_idle(pool: Pool, *, idle_minutes: int) -> int:
+async def finalise_idle(pool: Pool, *, idle_minutes: int, limit: int = FINALISE_BATCH) -> int:
     """Mark ``Active`` conversations idle for longer than ``idle_minutes`` as ``Completed``,
-    ending them when they were last heard from (``ended_at = last_activity_at``). Their days are
-    marked dirty by the trigger."""
+    ending them when they were last heard from (``ended_at = last_activity_at``), ``limit`` a
+    statement. Their days are marked dirty by the trigger."""
     done = 0
     while True:
         async with transaction(pool, system=True) as conn:
-            cur = await conn.execute(_FINALISE, {"idle": idle_minutes, "limit": FINALISE_BATCH})
+            cur = await conn.execute(_FINALISE, {"idle": idle_minutes, "limit": limit})
             count = cur.rowcount
         done += count
-        if count < FINALISE_BATCH:
+        if count < limit:
             return done
+
+
+async def mark_since(pool: Pool, *, since: date, today: date, probes: int) -> None:
+    """Mark every day in [``since``, ``today``) that has conversations or rollup rows dirty,
+    a few tenants a statement: about ``probes`` tenant-days each."""
+    async with transaction(pool, system=True) as conn:
+        cur = await conn.execute(_TENANTS)
+        tenants = [row["tenant_id"] for row in await cur.fetchall()]
+    step = max(1, probes // max(1, (today - since).days))
+    for i in range(0, len(tenants), step):
+        async with transaction(pool, system=True) as conn:
+            await conn.execute(
+                _MARK_SINCE, {"tenants": tenants[i : i + step], "since": since, "today": today}
+            )
 
 
 async def _dirty_closed(pool: Pool, *, today: date) -> int:
@@ -357,23 +506,45 @@ async def _claim(
     return [(row["tenant_id"], row["day"]) for row in await cur.fetchall()]
 
 
-async def _recompute(conn: Conn, pairs: list[tuple[uuid.UUID, date]]) -> None:
+async def _fit(
+    conn: Conn, claimed: list[tuple[uuid.UUID, date]], budget: int
+) -> list[tuple[uuid.UUID, date]]:
+    """The leading claimed days whose conversations fit in ``budget`` (at least one day). The
+    days left out stay locked until the batch commits and are claimed again by the next batch."""
+    cur = await conn.execute(
+        _SIZE,
+        {
+            "tenants": [tenant for tenant, _ in claimed],
+            "starts": [_midnight(day) for _, day in claimed],
+            "stops": [_midnight(day + timedelta(days=1)) for _, day in claimed],
+            "rows": budget,
+        },
+    )
+    running = [int(row["n"]) for row in await cur.fetchall()]
+    return claimed[: max(1, sum(1 for n in running if n <= budget))]
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+async def _recompute(conn: Conn, pairs: list[tuple[uuid.UUID, date]]) -> int:
+    """Recompute these days; returns how many conversations they hold."""
     params = {
         "tenants": [tenant for tenant, _ in pairs],
         "days": [day for _, day in pairs],
+        "starts": [_midnight(day) for _, day in pairs],
+        "stops": [_midnight(day + timedelta(days=1)) for _, day in pairs],
         "all": ALL_AGENTS,
         "busy": BUSY_DAY,
     }
     await conn.execute(_DELETE_QUARTERS, params)
     await conn.execute(_DELETE_HOURS, params)
     await conn.execute(_DELETE_ROLLED, params)
-    await conn.execute(_RECOMPUTE, params)
+    cur = await conn.execute(_RECOMPUTE, params)
+    rows = sum(int(row["total"]) for row in await cur.fetchall())
     await conn.execute(_UNMARK, params)
-
-
-async def rollup_statistics(services: Services) -> RollupReport:
-    """The timer trigger's body (and the dev runner's): one run with these services."""
-    return await run_rollup(await services.db(), idle_minutes=services.settings.idle_minutes)
+    return rows
 
 
 DEV_INTERVAL_SECONDS = 300
