@@ -57,9 +57,13 @@ BUSY_DAY = 96
 """Conversations in a tenant's UTC day from which the day also gets hour rows."""
 FINALISE_BATCH = 5_000
 
+# Not the row comparison (tenant_id, day) > (…): it is not leakproof, so under row-level security
+# it could not be an index condition and every claim would read all the marks.
 _CLAIM = """
 SELECT tenant_id, day FROM kalimera_stats_dirty
-WHERE (tenant_id, day) > (%(after_tenant)s, %(after_day)s) AND day < %(today)s
+WHERE tenant_id >= %(after_tenant)s
+  AND (tenant_id > %(after_tenant)s OR day > %(after_day)s)
+  AND day < %(today)s
 ORDER BY tenant_id, day
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
@@ -69,7 +73,9 @@ FOR UPDATE SKIP LOCKED
 # running count passes the batch's row budget: each day is counted on the (tenant_id,
 # started_at) index up to budget + 1 rows, so this statement reads at most about twice the
 # budget in index entries however large the days are. One row per day walked: the running count.
-# The day's bounds come as timestamptz values (see _PAIRS).
+# The day's bounds come as timestamptz values (see _PAIRS), looked up in a subquery kept apart
+# (OFFSET 0): subscripts written into the condition are not leakproof, so under row-level
+# security they were no index condition and each day's count read the whole table.
 _SIZE = """
 WITH RECURSIVE walk(i, n) AS (
     SELECT 0, 0::bigint
@@ -77,13 +83,17 @@ WITH RECURSIVE walk(i, n) AS (
     SELECT w.i + 1, w.n + (
         SELECT count(*) FROM (
             SELECT FROM kalimera_conversations c
-            WHERE c.tenant_id = (%(tenants)s::uuid[])[w.i + 1]
-              AND c.started_at >= (%(starts)s::timestamptz[])[w.i + 1]
-              AND c.started_at < (%(stops)s::timestamptz[])[w.i + 1]
+            WHERE c.tenant_id = p.tenant_id AND c.started_at >= p.start AND c.started_at < p.stop
             LIMIT %(rows)s + 1
         ) AS d
     )
     FROM walk w
+    CROSS JOIN LATERAL (
+        SELECT (%(tenants)s::uuid[])[w.i + 1] AS tenant_id,
+               (%(starts)s::timestamptz[])[w.i + 1] AS start,
+               (%(stops)s::timestamptz[])[w.i + 1] AS stop
+        OFFSET 0
+    ) AS p
     WHERE w.i < cardinality(%(tenants)s::uuid[]) AND w.n <= %(rows)s
 )
 SELECT n FROM walk WHERE i > 0
