@@ -8,20 +8,35 @@ stream), and its duration comes from the header (sample counts), never from the 
 Only the parts of a blob the parser touches are downloaded: ``SparseFile`` presents the blob as
 a seekable file and fetches missing ranges on demand (the head comes with the first request; the
 Ogg and FLAC checks read the tail), so a 25 MiB recording costs two small reads, not 25 MiB.
+
+Work is linear in the bytes read, whatever the file declares: the windows read at the end are
+bounded (``FLAC_WINDOW_MAX``, not the ``max_framesize`` a crafted STREAMINFO names), the CRCs are
+computed in C (``anycrc``), and the tail searches share a ``Budget`` of CRC'd bytes proportional
+to the window, so a file of nothing but valid frame headers or page headers is refused after a
+bounded amount of work instead of re-scanning the window for every candidate.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import cache
 from typing import Any
+
+import anycrc
 
 CHUNK = 64 * 1024
 TAIL_BYTES = 64 * 1024  # what the Ogg and FLAC checks read at the end of a file, at least
+# The FLAC tail window grows with the declared max_framesize, up to this: FLAC's subset caps a
+# frame at 4608 samples (73 KiB of 16-bit 8-channel PCM, uncompressed), so twice that is room
+# for the last frame and the header before it; a larger declared size buys no more work.
+FLAC_WINDOW_MAX = 256 * 1024
+CRC_WORK_FACTOR = 16  # the tail searches CRC at most this many times the window's bytes
+MAX_READS = 4096  # reads of the parser (mutagen) per probe
+WAV_MAX_CHUNKS = 256  # chunks before the data chunk (real files have 1-4: fmt, LIST, fact)
 MILLISECOND = Decimal("0.001")
 OPUS_RATE = 48_000
 
@@ -89,8 +104,7 @@ class NotFetched(Exception):
 class SparseFile(io.RawIOBase):
     """A read-only, seekable view of a blob of known size that downloads the chunks a reader
     touches (``fetch(start, end)`` returns bytes ``[start, end)``) and keeps them. Without a
-    ``fetch`` a read of a missing part raises ``NotFetched``: the caller can then probe on the
-    event loop when what it holds is enough, and in a thread with a ``fetch`` when it is not."""
+    ``fetch`` a read of a missing part raises ``NotFetched`` (a probe of bytes in memory)."""
 
     def __init__(
         self, size: int, fetch: Callable[[int, int], bytes] | None, head: bytes = b""
@@ -100,6 +114,7 @@ class SparseFile(io.RawIOBase):
         self._pos = 0
         self._chunks: dict[int, bytes] = {}
         self.fetched_bytes = 0
+        self.reads = 0
         self._store(0, head)
 
     def _store(self, start: int, data: bytes) -> None:
@@ -144,6 +159,11 @@ class SparseFile(io.RawIOBase):
         return self._pos
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        self.reads += 1
+        if self.reads > MAX_READS:
+            # mutagen walks pages and chunks one read at a time: a file of 25 MiB of empty Ogg
+            # pages would cost it a million reads. Real files' headers take a few dozen.
+            raise BadAudio(f"not a valid file: its headers take more than {MAX_READS} reads")
         end = min(self._pos + len(buffer), self.size)
         if end <= self._pos:
             return 0
@@ -204,11 +224,13 @@ def _seconds(value: float) -> Decimal:
 def _wav(file: SparseFile) -> AudioInfo:
     from mutagen.wave import WAVE
 
-    file.seek(0)
-    audio = WAVE(file)
     # mutagen takes the data chunk's declared size on trust; a cut file declares more than it has.
+    # The walk is bounded (``WAV_MAX_CHUNKS``) and comes before mutagen's, which has no bound: a
+    # file of 25 MiB of empty chunks would cost it three million reads.
     pos = 12
-    while pos + 8 <= file.size:
+    for _ in range(WAV_MAX_CHUNKS):
+        if pos + 8 > file.size:
+            raise BadAudio("truncated: no data chunk")
         chunk_id, chunk_size = struct.unpack("<4sI", file.range(pos, pos + 8))
         if chunk_id == b"data":
             present = file.size - pos - 8
@@ -220,8 +242,9 @@ def _wav(file: SparseFile) -> AudioInfo:
             break
         pos += 8 + chunk_size + (chunk_size & 1)
     else:
-        raise BadAudio("truncated: no data chunk")
-    info = _info(audio)
+        raise BadAudio(f"not a valid WAV file: no data chunk among its first {WAV_MAX_CHUNKS}")
+    file.seek(0)
+    info = _info(WAVE(file))
     return AudioInfo("pcm", _seconds(info.length), info.sample_rate, info.channels)
 
 
@@ -284,12 +307,15 @@ def _last_ogg_granule(file: SparseFile) -> int:
     end the file and carry the end-of-stream flag: a cut file has no such page."""
     start = max(0, file.size - TAIL_BYTES)
     tail = file.range(start, file.size)
+    budget = Budget(len(tail))
     pos = tail.rfind(b"OggS")
     while pos >= 0:
         if pos + 27 <= len(tail):
             nsegs = tail[pos + 26]
             body = sum(tail[pos + 27 : pos + 27 + nsegs])
             end = pos + 27 + nsegs + body
+            if end == len(tail):
+                budget.spend(end - pos, "Ogg page")
             if end == len(tail) and _ogg_crc_ok(tail[pos:end]):
                 if not tail[pos + 5] & 0x04:
                     raise BadAudio("truncated: the last Ogg page does not end the stream")
@@ -343,22 +369,28 @@ def _flac(file: SparseFile) -> AudioInfo:
 def _last_flac_frame_end(file: SparseFile, info: object) -> int:
     """The sample number just after the last frame, found from the end of the file: the last
     position holding a frame header with a valid CRC-8 whose frame, to the end of the file,
-    passes its CRC-16. A cut file has no such frame, or one that ends early."""
+    passes its CRC-16. A cut file has no such frame, or one that ends early.
+
+    Candidates are found by the sync code (``FF F8``/``FF F9``, a C search), not byte by byte;
+    the CRC-16 of each is charged to a ``Budget``, so a file of valid headers costs a bounded
+    multiple of the window however large the ``max_framesize`` it declares."""
     max_frame = getattr(info, "max_framesize", 0) or 0
-    window = min(file.size, max(TAIL_BYTES, 2 * max_frame + 64))
+    window = min(file.size, max(TAIL_BYTES, min(2 * max_frame + 64, FLAC_WINDOW_MAX)))
     tail = file.range(file.size - window, file.size)
     if len(tail) >= 128 and tail[-128:-125] == b"TAG":  # an ID3v1 tag some taggers append
         tail = tail[:-128]
-    pos = len(tail) - 2
-    while pos >= 0:
-        pos = tail.rfind(b"\xff", 0, pos + 1)
-        if pos < 0:
-            break
-        header = _flac_frame_header(tail, pos, getattr(info, "max_blocksize", 0))
-        if header is not None and _crc16(tail[pos:-2]) == int.from_bytes(tail[-2:], "big"):
-            first_sample, block_size = header
-            return first_sample + block_size
-        pos -= 1
+    budget = Budget(window)
+    stored = int.from_bytes(tail[-2:], "big")
+    view = memoryview(tail)
+    fixed_block = getattr(info, "max_blocksize", 0)
+    syncs = [m.start() for m in _FLAC_SYNC.finditer(tail, 0, len(tail) - 2)]
+    for pos in reversed(syncs):
+        header = _flac_frame_header(tail, pos, fixed_block)
+        if header is not None:
+            budget.spend(len(tail) - 2 - pos, "FLAC frame")
+            if _crc16(view[pos:-2]) == stored:
+                first_sample, block_size = header
+                return first_sample + block_size
     raise BadAudio("truncated: no complete FLAC frame at the end of the file")
 
 
@@ -403,36 +435,35 @@ def _flac_frame_header(buf: bytes, p: int, fixed_block: int) -> tuple[int, int] 
     return first, block
 
 
-@cache
-def _table(poly: int, width: int) -> list[int]:
-    """The lookup table of an MSB-first CRC (built on first use: it costs a few milliseconds)."""
-    top, mask = 1 << (width - 1), (1 << width) - 1
-    table = []
-    for byte in range(256):
-        crc = byte << (width - 8)
-        for _ in range(8):
-            crc = ((crc << 1) ^ poly) if crc & top else crc << 1
-        table.append(crc & mask)
-    return table
+_FLAC_SYNC = re.compile(b"\xff[\xf8\xf9]")  # a frame header's first two bytes
+_CRC8 = anycrc.Model("CRC8-SMBUS")  # FLAC frame header: poly 0x07, init 0
+_CRC16 = anycrc.Model("CRC16-UMTS")  # FLAC frame: poly 0x8005, init 0, not reflected
+_CRC32_OGG = anycrc.CRC(width=32, poly=0x04C11DB7, init=0, refin=False, refout=False, xorout=0)
+
+
+class Budget:
+    """How many bytes the tail searches may still CRC: ``CRC_WORK_FACTOR`` times the window.
+    A real file's last frame or page is the first or second candidate from the end, so it
+    spends about one frame; a file crafted to hold thousands of plausible candidates runs out
+    and is refused, after work proportional to what was read."""
+
+    def __init__(self, window: int) -> None:
+        self.left = CRC_WORK_FACTOR * max(window, 1)
+
+    def spend(self, n: int, what: str) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise BadAudio(f"truncated: no complete {what} at the end of the file")
 
 
 def _crc8(data: bytes) -> int:
-    crc, table = 0, _table(0x07, 8)
-    for byte in data:
-        crc = table[crc ^ byte]
-    return crc
+    return int(_CRC8.calc(data))
 
 
-def _crc16(data: bytes) -> int:
-    crc, table = 0, _table(0x8005, 16)
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ byte]
-    return crc
+def _crc16(data: bytes | memoryview) -> int:
+    return int(_CRC16.calc(data))
 
 
 def _ogg_crc_ok(page: bytes) -> bool:
-    crc, table = 0, _table(0x04C11DB7, 32)
     zeroed = page[:22] + b"\0\0\0\0" + page[26:]
-    for byte in zeroed:
-        crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ byte]
-    return crc == int.from_bytes(page[22:26], "little")
+    return int(_CRC32_OGG.calc(zeroed)) == int.from_bytes(page[22:26], "little")

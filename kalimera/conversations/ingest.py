@@ -232,16 +232,15 @@ async def _read(
     def fetch_blocking(start: int, end: int) -> bytes:
         return asyncio.run_coroutine_threadsafe(fetch(start, end), loop).result(FETCH_SECONDS)
 
-    file = audio.SparseFile(head.size, None, head.data)
+    file = audio.SparseFile(head.size, fetch_blocking, head.data)
     try:
         tail = file.tail_to_fetch(path.ext)
         if tail is not None:  # the Ogg and FLAC checks read the end: fetch it on the loop
             file.add(tail, await fetch(tail, file.size))
-        try:
-            info = audio.probe(path.ext, file)  # the head and the tail are usually enough
-        except audio.NotFetched:
-            file.fetch = fetch_blocking
-            info = await loop.run_in_executor(_probes, audio.probe, path.ext, file)
+        # Every probe runs in a thread, whatever the size: even one bounded in work takes tens
+        # of milliseconds on a crafted file, which the event loop (and /kalimera/health) must
+        # not wait for. Ranges beyond the head and tail are fetched by the loop meanwhile.
+        info = await loop.run_in_executor(_probes, audio.probe, path.ext, file)
     except audio.BadAudio as exc:
         raise Rejected(str(exc)) from None
 
@@ -423,10 +422,10 @@ async def _stale(services: Services, conn: Conn, rec: _Recording) -> bool:
     return str(current.etag).strip('"') != rec.etag
 
 
-# The probes that must read more of a blob than its head and tail run here, not on the loop's
-# default executor: each waits for its ranges, which the loop downloads, and a download may need
-# the default executor itself (aiohttp reads netrc and proxies there when the clients trust the
-# environment; any library may), so probes filling it would wait forever for their downloads.
+# The probes run here, not on the loop's default executor: each may wait for ranges, which the
+# loop downloads, and a download may need the default executor itself (aiohttp reads netrc and
+# proxies there when the clients trust the environment; any library may), so probes filling it
+# would wait forever for their downloads.
 _probes = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kalimera-probe")
 
 _clients: weakref.WeakKeyDictionary[Services, tuple[Any, Any]] = weakref.WeakKeyDictionary()
