@@ -148,7 +148,7 @@ def test_a_flac_of_frame_headers_written_to_storage_is_rejected_quickly(
     with HealthWatch(loop_server.url) as health:
         result, seconds = loop_server.ingest(name)
         time.sleep(0.1)  # one more health answer after the decision
-    print(f"crafted FLAC of {size} B: decided in {seconds:.3f} s; {health}")  # noqa: T201
+    print(f"crafted FLAC of {size} B: decided in {seconds:.3f} s; {health}")
     assert result.outcome is Outcome.REJECTED, result
     assert "FLAC frame" in result.reason
     assert seconds < DECIDE_SECONDS
@@ -174,7 +174,7 @@ def test_a_flac_of_frame_headers_uploaded_through_the_api_is_rejected_quickly(
     with HealthWatch(loop_server.url) as health:
         result, seconds = loop_server.ingest(blob)
         time.sleep(0.1)
-    print(f"uploaded crafted FLAC: decided in {seconds:.3f} s; {health}")  # noqa: T201
+    print(f"uploaded crafted FLAC: decided in {seconds:.3f} s; {health}")
     assert result.outcome is Outcome.REJECTED, result
     assert seconds < DECIDE_SECONDS
     assert health.slowest < HEALTH_SECONDS
