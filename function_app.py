@@ -33,9 +33,13 @@ async def ingest_recording(blob: func.InputStream) -> None:
     schedule="%KALIMERA_TIMER_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True
 )
 async def rollup_statistics(timer: func.TimerRequest) -> None:
-    """Nightly (``0 5 0 * * *`` UTC): finalise idle calls, roll up closed dirty days."""
+    """Nightly (``0 5 0 * * *`` UTC): finalise idle calls, roll up closed dirty days; then sweep
+    for recordings whose trigger event never came (``kalimera.conversations.sweep``)."""
+    from kalimera.conversations.sweep import sweep
     from kalimera.services import shared
     from kalimera.statistics.rollup import rollup_statistics as run
 
     with telemetry.operation("rollup_statistics", past_due=timer.past_due):
         await run(shared())
+    with telemetry.operation("sweep_recordings"):
+        await sweep(shared())

@@ -21,6 +21,7 @@ from kalimera import settings as settings_module
 from kalimera.app import create_app
 from kalimera.auth import DEFAULT_SCOPES, create_token
 from kalimera.conversations.poller import run_poller
+from kalimera.conversations.sweep import keep_swept
 from kalimera.db import transaction
 from kalimera.localstack import LocalStack, port_answers
 from kalimera.migrate import migrate
@@ -32,7 +33,7 @@ from kalimera.storage import ensure_containers
 logger = logging.getLogger(__name__)
 
 BackgroundJob = Callable[[Services], Awaitable[None]]
-BACKGROUND_JOBS: list[BackgroundJob] = [run_poller, statistics_rollup.keep_current]
+BACKGROUND_JOBS: list[BackgroundJob] = [run_poller, statistics_rollup.keep_current, keep_swept]
 
 DEV_TOKEN_NAME = "kalimera run"  # noqa: S105 - a label, not a secret
 

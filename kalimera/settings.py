@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     )
     agent_cache_ttl_seconds: int = Field(3600, gt=0, validation_alias="KALIMERA_AGENT_CACHE_TTL")
     idle_minutes: int = Field(120, gt=0, validation_alias="KALIMERA_IDLE_MINUTES")
+    sweep_minutes: int = Field(10, gt=0, validation_alias="KALIMERA_SWEEP_MINUTES")
     default_phone_region: str = Field("GR", validation_alias="KALIMERA_DEFAULT_PHONE_REGION")
     max_upload_bytes: int = Field(
         25 * 1024 * 1024, gt=0, validation_alias="KALIMERA_MAX_UPLOAD_BYTES"
