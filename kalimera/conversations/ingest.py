@@ -8,9 +8,14 @@ the first statement of the transaction that writes the turn and recomputes the c
 from its turns, with the conversation row locked. A second delivery of the same version finds
 the key taken (a concurrent one waits for the first to commit, then finds it) and writes
 nothing. Bad recordings are rejections (recorded, logged, not raised); transient faults raise,
-so the host retries, and leave nothing half-written (one transaction; the Table write is an
-idempotent upsert made inside it, before the commit). An error nobody expected raises too, but
-only a few times per blob version; then it is a rejection (``attempts``).
+so the host retries, and leave nothing half-written (one transaction). An error nobody expected
+raises too, but only a few times per blob version; then it is a rejection (``attempts``).
+
+Nothing is held across the network: the blob is probed and read (and its current ETag asked)
+before the transaction, which is short and makes no network call; the history entity in Table
+storage is written after the commit, from the turn as committed, by an idempotent upsert that a
+redelivery (a ``DUPLICATE``) repeats, so a crash between the commit and the Table write is
+repaired by the host's retry.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -118,8 +122,13 @@ async def ingest_blob(services: Services, blob_name: str) -> IngestResult:
             return await _ingest_sidecar(services, container, path)
         try:
             recording = await _read(blob, path, head, sidecar)
+            current = await _current_etag(blob)
             async with transaction(await services.db(), tenant_id=path.tenant_id) as conn:
-                outcome = await _write(services, conn, recording, container.url)
+                outcome = await _write(services, conn, recording, container.url, current)
+            if outcome in (Outcome.INGESTED, Outcome.DUPLICATE):
+                # After the commit, outside the row lock; a duplicate delivery writes it again,
+                # so a crash between the commit and this write is repaired by the redelivery.
+                await _write_history(services, path)
         except Rejected as exc:
             return await _reject(services, name, etag, path.tenant_id, str(exc))
         except (ResourceModifiedError, ResourceNotFoundError):  # overwritten or deleted meanwhile
@@ -315,9 +324,24 @@ def _text(meta: dict[str, Any], key: str, limit: int) -> str | None:
     return text
 
 
-async def _write(services: Services, conn: Conn, rec: _Recording, container_url: str) -> Outcome:
-    """The turn, the conversation and the history entity, in one transaction. A ``Rejected``
-    raised here rolls all of it back, the idempotency key included."""
+async def _current_etag(blob: BlobClient) -> str | None:
+    """The blob's ETag now (None when it is gone), read before the transaction so that no
+    network call is made under the conversation's lock."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        props = await blob.get_blob_properties()
+    except ResourceNotFoundError:
+        return None
+    return str(props.etag).strip('"')
+
+
+async def _write(
+    services: Services, conn: Conn, rec: _Recording, container_url: str, current: str | None
+) -> Outcome:
+    """The turn and the conversation, in one short transaction that makes no network call (the
+    history entity is written after the commit). A ``Rejected`` raised here rolls all of it
+    back, the idempotency key included."""
     p = rec.path
     if not await repository.claim_version(
         conn=conn, tenant_id=p.tenant_id, blob_name=p.blob_name, etag=rec.version
@@ -340,7 +364,7 @@ async def _write(services: Services, conn: Conn, rec: _Recording, container_url:
     if conversation["agent_id"] != p.agent_id:
         msg = f"conversation {p.conversation_id} belongs to agent {conversation['agent_id']}"
         raise Rejected(msg)
-    if await _stale(services, conn, rec):
+    if await _stale(services, conn, rec, current):
         return Outcome.SUPERSEDED
     written = await repository.upsert_recording(
         conn=conn,
@@ -380,46 +404,36 @@ async def _write(services: Services, conn: Conn, rec: _Recording, container_url:
             to_number=rec.to_number,
         )
 
-    # The history entity is written while the conversation is updated, both before the commit
-    # and under the lock; gather waits for both even when one fails, so no write outlives the
-    # transaction.
-    results = await asyncio.gather(
-        update_conversation(),
-        _write_turn_entity(services, p, rec, duration),
-        return_exceptions=True,
-    )
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    await update_conversation()
     return Outcome.INGESTED
 
 
-async def _stale(services: Services, conn: Conn, rec: _Recording) -> bool:
+async def _stale(services: Services, conn: Conn, rec: _Recording, current: str | None) -> bool:
     """Whether a newer version of this blob exists while another version holds the turn.
 
     Last-modified times have a resolution of one second, too coarse to order two uploads of
     one turn. So when the turn is held by another version, this version may only replace it
-    while it is still the blob's current version. The conversation lock is held here: a newer
-    version processed later queues behind this transaction and then replaces its values.
+    while it is still the blob's current version: ``current`` was read just before the
+    transaction. A holder written after that read is newer: it was modified later (the upsert's
+    own guard refuses us) or in the same second, the one case where the blob is asked again,
+    under the lock (two uploads of one turn within a second, racing their ingestions).
     """
-    from azure.core.exceptions import ResourceNotFoundError
-
     p = rec.path
-    held = await repository.turn_etag(
+    held = await repository.turn(
         conn=conn,
         tenant_id=p.tenant_id,
         conversation_id=p.conversation_id,
         seq=p.seq,
         direction=p.direction.value,
     )
-    if held is None or held == (p.blob_name, rec.etag):
+    if held is None or (held["blob_name"], held["etag"]) == (p.blob_name, rec.etag):
+        return False
+    if current != rec.etag:
+        return True
+    if held["blob_modified_at"] != rec.modified_at:
         return False
     blob = storage_clients(services)[0].get_blob_client(p.blob_name)
-    try:
-        current = await blob.get_blob_properties()
-    except ResourceNotFoundError:
-        return True
-    return str(current.etag).strip('"') != rec.etag
+    return await _current_etag(blob) != rec.etag
 
 
 # The probes run here, not on the loop's default executor: each may wait for ranges, which the
@@ -451,28 +465,46 @@ def partition_key(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> str:
     return f"{tenant_id}_{conversation_id}"
 
 
-async def _write_turn_entity(
-    services: Services, p: paths.RecordingPath, rec: _Recording, duration: Decimal
-) -> None:
+HISTORY_ROUNDS = 3
+
+
+async def _write_history(services: Services, p: paths.RecordingPath) -> None:
+    """Write the turn's history entity from the turn as Postgres holds it, outside any
+    transaction (an idempotent upsert). Two versions of one turn racing here could leave the
+    older one's entity last; so the holder is read again after the write, and the entity
+    rewritten from it when it changed meanwhile."""
     from azure.data.tables import UpdateMode
 
     _, table = storage_clients(services)
-    transcript = rec.transcript
-    entity = {
-        "PartitionKey": partition_key(p.tenant_id, p.conversation_id),
-        "RowKey": p.turn_key,
-        "TenantId": str(p.tenant_id),
-        "ConversationId": str(p.conversation_id),
-        "AgentId": str(p.agent_id),
-        "Seq": p.seq,
-        "Direction": p.direction.value,
-        "RecordedAt": rec.recorded_at,
-        "Duration": str(duration),
-        "Transcript": transcript[:TRANSCRIPT_ENTITY_CHARS] if transcript else None,
-        "BlobName": p.blob_name,
-        "ETag": rec.etag,
-        "Language": rec.language,
-    }
-    await table.upsert_entity(
-        {k: v for k, v in entity.items() if v is not None}, UpdateMode.REPLACE
-    )
+    written: tuple[str, str] | None = None
+    for _ in range(HISTORY_ROUNDS):
+        async with transaction(await services.db(), tenant_id=p.tenant_id) as conn:
+            row = await repository.turn(
+                conn=conn,
+                tenant_id=p.tenant_id,
+                conversation_id=p.conversation_id,
+                seq=p.seq,
+                direction=p.direction.value,
+            )
+        if row is None or (row["blob_name"], row["etag"]) == written:
+            return
+        transcript = row["transcript"]
+        entity = {
+            "PartitionKey": partition_key(p.tenant_id, p.conversation_id),
+            "RowKey": p.turn_key,
+            "TenantId": str(p.tenant_id),
+            "ConversationId": str(p.conversation_id),
+            "AgentId": str(p.agent_id),
+            "Seq": p.seq,
+            "Direction": p.direction.value,
+            "RecordedAt": row["recorded_at"],
+            "Duration": str(row["duration"]),
+            "Transcript": transcript[:TRANSCRIPT_ENTITY_CHARS] if transcript else None,
+            "BlobName": row["blob_name"],
+            "ETag": row["etag"],
+            "Language": row["language"],
+        }
+        await table.upsert_entity(
+            {k: v for k, v in entity.items() if v is not None}, UpdateMode.REPLACE
+        )
+        written = (row["blob_name"], row["etag"])

@@ -234,17 +234,18 @@ async def upsert_recording(*, conn: Conn, tenant_id: uuid.UUID, **values: Any) -
     return await cur.fetchone()
 
 
-async def turn_etag(
+async def turn(
     *, conn: Conn, tenant_id: uuid.UUID, conversation_id: uuid.UUID, seq: int, direction: str
-) -> tuple[str, str] | None:
-    """The blob name and ETag of the version that holds a turn, if any."""
+) -> DictRow | None:
+    """The turn as stored: the version that holds it (blob name, ETag, last-modified) and its
+    values, or None."""
     cur = await conn.execute(
-        "SELECT blob_name, etag FROM kalimera_recordings WHERE tenant_id = %(t)s"
+        "SELECT blob_name, etag, blob_modified_at, duration, transcript, language, recorded_at"
+        " FROM kalimera_recordings WHERE tenant_id = %(t)s"
         " AND conversation_id = %(c)s AND seq = %(s)s AND direction = %(d)s",
         {"t": tenant_id, "c": conversation_id, "s": seq, "d": direction},
     )
-    row = await cur.fetchone()
-    return None if row is None else (row["blob_name"], row["etag"])
+    return await cur.fetchone()
 
 
 async def input_transcripts(

@@ -177,7 +177,10 @@ def test_a_final_turn_completes_the_conversation_with_numbers_from_metadata(call
     assert conv["started_at"] <= conv["last_activity_at"]
 
 
-def test_a_table_storage_outage_raises_and_leaves_nothing_half_written(call: Call) -> None:
+def test_a_table_storage_outage_raises_until_the_history_is_written(call: Call) -> None:
+    """The Table write comes after the commit (no network call under the row lock): an outage
+    raises every time, so the host retries; the retry finds the turn committed (a duplicate,
+    counted once) and writes the history entity."""
     name = call.name(1, "input", "wav")
     put_blob(call.settings, name, wav_bytes(1.0))
     assert call.settings.storage_connection_string is not None
@@ -190,9 +193,13 @@ def test_a_table_storage_outage_raises_and_leaves_nothing_half_written(call: Cal
         with pytest.raises(AzureError):
             with_services(down, lambda services: ingest_blob(services, name))
     assert _rejections(call, name) == []
-    assert call.conversation() is None
-    assert _turns(call) == []
-    assert ingest(call.settings, name).outcome is Outcome.INGESTED  # the host's retry
+    assert len(_turns(call)) == 1
+    assert ingest(call.settings, name).outcome is Outcome.DUPLICATE  # the host's retry
+    conversation = call.conversation()
+    assert conversation is not None
+    assert conversation["turn_count"] == 1
+    history = call.tenant.client.get(f"/kalimera/conversations/{call.conversation_id}").json()
+    assert [t["seq"] for t in history["turns"]] == [1]
 
 
 def test_a_postgres_outage_raises_so_the_host_retries(call: Call) -> None:
@@ -221,8 +228,9 @@ def test_an_older_version_read_late_does_not_replace_a_newer_one(call: Call) -> 
         old = await ingest_module._read(blob, path, head, sidecar)
         await blob.upload_blob(wav_bytes(4.0), overwrite=True)
         assert (await ingest_blob(services, name)).outcome is Outcome.INGESTED
+        current = await ingest_module._current_etag(blob)
         async with transaction(await services.db(), tenant_id=path.tenant_id) as conn:
-            return await ingest_module._write(services, conn, old, container.url)
+            return await ingest_module._write(services, conn, old, container.url, current)
 
     assert with_services(call.settings, read_then_lose) is Outcome.SUPERSEDED
     conv = call.conversation()
