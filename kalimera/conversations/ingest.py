@@ -408,6 +408,17 @@ async def _write(
     return Outcome.INGESTED
 
 
+async def _held_turn(conn: Conn, p: paths.RecordingPath) -> Any:
+    """The turn of ``p`` as stored (the version holding it and its values), or None."""
+    return await repository.turn(
+        conn=conn,
+        tenant_id=p.tenant_id,
+        conversation_id=p.conversation_id,
+        seq=p.seq,
+        direction=p.direction.value,
+    )
+
+
 async def _stale(services: Services, conn: Conn, rec: _Recording, current: str | None) -> bool:
     """Whether a newer version of this blob exists while another version holds the turn.
 
@@ -419,13 +430,7 @@ async def _stale(services: Services, conn: Conn, rec: _Recording, current: str |
     under the lock (two uploads of one turn within a second, racing their ingestions).
     """
     p = rec.path
-    held = await repository.turn(
-        conn=conn,
-        tenant_id=p.tenant_id,
-        conversation_id=p.conversation_id,
-        seq=p.seq,
-        direction=p.direction.value,
-    )
+    held = await _held_turn(conn, p)
     if held is None or (held["blob_name"], held["etag"]) == (p.blob_name, rec.etag):
         return False
     if current != rec.etag:
@@ -436,10 +441,10 @@ async def _stale(services: Services, conn: Conn, rec: _Recording, current: str |
     return await _current_etag(blob) != rec.etag
 
 
-# The probes run here, not on the loop's default executor: each may wait for ranges, which the
-# loop downloads, and a download may need the default executor itself (aiohttp reads netrc and
-# proxies there when the clients trust the environment; any library may), so probes filling it
-# would wait forever for their downloads.
+# The probes run here, not on the loop's default executor: a probe may wait for ranges, which
+# the loop downloads, and aiohttp itself uses the default executor for every request (it reads
+# netrc there), so probes filling the default executor would wait forever for downloads queued
+# behind them.
 _probes = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kalimera-probe")
 
 _clients: weakref.WeakKeyDictionary[Services, tuple[Any, Any]] = weakref.WeakKeyDictionary()
@@ -479,13 +484,7 @@ async def _write_history(services: Services, p: paths.RecordingPath) -> None:
     written: tuple[str, str] | None = None
     for _ in range(HISTORY_ROUNDS):
         async with transaction(await services.db(), tenant_id=p.tenant_id) as conn:
-            row = await repository.turn(
-                conn=conn,
-                tenant_id=p.tenant_id,
-                conversation_id=p.conversation_id,
-                seq=p.seq,
-                direction=p.direction.value,
-            )
+            row = await _held_turn(conn, p)
         if row is None or (row["blob_name"], row["etag"]) == written:
             return
         transcript = row["transcript"]
