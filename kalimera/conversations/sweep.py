@@ -54,7 +54,7 @@ async def sweep(services: Services, *, now: datetime | None = None) -> SweepRepo
     nor a rejection; move the watermark up to the oldest blob still failing (or the cutoff)."""
     container, _ = storage_clients(services)
     cutoff = (now or datetime.now(UTC)) - timedelta(minutes=services.settings.sweep_minutes)
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), system=True) as conn:
         watermark = await _watermark(conn)
     report = SweepReport(watermark=watermark)
     oldest_failure: datetime | None = None
@@ -78,7 +78,7 @@ async def sweep(services: Services, *, now: datetime | None = None) -> SweepRepo
                 oldest_failure = min(oldest_failure or modified, modified)
     new_mark = cutoff if oldest_failure is None else oldest_failure - timedelta(microseconds=1)
     if new_mark > watermark:
-        async with transaction(await services.db()) as conn:
+        async with transaction(await services.db(), system=True) as conn:
             await _set_watermark(conn, new_mark)
         report.watermark = new_mark
     if report.ingested or report.failed:
@@ -108,7 +108,7 @@ async def _unaccounted(
     the audio's ETag, or the ETag and the sidecar's) nor a rejection."""
     if not batch:
         return []
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), system=True) as conn:
         cur = await conn.execute(
             """
             SELECT b.name FROM unnest(%(names)s::text[], %(etags)s::text[], %(tenants)s::uuid[])

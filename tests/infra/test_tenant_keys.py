@@ -18,6 +18,7 @@ NOT_DISTRIBUTED = {
         "operator log of blobs refused before a tenant could be trusted (a path outside the"
         " naming contract has none): a reference-style table keyed by blob name"
     ),
+    "kalimera_ingest_sweep": "one row: the sweep's watermark over the recordings; no tenant data",
     "kalimera_ingest_attempts": (
         "failed attempts per blob version, counted before the blob's path (and so its tenant)"
         " is trusted: keyed by blob name like the rejections"
