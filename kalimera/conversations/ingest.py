@@ -364,7 +364,8 @@ async def _write(
     if conversation["agent_id"] != p.agent_id:
         msg = f"conversation {p.conversation_id} belongs to agent {conversation['agent_id']}"
         raise Rejected(msg)
-    if await _stale(services, conn, rec, current):
+    held = await _held_turn(conn, p)
+    if await _stale(services, rec, held, current):
         return Outcome.SUPERSEDED
     written = await repository.upsert_recording(
         conn=conn,
@@ -386,12 +387,16 @@ async def _write(
 
     async def update_conversation() -> None:
         mood: tuple[sentiment.Sentiment, float | None] | None = None
-        if p.direction is paths.Direction.INPUT:  # only the caller's words make the sentiment
-            mood = sentiment.assess(
-                await repository.input_transcripts(
-                    conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id
-                )
+        # Only the caller's words make the sentiment, scored over all of them together (VADER's
+        # rules span the whole text: "but", negations across turns, capitals, "!"), so it can
+        # not be summed per turn. A new turn without words leaves it as it is: no scoring. The
+        # scoring runs in a thread, not on the event loop.
+        words_changed = rec.transcript is not None or (held is not None and held["transcript"])
+        if p.direction is paths.Direction.INPUT and words_changed:
+            transcripts = await repository.input_transcripts(
+                conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id
             )
+            mood = await asyncio.to_thread(sentiment.assess, transcripts)
         await repository.recompute_conversation(
             conn=conn,
             tenant_id=p.tenant_id,
@@ -419,7 +424,7 @@ async def _held_turn(conn: Conn, p: paths.RecordingPath) -> Any:
     )
 
 
-async def _stale(services: Services, conn: Conn, rec: _Recording, current: str | None) -> bool:
+async def _stale(services: Services, rec: _Recording, held: Any, current: str | None) -> bool:
     """Whether a newer version of this blob exists while another version holds the turn.
 
     Last-modified times have a resolution of one second, too coarse to order two uploads of
@@ -430,7 +435,6 @@ async def _stale(services: Services, conn: Conn, rec: _Recording, current: str |
     under the lock (two uploads of one turn within a second, racing their ingestions).
     """
     p = rec.path
-    held = await _held_turn(conn, p)
     if held is None or (held["blob_name"], held["etag"]) == (p.blob_name, rec.etag):
         return False
     if current != rec.etag:

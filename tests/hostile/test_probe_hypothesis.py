@@ -3,7 +3,8 @@ budget, whatever it is fed: random bytes behind the right magic, real recordings
 with bytes flipped, and files crafted to make it work hardest (valid headers repeated, huge
 declared sizes), for WAV, FLAC, Ogg Vorbis, Ogg Opus and MP3.
 
-``make test`` runs a short version; ``make fuzz`` (``HYPOTHESIS_PROFILE=fuzz``) a long one.
+``make test`` runs a short version (60 examples a property); the long one is
+``HYPOTHESIS_PROFILE=fuzz .venv/bin/pytest tests/hostile/test_probe_hypothesis.py`` (2,000).
 """
 
 from __future__ import annotations
