@@ -39,7 +39,9 @@ async def rollup_statistics(timer: func.TimerRequest) -> None:
     from kalimera.services import shared
     from kalimera.statistics.rollup import rollup_statistics as run
 
-    with telemetry.operation("rollup_statistics", past_due=timer.past_due):
-        await run(shared())
-    with telemetry.operation("sweep_recordings"):
-        await sweep(shared())
+    try:
+        with telemetry.operation("rollup_statistics", past_due=timer.past_due):
+            await run(shared())
+    finally:  # a failed rollup does not keep lost recordings waiting another night
+        with telemetry.operation("sweep_recordings"):
+            await sweep(shared())
