@@ -59,6 +59,7 @@ bench: install audio-tools
 
 fuzz: install
 	KALIMERA_FUZZ_EXAMPLES=150 $(BIN)/pytest -s tests/test_schemathesis.py
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/hostile/test_probe_hypothesis.py
 
 clean:
 	rm -rf $(VENV) node_modules .local
