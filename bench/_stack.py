@@ -53,7 +53,7 @@ class BenchStack:
         }
         self.servers: list[subprocess.Popen[bytes]] = []
         # What the deployment (infra/) creates: the voice container and the turns table.
-        asyncio.run(_ensure_storage(self.settings()))
+        asyncio.run(ensure_storage(self.settings()))
 
     def __enter__(self) -> BenchStack:
         return self
@@ -103,7 +103,8 @@ class BenchStack:
         return issue_token(self.settings(), tenant_id=tenant_id, name="bench", scopes=scopes)[1]
 
 
-async def _ensure_storage(settings: Settings) -> None:
+async def ensure_storage(settings: Settings) -> None:
+    """The containers and table the deployment creates (infra/), on this stack's Azurite."""
     services = Services(settings)
     try:
         await ensure_containers(services.blobs, services.tables, settings)

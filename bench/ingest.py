@@ -39,13 +39,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._stack import ensure_storage  # noqa: E402
 from kalimera.conversations.ingest import Outcome, ingest_blob  # noqa: E402
 from kalimera.db import transaction  # noqa: E402
 from kalimera.localstack import LocalStack, drop_database, ensure_database  # noqa: E402
 from kalimera.migrate import migrate  # noqa: E402
 from kalimera.services import Services  # noqa: E402
-from kalimera.settings import Settings, load_settings  # noqa: E402
-from kalimera.storage import ensure_containers  # noqa: E402
+from kalimera.settings import load_settings  # noqa: E402
 from tests.conversations.audio_fixtures import wav_bytes  # noqa: E402
 from tests.support.corpus import FORMATS, Recording, make_all  # noqa: E402
 
@@ -80,18 +80,10 @@ def voice_stack() -> Iterator[dict[str, str]]:
             }
             os.environ.update(env)
             settings = load_settings()
-            asyncio.run(_prepare(settings))
+            asyncio.run(ensure_storage(settings))
             yield env
         finally:
             drop_database(url)
-
-
-async def _prepare(settings: Settings) -> None:
-    services = Services(settings)
-    try:
-        await ensure_containers(services.blobs, services.tables, settings)
-    finally:
-        await services.aclose()
 
 
 async def make_agent(services: Services, tenant_id: uuid.UUID) -> uuid.UUID:
