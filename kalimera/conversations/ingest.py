@@ -81,6 +81,7 @@ class _Recording:
     modified_at: datetime
     info: audio.AudioInfo
     transcript: str | None
+    sentiment_score: float | None  # of this turn's words; caller turns only
     language: str | None
     final: bool
     recorded_at: datetime
@@ -263,6 +264,12 @@ async def _read(
     if profile_type is not None and profile_type not in PROFILE_TYPES:
         raise Rejected(f"profile_type must be inbound or outbound, not {profile_type!r}")
     transcript = str(meta.get("transcript") or "").replace("\x00", "").strip()
+    # Scored here, before the transaction and off the loop: one turn's words, once.
+    score = (
+        await asyncio.to_thread(sentiment.score_turn, transcript)
+        if path.direction is paths.Direction.INPUT
+        else None
+    )
     return _Recording(
         path=path,
         etag=etag,
@@ -270,6 +277,7 @@ async def _read(
         modified_at=props.last_modified,
         info=info,
         transcript=transcript or None,
+        sentiment_score=score,
         language=_text(meta, "language", 50),
         final=str(meta.get("final", "")).strip().lower() in ("true", "1", "yes"),
         recorded_at=recorded_at,
@@ -378,39 +386,40 @@ async def _write(
         blob_modified_at=rec.modified_at,
         duration=duration,
         transcript=rec.transcript,
+        sentiment_score=rec.sentiment_score,
         language=rec.language,
         final=rec.final,
         recorded_at=rec.recorded_at,
     )
     if written is None:
         return Outcome.SUPERSEDED
-
-    async def update_conversation() -> None:
-        mood: tuple[sentiment.Sentiment, float | None] | None = None
-        # Only the caller's words make the sentiment, scored over all of them together (VADER's
-        # rules span the whole text: "but", negations across turns, capitals, "!"), so it can
-        # not be summed per turn. A new turn without words leaves it as it is: no scoring. The
-        # scoring runs in a thread, not on the event loop.
-        words_changed = rec.transcript is not None or (held is not None and held["transcript"])
-        if p.direction is paths.Direction.INPUT and words_changed:
-            transcripts = await repository.input_transcripts(
-                conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id
-            )
-            mood = await asyncio.to_thread(sentiment.assess, transcripts)
-        await repository.recompute_conversation(
-            conn=conn,
-            tenant_id=p.tenant_id,
-            conversation_id=p.conversation_id,
-            blob_name=p.blob_name,
-            blob_base_url=container_url.rstrip("/") + "/",
-            sentiment=mood[0].value if mood else None,
-            sentiment_score=mood[1] if mood else None,
-            from_number=rec.from_number,
-            to_number=rec.to_number,
-        )
-
-    await update_conversation()
+    await _score_unscored_turns(conn, p)
+    await repository.recompute_conversation(
+        conn=conn,
+        tenant_id=p.tenant_id,
+        conversation_id=p.conversation_id,
+        blob_name=p.blob_name,
+        blob_base_url=container_url.rstrip("/") + "/",
+        from_number=rec.from_number,
+        to_number=rec.to_number,
+    )
     return Outcome.INGESTED
+
+
+async def _score_unscored_turns(conn: Conn, p: paths.RecordingPath) -> None:
+    """Score the caller turns ingested before scores were kept per turn, once: this runs in the
+    transaction, but only for a conversation that has such turns, and only the first time."""
+    unscored = await repository.unscored_input_turns(
+        conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id
+    )
+    if not unscored:
+        return
+    scores = await asyncio.to_thread(
+        lambda: {row["seq"]: sentiment.score_turn(row["transcript"]) for row in unscored}
+    )
+    await repository.score_input_turns(
+        conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id, scores=scores
+    )
 
 
 async def _held_turn(conn: Conn, p: paths.RecordingPath) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 from psycopg.rows import DictRow
 
+from kalimera.conversations import sentiment
 from kalimera.db import Conn
 
 CONVERSATION_COLUMNS = """
@@ -216,15 +217,16 @@ async def upsert_recording(*, conn: Conn, tenant_id: uuid.UUID, **values: Any) -
         """
         INSERT INTO kalimera_recordings AS r (
             tenant_id, conversation_id, seq, direction, blob_name, etag, blob_modified_at,
-            duration, transcript, language, final, recorded_at)
+            duration, transcript, sentiment_score, language, final, recorded_at)
         VALUES (
             %(tenant_id)s, %(conversation_id)s, %(seq)s, %(direction)s, %(blob_name)s, %(etag)s,
-            %(blob_modified_at)s, %(duration)s, %(transcript)s, %(language)s, %(final)s,
-            %(recorded_at)s)
+            %(blob_modified_at)s, %(duration)s, %(transcript)s, %(sentiment_score)s,
+            %(language)s, %(final)s, %(recorded_at)s)
         ON CONFLICT (tenant_id, conversation_id, seq, direction) DO UPDATE SET
             blob_name = EXCLUDED.blob_name, etag = EXCLUDED.etag,
             blob_modified_at = EXCLUDED.blob_modified_at, duration = EXCLUDED.duration,
-            transcript = EXCLUDED.transcript, language = EXCLUDED.language,
+            transcript = EXCLUDED.transcript, sentiment_score = EXCLUDED.sentiment_score,
+            language = EXCLUDED.language,
             final = EXCLUDED.final, recorded_at = EXCLUDED.recorded_at, ingested_at = now()
         WHERE r.blob_modified_at <= EXCLUDED.blob_modified_at
         RETURNING seq, direction, blob_name, etag, duration, transcript, language, recorded_at
@@ -248,16 +250,39 @@ async def turn(
     return await cur.fetchone()
 
 
-async def input_transcripts(
+async def unscored_input_turns(
     *, conn: Conn, tenant_id: uuid.UUID, conversation_id: uuid.UUID
-) -> list[str]:
+) -> list[DictRow]:
+    """Caller turns with words and no score: only turns ingested before scores were kept per
+    turn (migration 0013), each scored once by the next turn of its conversation."""
     cur = await conn.execute(
-        "SELECT transcript FROM kalimera_recordings WHERE tenant_id = %(t)s"
-        " AND conversation_id = %(c)s AND direction = 'input' AND transcript IS NOT NULL"
-        " ORDER BY seq",
+        "SELECT seq, transcript FROM kalimera_recordings WHERE tenant_id = %(t)s"
+        " AND conversation_id = %(c)s AND direction = 'input' AND sentiment_score IS NULL"
+        " AND btrim(transcript) <> ''",
         {"t": tenant_id, "c": conversation_id},
     )
-    return [row["transcript"] for row in await cur.fetchall()]
+    return await cur.fetchall()
+
+
+async def score_input_turns(
+    *,
+    conn: Conn,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    scores: dict[int, float | None],
+) -> None:
+    await conn.execute(
+        "UPDATE kalimera_recordings AS r SET sentiment_score = s.score"
+        " FROM unnest(%(seqs)s::int[], %(scores)s::double precision[]) AS s(seq, score)"
+        " WHERE r.tenant_id = %(t)s AND r.conversation_id = %(c)s AND r.direction = 'input'"
+        " AND r.seq = s.seq",
+        {
+            "t": tenant_id,
+            "c": conversation_id,
+            "seqs": list(scores),
+            "scores": list(scores.values()),
+        },
+    )
 
 
 async def lock_conversation_for_turn(
@@ -300,20 +325,20 @@ async def recompute_conversation(
     conversation_id: uuid.UUID,
     blob_name: str,
     blob_base_url: str,
-    sentiment: str | None,
-    sentiment_score: float | None,
     from_number: str | None,
     to_number: str | None,
 ) -> None:
     """Derive the conversation's totals from its recordings (never by adding to them, so a
     replay can not double anything); a ``final`` turn completes an Active conversation; phone
-    numbers fill in where unset; ``sentiment`` None keeps the current one. A good version of
-    a blob also clears the rejections of its earlier versions."""
+    numbers fill in where unset; the sentiment is the mean of the caller turns' scores, labelled
+    by ``sentiment``'s thresholds. A good version of a blob also clears the rejections of its
+    earlier versions."""
     await conn.execute(
         """
         WITH agg AS (
             SELECT sum(duration) AS duration, count(*) AS turns,
                    max(recorded_at) AS last_recorded, bool_or(final) AS final,
+                   avg(sentiment_score) FILTER (WHERE direction = 'input') AS score,
                    (array_agg(language ORDER BY seq DESC, direction)
                         FILTER (WHERE language IS NOT NULL))[1] AS language,
                    (array_agg(blob_name ORDER BY seq DESC)
@@ -334,9 +359,11 @@ async def recompute_conversation(
             output_file_url = %(base)s || agg.output_blob,
             from_number = coalesce(c.from_number, %(from)s),
             to_number = coalesce(c.to_number, %(to)s),
-            sentiment = coalesce(%(sentiment)s, c.sentiment),
-            sentiment_score = CASE WHEN %(sentiment)s::text IS NULL THEN c.sentiment_score
-                                   ELSE %(score)s::double precision END,
+            sentiment = CASE WHEN agg.score IS NULL THEN 'unknown'
+                             WHEN agg.score >= %(positive_at)s THEN 'positive'
+                             WHEN agg.score <= %(negative_at)s THEN 'negative'
+                             ELSE 'neutral' END,
+            sentiment_score = agg.score,
             status = CASE WHEN agg.final AND c.status = 'Active' THEN 'Completed' ELSE c.status END,
             ended_at = CASE WHEN agg.final AND c.status = 'Active'
                             THEN coalesce(c.ended_at, agg.last_recorded) ELSE c.ended_at END
@@ -348,8 +375,8 @@ async def recompute_conversation(
             "c": conversation_id,
             "blob": blob_name,
             "base": blob_base_url,
-            "sentiment": sentiment,
-            "score": sentiment_score,
+            "positive_at": sentiment.POSITIVE_AT,
+            "negative_at": sentiment.NEGATIVE_AT,
             "from": from_number,
             "to": to_number,
         },

@@ -1,5 +1,12 @@
 """Sentiment of a conversation, from its caller-side (``input``) transcripts.
 
+Each caller turn with words is scored once, when it is ingested; the conversation's score is the
+mean of its caller turns' scores and its label that mean against ``POSITIVE_AT``/``NEGATIVE_AT``
+(``unknown`` when no caller turn has words). Both are derived in SQL from the turns
+(``repository.recompute_conversation``), so the work of a new turn is the scoring of that turn's
+words alone, however long the conversation: scoring the whole conversation again on each turn
+made the thousandth turn a thousand times the work of the first.
+
 A scorer maps text to a compound score in -1..1; VADER ships its lexicon inside the package, so
 it works offline and costs nothing per call. Another scorer (Azure AI Language, say) only has to
 satisfy ``SentimentScorer``.
@@ -45,22 +52,10 @@ def default_scorer() -> SentimentScorer:
     return VaderScorer()
 
 
-def label(score: float | None) -> Sentiment:
-    if score is None:
-        return Sentiment.UNKNOWN
-    if score >= POSITIVE_AT:
-        return Sentiment.POSITIVE
-    if score <= NEGATIVE_AT:
-        return Sentiment.NEGATIVE
-    return Sentiment.NEUTRAL
-
-
-def assess(
-    transcripts: list[str], scorer: SentimentScorer | None = None
-) -> tuple[Sentiment, float | None]:
-    """Label and score of the caller's transcripts taken together; ``unknown`` without text."""
-    text = "\n".join(t.strip() for t in transcripts if t and t.strip())
+def score_turn(transcript: str | None, scorer: SentimentScorer | None = None) -> float | None:
+    """The compound score of one turn's words; None for a turn without words, which then counts
+    for nothing in the conversation's mean."""
+    text = (transcript or "").strip()
     if not text:
-        return Sentiment.UNKNOWN, None
-    score = (scorer or default_scorer()).score(text)
-    return label(score), score
+        return None
+    return (scorer or default_scorer()).score(text)
