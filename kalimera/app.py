@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from kalimera import __version__, errors, gateway, health, limits, telemetry
+from kalimera import __version__, gateway, health, limits, problems, telemetry
 from kalimera.agents.routes import router as agents_router
 from kalimera.auth import TokenCache
 from kalimera.contacts import csv_import
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.settings = settings
     app.state.token_cache = TokenCache(settings.auth_cache_seconds)
     app.state.readiness = health.Readiness()
-    errors.install(app)
+    problems.install(app)
     # Added before the request-id middleware, so that one wraps it: a refusal carries an id too.
     app.add_middleware(
         limits.BodyGuard,  # type: ignore[arg-type]
@@ -134,7 +134,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         # The body guard answers 413 on every operation that takes a body, whatever the route
         # documents itself.
-        too_large = errors.problem_responses(413)[413]
+        too_large = problems.problem_responses(413)[413]
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 if isinstance(operation, dict) and "requestBody" in operation:

@@ -7,8 +7,8 @@ from fastapi.security import APIKeyHeader
 
 from kalimera.auth import Principal, Scope, authenticate, bearer_token
 from kalimera.db import Pool, act_for_tenant
-from kalimera.errors import Problem
 from kalimera.limits import PRINCIPAL_KEY
+from kalimera.problems import Problem
 from kalimera.services import Services
 
 _authorization = APIKeyHeader(

@@ -1,148 +1,74 @@
-"""Every error as application/problem+json (RFC 9457), never a stack trace."""
+"""What went wrong, in the domain's words.
 
-import logging
-from http import HTTPStatus
+Services, the ingestion and the CLI raise these; none of them knows HTTP. ``kalimera.problems``
+maps each kind to its status and problem+json body, once, so a service can be called from a
+trigger or a command without a web framework in its way, and the API's statuses live in one
+table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
-
-from kalimera.db import DatabaseUnavailable
-from kalimera.routing import flat_routes
-
-logger = logging.getLogger(__name__)
-
-PROBLEM_JSON = "application/problem+json"
-RETRY_AFTER_SECONDS = "5"
+NOT_VALID = "The request is not valid"
 
 
-class Problem(Exception):
-    """An error the API answers with: status, a short title, a detail for the caller."""
+class DomainError(Exception):
+    """A failure the caller can act on: ``detail`` says what, ``errors`` (each a ``loc`` path and
+    a ``msg``) where."""
 
     def __init__(
         self,
-        status: int,
         detail: str,
         *,
-        title: str | None = None,
         errors: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
+        title: str | None = None,
     ) -> None:
         super().__init__(detail)
-        self.status = status
         self.detail = detail
-        self.title = title or HTTPStatus(status).phrase
         self.errors = errors
-        self.headers = headers
+        self.title = title
 
 
-class NotFound(Problem):
+class Malformed(DomainError):
+    """The input can not be read at all (a broken multipart body, no file part)."""
+
+
+class NotFound(DomainError):
     def __init__(self, detail: str = "Not found") -> None:
-        super().__init__(404, detail)
+        super().__init__(detail)
 
 
-def problem_response(
-    status: int,
-    detail: str,
-    *,
-    title: str | None = None,
-    errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    if errors is not None:
-        body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+class Conflict(DomainError):
+    """The input is valid but clashes with what is stored (a duplicate, a key reused)."""
 
 
-def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    # Only location and message: pydantic's `input` and `ctx` can echo secrets back.
-    return [
-        {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()
-    ]
+class Stale(DomainError):
+    """A precondition on the stored version (``If-Match``) no longer holds."""
 
 
-async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, Problem)
-    return problem_response(
-        exc.status, exc.detail, title=exc.title, errors=exc.errors, headers=exc.headers
-    )
+class TooLarge(DomainError):
+    """The input is over a size the product sets."""
 
 
-async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = _validation_errors(exc)
-    if any(err.get("type") == "json_invalid" for err in exc.errors()):
-        return problem_response(400, "The request body is not valid JSON", errors=errors)
-    return problem_response(422, "The request is not valid", errors=errors)
+class Unsupported(DomainError):
+    """The input's type or encoding is not one the product reads."""
 
 
-async def _on_http(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    headers = dict(exc.headers or {})
-    if exc.status_code == 405:
-        headers["Allow"] = ", ".join(_allowed_methods(request))
-    return problem_response(exc.status_code, detail, headers=headers or None)
+class Invalid(DomainError):
+    """The input is readable but breaks a rule; ``errors`` name the fields."""
 
 
-def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves on this path (a path match with another method is a
-    partial match); Starlette's own header names only the first route's methods."""
-    methods: set[str] = set()
-    for route in flat_routes(request.app.router.routes):
-        if route.matches(request.scope)[0] is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+class Unavailable(DomainError):
+    """A store or a concurrent request holds the work up; the caller retries after
+    ``retry_after`` seconds."""
+
+    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
-def database_unavailable() -> Problem:
-    return Problem(
-        503,
-        "The database is unavailable; retry shortly",
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
-
-
-async def _on_db_down(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("database unavailable: %r", str(exc))
-    return await _on_problem(request, database_unavailable())
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.error(
-        "unhandled error on %s %s: %s",
-        request.method,
-        request.url.path,
-        type(exc).__name__,
-        exc_info=exc,
-    )
-    return problem_response(500, "An unexpected error occurred")
-
-
-def install(app: FastAPI) -> None:
-    """Register the problem+json handlers on the app."""
-    app.add_exception_handler(Problem, _on_problem)
-    app.add_exception_handler(RequestValidationError, _on_validation)
-    app.add_exception_handler(StarletteHTTPException, _on_http)
-    app.add_exception_handler(DatabaseUnavailable, _on_db_down)
-    app.add_exception_handler(Exception, _on_unexpected)
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the problem+json errors a route documents."""
-    return {
-        status: {
-            "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
-        for status in statuses
-    }
+def invalid(loc: Sequence[str | int], msg: str, *, detail: str = NOT_VALID) -> Invalid:
+    """The one "not valid" error: one field (``loc``, as pydantic writes it) and what is wrong."""
+    return Invalid(detail, errors=[{"loc": list(loc), "msg": msg}])

@@ -20,7 +20,7 @@ import hmac
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kalimera.errors import problem_response
+from kalimera.problems import problem_response
 
 HEADER = b"x-kalimera-gateway"
 SETTING = "KALIMERA_GATEWAY_SECRET"

@@ -26,7 +26,7 @@ from psycopg.types.json import Json
 from pydantic import BaseModel
 
 from kalimera.db import Conn, transaction
-from kalimera.errors import RETRY_AFTER_SECONDS, Problem
+from kalimera.problems import RETRY_AFTER_SECONDS, Problem
 
 if TYPE_CHECKING:
     from kalimera.services import Services

@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kalimera.db import DatabaseUnavailable
-from kalimera.errors import Problem, database_unavailable, problem_response
+from kalimera.problems import Problem, database_unavailable, problem_response
 
 MiB = 1024 * 1024
 JSON_BYTES = 1 * MiB

@@ -10,6 +10,7 @@ from psycopg.types.json import Jsonb, set_json_loads
 
 from kalimera.agents.models import INT64
 from kalimera.db import Conn
+from kalimera.paging import Page, contains, fetch_page
 
 COLUMNS = (
     "id, name, description, avatar, profile_type, configuration, version, created_at, updated_at"
@@ -76,36 +77,21 @@ _SEARCHED = "(name || ' ' || coalesce(description, '') || ' ' || profile_type)"
 
 async def page(
     *, conn: Conn, tenant_id: uuid.UUID, search: str | None, limit: int, offset: int
-) -> tuple[list[Row], int]:
+) -> Page:
     """One page, newest first, and the total matching; ``search`` is a case-insensitive
     substring of name, description or profile type."""
-    params = {
-        "tenant": tenant_id,
-        "pattern": None if not search else f"%{_escape_like(search)}%",
-        "limit": limit,
-        "offset": offset,
-    }
-    where = (
-        "tenant_id = %(tenant)s"
-        f" AND (%(pattern)s::text IS NULL OR {_SEARCHED} ILIKE %(pattern)s::text)"
+    return await fetch_page(
+        conn,
+        table="kalimera_ai_agents",
+        columns=COLUMNS,
+        where="tenant_id = %(tenant)s"
+        f" AND (%(pattern)s::text IS NULL OR {_SEARCHED} ILIKE %(pattern)s::text)",
+        order_by="created_at DESC, id",
+        params={"tenant": tenant_id, "pattern": contains(search)},
+        limit=limit,
+        offset=offset,
+        cursor=_cursor(conn),
     )
-    cur = await _cursor(conn).execute(
-        f"SELECT {COLUMNS} FROM kalimera_ai_agents WHERE {where}"  # noqa: S608
-        " ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s",
-        params,
-    )
-    rows = await cur.fetchall()
-    cur = await conn.execute(
-        f"SELECT count(*) AS total FROM kalimera_ai_agents WHERE {where}",  # noqa: S608
-        params,
-    )
-    total = await cur.fetchone()
-    assert total is not None
-    return rows, int(total["total"])
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def update(

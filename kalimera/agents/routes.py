@@ -23,7 +23,7 @@ from kalimera.agents.models import (
 from kalimera.agents.sections import KEYS, NAMES
 from kalimera.auth import Scope
 from kalimera.deps import AgentsRead, AgentsRuntime, AgentsWrite, ServicesDep, require
-from kalimera.errors import problem_responses
+from kalimera.problems import problem_responses
 from kalimera.services import Services
 
 router = APIRouter(prefix="/kalimera/ai-agent", tags=["ai-agents"])

@@ -34,7 +34,7 @@ from kalimera.agents.sections import (
     section_name,
 )
 from kalimera.db import transaction
-from kalimera.errors import NotFound, Problem
+from kalimera.problems import NotFound, Problem
 from kalimera.services import Services
 from kalimera.singleflight import SingleFlight
 
@@ -139,11 +139,11 @@ async def list_page(
     *, services: Services, tenant_id: uuid.UUID, search: str | None, page: int, limit: int
 ) -> bytes:
     async with transaction(await services.db()) as conn:
-        rows, total = await repository.page(
+        found = await repository.page(
             conn=conn, tenant_id=tenant_id, search=search, limit=limit, offset=(page - 1) * limit
         )
-    items = b",".join(render(row).body for row in rows)
-    return b'{"items":[%s],"total":%d,"page":%d,"limit":%d}' % (items, total, page, limit)
+    items = b",".join(render(row).body for row in found.rows)
+    return b'{"items":[%s],"total":%d,"page":%d,"limit":%d}' % (items, found.total, page, limit)
 
 
 async def create(*, services: Services, tenant_id: uuid.UUID, body: AgentCreate) -> uuid.UUID:

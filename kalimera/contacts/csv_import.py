@@ -30,7 +30,7 @@ from kalimera.contacts import repository
 from kalimera.contacts.models import NAMES_REQUIRED, ContactCreate, ImportResult, RowError
 from kalimera.contacts.service import normalise_phone
 from kalimera.db import transaction
-from kalimera.errors import Problem
+from kalimera.problems import Problem
 from kalimera.services import Services
 
 MAX_BYTES = 10 * 1024 * 1024

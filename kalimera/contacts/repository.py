@@ -8,6 +8,7 @@ from psycopg import sql
 from psycopg.rows import DictRow
 
 from kalimera.db import Conn
+from kalimera.paging import Page, fetch_page
 
 COLUMNS = (
     "id, first_name, last_name, contact_no, email, start_datetime, end_datetime, language, "
@@ -91,34 +92,23 @@ async def page(
     status: str | None,
     limit: int,
     offset: int,
-) -> tuple[int, list[DictRow]]:
-    """(total matching, one page of them newest first). ``pattern`` is an ILIKE pattern."""
+) -> Page:
+    """One page newest first, and the total matching. ``pattern`` is an ILIKE pattern."""
     conditions = [sql.SQL("tenant_id = %(tenant_id)s")]
     if status is not None:
         conditions.append(sql.SQL("status = %(status)s"))
     if pattern is not None:
         conditions.append(sql.SQL(SEARCH_TEXT + " ILIKE %(pattern)s"))
-    where = sql.SQL(" AND ").join(conditions)
-    params = {
-        "tenant_id": tenant_id,
-        "status": status,
-        "pattern": pattern,
-        "limit": limit,
-        "offset": offset,
-    }
-    cur = await conn.execute(
-        sql.SQL("SELECT count(*) AS total FROM kalimera_contacts WHERE {}").format(where), params
+    return await fetch_page(
+        conn,
+        table="kalimera_contacts",
+        columns=COLUMNS,
+        where=sql.SQL(" AND ").join(conditions),
+        order_by="id DESC",
+        params={"tenant_id": tenant_id, "status": status, "pattern": pattern},
+        limit=limit,
+        offset=offset,
     )
-    counted = await cur.fetchone()
-    assert counted is not None
-    cur = await conn.execute(
-        sql.SQL(
-            "SELECT {columns} FROM kalimera_contacts WHERE {where}"
-            " ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s"
-        ).format(columns=sql.SQL(COLUMNS), where=where),
-        params,
-    )
-    return counted["total"], await cur.fetchall()
 
 
 async def lock_imports(conn: Conn, *, tenant_id: uuid.UUID) -> None:

@@ -19,7 +19,7 @@ from kalimera.contacts.models import (
     StatusInput,
 )
 from kalimera.deps import ContactsRead, ContactsWrite, ServicesDep
-from kalimera.errors import Problem, problem_responses
+from kalimera.problems import Problem, problem_responses
 
 MAX_ID = 2**63 - 1
 ContactId = Annotated[int, Path(ge=1, le=MAX_ID, description="The contact's integer id")]

@@ -21,7 +21,8 @@ from kalimera.contacts.models import (
     Status,
 )
 from kalimera.db import transaction
-from kalimera.errors import NotFound, Problem
+from kalimera.paging import contains
+from kalimera.problems import NotFound, Problem
 from kalimera.services import Services
 
 NOT_FOUND = "Contact not found"
@@ -107,8 +108,7 @@ def search_pattern(search: str | None) -> str | None:
         return None
     if PHONEISH.fullmatch(term):
         term = PHONE_PUNCTUATION.sub("", term) or term
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return contains(term)
 
 
 async def list_page(
@@ -122,7 +122,7 @@ async def list_page(
 ) -> ContactPage:
     """One page of the tenant's contacts, newest first, with the seed's paging fields."""
     async with transaction(await services.db()) as conn:
-        total, rows = await repository.page(
+        found = await repository.page(
             conn,
             tenant_id=tenant_id,
             pattern=search_pattern(search),
@@ -131,9 +131,9 @@ async def list_page(
             offset=(page - 1) * per_page,
         )
     return ContactPage(
-        contacts=[ContactRead.model_validate(row) for row in rows],
-        total=total,
-        pages=math.ceil(total / per_page),
+        contacts=[ContactRead.model_validate(row) for row in found.rows],
+        total=found.total,
+        pages=math.ceil(found.total / per_page),
         current_page=page,
     )
 

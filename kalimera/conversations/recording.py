@@ -26,7 +26,7 @@ from kalimera.agents.models import ProfileType
 from kalimera.conversations import paths, repository
 from kalimera.conversations.models import ConversationBase
 from kalimera.db import transaction
-from kalimera.errors import Problem
+from kalimera.problems import Problem
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import ContainerClient

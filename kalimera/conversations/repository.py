@@ -11,6 +11,7 @@ from psycopg.rows import DictRow
 
 from kalimera.conversations import sentiment
 from kalimera.db import Conn
+from kalimera.paging import Page, fetch_page
 
 CONVERSATION_COLUMNS = """
     id, agent_id, title, status, profile_type, instance_id, from_number, to_number, language,
@@ -115,39 +116,32 @@ async def list_conversations(
     end_before: datetime | None,
     limit: int,
     offset: int,
-) -> tuple[list[DictRow], int]:
+) -> Page:
     """One page, newest first, and the total matching (one indexed query each)."""
-    where = """
-        tenant_id = %(t)s
-        AND (%(agent)s::uuid IS NULL OR agent_id = %(agent)s::uuid)
-        AND (%(status)s::text IS NULL OR status = %(status)s::text)
-        AND (%(profile)s::text IS NULL OR profile_type = %(profile)s::text)
-        AND (%(start)s::timestamptz IS NULL OR started_at >= %(start)s::timestamptz)
-        AND (%(end)s::timestamptz IS NULL OR started_at < %(end)s::timestamptz)
-    """
-    params = {
-        "t": tenant_id,
-        "agent": agent_id,
-        "status": status,
-        "profile": profile_type,
-        "start": start,
-        "end": end_before,
-        "limit": limit,
-        "offset": offset,
-    }
-    cur = await conn.execute(
-        f"SELECT {CONVERSATION_COLUMNS} FROM kalimera_conversations WHERE {where}"  # noqa: S608
-        " ORDER BY started_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s",
-        params,
+    return await fetch_page(
+        conn,
+        table="kalimera_conversations",
+        columns=CONVERSATION_COLUMNS,
+        where="""
+            tenant_id = %(t)s
+            AND (%(agent)s::uuid IS NULL OR agent_id = %(agent)s::uuid)
+            AND (%(status)s::text IS NULL OR status = %(status)s::text)
+            AND (%(profile)s::text IS NULL OR profile_type = %(profile)s::text)
+            AND (%(start)s::timestamptz IS NULL OR started_at >= %(start)s::timestamptz)
+            AND (%(end)s::timestamptz IS NULL OR started_at < %(end)s::timestamptz)
+        """,
+        order_by="started_at DESC, id DESC",
+        params={
+            "t": tenant_id,
+            "agent": agent_id,
+            "status": status,
+            "profile": profile_type,
+            "start": start,
+            "end": end_before,
+        },
+        limit=limit,
+        offset=offset,
     )
-    rows = await cur.fetchall()
-    cur = await conn.execute(
-        f"SELECT count(*) AS n FROM kalimera_conversations WHERE {where}",  # noqa: S608
-        params,
-    )
-    total = await cur.fetchone()
-    assert total is not None
-    return rows, int(total["n"])
 
 
 # ---- ingestion -------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ from kalimera.conversations.models import (
 )
 from kalimera.conversations.recording import UploadUrlRequest
 from kalimera.deps import ConversationsRead, ConversationsWrite, ServicesDep
-from kalimera.errors import problem_responses
 from kalimera.idempotency import KeyHeader
+from kalimera.problems import problem_responses
 
 router = APIRouter(prefix="/kalimera", tags=["conversations"])
 

@@ -26,7 +26,7 @@ from kalimera.conversations.models import (
 )
 from kalimera.conversations.recording import UploadUrlRequest
 from kalimera.db import transaction
-from kalimera.errors import RETRY_AFTER_SECONDS, NotFound, Problem
+from kalimera.problems import RETRY_AFTER_SECONDS, NotFound, Problem
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import BlobServiceClient
@@ -162,7 +162,7 @@ async def page(
     services: Services, *, tenant_id: uuid.UUID, filters: Filters, page: int, limit: int
 ) -> ConversationPage:
     async with transaction(await services.db()) as conn:
-        rows, total = await repository.list_conversations(
+        found = await repository.list_conversations(
             conn=conn,
             tenant_id=tenant_id,
             agent_id=filters.agent_id,
@@ -174,8 +174,8 @@ async def page(
             offset=(page - 1) * limit,
         )
     return ConversationPage(
-        items=[ConversationRead.model_validate(r) for r in rows],
-        total=total,
+        items=[ConversationRead.model_validate(r) for r in found.rows],
+        total=found.total,
         page=page,
         limit=limit,
     )

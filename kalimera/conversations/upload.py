@@ -35,7 +35,7 @@ from kalimera.conversations.recording import (
     NAMING_FIELDS,
     RecordingFields,
 )
-from kalimera.errors import Problem
+from kalimera.problems import Problem
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import BlobClient, ContainerClient

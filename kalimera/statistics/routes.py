@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from kalimera.db import transaction
 from kalimera.deps import PoolDep, ServicesDep, StatisticsRead
-from kalimera.errors import Problem, problem_responses
+from kalimera.problems import Problem, problem_responses
 from kalimera.statistics import queries
 from kalimera.statistics.models import (
     CallBreakdown,

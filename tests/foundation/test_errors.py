@@ -63,3 +63,15 @@ def test_405_names_every_method_of_the_path(tenant: Tenant) -> None:
     response = tenant.client.patch("/kalimera/contact")
     assert_problem(response, 405)
     assert {m.strip() for m in response.headers["allow"].split(",")} >= {"GET", "POST"}
+
+
+def test_every_domain_error_has_one_status() -> None:
+    from kalimera import errors as domain
+    from kalimera.problems import STATUS, status_of
+
+    kinds = [k for k in vars(domain).values() if isinstance(k, type) and issubclass(k, Exception)]
+    assert set(kinds) - {domain.DomainError} == set(STATUS)
+    assert status_of(domain.invalid(["body", "name"], "too long")) == 422
+    assert domain.invalid(["body", "name"], "too long").errors == [
+        {"loc": ["body", "name"], "msg": "too long"}
+    ]
