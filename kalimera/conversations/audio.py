@@ -14,6 +14,11 @@ bounded (``FLAC_WINDOW_MAX``, not the ``max_framesize`` a crafted STREAMINFO nam
 computed in C (``anycrc``), and the tail searches share a ``Budget`` of CRC'd bytes proportional
 to the window, so a file of nothing but valid frame headers or page headers is refused after a
 bounded amount of work instead of re-scanning the window for every candidate.
+
+Over 400 lines, on purpose: it is one concern (is this audio of its type, whole, and how long),
+and its parts are bound together by the work bounds above. ``SparseFile`` counts the parser's
+reads and refuses with ``BadAudio``; the format checks read through it within the same
+``CHUNK``/``TAIL_BYTES`` windows. Split, each half would import the other.
 """
 
 from __future__ import annotations

@@ -10,8 +10,19 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from kalimera.agents.models import ProfileType
-from kalimera.conversations.paths import Direction
 from kalimera.conversations.sentiment import Sentiment
+
+# The columns' sizes (migrations/0004_conversations.sql), for the API's bodies and the
+# recording contract (``recording``) alike.
+PHONE_CHARS = 32
+LANGUAGE_CHARS = 50
+Phone = Annotated[str, Field(max_length=PHONE_CHARS)]
+Language = Annotated[str, Field(max_length=LANGUAGE_CHARS)]
+
+
+class Direction(StrEnum):
+    INPUT = "input"  # the caller
+    OUTPUT = "output"  # the agent
 
 
 class Status(StrEnum):
@@ -37,9 +48,6 @@ class ConversationBase(BaseModel):
         return value
 
 
-Phone = Annotated[str, Field(max_length=32)]
-
-
 class ConversationCreate(ConversationBase):
     """Telephony reports a call start."""
 
@@ -49,7 +57,7 @@ class ConversationCreate(ConversationBase):
     title: Annotated[str, Field(max_length=255)] = ""
     from_number: Phone | None = None
     to_number: Phone | None = None
-    language: Annotated[str, Field(max_length=50)] | None = None
+    language: Language | None = None
     started_at: AwareDatetime | None = None
     instance_id: uuid.UUID | None = None
 
@@ -60,7 +68,7 @@ class ConversationUpdate(ConversationBase):
     status: EndStatus | None = None
     ended_at: AwareDatetime | None = None
     title: Annotated[str, Field(max_length=255)] | None = None
-    language: Annotated[str, Field(max_length=50)] | None = None
+    language: Language | None = None
 
 
 class ConversationRead(BaseModel):

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from kalimera.conversations.ingest import ingest_blob, storage_clients
+from kalimera.conversations.ingest import ingest_blob
 
 if TYPE_CHECKING:
     from kalimera.services import Services
@@ -23,7 +23,7 @@ POLL_SECONDS = 0.5
 
 async def poll_once(services: Services, seen: dict[str, str]) -> int:
     """One round: ingest every blob whose ETag differs from ``seen`` (updated in place)."""
-    container, _ = storage_clients(services)
+    container = services.recordings
     changed = [
         (blob.name, str(blob.etag))
         async for blob in container.list_blobs()

@@ -25,8 +25,9 @@ async def agent_profile_type(
 ) -> str | None:
     """The agent's profile type, or None when the tenant has no such agent."""
     cur = await conn.execute(
-        "SELECT profile_type FROM kalimera_ai_agents WHERE tenant_id = %(t)s AND id = %(a)s",
-        {"t": tenant_id, "a": agent_id},
+        "SELECT profile_type FROM kalimera_ai_agents"
+        " WHERE tenant_id = %(tenant_id)s AND id = %(a)s",
+        {"tenant_id": tenant_id, "a": agent_id},
     )
     row = await cur.fetchone()
     return None if row is None else str(row["profile_type"])
@@ -63,8 +64,8 @@ async def get_conversation(
 ) -> DictRow | None:
     cur = await conn.execute(
         f"SELECT {CONVERSATION_COLUMNS} FROM kalimera_conversations"  # noqa: S608
-        " WHERE tenant_id = %(t)s AND id = %(c)s" + (" FOR UPDATE" if lock else ""),
-        {"t": tenant_id, "c": conversation_id},
+        " WHERE tenant_id = %(tenant_id)s AND id = %(c)s" + (" FOR UPDATE" if lock else ""),
+        {"tenant_id": tenant_id, "c": conversation_id},
     )
     return await cur.fetchone()
 
@@ -90,11 +91,11 @@ async def update_conversation(
                 ELSE ended_at END,
             title = coalesce(%(title)s, title),
             language = coalesce(%(language)s, language)
-        WHERE tenant_id = %(t)s AND id = %(c)s
+        WHERE tenant_id = %(tenant_id)s AND id = %(c)s
         RETURNING {CONVERSATION_COLUMNS}
         """,  # noqa: S608
         {
-            "t": tenant_id,
+            "tenant_id": tenant_id,
             "c": conversation_id,
             "status": status,
             "ended_at": ended_at,
@@ -123,7 +124,7 @@ async def list_conversations(
         table="kalimera_conversations",
         columns=CONVERSATION_COLUMNS,
         where="""
-            tenant_id = %(t)s
+            tenant_id = %(tenant_id)s
             AND (%(agent)s::uuid IS NULL OR agent_id = %(agent)s::uuid)
             AND (%(status)s::text IS NULL OR status = %(status)s::text)
             AND (%(profile)s::text IS NULL OR profile_type = %(profile)s::text)
@@ -132,7 +133,7 @@ async def list_conversations(
         """,
         order_by="started_at DESC, id DESC",
         params={
-            "t": tenant_id,
+            "tenant_id": tenant_id,
             "agent": agent_id,
             "status": status,
             "profile": profile_type,
@@ -158,12 +159,12 @@ async def take_seq(
 ) -> int:
     """Record a given seq, or allocate the next one: above both the highest stored in Blob
     Storage and the last handed out. One upsert, so concurrent uploads queue on the row."""
-    params = {"t": tenant_id, "c": conversation_id, "d": direction}
+    params = {"tenant_id": tenant_id, "c": conversation_id, "d": direction}
     if seq is not None:
         await conn.execute(
             "INSERT INTO kalimera_upload_seqs AS s"
             " (tenant_id, conversation_id, direction, last_seq)"
-            " VALUES (%(t)s, %(c)s, %(d)s, %(seq)s)"
+            " VALUES (%(tenant_id)s, %(c)s, %(d)s, %(seq)s)"
             " ON CONFLICT (tenant_id, conversation_id, direction) DO UPDATE"
             " SET last_seq = greatest(s.last_seq, EXCLUDED.last_seq), updated_at = now()",
             {**params, "seq": seq},
@@ -171,7 +172,7 @@ async def take_seq(
         return seq
     cur = await conn.execute(
         "INSERT INTO kalimera_upload_seqs AS s (tenant_id, conversation_id, direction, last_seq)"
-        " VALUES (%(t)s, %(c)s, %(d)s, %(highest)s + 1)"
+        " VALUES (%(tenant_id)s, %(c)s, %(d)s, %(highest)s + 1)"
         " ON CONFLICT (tenant_id, conversation_id, direction) DO UPDATE"
         " SET last_seq = greatest(s.last_seq, %(highest)s) + 1, updated_at = now()"
         " RETURNING last_seq",
@@ -187,9 +188,9 @@ async def release_seq(
 ) -> None:
     await conn.execute(
         "UPDATE kalimera_upload_seqs SET last_seq = last_seq - 1, updated_at = now()"
-        " WHERE tenant_id = %(t)s AND conversation_id = %(c)s AND direction = %(d)s"
+        " WHERE tenant_id = %(tenant_id)s AND conversation_id = %(c)s AND direction = %(d)s"
         " AND last_seq = %(seq)s",
-        {"t": tenant_id, "c": conversation_id, "d": direction, "seq": seq},
+        {"tenant_id": tenant_id, "c": conversation_id, "d": direction, "seq": seq},
     )
 
 
@@ -198,8 +199,8 @@ async def claim_version(*, conn: Conn, tenant_id: uuid.UUID, blob_name: str, eta
     concurrent holder makes this wait for its commit, then answer False)."""
     cur = await conn.execute(
         "INSERT INTO kalimera_processed_recordings (tenant_id, blob_name, etag)"
-        " VALUES (%(t)s, %(b)s, %(e)s) ON CONFLICT DO NOTHING RETURNING 1 AS claimed",
-        {"t": tenant_id, "b": blob_name, "e": etag},
+        " VALUES (%(tenant_id)s, %(b)s, %(e)s) ON CONFLICT DO NOTHING RETURNING 1 AS claimed",
+        {"tenant_id": tenant_id, "b": blob_name, "e": etag},
     )
     return await cur.fetchone() is not None
 
@@ -237,9 +238,9 @@ async def turn(
     values, or None."""
     cur = await conn.execute(
         "SELECT blob_name, etag, blob_modified_at, duration, transcript, language, recorded_at"
-        " FROM kalimera_recordings WHERE tenant_id = %(t)s"
+        " FROM kalimera_recordings WHERE tenant_id = %(tenant_id)s"
         " AND conversation_id = %(c)s AND seq = %(s)s AND direction = %(d)s",
-        {"t": tenant_id, "c": conversation_id, "s": seq, "d": direction},
+        {"tenant_id": tenant_id, "c": conversation_id, "s": seq, "d": direction},
     )
     return await cur.fetchone()
 
@@ -250,10 +251,10 @@ async def unscored_input_turns(
     """Caller turns with words and no score: only turns ingested before scores were kept per
     turn (migration 0013), each scored once by the next turn of its conversation."""
     cur = await conn.execute(
-        "SELECT seq, transcript FROM kalimera_recordings WHERE tenant_id = %(t)s"
+        "SELECT seq, transcript FROM kalimera_recordings WHERE tenant_id = %(tenant_id)s"
         " AND conversation_id = %(c)s AND direction = 'input' AND sentiment_score IS NULL"
         " AND btrim(transcript) <> ''",
-        {"t": tenant_id, "c": conversation_id},
+        {"tenant_id": tenant_id, "c": conversation_id},
     )
     return await cur.fetchall()
 
@@ -268,10 +269,10 @@ async def score_input_turns(
     await conn.execute(
         "UPDATE kalimera_recordings AS r SET sentiment_score = s.score"
         " FROM unnest(%(seqs)s::int[], %(scores)s::double precision[]) AS s(seq, score)"
-        " WHERE r.tenant_id = %(t)s AND r.conversation_id = %(c)s AND r.direction = 'input'"
+        " WHERE r.tenant_id = %(tenant_id)s AND r.conversation_id = %(c)s AND r.direction = 'input'"
         " AND r.seq = s.seq",
         {
-            "t": tenant_id,
+            "tenant_id": tenant_id,
             "c": conversation_id,
             "seqs": list(scores),
             "scores": list(scores.values()),
@@ -297,12 +298,12 @@ async def lock_conversation_for_turn(
         SELECT a.tenant_id, %(c)s, a.id, coalesce(%(profile)s, a.profile_type),
                %(started)s, %(started)s
         FROM kalimera_ai_agents a
-        WHERE a.tenant_id = %(t)s AND a.id = %(a)s
+        WHERE a.tenant_id = %(tenant_id)s AND a.id = %(a)s
         ON CONFLICT (tenant_id, id) DO UPDATE SET agent_id = c.agent_id
         RETURNING c.agent_id
         """,
         {
-            "t": tenant_id,
+            "tenant_id": tenant_id,
             "c": conversation_id,
             "a": agent_id,
             "profile": profile_type,
@@ -340,7 +341,7 @@ async def recompute_conversation(
                    (array_agg(blob_name ORDER BY seq DESC)
                         FILTER (WHERE direction = 'output'))[1] AS output_blob
             FROM kalimera_recordings
-            WHERE tenant_id = %(t)s AND conversation_id = %(c)s
+            WHERE tenant_id = %(tenant_id)s AND conversation_id = %(c)s
         ), cleared AS (
             DELETE FROM kalimera_ingest_rejections WHERE blob_name = %(blob)s
         )
@@ -362,10 +363,10 @@ async def recompute_conversation(
             ended_at = CASE WHEN agg.final AND c.status = 'Active'
                             THEN coalesce(c.ended_at, agg.last_recorded) ELSE c.ended_at END
         FROM agg
-        WHERE c.tenant_id = %(t)s AND c.id = %(c)s
+        WHERE c.tenant_id = %(tenant_id)s AND c.id = %(c)s
         """,
         {
-            "t": tenant_id,
+            "tenant_id": tenant_id,
             "c": conversation_id,
             "blob": blob_name,
             "base": blob_base_url,
@@ -382,10 +383,10 @@ async def record_rejection(
 ) -> None:
     await conn.execute(
         "INSERT INTO kalimera_ingest_rejections (blob_name, etag, tenant_id, reason)"
-        " VALUES (%(b)s, %(e)s, %(t)s, %(r)s)"
+        " VALUES (%(b)s, %(e)s, %(tenant_id)s, %(r)s)"
         " ON CONFLICT (blob_name, etag) DO UPDATE SET reason = EXCLUDED.reason,"
         " rejected_at = now()",
-        {"b": blob_name, "e": etag, "t": tenant_id, "r": reason},
+        {"b": blob_name, "e": etag, "tenant_id": tenant_id, "r": reason},
     )
 
 
@@ -394,9 +395,9 @@ async def list_rejections(
 ) -> list[DictRow]:
     cur = await conn.execute(
         "SELECT blob_name, etag, tenant_id, reason, rejected_at FROM kalimera_ingest_rejections"
-        " WHERE (%(t)s::uuid IS NULL OR tenant_id = %(t)s)"
+        " WHERE (%(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s)"
         " AND (%(since)s::timestamptz IS NULL OR rejected_at >= %(since)s)"
         " ORDER BY rejected_at DESC LIMIT %(n)s",
-        {"n": limit, "t": tenant_id, "since": since},
+        {"n": limit, "tenant_id": tenant_id, "since": since},
     )
     return await cur.fetchall()

@@ -1,4 +1,8 @@
-"""HTTP for conversations and voice: parse, authorise, call the service, shape the answer."""
+"""HTTP for conversations and voice: parse, authorise, call the service, shape the answer.
+
+The HTTP the services do not see stays here: the upload's body stream (``multipart.Form``) and
+``Idempotency-Key`` with its replayed answers (``idempotency.once``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BeforeValidator
 
-from kalimera.conversations import service, upload
+from kalimera import idempotency
+from kalimera.conversations import multipart, service
 from kalimera.conversations.models import (
     ConversationCreate,
     ConversationDetail,
@@ -22,7 +27,8 @@ from kalimera.conversations.models import (
     VoiceStored,
     VoiceUploadUrl,
 )
-from kalimera.conversations.recording import UploadUrlRequest
+from kalimera.conversations.recording import CONTENT_TYPES, RecordingFields, UploadUrlRequest
+from kalimera.conversations.upload import FILE_FIELD
 from kalimera.deps import ConversationsRead, ConversationsWrite, ServicesDep
 from kalimera.idempotency import KeyHeader
 from kalimera.problems import problem_responses
@@ -43,6 +49,28 @@ def _iso_day(value: object) -> object:
 Day = Annotated[date, BeforeValidator(_iso_day)]
 Limit = Annotated[int, Query(ge=1, le=100, description="At most 100")]
 
+_FIELDS_SCHEMA = RecordingFields.model_json_schema(ref_template="#/components/schemas/{model}")
+UPLOAD_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": [FILE_FIELD],
+                "properties": {
+                    FILE_FIELD: {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "mp3, wav, ogg or flac; at most 25 MiB",
+                    },
+                    **_FIELDS_SCHEMA["properties"],
+                },
+            },
+            "encoding": {FILE_FIELD: {"contentType": ", ".join(CONTENT_TYPES.values())}},
+        }
+    },
+}
+
 
 @router.post(
     "/conversations",
@@ -59,7 +87,9 @@ async def start_conversation(
     response: Response,
 ) -> ConversationRead:
     """Telephony reports a call start; posting the same ``id`` again changes nothing (200)."""
-    conversation, created = await service.start(services, tenant_id=principal.tenant_id, body=body)
+    conversation, created = await service.start(
+        services=services, tenant_id=principal.tenant_id, body=body
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return conversation
@@ -77,7 +107,7 @@ async def update_conversation(
     """End a call (``status`` Completed or Failed sets ``ended_at``), rename it, or set its
     language."""
     return await service.update(
-        services, tenant_id=principal.tenant_id, conversation_id=conversation_id, body=body
+        services=services, tenant_id=principal.tenant_id, conversation_id=conversation_id, body=body
     )
 
 
@@ -102,7 +132,7 @@ async def list_conversations(
         end=end,
     )
     return await service.page(
-        services, tenant_id=principal.tenant_id, filters=filters, page=page, limit=limit
+        services=services, tenant_id=principal.tenant_id, filters=filters, page=page, limit=limit
     )
 
 
@@ -114,7 +144,7 @@ async def get_conversation(
 ) -> ConversationDetail:
     """The conversation with its turns, each with a read-only download URL valid 15 minutes."""
     return await service.detail(
-        services, tenant_id=principal.tenant_id, conversation_id=conversation_id
+        services=services, tenant_id=principal.tenant_id, conversation_id=conversation_id
     )
 
 
@@ -122,7 +152,7 @@ async def get_conversation(
     "/ai-agent/{agent_id}/voice",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=VoiceStored,
-    openapi_extra={"requestBody": upload.REQUEST_BODY},
+    openapi_extra={"requestBody": UPLOAD_BODY},
     responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def upload_voice(
@@ -135,13 +165,32 @@ async def upload_voice(
     """Store one recording under the naming contract; the conversation appears when the blob
     trigger has processed it. 409: another upload of the same recording was stored meanwhile,
     or a request with the same ``Idempotency-Key`` is in progress."""
-    return await service.store_upload(
+    tenant_id = principal.tenant_id
+    await service.require_agent(services=services, tenant_id=tenant_id, agent_id=agent_id)
+    form = multipart.Form(request.stream(), request.headers.get("content-type"))
+
+    async def receive(*, store: bool) -> tuple[VoiceStored | None, str]:
+        received = await service.receive_upload(
+            services=services, tenant_id=tenant_id, agent_id=agent_id, form=form, store=store
+        )
+        return received.stored, idempotency.fingerprint(received.request)
+
+    async def run() -> tuple[VoiceStored, str]:
+        stored, fingerprint = await receive(store=True)
+        assert stored is not None
+        return stored, fingerprint
+
+    async def fingerprint() -> str:
+        return (await receive(store=False))[1]
+
+    return await idempotency.once(
         services,
-        tenant_id=principal.tenant_id,
-        agent_id=agent_id,
-        stream=request.stream(),
-        content_type=request.headers.get("content-type"),
-        idempotency_key=idempotency_key,
+        tenant_id=tenant_id,
+        key=idempotency_key,
+        operation=f"POST /kalimera/ai-agent/{agent_id}/voice",
+        status=202,
+        run=run,
+        fingerprint=fingerprint,
     )
 
 
@@ -161,12 +210,27 @@ async def voice_upload_url(
     """A URL to PUT one recording straight to Blob Storage (any size; the multipart upload
     stops at 25 MiB): it can create that one blob for 15 minutes and do nothing else. Send the
     ``headers`` with the PUT. 409: a recording is stored at that name already."""
-    return await service.issue_upload_url(
+    tenant_id = principal.tenant_id
+    await service.require_agent(services=services, tenant_id=tenant_id, agent_id=agent_id)
+    fingerprint = idempotency.fingerprint(body.model_dump(mode="json"))
+
+    async def run() -> tuple[VoiceUploadUrl, str]:
+        issued = await service.issue_upload_url(
+            services=services, tenant_id=tenant_id, agent_id=agent_id, body=body
+        )
+        return issued, fingerprint
+
+    async def same() -> str:
+        return fingerprint
+
+    return await idempotency.once(
         services,
-        tenant_id=principal.tenant_id,
-        agent_id=agent_id,
-        body=body,
-        idempotency_key=idempotency_key,
+        tenant_id=tenant_id,
+        key=idempotency_key,
+        operation=f"POST /kalimera/ai-agent/{agent_id}/voice/upload-url",
+        status=201,
+        run=run,
+        fingerprint=same,
     )
 
 
@@ -181,16 +245,16 @@ async def get_voice(
 ) -> ConversationDetail | ConversationPage:
     """With ``conversation_id``: that conversation with its turns; without: the agent's
     conversations, newest first."""
-    await service.require_agent(services, principal.tenant_id, agent_id)
+    await service.require_agent(services=services, tenant_id=principal.tenant_id, agent_id=agent_id)
     if conversation_id is not None:
         return await service.detail(
-            services,
+            services=services,
             tenant_id=principal.tenant_id,
             conversation_id=conversation_id,
             agent_id=agent_id,
         )
     return await service.page(
-        services,
+        services=services,
         tenant_id=principal.tenant_id,
         filters=service.Filters(agent_id=agent_id),
         page=page,

@@ -1,19 +1,19 @@
-"""What the conversation API does: start, end, list and read conversations, sign recordings."""
+"""What the conversation API does: start, end, list and read conversations, take recordings.
+
+Framework-free: it raises the domain's errors (``kalimera.errors``), and the routes keep the
+HTTP (the request's body stream, ``Idempotency-Key`` and its replayed answers).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING
 
-from kalimera import idempotency
-from kalimera.conversations import recording, repository, upload
-from kalimera.conversations.ingest import partition_key, storage_clients
+from kalimera.conversations import history, recording, repository, seqs, upload
 from kalimera.conversations.models import (
     ConversationCreate,
     ConversationDetail,
@@ -21,37 +21,28 @@ from kalimera.conversations.models import (
     ConversationRead,
     ConversationUpdate,
     Turn,
-    VoiceStored,
     VoiceUploadUrl,
 )
+from kalimera.conversations.multipart import Form
 from kalimera.conversations.recording import UploadUrlRequest
+from kalimera.conversations.signing import Signer
 from kalimera.db import transaction
-from kalimera.problems import RETRY_AFTER_SECONDS, NotFound, Problem
+from kalimera.errors import Conflict, NotFound, Unavailable, invalid
 
 if TYPE_CHECKING:
-    from azure.storage.blob.aio import BlobServiceClient
-    from fastapi.responses import JSONResponse
-
     from kalimera.services import Services
-
-SAS_LIFETIME = timedelta(minutes=15)
-CLOCK_SKEW = timedelta(minutes=5)
-DELEGATION_KEY_LIFETIME = timedelta(hours=2)
 
 
 @contextlib.contextmanager
-def storage_unavailable_is_503() -> Iterator[None]:
-    """Blob or Table storage that does not answer is a 503 with Retry-After, like Postgres."""
+def storage_unavailable() -> Iterator[None]:
+    """Blob or Table storage that does not answer is ``Unavailable`` (a 503 with Retry-After,
+    like Postgres)."""
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
     try:
         yield
     except (ServiceRequestError, ServiceResponseError) as exc:
-        raise Problem(
-            503,
-            "Storage is unavailable; retry shortly",
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        ) from exc
+        raise Unavailable("Storage is unavailable; retry shortly") from exc
 
 
 def conversation_not_found() -> NotFound:
@@ -62,7 +53,7 @@ def agent_not_found() -> NotFound:
     return NotFound("AI agent not found")
 
 
-async def require_agent(services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> str:
+async def require_agent(*, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> str:
     """The agent's profile type; 404 when the tenant has no such agent."""
     async with transaction(await services.db()) as conn:
         profile = await repository.agent_profile_type(
@@ -74,7 +65,7 @@ async def require_agent(services: Services, tenant_id: uuid.UUID, agent_id: uuid
 
 
 async def start(
-    services: Services, *, tenant_id: uuid.UUID, body: ConversationCreate
+    *, services: Services, tenant_id: uuid.UUID, body: ConversationCreate
 ) -> tuple[ConversationRead, bool]:
     """Create the conversation (True), or return the one with that id unchanged (False)."""
     started_at = body.started_at or datetime.now(UTC)
@@ -108,8 +99,8 @@ async def start(
 
 
 async def update(
-    services: Services,
     *,
+    services: Services,
     tenant_id: uuid.UUID,
     conversation_id: uuid.UUID,
     body: ConversationUpdate,
@@ -121,11 +112,7 @@ async def update(
         if current is None:
             raise conversation_not_found()
         if body.ended_at is not None and body.ended_at < current["started_at"]:
-            raise Problem(
-                422,
-                "The request is not valid",
-                errors=[{"loc": ["body", "ended_at"], "msg": "ended_at is before started_at"}],
-            )
+            raise invalid(["body", "ended_at"], "ended_at is before started_at")
         row = await repository.update_conversation(
             conn=conn,
             tenant_id=tenant_id,
@@ -159,7 +146,7 @@ def _day_after(day: date | None) -> datetime | None:
 
 
 async def page(
-    services: Services, *, tenant_id: uuid.UUID, filters: Filters, page: int, limit: int
+    *, services: Services, tenant_id: uuid.UUID, filters: Filters, page: int, limit: int
 ) -> ConversationPage:
     async with transaction(await services.db()) as conn:
         found = await repository.list_conversations(
@@ -182,8 +169,8 @@ async def page(
 
 
 async def detail(
-    services: Services,
     *,
+    services: Services,
     tenant_id: uuid.UUID,
     conversation_id: uuid.UUID,
     agent_id: uuid.UUID | None = None,
@@ -195,7 +182,7 @@ async def detail(
         )
     if row is None or (agent_id is not None and row["agent_id"] != agent_id):
         raise conversation_not_found()
-    with storage_unavailable_is_503():
+    with storage_unavailable():
         turns = await _turns(services, tenant_id, row["id"])
     return ConversationDetail(**ConversationRead.model_validate(row).model_dump(), turns=turns)
 
@@ -203,25 +190,9 @@ async def detail(
 async def _turns(
     services: Services, tenant_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> list[Turn]:
-    _, table = storage_clients(services)
-    pk = partition_key(tenant_id, conversation_id)
-    entities = [
-        e
-        async for e in table.query_entities(
-            "PartitionKey eq @pk",
-            parameters={"pk": pk},
-            select=[
-                "RowKey",
-                "Seq",
-                "Direction",
-                "RecordedAt",
-                "Duration",
-                "Transcript",
-                "BlobName",
-            ],
-        )
-    ]
-    entities.sort(key=lambda e: (int(e["Seq"]), e["Direction"] != "input"))
+    entities = await history.entities(
+        services=services, tenant_id=tenant_id, conversation_id=conversation_id
+    )
     signer = await Signer.for_services(services)
     return [
         Turn(
@@ -236,92 +207,44 @@ async def _turns(
     ]
 
 
-async def store_upload(
-    services: Services,
+async def receive_upload(
     *,
+    services: Services,
     tenant_id: uuid.UUID,
     agent_id: uuid.UUID,
-    stream: AsyncIterator[bytes],
-    content_type: str | None,
-    idempotency_key: str | None,
-) -> VoiceStored | JSONResponse:
-    """Store the multipart upload's recording (once per ``Idempotency-Key``)."""
-    await require_agent(services, tenant_id, agent_id)
-
-    async def receive(*, store: bool) -> upload.Received:
-        with storage_unavailable_is_503():
-            return await upload.receive(
-                services=services,
-                stream=stream,
-                content_type=content_type,
-                tenant_id=tenant_id,
-                agent_id=agent_id,
-                store=store,
-            )
-
-    async def run() -> tuple[VoiceStored, str]:
-        received = await receive(store=True)
-        assert received.stored is not None
-        return received.stored, received.fingerprint
-
-    async def fingerprint() -> str:
-        return (await receive(store=False)).fingerprint
-
-    return await idempotency.once(
-        services,
-        tenant_id=tenant_id,
-        key=idempotency_key,
-        operation=f"POST /kalimera/ai-agent/{agent_id}/voice",
-        status=202,
-        run=run,
-        fingerprint=fingerprint,
-    )
+    form: Form,
+    store: bool,
+) -> upload.Received:
+    """Store the multipart upload's recording (with ``store=False``, only read what it asks
+    for: an idempotent retry's check). The agent is the caller's to check first."""
+    with storage_unavailable():
+        return await upload.receive(
+            services=services, form=form, tenant_id=tenant_id, agent_id=agent_id, store=store
+        )
 
 
 async def issue_upload_url(
-    services: Services,
-    *,
-    tenant_id: uuid.UUID,
-    agent_id: uuid.UUID,
-    body: UploadUrlRequest,
-    idempotency_key: str | None,
-) -> VoiceUploadUrl | JSONResponse:
-    """A create-only SAS URL for the recording ``body`` names, and the headers to PUT it with
-    (once per ``Idempotency-Key``). The metadata rules and the blob name are the multipart
-    upload's (``recording``); a long transcript is written to the sidecar now."""
-    await require_agent(services, tenant_id, agent_id)
-    fingerprint = idempotency.fingerprint(body.model_dump(mode="json"))
-
-    async def run() -> tuple[VoiceUploadUrl, str]:
-        with storage_unavailable_is_503():
-            return await _upload_url(services, tenant_id, agent_id, body), fingerprint
-
-    async def same() -> str:
-        return fingerprint
-
-    return await idempotency.once(
-        services,
-        tenant_id=tenant_id,
-        key=idempotency_key,
-        operation=f"POST /kalimera/ai-agent/{agent_id}/voice/upload-url",
-        status=201,
-        run=run,
-        fingerprint=same,
-    )
+    *, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID, body: UploadUrlRequest
+) -> VoiceUploadUrl:
+    """A create-only SAS URL for the recording ``body`` names, and the headers to PUT it with.
+    The metadata rules and the blob name are the multipart upload's (``recording``, ``seqs``);
+    a long transcript is written to the sidecar now. The agent is the caller's to check first.
+    """
+    with storage_unavailable():
+        return await _upload_url(services, tenant_id, agent_id, body)
 
 
 async def _upload_url(
     services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID, body: UploadUrlRequest
 ) -> VoiceUploadUrl:
-    container, _ = storage_clients(services)
-    path, allocated = await recording.resolve_path(
-        services, container, tenant_id=tenant_id, agent_id=agent_id, fields=body, ext=body.ext
+    container = services.recordings
+    path, allocated = await seqs.resolve_path(
+        services=services, tenant_id=tenant_id, agent_id=agent_id, fields=body, ext=body.ext
     )
     if not allocated and await container.get_blob_client(path.blob_name).exists():
-        raise Problem(
-            409,
+        raise Conflict(
             f"A recording is stored at {path.blob_name} already; an upload URL only creates "
-            "new recordings (replace one with the multipart upload)",
+            "new recordings (replace one with the multipart upload)"
         )
     metadata, long_transcript = body.metadata()
     await recording.write_sidecar(container, path, long_transcript)
@@ -339,74 +262,3 @@ async def _upload_url(
         headers=headers,
         expires_at=expires_at,
     )
-
-
-class Signer:
-    """Signed URLs for recordings, valid ``SAS_LIFETIME``: with the account key where
-    the connection string has one (Azurite, key-based accounts), else with a user delegation key
-    (identity-based connections on Azure), which is fetched once and reused while it is valid."""
-
-    # One user delegation key per blob client (i.e. per process), reused while it is valid.
-    _delegation: ClassVar[weakref.WeakKeyDictionary[Any, tuple[Any, datetime]]] = (
-        weakref.WeakKeyDictionary()
-    )
-
-    def __init__(
-        self,
-        blobs: BlobServiceClient,
-        container: str,
-        *,
-        account_key: str | None,
-        delegation_key: Any = None,
-    ) -> None:
-        self.blobs = blobs
-        self.container = container
-        self.account_key = account_key
-        self.delegation_key = delegation_key
-
-    @classmethod
-    async def for_services(cls, services: Services) -> Signer:
-        blobs = services.blobs
-        container = services.settings.voice_container
-        account_key = getattr(blobs.credential, "account_key", None)
-        if account_key:
-            return cls(blobs, container, account_key=account_key)
-        now = datetime.now(UTC)
-        cached = cls._delegation.get(blobs)
-        if cached is None or cached[1] - now < SAS_LIFETIME + CLOCK_SKEW:
-            expiry = now + DELEGATION_KEY_LIFETIME
-            key = await blobs.get_user_delegation_key(now - CLOCK_SKEW, expiry)
-            cached = (key, expiry)
-            cls._delegation[blobs] = cached
-        return cls(blobs, container, account_key=None, delegation_key=cached[0])
-
-    def url(self, blob_name: str) -> str:
-        """A read-only download URL."""
-        from azure.storage.blob import BlobSasPermissions
-
-        return self._signed(blob_name, BlobSasPermissions(read=True))[0]
-
-    def create_url(self, blob_name: str) -> tuple[str, datetime]:
-        """A URL that can create this blob and do nothing else (no overwrite, read, list or
-        delete), and when it expires."""
-        from azure.storage.blob import BlobSasPermissions
-
-        return self._signed(blob_name, BlobSasPermissions(create=True))
-
-    def _signed(self, blob_name: str, permission: Any) -> tuple[str, datetime]:
-        from azure.storage.blob import generate_blob_sas
-
-        now = datetime.now(UTC)
-        expiry = now + SAS_LIFETIME
-        token = generate_blob_sas(
-            account_name=str(self.blobs.account_name),
-            container_name=self.container,
-            blob_name=blob_name,
-            account_key=self.account_key,
-            user_delegation_key=self.delegation_key,
-            permission=permission,
-            start=now - CLOCK_SKEW,
-            expiry=expiry,
-        )
-        base = self.blobs.url.rstrip("/")
-        return f"{base}/{self.container}/{quote(blob_name)}?{token}", expiry

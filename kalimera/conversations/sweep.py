@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from kalimera.conversations import attempts, paths
-from kalimera.conversations.ingest import IngestResult, ingest_blob, storage_clients
+from kalimera.conversations import attempts, recording
+from kalimera.conversations.ingest import IngestResult, ingest_blob
 from kalimera.db import Conn, transaction
 
 if TYPE_CHECKING:
@@ -52,13 +52,12 @@ class SweepReport:
 async def sweep(services: Services, *, now: datetime | None = None) -> SweepReport:
     """One sweep: ingest every blob older than the grace period with neither a processed version
     nor a rejection; move the watermark up to the oldest blob still failing (or the cutoff)."""
-    container, _ = storage_clients(services)
     cutoff = (now or datetime.now(UTC)) - timedelta(minutes=services.settings.sweep_minutes)
     async with transaction(await services.db(), system=True) as conn:
         watermark = await _watermark(conn)
     report = SweepReport(watermark=watermark)
     oldest_failure: datetime | None = None
-    pages = container.list_blobs(results_per_page=PAGE).by_page()
+    pages = services.recordings.list_blobs(results_per_page=PAGE).by_page()
     async for page in pages:
         batch: list[tuple[str, str, datetime]] = []
         async for blob in page:
@@ -91,13 +90,13 @@ async def sweep(services: Services, *, now: datetime | None = None) -> SweepRepo
 
 
 def _is_sidecar(name: str) -> bool:
-    return name.endswith(f".{paths.SIDECAR_EXTENSION}")
+    return name.endswith(f".{recording.SIDECAR_EXTENSION}")
 
 
 def _tenant_of(name: str) -> uuid.UUID | None:
     try:
-        return paths.parse(name).tenant_id
-    except paths.BadPath:
+        return recording.parse(name).tenant_id
+    except recording.OutsideContract:
         return None
 
 

@@ -1,8 +1,8 @@
 """``POST /kalimera/ai-agent/{agent_id}/voice``: a multipart upload streamed to Blob Storage.
 
-The body is parsed as it arrives (python-multipart's push parser over ``request.stream()``) and
-the file goes to Blob Storage in blocks of ``BLOCK_BYTES`` (stage_block, then one
-commit_block_list that also sets the metadata), so memory stays flat whatever the file's size.
+The body's parts arrive as it streams in (``multipart.Form``, built by the route) and the file
+goes to Blob Storage in blocks of ``BLOCK_BYTES`` (stage_block, then one commit_block_list that
+also sets the metadata), so memory stays flat whatever the file's size.
 The blob's name is fixed when the file part starts, so ``conversation_id``, ``direction`` and
 ``seq`` must come before ``voice_file`` (as browsers, httpx, requests and ``curl -F`` in argument
 order send them); the other fields may come in any order. Checks: the extension and the first
@@ -21,24 +21,25 @@ import base64
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kalimera import idempotency
-from kalimera.conversations import audio, paths, recording
-from kalimera.conversations.ingest import storage_clients
+from kalimera.conversations import audio, seqs
 from kalimera.conversations.models import VoiceStored
+from kalimera.conversations.multipart import Form, Part, PartEnd
 from kalimera.conversations.recording import (
+    AUDIO_EXTENSIONS,
     CONTENT_TYPES,
     FIELD_BYTES,
     NAMING_FIELDS,
     RecordingFields,
+    RecordingPath,
+    write_sidecar,
 )
-from kalimera.problems import Problem
+from kalimera.errors import Conflict, DomainError, Malformed, TooLarge, Unsupported, invalid
 
 if TYPE_CHECKING:
-    from azure.storage.blob.aio import BlobClient, ContainerClient
+    from azure.storage.blob.aio import BlobClient
 
     from kalimera.services import Services
 
@@ -46,36 +47,9 @@ logger = logging.getLogger(__name__)
 
 BLOCK_BYTES = 2 * 1024 * 1024
 FORM_OVERHEAD = 1024 * 1024  # what the form may add around the file before it is "too large"
-DRAIN_LIMIT = 64 * 1024 * 1024  # read and drop at most this much after refusing a body
 SNIFF_BYTES = 16
 FILE_FIELD = "voice_file"
 CONTRACT_FIELDS = frozenset(RecordingFields.model_fields)
-
-_FIELDS_SCHEMA = RecordingFields.model_json_schema(ref_template="#/components/schemas/{model}")
-REQUEST_BODY: dict[str, Any] = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": [FILE_FIELD],
-                "properties": {
-                    FILE_FIELD: {
-                        "type": "string",
-                        "format": "binary",
-                        "description": "mp3, wav, ogg or flac; at most 25 MiB",
-                    },
-                    **_FIELDS_SCHEMA["properties"],
-                },
-            },
-            "encoding": {FILE_FIELD: {"contentType": ", ".join(CONTENT_TYPES.values())}},
-        }
-    },
-}
-
-
-def _invalid(name: str, msg: str) -> Problem:
-    return Problem(422, "The request is not valid", errors=[{"loc": ["body", name], "msg": msg}])
 
 
 class _BlockWriter:
@@ -121,65 +95,20 @@ class _BlockWriter:
         except HttpResponseError as exc:
             if getattr(exc, "error_code", None) != "InvalidBlockList":
                 raise
-            raise Problem(
-                409,
+            raise Conflict(
                 "Another upload of this recording was stored while this one was arriving; "
                 "the stored recording is that one. Send this one again to replace it.",
             ) from None
         return self.blob.blob_name
 
 
-@dataclass
-class _Form:
-    """What the parser has seen so far."""
-
-    fields: dict[str, bytearray] = field(default_factory=dict)
-    events: list[tuple[str, Any]] = field(default_factory=list)
-    header_field: bytearray = field(default_factory=bytearray)
-    header_value: bytearray = field(default_factory=bytearray)
-    headers: dict[str, bytes] = field(default_factory=dict)
-
-    def callbacks(self) -> dict[str, Any]:
-        def on_part_begin() -> None:
-            self.headers = {}
-
-        def on_header_field(data: bytes, start: int, end: int) -> None:
-            self.header_field += data[start:end]
-
-        def on_header_value(data: bytes, start: int, end: int) -> None:
-            self.header_value += data[start:end]
-
-        def on_header_end() -> None:
-            self.headers[self.header_field.decode("latin-1").lower()] = bytes(self.header_value)
-            self.header_field.clear()
-            self.header_value.clear()
-
-        def on_headers_finished() -> None:
-            self.events.append(("part", dict(self.headers)))
-
-        def on_part_data(data: bytes, start: int, end: int) -> None:
-            self.events.append(("data", data[start:end]))
-
-        def on_part_end() -> None:
-            self.events.append(("end", None))
-
-        return {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        }
-
-
 @dataclass(frozen=True, slots=True)
 class Received:
-    """What an upload made: the answer (None when only fingerprinting) and the fingerprint."""
+    """What an upload made: the answer (None when only reading) and what the request asks for
+    (its fields as validated, the file's format and hash: its idempotency fingerprint)."""
 
     stored: VoiceStored | None
-    fingerprint: str
+    request: dict[str, Any]
 
 
 class _Receiver:
@@ -194,19 +123,17 @@ class _Receiver:
         self,
         *,
         services: Services,
-        container: ContainerClient,
         tenant_id: uuid.UUID,
         agent_id: uuid.UUID,
         store: bool,
     ) -> None:
         self.services = services
-        self.container = container
         self.tenant_id = tenant_id
         self.agent_id = agent_id
         self.store = store
         self.limit = services.settings.max_upload_bytes
         self.fields: dict[str, str] = {}
-        self.fault: Problem | None = None
+        self.fault: DomainError | None = None
         self.part: str | None = None  # the form name of the current part
         self.value = bytearray()
         self.file_seen = False
@@ -216,53 +143,50 @@ class _Receiver:
         self.head = bytearray()
         self.sniffed = False
         self.ext = ""
-        self.path: paths.RecordingPath | None = None
+        self.path: RecordingPath | None = None
         self.allocated = False
         self.writer: _BlockWriter | None = None
 
-    async def handle(self, kind: str, payload: Any) -> None:
-        if kind == "part":
-            await self._begin(payload)
-        elif kind == "data":
-            await self._data(payload)
+    async def handle(self, event: Part | bytes | PartEnd) -> None:
+        if isinstance(event, Part):
+            await self._begin(event)
+        elif isinstance(event, bytes):
+            await self._data(event)
         else:
             self._end()
 
-    async def _begin(self, headers: dict[str, bytes]) -> None:
-        from python_multipart.multipart import parse_options_header
-
-        _, options = parse_options_header(headers.get("content-disposition", b""))
-        name = options.get(b"name", b"").decode("utf-8", "replace")
+    async def _begin(self, part: Part) -> None:
+        name = part.name
         self.part = name
         self.value.clear()
         if name != FILE_FIELD:
             if name in NAMING_FIELDS and self.file_seen:
-                raise _invalid(name, f"{', '.join(NAMING_FIELDS)} must come before {FILE_FIELD}")
+                msg = f"{', '.join(NAMING_FIELDS)} must come before {FILE_FIELD}"
+                raise invalid(["body", name], msg)
             return
         if self.file_seen:
-            raise _invalid(FILE_FIELD, "only one file per upload")
+            raise invalid(["body", FILE_FIELD], "only one file per upload")
         self.file_seen = True
         if self.fault is not None:
             raise self.fault
-        filename = options.get(b"filename", b"").decode("utf-8", "replace").strip()
+        filename = part.filename.strip()
         if not filename:
-            raise Problem(400, "No selected file")
+            raise Malformed("No selected file")
         ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-        if ext not in paths.AUDIO_EXTENSIONS:
-            raise Problem(415, f"Only {', '.join(paths.AUDIO_EXTENSIONS)} files are accepted")
+        if ext not in AUDIO_EXTENSIONS:
+            raise Unsupported(f"Only {', '.join(AUDIO_EXTENSIONS)} files are accepted")
         self.ext = ext
         fields = RecordingFields.parse(self.fields)  # refuse bad fields before storing a byte
         if not self.store:
             return
-        self.path, self.allocated = await recording.resolve_path(
-            self.services,
-            self.container,
+        self.path, self.allocated = await seqs.resolve_path(
+            services=self.services,
             tenant_id=self.tenant_id,
             agent_id=self.agent_id,
             fields=fields,
             ext=ext,
         )
-        self.writer = _BlockWriter(self.container.get_blob_client(self.path.blob_name))
+        self.writer = _BlockWriter(self.services.recordings.get_blob_client(self.path.blob_name))
 
     async def _data(self, data: bytes) -> None:
         if self.part != FILE_FIELD:
@@ -270,15 +194,13 @@ class _Receiver:
                 return
             self.value += data
             if len(self.value) > FIELD_BYTES:
-                self.fault = Problem(
-                    413, f"The field {self.part!r} is larger than {FIELD_BYTES} bytes"
-                )
+                self.fault = TooLarge(f"The field {self.part!r} is larger than {FIELD_BYTES} bytes")
                 if self.file_seen:
                     raise self.fault
             return
         self.file_bytes += len(data)
         if self.file_bytes > self.limit:
-            raise Problem(413, f"The file is larger than {self.limit} bytes")
+            raise TooLarge(f"The file is larger than {self.limit} bytes")
         if not self.sniffed:
             self.head += data[: SNIFF_BYTES - len(self.head)]
             if len(self.head) >= SNIFF_BYTES:
@@ -290,7 +212,7 @@ class _Receiver:
     def _end(self) -> None:
         if self.part == FILE_FIELD:
             if self.file_bytes == 0:
-                raise Problem(400, "Empty file")
+                raise Malformed("Empty file")
             if not self.sniffed:
                 self._sniff()
             self.file_done = True
@@ -298,7 +220,7 @@ class _Receiver:
             try:
                 self.fields[self.part] = self.value.decode("utf-8")
             except UnicodeDecodeError:
-                self.fault = _invalid(self.part, "not UTF-8 text")
+                self.fault = invalid(["body", self.part], "not UTF-8 text")
                 if self.file_seen:
                     raise self.fault from None
         self.part = None
@@ -308,32 +230,33 @@ class _Receiver:
         try:
             audio.sniff(self.ext, bytes(self.head))
         except audio.BadAudio as exc:
-            raise Problem(415, f"The file's content does not match .{self.ext}: {exc}") from None
+            raise Unsupported(f"The file's content does not match .{self.ext}: {exc}") from None
 
-    def fingerprint(self) -> str:
+    def request(self, fields: RecordingFields) -> dict[str, Any]:
         """What this request asks for: its fields as validated, the file's format and hash."""
-        fields = RecordingFields.parse(self.fields).model_dump(mode="json")
-        return idempotency.fingerprint(
-            {"fields": fields, "ext": self.ext, "file": self.file_hash.hexdigest()}
-        )
+        return {
+            "fields": fields.model_dump(mode="json"),
+            "ext": self.ext,
+            "file": self.file_hash.hexdigest(),
+        }
 
     async def finish(self) -> Received:
         if not self.file_seen:
-            raise Problem(400, "No file part")
+            raise Malformed("No file part")
         if self.fault is not None:
             raise self.fault
         if not self.file_done:
-            raise Problem(400, "The multipart body ended inside the file part")
+            raise Malformed("The multipart body ended inside the file part")
         fields = RecordingFields.parse(self.fields)
-        fingerprint = self.fingerprint()
+        request = self.request(fields)
         if self.writer is None or self.path is None:
-            return Received(stored=None, fingerprint=fingerprint)
+            return Received(stored=None, request=request)
         metadata, long_transcript = fields.metadata()
-        await recording.write_sidecar(self.container, self.path, long_transcript)
+        await write_sidecar(self.services.recordings, self.path, long_transcript)
         blob = await self.writer.commit(metadata=metadata, content_type=CONTENT_TYPES[self.ext])
         self.allocated = False  # the recording holds its seq now
         stored = VoiceStored(conversation_id=self.path.conversation_id, blob=blob)
-        return Received(stored=stored, fingerprint=fingerprint)
+        return Received(stored=stored, request=request)
 
     async def give_back_seq(self) -> None:
         """After a failed upload: the error being answered matters more than the seq, so a
@@ -342,7 +265,7 @@ class _Receiver:
             return
         self.allocated = False
         try:
-            await recording.release_seq(self.services, self.path)
+            await seqs.release_seq(services=self.services, path=self.path)
         except Exception:  # noqa: BLE001 - see the docstring
             logger.warning("could not give back seq %r of %r", self.path.seq, self.path.stem)
 
@@ -350,61 +273,27 @@ class _Receiver:
 async def receive(
     *,
     services: Services,
-    stream: AsyncIterator[bytes],
-    content_type: str | None,
+    form: Form,
     tenant_id: uuid.UUID,
     agent_id: uuid.UUID,
     store: bool = True,
 ) -> Received:
-    """Parse the multipart body as it streams in and store the file (with ``store=False``,
-    only validate and fingerprint it); raises ``Problem``."""
-    from python_multipart.exceptions import MultipartParseError
-    from python_multipart.multipart import MultipartParser, parse_options_header
-
-    # The body's size (Content-Length up front, a chunked body as it streams) is the app's body
-    # guard's (kalimera/limits.py): it answers 413 before this runs or as the body outgrows it.
-    media_type, options = parse_options_header(content_type or "")
-    boundary = options.get(b"boundary")
-    if media_type != b"multipart/form-data" or not boundary:
-        raise Problem(400, "No file part")
-
-    form = _Form()
-    parser = MultipartParser(boundary, form.callbacks())  # type: ignore[arg-type]  # a TypedDict
-    container, _ = storage_clients(services)
-    receiver = _Receiver(
-        services=services,
-        container=container,
-        tenant_id=tenant_id,
-        agent_id=agent_id,
-        store=store,
-    )
+    """Read the multipart body as it streams in and store the file (with ``store=False``, only
+    validate it and say what it asks for); raises the domain's errors. The body's size
+    (Content-Length up front, a chunked body as it streams) is the app's body guard's
+    (kalimera/limits.py): it answers 413 before this runs or as the body outgrows it."""
+    if not form.is_multipart:
+        raise Malformed("No file part")
+    receiver = _Receiver(services=services, tenant_id=tenant_id, agent_id=agent_id, store=store)
+    events = form.events()
     try:
         try:
-            async for chunk in stream:
-                parser.write(chunk)
-                events, form.events = form.events, []
-                for kind, payload in events:
-                    await receiver.handle(kind, payload)
-            parser.finalize()
-        except MultipartParseError:
-            await _drain(stream)
-            raise Problem(400, "The multipart body is malformed") from None
-        except Problem:
-            await _drain(stream)
+            async for event in events:
+                await receiver.handle(event)
+        except DomainError:
+            await events.aclose()
+            await form.drain()
             raise
         return await receiver.finish()
     finally:
         await receiver.give_back_seq()
-
-
-async def _drain(stream: AsyncIterator[bytes]) -> None:
-    """Read and drop what the client is still sending (up to a bound), so that it reads the
-    error instead of a reset connection."""
-    dropped = 0
-    try:
-        async for chunk in stream:
-            dropped += len(chunk)
-            if dropped > DRAIN_LIMIT:
-                return
-    except Exception:  # noqa: BLE001 - the stream may be consumed or cut already; the error stands
-        return

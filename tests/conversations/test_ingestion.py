@@ -11,7 +11,7 @@ import pytest
 from azure.core.exceptions import AzureError, ServiceRequestError
 from pydantic import SecretStr
 
-from kalimera.conversations import attempts, audio, paths
+from kalimera.conversations import attempts, audio, reading, recording
 from kalimera.conversations import ingest as ingest_module
 from kalimera.conversations.ingest import Outcome, ingest_blob
 from kalimera.db import DatabaseUnavailable, transaction
@@ -220,15 +220,15 @@ def test_an_older_version_read_late_does_not_replace_a_newer_one(call: Call) -> 
     async def read_then_lose(services: Services) -> Outcome:
         # Read version 1 fully (as a slow worker would), let version 2 be written and ingested,
         # then let the slow worker write what it read.
-        path = paths.parse(name)
-        container = services.blobs.get_container_client(call.settings.voice_container)
+        path = recording.parse(name)
+        container = services.recordings
         blob = container.get_blob_client(name)
-        head = await ingest_module._head(blob)
-        sidecar = ingest_module._sidecar(container, path)
-        old = await ingest_module._read(blob, path, head, sidecar)
+        head = await reading.head(blob)
+        sidecar = recording.read_sidecar(container, path)
+        old = await reading.read(blob, path, head, sidecar)
         await blob.upload_blob(wav_bytes(4.0), overwrite=True)
         assert (await ingest_blob(services, name)).outcome is Outcome.INGESTED
-        current = await ingest_module._current_etag(blob)
+        current = await reading.current_etag(blob)
         async with transaction(await services.db(), tenant_id=path.tenant_id) as conn:
             return await ingest_module._write(services, conn, old, container.url, current)
 

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 from azure.storage.blob import UserDelegationKey
 
-from kalimera.conversations.service import Signer
+from kalimera.conversations.signing import Signer
 
 
 class _IdentityBlobService:

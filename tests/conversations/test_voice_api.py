@@ -301,7 +301,7 @@ def _blobs(server: Server, tenant: Tenant, agent_id: uuid.UUID) -> list[str]:
 
 def _list_blobs(server: Server, prefix: str) -> list[str]:
     async def work(services) -> list[str]:  # type: ignore[no-untyped-def]
-        container = services.blobs.get_container_client(server.settings.voice_container)
+        container = services.recordings
         return [b.name async for b in container.list_blobs(name_starts_with=prefix)]
 
     return with_services(server.settings, work)

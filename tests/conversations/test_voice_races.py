@@ -65,7 +65,7 @@ def _upload(
 
 def _stored(server: Server, prefix: str) -> dict[str, bytes]:
     async def work(services: Any) -> dict[str, bytes]:
-        container = services.blobs.get_container_client(server.settings.voice_container)
+        container = services.recordings
         return {
             b.name: await (await container.download_blob(b.name)).readall()
             async for b in container.list_blobs(name_starts_with=prefix)

@@ -18,7 +18,7 @@ import pytest
 
 from kalimera.auth import Scope
 from kalimera.conversations.ingest import Outcome
-from kalimera.conversations.service import Signer
+from kalimera.conversations.signing import Signer
 from tests.conftest import Server, Tenant
 from tests.conversations.audio_fixtures import wav_bytes
 from tests.conversations.conftest import ingest, make_agent, with_services
@@ -219,7 +219,7 @@ def test_another_tenant_an_unknown_agent_or_a_read_only_token_gets_no_url(
     assert anonymous.status_code == 401
 
     async def blobs(services) -> list[str]:  # type: ignore[no-untyped-def]
-        container = services.blobs.get_container_client(server.settings.voice_container)
+        container = services.recordings
         prefix = f"{owner.id}/"
         return [b.name async for b in container.list_blobs(name_starts_with=prefix)]
 
