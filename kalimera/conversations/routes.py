@@ -151,7 +151,7 @@ async def upload_voice(
     response_model=VoiceUploadUrl,
     responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
 )
-async def voice_upload_url(
+async def create_voice_upload_url(
     agent_id: uuid.UUID,
     body: UploadUrlRequest,
     principal: ConversationsWrite,
