@@ -14,7 +14,7 @@ from kalimera.conversations.paths import Direction
 from kalimera.conversations.sentiment import Sentiment
 
 
-class Status(StrEnum):
+class ConversationStatus(StrEnum):
     ACTIVE = "Active"
     COMPLETED = "Completed"
     FAILED = "Failed"
@@ -67,7 +67,7 @@ class ConversationRead(BaseModel):
     id: uuid.UUID
     agent_id: uuid.UUID
     title: str
-    status: Status
+    status: ConversationStatus
     profile_type: ProfileType
     instance_id: uuid.UUID | None
     from_number: str | None
