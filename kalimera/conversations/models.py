@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from kalimera.agents.models import ProfileType
 from kalimera.conversations.paths import Direction
-from kalimera.conversations.sentiment import Sentiment
+from kalimera.conversations.sentiment import SentimentLabel
 
 
 class ConversationStatus(StrEnum):
@@ -80,7 +80,7 @@ class ConversationRead(BaseModel):
     started_at: datetime
     ended_at: datetime | None
     last_activity_at: datetime
-    sentiment: Sentiment
+    sentiment: SentimentLabel
     sentiment_score: float | None
     turn_count: int
     created_at: datetime
