@@ -20,7 +20,7 @@ from kalimera.statistics.models import (
     History,
     Realtime,
     RecentLogs,
-    Sentiment,
+    SentimentStatistics,
 )
 
 router = APIRouter(
@@ -126,14 +126,14 @@ async def get_statistics_history(
         )
 
 
-@router.get("/sentiment", response_model=Sentiment)
+@router.get("/sentiment", response_model=SentimentStatistics)
 async def get_statistics_sentiment(
     principal: StatisticsRead,
     pool: PoolDep,
     w: WindowDep,
     granularity: GranularityQuery = Granularity.DAY,
     agent_id: AgentQuery = None,
-) -> Sentiment:
+) -> SentimentStatistics:
     """Caller sentiment counts and percentages over the range, and per period."""
     async with transaction(pool) as conn:
         return await queries.sentiment(
