@@ -67,3 +67,8 @@ def test_every_link_names_an_operation_that_exists() -> None:
     }
     assert linked, "the agent create documents its links"
     assert linked <= ids
+
+
+def test_schema_names_are_the_class_names_with_no_module_path() -> None:
+    names = served_document()["components"]["schemas"]
+    assert [name for name in names if "__" in name] == []
