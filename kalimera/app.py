@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from kalimera import __version__, gateway, health, limits, problems, telemetry
 from kalimera.agents.routes import router as agents_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         swagger_ui_oauth2_redirect_url="/kalimera/docs/oauth2-redirect",
         redoc_url=None,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.token_cache = TokenCache(settings.auth_cache_seconds)
@@ -107,6 +109,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def operation_id(route: APIRoute) -> str:
+    """Every route's OpenAPI operation id, from its function's name: ``list_contacts`` is
+    ``listContacts``. Clients generate method names from it and links refer to it, so it stays
+    stable as long as the function keeps its name (tests assert the ids are unique)."""
+    first, *rest = route.name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
 
 
 def file_routes(settings: Settings) -> list[limits.FileRoute]:

@@ -57,7 +57,7 @@ class Live(BaseModel):
 
 
 @router.get("/kalimera/health/live", response_model=Live)
-async def live() -> Live:
+async def get_liveness() -> Live:
     """Liveness: the process answers. No dependency is checked and no connection taken."""
     return Live()
 
@@ -105,7 +105,7 @@ async def _checks(services: Services) -> tuple[Health, int]:
     response_model=Health,
     responses={503: {"model": Health, "description": "Postgres is unreachable"}},
 )
-async def health(request: Request, services: ServicesDep) -> JSONResponse:
+async def get_health(request: Request, services: ServicesDep) -> JSONResponse:
     """Readiness: Postgres, Redis and Storage checks (at most a second old); 503 when Postgres
     (without which nothing works) is down, 200 ``degraded`` when only the cache or storage is."""
     readiness: Readiness = request.app.state.readiness

@@ -18,6 +18,11 @@ logger = logging.getLogger(__name__)
 
 LOCK_KEY = 0x6B616C696D657261  # "kalimera"
 
+# Migrations given a new number after they shipped (two files once shared ``0002``): the file's
+# version now -> the version databases migrated before the rename recorded. The record is renamed
+# before anything is applied, so such a database does not apply the file a second time.
+RENUMBERED = {"0009_agents_mask_round_trip": "0002_agents_mask_round_trip"}
+
 
 def migration_files() -> list[tuple[str, str]]:
     """(version, sql) for every migration, in order."""
@@ -37,6 +42,12 @@ def migrate(conninfo: str) -> list[str]:
                 "CREATE TABLE IF NOT EXISTS kalimera_schema_migrations ("
                 " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
+            for version, old in RENUMBERED.items():
+                conn.execute(
+                    "UPDATE kalimera_schema_migrations SET version = %(version)s"
+                    " WHERE version = %(old)s",
+                    {"version": version, "old": old},
+                )
             done = {
                 row[0] for row in conn.execute("SELECT version FROM kalimera_schema_migrations")
             }

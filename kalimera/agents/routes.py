@@ -52,7 +52,6 @@ CREATED_LINKS = {
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=AgentCreated,
-    operation_id="createAgent",
     responses={201: {"links": CREATED_LINKS}, **problem_responses(400, 401, 403, 413, 422)},
 )
 async def create_agent(
@@ -66,7 +65,6 @@ async def create_agent(
 @router.get(
     "",
     response_model=AgentPage,
-    operation_id="listAgents",
     responses=problem_responses(401, 403, 422),
 )
 async def list_agents(
@@ -117,7 +115,6 @@ router.add_route(
 @router.get(
     "/{agent_id}",
     response_model=AgentRead,
-    operation_id="getAgent",
     responses={
         200: {"headers": {"ETag": {"schema": {"type": "string"}}}},
         **problem_responses(401, 403, 404, 422),
@@ -131,7 +128,6 @@ async def get_agent(agent_id: uuid.UUID, principal: AgentsRead, services: Servic
 @router.put(
     "/{agent_id}",
     response_model=AgentUpdated,
-    operation_id="updateAgent",
     responses=problem_responses(400, 401, 403, 404, 412, 413, 422),
 )
 async def update_agent(
@@ -155,10 +151,9 @@ async def update_agent(
 @router.put(
     "/{agent_id}/{section}",
     response_model=SectionUpdated,
-    operation_id="updateAgentSection",
     responses=problem_responses(400, 401, 403, 404, 412, 413, 422),
 )
-async def update_section(
+async def update_agent_section(
     agent_id: uuid.UUID,
     section: Annotated[
         str, Path(description=f"A section name ({', '.join(NAMES)}) or its key ({', '.join(KEYS)})")
@@ -185,7 +180,6 @@ async def update_section(
 @router.delete(
     "/{agent_id}",
     response_model=AgentDeleted,
-    operation_id="deleteAgent",
     responses=problem_responses(401, 403, 404, 422),
 )
 async def delete_agent(
@@ -198,10 +192,9 @@ async def delete_agent(
 @router.get(
     "/{agent_id}/runtime-config",
     response_model=dict[str, Any],
-    operation_id="getAgentRuntimeConfig",
     responses=problem_responses(401, 403, 404, 422),
 )
-async def runtime_config(
+async def get_agent_runtime_config(
     agent_id: uuid.UUID, principal: AgentsRuntime, services: ServicesDep
 ) -> Response:
     """The configuration as the voice runtime's appsettings.json, secrets decrypted

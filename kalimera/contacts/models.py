@@ -33,7 +33,7 @@ class Voice(StrEnum):
     FEMALE = "Female"
 
 
-class Status(StrEnum):
+class ContactStatus(StrEnum):
     INBOUND = "Inbound"
     OUTBOUND = "Outbound"
 
@@ -120,7 +120,7 @@ Moment = Annotated[
     Field(description="ISO 8601; a time without an offset is taken as UTC"),
 ]
 VoiceInput = Annotated[Voice, BeforeValidator(_title_case)]
-StatusInput = Annotated[Status, BeforeValidator(_title_case)]
+StatusInput = Annotated[ContactStatus, BeforeValidator(_title_case)]
 
 
 def _unset() -> Any:
@@ -156,7 +156,7 @@ class ContactCreate(ContactBase):
     end_datetime: Moment | None = None
     language: Language = "English"
     voice: VoiceInput = Voice.MALE
-    status: StatusInput = Status.INBOUND
+    status: StatusInput = ContactStatus.INBOUND
 
     _period = field_validator("end_datetime")(_end_after_start)
 
@@ -194,7 +194,7 @@ class ContactRead(BaseModel):
     end_datetime: datetime | None
     language: str
     voice: Voice
-    status: Status
+    status: ContactStatus
     created_at: datetime
     updated_at: datetime
 

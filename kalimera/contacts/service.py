@@ -17,8 +17,8 @@ from kalimera.contacts.models import (
     ContactCreate,
     ContactPage,
     ContactRead,
+    ContactStatus,
     ContactUpdate,
-    Status,
 )
 from kalimera.db import transaction
 from kalimera.paging import contains
@@ -118,7 +118,7 @@ async def list_page(
     page: int,
     per_page: int,
     search: str | None,
-    status: Status | None,
+    status: ContactStatus | None,
 ) -> ContactPage:
     """One page of the tenant's contacts, newest first, with the seed's paging fields."""
     async with transaction(await services.db()) as conn:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from kalimera.agents.models import ProfileType
-from kalimera.conversations.sentiment import Sentiment
+from kalimera.conversations.sentiment import SentimentLabel
 
 # The columns' sizes (migrations/0004_conversations.sql), for the API's bodies and the
 # recording contract (``recording``) alike.
@@ -25,7 +25,7 @@ class Direction(StrEnum):
     OUTPUT = "output"  # the agent
 
 
-class Status(StrEnum):
+class ConversationStatus(StrEnum):
     ACTIVE = "Active"
     COMPLETED = "Completed"
     FAILED = "Failed"
@@ -75,7 +75,7 @@ class ConversationRead(BaseModel):
     id: uuid.UUID
     agent_id: uuid.UUID
     title: str
-    status: Status
+    status: ConversationStatus
     profile_type: ProfileType
     instance_id: uuid.UUID | None
     from_number: str | None
@@ -88,7 +88,7 @@ class ConversationRead(BaseModel):
     started_at: datetime
     ended_at: datetime | None
     last_activity_at: datetime
-    sentiment: Sentiment
+    sentiment: SentimentLabel
     sentiment_score: float | None
     turn_count: int
     created_at: datetime

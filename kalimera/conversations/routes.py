@@ -21,9 +21,9 @@ from kalimera.conversations.models import (
     ConversationDetail,
     ConversationPage,
     ConversationRead,
+    ConversationStatus,
     ConversationUpdate,
     ProfileType,
-    Status,
     VoiceStored,
     VoiceUploadUrl,
 )
@@ -116,7 +116,7 @@ async def list_conversations(
     principal: ConversationsRead,
     services: ServicesDep,
     agent_id: uuid.UUID | None = None,
-    status: Status | None = None,
+    status: ConversationStatus | None = None,
     profile_type: ProfileType | None = None,
     start: Annotated[Day | None, Query(description="Started on or after this day (UTC)")] = None,
     end: Annotated[Day | None, Query(description="Started on or before this day (UTC)")] = None,
@@ -200,7 +200,7 @@ async def upload_voice(
     response_model=VoiceUploadUrl,
     responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
 )
-async def voice_upload_url(
+async def create_voice_upload_url(
     agent_id: uuid.UUID,
     body: UploadUrlRequest,
     principal: ConversationsWrite,

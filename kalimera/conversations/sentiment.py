@@ -22,7 +22,7 @@ POSITIVE_AT = 0.05
 NEGATIVE_AT = -0.05
 
 
-class Sentiment(StrEnum):
+class SentimentLabel(StrEnum):
     POSITIVE = "positive"
     NEUTRAL = "neutral"
     NEGATIVE = "negative"

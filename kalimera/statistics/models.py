@@ -72,7 +72,7 @@ class SentimentPercentages(StatsBase):
     unknown: float
 
 
-class Sentiment(SentimentCounts):
+class SentimentStatistics(SentimentCounts):
     total: int
     percentages: SentimentPercentages
     series: list[SentimentPoint]

@@ -37,9 +37,9 @@ from kalimera.statistics.models import (
     HistoryPoint,
     Realtime,
     RecentLogs,
-    Sentiment,
     SentimentPercentages,
     SentimentPoint,
+    SentimentStatistics,
 )
 from kalimera.statistics.rollup import ALL_AGENTS, MEASURES
 
@@ -573,7 +573,7 @@ async def sentiment(
     agent_id: uuid.UUID | None,
     window: Window,
     granularity: Granularity,
-) -> Sentiment:
+) -> SentimentStatistics:
     series = await _series(
         conn,
         tenant_id=tenant_id,
@@ -589,7 +589,7 @@ async def sentiment(
         "negative": whole.negative,
         "unknown": whole.unknown_sentiment,
     }
-    return Sentiment(
+    return SentimentStatistics(
         **counts,
         total=whole.total,
         percentages=SentimentPercentages(

@@ -20,7 +20,7 @@ from kalimera.statistics.models import (
     History,
     Realtime,
     RecentLogs,
-    Sentiment,
+    SentimentStatistics,
 )
 
 router = APIRouter(
@@ -89,7 +89,7 @@ WindowDep = Annotated[queries.Window, Depends(window)]
 
 
 @router.get("/realtime", response_model=Realtime)
-async def realtime(
+async def get_statistics_realtime(
     principal: StatisticsRead,
     pool: PoolDep,
     services: ServicesDep,
@@ -108,7 +108,7 @@ async def realtime(
 
 
 @router.get("/history", response_model=History)
-async def history(
+async def get_statistics_history(
     principal: StatisticsRead,
     pool: PoolDep,
     w: WindowDep,
@@ -126,14 +126,14 @@ async def history(
         )
 
 
-@router.get("/sentiment", response_model=Sentiment)
-async def sentiment(
+@router.get("/sentiment", response_model=SentimentStatistics)
+async def get_statistics_sentiment(
     principal: StatisticsRead,
     pool: PoolDep,
     w: WindowDep,
     granularity: GranularityQuery = Granularity.DAY,
     agent_id: AgentQuery = None,
-) -> Sentiment:
+) -> SentimentStatistics:
     """Caller sentiment counts and percentages over the range, and per period."""
     async with transaction(pool) as conn:
         return await queries.sentiment(
@@ -146,7 +146,7 @@ async def sentiment(
 
 
 @router.get("/call-breakdown", response_model=CallBreakdown)
-async def call_breakdown(
+async def get_statistics_call_breakdown(
     principal: StatisticsRead,
     pool: PoolDep,
     w: WindowDep,
@@ -160,7 +160,7 @@ async def call_breakdown(
 
 
 @router.get("/recent-logs", response_model=RecentLogs)
-async def recent_logs(
+async def get_statistics_recent_logs(
     principal: StatisticsRead,
     pool: PoolDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,

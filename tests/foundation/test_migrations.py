@@ -6,6 +6,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from kalimera import migrate as migrate_module
 from kalimera.localstack import drop_database, ensure_database
 from kalimera.migrate import migrate, migration_files
 from tests.conftest import _with_db
@@ -18,6 +19,36 @@ def test_migrating_twice_applies_each_migration_once(database_url: str) -> None:
             r[0] for r in conn.execute("SELECT version FROM kalimera_schema_migrations ORDER BY 1")
         ]
     assert versions == [v for v, _ in migration_files()]
+
+
+def test_no_two_migrations_share_a_number() -> None:
+    numbers = [version.split("_", 1)[0] for version, _ in migration_files()]
+    assert len(set(numbers)) == len(numbers), numbers
+
+
+def test_a_database_migrated_before_a_renumbering_does_not_apply_that_migration_again(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _with_db(database_url, f"kalimera_renumbered_{secrets.token_hex(4)}")
+    ensure_database(url)
+    current = migration_files()
+    # The files as they were named before the renumbering: same SQL, old versions, old order.
+    shipped = {"0009_agents_mask_round_trip": "0002_agents_mask_round_trip"}
+    before = sorted((shipped.get(version, version), sql) for version, sql in current)
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(migrate_module, "migration_files", lambda: before)
+            m.setattr(migrate_module, "RENUMBERED", {})
+            assert migrate(url) == [version for version, _ in before]
+        # Applying the renumbered file again would fail (its constraint exists): it must not run.
+        assert migrate(url) == []
+        with psycopg.connect(url) as conn:
+            recorded = [
+                r[0] for r in conn.execute("SELECT version FROM kalimera_schema_migrations")
+            ]
+        assert sorted(recorded) == [version for version, _ in current]
+    finally:
+        drop_database(url)
 
 
 def test_concurrent_migrations_take_turns(database_url: str) -> None:

@@ -3,6 +3,9 @@
 infra/apim/openapi.json is loaded into APIM at provision time; a route added to the code but not
 to the file would be unreachable through APIM (or one removed would still be advertised)."""
 
+import re
+from typing import Any
+
 import httpx
 
 from kalimera.deploy.openapi import COMMAND, DOCUMENT, LOAD_TEXT_LIMIT, render, served_document
@@ -35,3 +38,37 @@ def test_the_command_writes_the_document_apim_imports(tmp_path) -> None:  # type
     result = CliRunner().invoke(cli, ["openapi", "--output", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text(encoding="utf-8") == render(served_document())
+
+
+def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        operation
+        for item in document["paths"].values()
+        for method, operation in item.items()
+        if method in {"get", "put", "post", "delete", "patch", "head", "options"}
+    ]
+
+
+def test_every_operation_has_its_own_camel_case_id() -> None:
+    ids = [operation.get("operationId") for operation in _operations(served_document())]
+    camel = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]*)*")
+    assert all(isinstance(i, str) and camel.fullmatch(i) for i in ids), ids
+    assert len(set(ids)) == len(ids), sorted(ids)
+
+
+def test_every_link_names_an_operation_that_exists() -> None:
+    document = served_document()
+    ids = {operation["operationId"] for operation in _operations(document)}
+    linked = {
+        link["operationId"]
+        for operation in _operations(document)
+        for response in operation.get("responses", {}).values()
+        for link in response.get("links", {}).values()
+    }
+    assert linked, "the agent create documents its links"
+    assert linked <= ids
+
+
+def test_schema_names_are_the_class_names_with_no_module_path() -> None:
+    names = served_document()["components"]["schemas"]
+    assert [name for name in names if "__" in name] == []
