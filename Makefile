@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: run test lint fmt bench fuzz openapi clean install audio-tools
+.PHONY: run test test-unit lint fmt bench fuzz openapi clean install audio-tools
 
 ## The environment: a venv with pinned dependencies, the package editable, Azurite from npm.
 $(BIN)/kalimera: requirements.txt requirements-dev.txt pyproject.toml
@@ -44,6 +44,14 @@ run: install
 
 test: install audio-tools
 	$(BIN)/pytest
+
+## The unit tier alone (tests/unit, seconds): no Postgres, Redis or Azurite is started. It loads
+## no conftest above tests/unit (the stack's fixtures do not even exist there) and none of the
+## plugins only the other tier uses (schemathesis, hypothesis, anyio: importing them is most of
+## the time). The audio tests read the recordings corpus (.local/corpus), encoded on the first
+## run of either target.
+test-unit: install audio-tools
+	$(BIN)/pytest tests/unit --confcutdir=tests/unit -p no:schemathesis -p no:hypothesispytest -p no:anyio
 
 lint: install
 	$(BIN)/ruff check .

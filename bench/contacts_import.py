@@ -14,7 +14,7 @@ import uuid
 import httpx
 
 from bench._stack import BenchStack
-from tests.contacts.csvdata import contacts_csv
+from tests.support.csvdata import contacts_csv
 
 RUNS = 5
 SINGLE_POSTS = 300

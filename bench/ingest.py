@@ -46,7 +46,7 @@ from kalimera.localstack import LocalStack, drop_database, ensure_database  # no
 from kalimera.migrate import migrate  # noqa: E402
 from kalimera.services import Services  # noqa: E402
 from kalimera.settings import load_settings  # noqa: E402
-from tests.conversations.audio_fixtures import wav_bytes  # noqa: E402
+from tests.support.audio_fixtures import wav_bytes  # noqa: E402
 from tests.support.corpus import FORMATS, Recording, make_all  # noqa: E402
 
 ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -1,4 +1,11 @@
-"""Real services for every test: a fresh database, a Redis db, a private Azurite.
+"""Real services for the integration tests: a fresh database, a Redis db, a private Azurite.
+
+Two tiers (README.md, "Tests and benchmarks"): ``tests/unit`` needs no service, and nothing
+there may request a fixture of this stack (``tests/unit/conftest.py`` refuses one at
+collection); everything else runs against the services started here. The fixtures are
+session-scoped and start their service only when a test first asks for it, so ``make test-unit``
+starts none of them. The suite-wide secret-leak check hangs on ``settings_env``, which every test
+that reaches the app goes through: it runs where the stack runs and nowhere else.
 
 Each test run creates its own database (dropped at the end) and its own Azurite data folder
 (removed at the end); tenants are random UUIDs, so tests isolate by tenant within a run.
@@ -31,8 +38,13 @@ from kalimera.deps import AgentsRead
 from kalimera.localstack import LocalStack, drop_database, ensure_database, free_port
 from kalimera.migrate import migrate
 from kalimera.services import Services
-from kalimera.settings import Settings, load_settings
+from kalimera.settings import Settings
 from kalimera.storage import ensure_containers
+from tests.support.settings import settings_with
+
+# Fixtures shared across folders: ``call`` (one tenant's agent and conversation, for every folder
+# that ingests recordings) and ``blackhole`` (a hung service, for the outage tests).
+pytest_plugins = ("tests.support.calls", "tests.support.outages")
 
 ADMIN_URL = os.environ.get(
     "KALIMERA_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -78,16 +90,7 @@ def storage_connection_string(stack: LocalStack, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="session")
 def settings(settings_env: dict[str, str]) -> Settings:
-    old = {k: os.environ.get(k) for k in settings_env}
-    os.environ.update(settings_env)
-    try:
-        settings = load_settings()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    settings = settings_with(settings_env)
 
     async def create_storage() -> None:
         services = Services(settings)
@@ -102,9 +105,13 @@ def settings(settings_env: dict[str, str]) -> Settings:
 
 @pytest.fixture(scope="session")
 def settings_env(
-    database_url: str, redis_url: str, storage_connection_string: str
+    database_url: str,
+    redis_url: str,
+    storage_connection_string: str,
+    no_planted_secret_leaks_after_the_suite: None,
 ) -> dict[str, str]:
-    """The environment a production instance of this stack would have."""
+    """The environment a production instance of this stack would have (and, through it, the
+    secret-leak check over every test that reaches the app)."""
     return {
         "KALIMERA_ENV": "production",
         "DATABASE_URL": database_url,
@@ -126,6 +133,7 @@ async def auth_probe(principal: AgentsRead) -> dict[str, str]:
 
 # Secret values tests plant (agents' API keys, passwords, ...): after the whole run none may
 # appear in any log record of the run or in any Redis key or value (quality-bars.md, secrets).
+# Every test that plants one reaches the app, hence ``settings_env``, which starts this check.
 PLANTED: set[str] = set()
 
 
@@ -138,7 +146,7 @@ class _Collect(logging.Handler):
         self.lines.append(self.format(record))
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def no_planted_secret_leaks_after_the_suite(redis_url: str) -> Iterator[None]:
     collect = _Collect()
     collect.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s %(args)s"))

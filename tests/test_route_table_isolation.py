@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import Server, Tenant
-from tests.conversations.audio_fixtures import wav_bytes
+from tests.support.audio_fixtures import wav_bytes
 
 Resources = dict[str, str]
 

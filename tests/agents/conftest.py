@@ -15,7 +15,6 @@ import redis
 from kalimera.agents.sections import KEYS
 from kalimera.settings import Settings
 from tests.conftest import PLANTED, Tenant
-from tests.foundation.test_health import blackhole  # noqa: F401 - a fixture, shared
 
 SECTION_KEYS = KEYS
 

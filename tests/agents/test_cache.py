@@ -15,7 +15,7 @@ from kalimera.localstack import LocalStack
 from kalimera.settings import Settings
 from tests.agents.conftest import create, planted, secret_body
 from tests.conftest import Server, Tenant, make_token
-from tests.foundation.test_health import settings_with
+from tests.support.settings import settings_with
 
 
 def test_delete_then_get_is_404_at_once(tenant: Tenant, raw_redis: redis.Redis) -> None:

@@ -13,7 +13,7 @@ from kalimera.auth import DEFAULT_SCOPES, Scope
 from kalimera.settings import Settings
 from tests.agents.conftest import create, planted, secret_body, stored_configuration
 from tests.conftest import Server, make_token
-from tests.foundation.test_health import settings_with
+from tests.support.settings import settings_with
 
 
 def runtime_export(server: Server, token: str, agent_id: str) -> httpx.Response:

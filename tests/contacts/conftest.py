@@ -4,7 +4,7 @@ from typing import Any
 
 import httpx
 
-from tests.foundation.test_errors import assert_problem
+from tests.support.problems import assert_problem
 
 URL = "/kalimera/contact"
 

@@ -8,8 +8,8 @@ import pytest
 
 from tests.conftest import Tenant
 from tests.contacts.conftest import URL, create
-from tests.contacts.csvdata import contacts_csv, phone
-from tests.foundation.test_errors import assert_problem
+from tests.support.csvdata import contacts_csv, phone
+from tests.support.problems import assert_problem
 
 IMPORT = f"{URL}/import"
 CSV = {"Content-Type": "text/csv"}

@@ -2,7 +2,7 @@
 
 from tests.conftest import Tenant
 from tests.contacts.conftest import URL, create
-from tests.foundation.test_errors import assert_problem
+from tests.support.problems import assert_problem
 
 
 def test_create_with_only_the_names_applies_the_defaults(tenant: Tenant) -> None:

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from tests.conftest import Server, Tenant
 from tests.contacts.conftest import URL, create
-from tests.foundation.test_errors import assert_problem
+from tests.support.problems import assert_problem
 
 
 def test_another_tenant_gets_404_and_changes_nothing(

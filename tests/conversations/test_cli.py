@@ -11,19 +11,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from tests.conftest import make_token
-from tests.conversations.audio_fixtures import PNG_BYTES, wav_bytes
-from tests.conversations.conftest import Call, put_blob
-
-
-def _kalimera(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kalimera", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.support.audio_fixtures import PNG_BYTES, wav_bytes
+from tests.support.calls import Call, put_blob
+from tests.support.cli import kalimera
 
 
 def test_an_operator_sees_a_rejection_and_replays_the_fixed_blob(
@@ -31,21 +21,21 @@ def test_an_operator_sees_a_rejection_and_replays_the_fixed_blob(
 ) -> None:
     name = call.name(1, "input", "wav")
     put_blob(call.settings, name, PNG_BYTES)
-    replayed = _kalimera(settings_env, "ingest", "replay", f"kalimera-voice/{name}")
+    replayed = kalimera(settings_env, "ingest", "replay", f"kalimera-voice/{name}")
     assert replayed.returncode == 1
     assert "rejected" in replayed.stdout
     assert "looks like PNG" in replayed.stdout
 
-    listed = _kalimera(settings_env, "ingest", "failures", "--limit", "1000")
+    listed = kalimera(settings_env, "ingest", "failures", "--limit", "1000")
     assert listed.returncode == 0, listed.stderr
     line = next(line for line in listed.stdout.splitlines() if str(call.conversation_id) in line)
     assert "content is not WAV" in line
 
     put_blob(call.settings, name, wav_bytes(0.5))
-    replayed = _kalimera(settings_env, "ingest", "replay", name)
+    replayed = kalimera(settings_env, "ingest", "replay", name)
     assert replayed.returncode == 0, replayed.stderr
     assert replayed.stdout.startswith("ingested")
-    listed = _kalimera(settings_env, "ingest", "failures", "--limit", "1000")
+    listed = kalimera(settings_env, "ingest", "failures", "--limit", "1000")
     assert str(call.conversation_id) not in listed.stdout
 
 
@@ -79,17 +69,17 @@ def test_failures_show_whole_names_to_paste_into_replay_filtered_by_tenant_and_t
     names = [call.name(seq, "input", "wav") for seq in (1, 2)]
     for name in names:
         put_blob(call.settings, name, PNG_BYTES)
-        assert _kalimera(settings_env, "ingest", "replay", name).returncode == 1
+        assert kalimera(settings_env, "ingest", "replay", name).returncode == 1
     tenant = str(call.tenant.id)
 
-    piped = _kalimera(settings_env, "ingest", "failures", "--tenant", tenant)
+    piped = kalimera(settings_env, "ingest", "failures", "--tenant", tenant)
     assert piped.returncode == 0, piped.stderr
     lines = [line.split("\t") for line in piped.stdout.splitlines()]
     assert sorted(line[0] for line in lines) == sorted(names)  # whole names, no heading
     assert {len(line) for line in lines} == {5}
     assert {line[4] for line in lines} == {tenant}
 
-    listed = _kalimera(settings_env, "ingest", "failures", "--tenant", tenant, "--json")
+    listed = kalimera(settings_env, "ingest", "failures", "--tenant", tenant, "--json")
     rows = json.loads(listed.stdout)
     assert sorted(r["blob_name"] for r in rows) == sorted(names)
     assert all("content is not WAV" in r["reason"] for r in rows)
@@ -98,13 +88,13 @@ def test_failures_show_whole_names_to_paste_into_replay_filtered_by_tenant_and_t
     later = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S")
     earlier = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
     for since, expected in ((later, 0), (earlier, 2)):
-        found = _kalimera(
+        found = kalimera(
             settings_env, "ingest", "failures", "--tenant", tenant, "--since", since, "--json"
         )
         assert len(json.loads(found.stdout)) == expected, (since, found.stderr)
-    nobody = _kalimera(settings_env, "ingest", "failures", "--tenant", str(uuid.uuid4()))
+    nobody = kalimera(settings_env, "ingest", "failures", "--tenant", str(uuid.uuid4()))
     assert (nobody.returncode, nobody.stdout) == (0, "")
-    bad = _kalimera(settings_env, "ingest", "failures", "--since", "yesterday")
+    bad = kalimera(settings_env, "ingest", "failures", "--since", "yesterday")
     assert bad.returncode == 2
 
     on_terminal = _on_a_terminal(settings_env, "ingest", "failures", "--tenant", tenant)
@@ -115,7 +105,7 @@ def test_failures_show_whole_names_to_paste_into_replay_filtered_by_tenant_and_t
 
     put_blob(call.settings, names[0], wav_bytes(0.5))
     pasted = lines[[line[0] for line in lines].index(names[0])][0]
-    replayed = _kalimera(settings_env, "ingest", "replay", pasted)
+    replayed = kalimera(settings_env, "ingest", "replay", pasted)
     assert replayed.stdout.startswith("ingested"), replayed.stdout
 
 
@@ -124,7 +114,7 @@ def test_token_list_prints_tab_separated_lines_json_or_a_table(
 ) -> None:
     tenant = uuid.uuid4()
     token = make_token(call.settings, tenant)
-    piped = _kalimera(settings_env, "token", "list", "--tenant", str(tenant))
+    piped = kalimera(settings_env, "token", "list", "--tenant", str(tenant))
     assert piped.returncode == 0, piped.stderr
     [line] = piped.stdout.splitlines()
     fields = line.split("\t")
@@ -135,7 +125,7 @@ def test_token_list_prints_tab_separated_lines_json_or_a_table(
     assert fields[6] == "-"  # not revoked
 
     [row] = json.loads(
-        _kalimera(settings_env, "token", "list", "--tenant", str(tenant), "--json").stdout
+        kalimera(settings_env, "token", "list", "--tenant", str(tenant), "--json").stdout
     )
     assert row["id"] == fields[0]
     assert row["tenant_id"] == str(tenant)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from kalimera.auth import Scope
 from tests.conftest import Server, Tenant
-from tests.conversations.conftest import make_agent
+from tests.support.calls import make_agent
 
 
 def _start(tenant: Tenant, agent_id: uuid.UUID, **fields: object):  # type: ignore[no-untyped-def]

@@ -6,9 +6,8 @@ import asyncio
 from decimal import Decimal
 
 import httpx
-import psycopg
 import pytest
-from azure.core.exceptions import AzureError, ServiceRequestError
+from azure.core.exceptions import AzureError
 from pydantic import SecretStr
 
 from kalimera.conversations import attempts, audio, reading, recording
@@ -17,9 +16,9 @@ from kalimera.conversations.ingest import Outcome, ingest_blob
 from kalimera.db import DatabaseUnavailable, transaction
 from kalimera.services import Services
 from tests.conftest import Server, Tenant
-from tests.conversations.audio_fixtures import DURATIONS, PNG_BYTES, fixture, wav_bytes
-from tests.conversations.conftest import Call, ingest, put_blob, query, with_services
-from tests.conversations.test_cli import _kalimera
+from tests.support.audio_fixtures import DURATIONS, PNG_BYTES, fixture, wav_bytes
+from tests.support.calls import Call, ingest, put_blob, query, with_services
+from tests.support.cli import kalimera
 
 
 def _turns(call: Call) -> list[dict]:
@@ -286,12 +285,12 @@ def test_an_error_nobody_expected_is_retried_a_few_times_then_a_listed_rejection
     assert ingest(call.settings, name).outcome is Outcome.REJECTED  # a redelivery: no raise
     assert call.conversation() is None
 
-    listed = _kalimera(settings_env, "ingest", "failures", "--limit", "1000")
+    listed = kalimera(settings_env, "ingest", "failures", "--limit", "1000")
     assert listed.returncode == 0, listed.stderr
     assert "internal error: RuntimeError" in listed.stdout  # (its only source in the suite)
 
     monkeypatch.undo()  # the fix is deployed; the operator replays the blob
-    replayed = _kalimera(settings_env, "ingest", "replay", name)
+    replayed = kalimera(settings_env, "ingest", "replay", name)
     assert replayed.returncode == 0, replayed.stderr
     assert _rejections(call, name) == []
     conv = call.conversation()
@@ -349,21 +348,3 @@ def test_a_name_in_another_non_canonical_form_is_a_rejection_that_says_why(
     assert (result.outcome, result.reason) == (Outcome.REJECTED, reason)
     assert [r["reason"] for r in _rejections(call, name)] == [reason]
     assert call.conversation() is None
-
-
-@pytest.mark.parametrize(
-    ("exc", "transient"),
-    [
-        (DatabaseUnavailable("PoolTimeout"), True),
-        (psycopg.OperationalError("server closed the connection"), True),
-        (psycopg.errors.QueryCanceled("statement timeout"), True),
-        (ServiceRequestError("connection refused"), True),
-        (TimeoutError(), True),
-        (ConnectionResetError(), True),
-        (AttributeError("'OggOpusInfo' object has no attribute 'sample_rate'"), False),
-        (psycopg.errors.NumericValueOutOfRange("numeric field overflow"), False),
-        (ZeroDivisionError(), False),
-    ],
-)
-def test_only_store_faults_are_transient(exc: BaseException, transient: bool) -> None:
-    assert attempts.is_transient(exc) is transient

@@ -14,8 +14,8 @@ from kalimera.conversations.attempts import MAX_ATTEMPTS
 from kalimera.conversations.poller import POLL_SECONDS, run_poller
 from kalimera.db import transaction
 from kalimera.services import Services
-from tests.conversations.audio_fixtures import wav_bytes
-from tests.conversations.conftest import Call, query, with_services
+from tests.support.audio_fixtures import wav_bytes
+from tests.support.calls import Call, query, with_services
 from tests.support.corpus import Recording, make
 
 

@@ -19,8 +19,8 @@ from kalimera.conversations.ingest import IngestResult, Outcome, ingest_blob
 from kalimera.services import Services
 from kalimera.settings import Settings
 from tests.conftest import Server, Tenant
-from tests.conversations.audio_fixtures import wav_bytes
-from tests.conversations.conftest import Call, ingest, put_blob, query, with_services
+from tests.support.audio_fixtures import wav_bytes
+from tests.support.calls import Call, ingest, put_blob, query, with_services
 from tests.support.corpus import CORPUS, FORMATS, Recording, ffprobe_seconds, make, make_all
 
 UPLOAD_LIMIT = 25 * 1024 * 1024

@@ -12,8 +12,8 @@ import httpx
 
 from kalimera.conversations.ingest import Outcome
 from tests.conftest import Server, Tenant
-from tests.conversations.audio_fixtures import PNG_BYTES, fixture, wav_bytes
-from tests.conversations.conftest import ingest, make_agent, with_services
+from tests.support.audio_fixtures import PNG_BYTES, fixture, wav_bytes
+from tests.support.calls import ingest, make_agent, with_services
 
 MiB = 1024 * 1024
 

@@ -16,9 +16,9 @@ import pytest
 
 from kalimera.conversations.ingest import Outcome
 from tests.conftest import Server, Tenant
-from tests.conversations.audio_fixtures import PNG_BYTES, wav_bytes
-from tests.conversations.conftest import ingest, make_agent, query, with_services
-from tests.conversations.recordings import sox_wav
+from tests.support.audio_fixtures import PNG_BYTES, wav_bytes
+from tests.support.calls import ingest, make_agent, query, with_services
+from tests.support.recordings import sox_wav
 
 AT_ONCE = 8
 

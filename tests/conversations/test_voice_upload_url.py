@@ -3,7 +3,6 @@ straight to Blob Storage with a create-only SAS, and becomes a turn as an upload
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,19 +10,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
 
 from kalimera.auth import Scope
 from kalimera.conversations.ingest import Outcome
-from kalimera.conversations.signing import Signer
 from tests.conftest import Server, Tenant
-from tests.conversations.audio_fixtures import wav_bytes
-from tests.conversations.conftest import ingest, make_agent, with_services
-from tests.conversations.recordings import sox_wav
-from tests.conversations.test_signing import _IdentityBlobService, _Services
+from tests.support.audio_fixtures import wav_bytes
+from tests.support.calls import ingest, make_agent, with_services
+from tests.support.recordings import sox_wav
 
 
 def _url(tenant: Tenant, agent_id: uuid.UUID, **body: Any) -> httpx.Response:
@@ -224,21 +220,3 @@ def test_another_tenant_an_unknown_agent_or_a_read_only_token_gets_no_url(
         return [b.name async for b in container.list_blobs(name_starts_with=prefix)]
 
     assert with_services(server.settings, blobs) == []
-
-
-def test_on_identity_based_storage_the_url_is_a_user_delegation_sas_to_create_only() -> None:
-    services = _Services(_IdentityBlobService())
-
-    async def sign() -> tuple[str, datetime]:
-        signer = await Signer.for_services(services)  # type: ignore[arg-type]
-        return signer.create_url("t/a/c/000001-input.wav")
-
-    url, expires_at = asyncio.run(sign())
-    query = parse_qs(urlparse(url).query)
-    assert query["sp"] == ["c"]  # create: no read, write (overwrite), delete or list
-    assert query["sr"] == ["b"]  # this one blob
-    assert query["skoid"] == ["oid"]  # signed with the user delegation key
-    assert datetime.fromisoformat(query["se"][0].replace("Z", "+00:00")) == expires_at.replace(
-        microsecond=0
-    )
-    assert urlparse(url).path == "/kalimera-voice/t/a/c/000001-input.wav"

@@ -3,16 +3,7 @@
 import httpx
 
 from tests.conftest import Tenant
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    assert "Traceback" not in response.text
-    return body  # type: ignore[no-any-return]
+from tests.support.problems import assert_problem
 
 
 def test_unknown_routes_are_404_problems(anon: httpx.Client) -> None:
@@ -63,15 +54,3 @@ def test_405_names_every_method_of_the_path(tenant: Tenant) -> None:
     response = tenant.client.patch("/kalimera/contact")
     assert_problem(response, 405)
     assert {m.strip() for m in response.headers["allow"].split(",")} >= {"GET", "POST"}
-
-
-def test_every_domain_error_has_one_status() -> None:
-    from kalimera import errors as domain
-    from kalimera.problems import STATUS, status_of
-
-    kinds = [k for k in vars(domain).values() if isinstance(k, type) and issubclass(k, Exception)]
-    assert set(kinds) - {domain.DomainError} == set(STATUS)
-    assert status_of(domain.invalid(["body", "name"], "too long")) == 422
-    assert domain.invalid(["body", "name"], "too long").errors == [
-        {"loc": ["body", "name"], "msg": "too long"}
-    ]

@@ -1,14 +1,12 @@
-import socket
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from kalimera.auth import new_token
 from kalimera.localstack import free_port
-from kalimera.settings import Settings, load_settings
 from tests.conftest import Server
+from tests.support.settings import settings_with
 
 
 def test_health_reports_every_check(anon: httpx.Client) -> None:
@@ -40,28 +38,6 @@ def test_readiness_checks_at_most_once_a_second(anon: httpx.Client, server: Serv
         answered += 1
     assert answered > 5
     assert pool.get_stats().get("requests_num", 0) - before <= 1
-
-
-@pytest.fixture
-def blackhole() -> Iterator[int]:
-    """A port that accepts TCP connections and never answers: a hung database."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(100)
-    yield sock.getsockname()[1]
-    sock.close()
-
-
-def settings_with(settings_env: dict[str, str], **env: str) -> Settings:
-    import os
-
-    old = dict(os.environ)
-    os.environ.update({**settings_env, **env})
-    try:
-        return load_settings()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
 
 
 @pytest.mark.parametrize("failure", ["refused", "hung"])

@@ -10,7 +10,7 @@ import pytest
 from kalimera.localstack import LocalStack, free_port
 from kalimera.migrate import migrate
 from tests.conftest import Server, make_token
-from tests.foundation.test_health import settings_with
+from tests.support.settings import settings_with
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ from kalimera.deps import AgentsRead, ServicesDep
 from kalimera.services import Services
 from kalimera.settings import Settings
 from tests.conftest import make_token, run_async
-from tests.conversations.conftest import with_services
+from tests.support.calls import with_services
 
 APP_ROLE = "kalimera_app"
 

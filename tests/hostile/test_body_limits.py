@@ -10,8 +10,8 @@ import httpx
 
 from kalimera.auth import new_token
 from tests.conftest import Tenant
-from tests.foundation.test_errors import assert_problem
 from tests.hostile.conftest import MiB, ProcessServer, json_filler, pieces, stream_request
+from tests.support.problems import assert_problem
 
 HUGE = 256 * MiB
 RSS_BUDGET_KIB = 32 * 1024

@@ -26,7 +26,7 @@ from kalimera.localstack import free_port
 from kalimera.services import Services
 from kalimera.settings import Settings
 from tests.conftest import make_token
-from tests.conversations.conftest import make_agent, put_blob, query
+from tests.support.calls import make_agent, put_blob, query
 from tests.support.crafted_audio import flac_of_frame_headers
 
 DECIDE_SECONDS = 2.0

@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from kalimera.conversations.ingest import IngestResult, Outcome, ingest_blob
 from kalimera.settings import Settings
 from tests.conftest import Tenant
-from tests.conversations.audio_fixtures import wav_bytes
-from tests.conversations.conftest import Call, ingest, put_blob, with_services
+from tests.support.audio_fixtures import wav_bytes
+from tests.support.calls import Call, ingest, put_blob, with_services
 from tests.support.slow_proxy import SlowProxy
 
 DELAY = 4.0  # seconds the slow turn's Table call is held

@@ -9,7 +9,7 @@ from typing import Any
 from kalimera.agents.secrets import MASK
 from tests.agents.conftest import create, planted
 from tests.conftest import Tenant
-from tests.foundation.test_errors import assert_problem
+from tests.support.problems import assert_problem
 
 
 def _runtime(tenant: Tenant, agent_id: str) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kalimera.conversations.audio import AudioInfo, BadAudio, SparseFile, probe
-from tests.conversations.audio_fixtures import fixture
 from tests.support import crafted_audio
+from tests.support.audio_fixtures import fixture
 
 BUDGET_SECONDS = 1.0  # per probe; the bar is 2 s for the whole ingestion of a crafted file
 settings.register_profile(

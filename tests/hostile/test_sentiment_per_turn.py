@@ -10,17 +10,10 @@ import pytest
 
 from kalimera.conversations import sentiment
 from kalimera.conversations.ingest import Outcome
-from kalimera.settings import Settings
-from tests.conftest import Tenant
-from tests.conversations.audio_fixtures import wav_bytes
-from tests.conversations.conftest import Call, ingest, put_blob, query
+from tests.support.audio_fixtures import wav_bytes
+from tests.support.calls import Call, ingest, put_blob, query
 
 Turn = tuple[int, str, str | None]
-
-
-@pytest.fixture
-def call(settings: Settings, tenant: Tenant) -> Call:
-    return Call(settings, tenant)
 
 
 @pytest.fixture

@@ -13,17 +13,10 @@ from kalimera.conversations import audio
 from kalimera.conversations.attempts import MAX_ATTEMPTS
 from kalimera.conversations.ingest import Outcome
 from kalimera.conversations.sweep import SweepReport, sweep
-from kalimera.settings import Settings
-from tests.conftest import Tenant
-from tests.conversations.audio_fixtures import wav_bytes
-from tests.conversations.conftest import Call, put_blob, query, with_services
+from tests.support.audio_fixtures import wav_bytes
+from tests.support.calls import Call, put_blob, query, with_services
 
 LATER = timedelta(minutes=30)  # the sweep runs as if this much later: past its grace period
-
-
-@pytest.fixture
-def call(settings: Settings, tenant: Tenant) -> Call:
-    return Call(settings, tenant)
 
 
 @pytest.fixture(autouse=True)

@@ -63,3 +63,21 @@ def test_identity_based_storage_signs_with_one_reused_user_delegation_key() -> N
     )
     assert (expiry - start).total_seconds() == 20 * 60  # 15 minutes plus 5 of clock skew
     assert urlparse(urls[0]).path == "/kalimera-voice/t/a/c/000001-input.wav"
+
+
+def test_on_identity_based_storage_the_url_is_a_user_delegation_sas_to_create_only() -> None:
+    services = _Services(_IdentityBlobService())
+
+    async def sign() -> tuple[str, datetime]:
+        signer = await Signer.for_services(services)  # type: ignore[arg-type]
+        return signer.create_url("t/a/c/000001-input.wav")
+
+    url, expires_at = asyncio.run(sign())
+    query = parse_qs(urlparse(url).query)
+    assert query["sp"] == ["c"]  # create: no read, write (overwrite), delete or list
+    assert query["sr"] == ["b"]  # this one blob
+    assert query["skoid"] == ["oid"]  # signed with the user delegation key
+    assert datetime.fromisoformat(query["se"][0].replace("Z", "+00:00")) == expires_at.replace(
+        microsecond=0
+    )
+    assert urlparse(url).path == "/kalimera-voice/t/a/c/000001-input.wav"

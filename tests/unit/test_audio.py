@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from kalimera.conversations.audio import BadAudio, NotFetched, SparseFile, probe
-from tests.conversations.audio_fixtures import DURATIONS, PNG_BYTES, fixture, wav_bytes
+from tests.support.audio_fixtures import DURATIONS, PNG_BYTES, fixture, wav_bytes
 from tests.support.corpus import FORMATS, Recording, make
 
 

@@ -3,7 +3,6 @@
 import asyncio
 
 from kalimera.singleflight import SingleFlight
-from tests.conftest import run_async
 
 
 def test_concurrent_loads_of_one_key_share_one_call() -> None:
@@ -19,7 +18,7 @@ def test_concurrent_loads_of_one_key_share_one_call() -> None:
     async def main() -> list[int]:
         return list(await asyncio.gather(*(flights.do("k", load) for _ in range(50))))
 
-    assert run_async(main()) == [1] * 50
+    assert asyncio.run(main()) == [1] * 50
     assert calls == 1
 
 
@@ -47,5 +46,5 @@ def test_a_forgotten_load_is_not_joined_and_knows_it_is_stale() -> None:
         gate.set()
         return await first, second
 
-    assert run_async(main()) == ("old", "new")
+    assert asyncio.run(main()) == ("old", "new")
     assert current == [True, False]

@@ -1,5 +1,7 @@
-"""Helpers for the conversation tests: agents made with SQL (the agents API is another domain's),
-blobs put straight into Azurite, and the ingestion called as the trigger calls it."""
+"""Helpers for the tests that ingest recordings: agents made with SQL (the agents API is another
+domain's), blobs put straight into Azurite, and the ingestion called as the trigger calls it.
+
+A plugin (``pytest_plugins`` in tests/conftest.py): its ``call`` fixture serves every folder."""
 
 from __future__ import annotations
 
