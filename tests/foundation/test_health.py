@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from kalimera.auth import new_token
-from kalimera.localstack import free_port
+from kalimera.dev.localstack import free_port
 from kalimera.settings import Settings, load_settings
 from tests.conftest import Server
 

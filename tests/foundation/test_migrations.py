@@ -6,7 +6,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from kalimera.localstack import drop_database, ensure_database
+from kalimera.dev.localstack import drop_database, ensure_database
 from kalimera.migrate import migrate, migration_files
 from tests.conftest import _with_db
 
