@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from kalimera.auth import DEFAULT_SCOPES, Scope, issue_token
-from kalimera.localstack import (
+from kalimera.dev.localstack import (
     LocalStack,
     drop_database,
     ensure_database,

@@ -195,7 +195,7 @@ def load(url: str, headers: dict[str, str], seconds: float, connections: int) ->
 
 @contextmanager
 def uvicorn(app: str, env: dict[str, str], *extra: str) -> Iterator[str]:
-    from kalimera.localstack import free_port, start_uvicorn
+    from kalimera.dev.localstack import free_port, start_uvicorn
 
     port = free_port()
     proc = start_uvicorn(app, port=port, env=env, extra=extra, cwd=ROOT)

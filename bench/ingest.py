@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bench._stack import ensure_storage  # noqa: E402
 from kalimera.conversations.ingest import Outcome, ingest_blob  # noqa: E402
 from kalimera.db import transaction  # noqa: E402
-from kalimera.localstack import LocalStack, drop_database, ensure_database  # noqa: E402
+from kalimera.dev.localstack import LocalStack, drop_database, ensure_database  # noqa: E402
 from kalimera.migrate import migrate  # noqa: E402
 from kalimera.services import Services  # noqa: E402
 from kalimera.settings import load_settings  # noqa: E402

@@ -27,7 +27,7 @@ from bench.ingest import make_agent, voice_stack  # noqa: E402
 from kalimera.conversations.ingest import Outcome, ingest_blob  # noqa: E402
 from kalimera.services import Services  # noqa: E402
 from kalimera.settings import load_settings  # noqa: E402
-from tests.conversations.audio_fixtures import wav_bytes  # noqa: E402
+from tests.support.audio_fixtures import wav_bytes  # noqa: E402
 
 WORDS = (
     "well I called last week about the invoice and nobody called me back which is frustrating "

@@ -38,7 +38,7 @@ from psycopg_pool import AsyncConnectionPool
 from bench._stack import ADMIN_URL
 from kalimera.contacts import repository
 from kalimera.db import Conn, Pool, create_pool, transaction
-from kalimera.localstack import LocalStack, drop_database, ensure_database
+from kalimera.dev.localstack import LocalStack, drop_database, ensure_database
 from kalimera.migrate import migrate
 
 TENANTS = 20

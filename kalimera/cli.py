@@ -1,26 +1,27 @@
-"""``kalimera``: run the local stack, migrate, and manage API tokens.
+"""``kalimera``: the command line, for operators and for development.
+
+The operator commands act on a deployment (migrations, tokens, the OpenAPI document, ingestion
+rejections and replays, secret rotation, statistics rollups); ``run`` and ``demo`` work on the
+local stack (``kalimera.dev``). This module only gathers them: the plumbing they share is
+``kalimera.cli_support``. Runs from a checkout, never on Azure, so ``.funcignore`` leaves it out.
 
 The CLI defaults to ``KALIMERA_ENV=development`` (local defaults, a generated key under
 ``.local/``); set ``KALIMERA_ENV=production`` and the real settings to act on a deployment.
 """
 
-import asyncio
 import logging
 import os
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from kalimera.agents.cli import secrets_cli
+from kalimera.cli_support import console, settings, with_services
 from kalimera.conversations.cli import ingest_cli
 from kalimera.deploy.cli import deploy_cli
-from kalimera.settings import Settings, SettingsError, get_settings
-from kalimera.statistics.cli import demo_cli, stats_cli
-
-T = TypeVar("T")
+from kalimera.dev.cli import dev_cli
+from kalimera.statistics.cli import stats_cli
 
 cli = typer.Typer(
     help="Kalimera backend: AI voice agents, contacts, voice ingestion and statistics.",
@@ -28,36 +29,12 @@ cli = typer.Typer(
     add_completion=False,
 )
 token_cli = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+cli.add_typer(dev_cli)  # `kalimera run`, `kalimera demo`
 cli.add_typer(token_cli, name="token")
 cli.add_typer(deploy_cli)  # `kalimera openapi`
 cli.add_typer(ingest_cli, name="ingest")
 cli.add_typer(secrets_cli, name="secrets")
 cli.add_typer(stats_cli, name="stats")
-cli.add_typer(demo_cli, name="demo")
-
-console = Console(stderr=True)
-
-
-def settings() -> Settings:
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-
-
-def with_services(work: Callable[..., Awaitable[T]]) -> T:
-    """Run ``work(services)`` on a fresh event loop and close the clients after."""
-    from kalimera.services import Services
-
-    async def main() -> T:
-        services = Services(settings())
-        try:
-            return await work(services)
-        finally:
-            await services.aclose()
-
-    return asyncio.run(main())
 
 
 @cli.callback()
@@ -70,26 +47,6 @@ def _setup(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("azure").setLevel(logging.WARNING)
-
-
-@cli.command()
-def run(
-    port: Annotated[int, typer.Option(help="Port to serve the API on.")] = 7071,
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-) -> None:
-    """Serve the API and the triggers on the local stack until Ctrl-C.
-
-    Uses Postgres and Redis where DATABASE_URL / REDIS_URL (or the 127.0.0.1 defaults) answer,
-    else starts private ones under .local/; starts its own Azurite; migrates; prints a token.
-    """
-    from kalimera.devrunner import run as serve
-    from kalimera.localstack import LocalStackError
-
-    try:
-        serve(host=host, port=port)
-    except LocalStackError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
 
 
 @cli.command()

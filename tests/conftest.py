@@ -35,7 +35,7 @@ from pydantic import BaseModel
 from kalimera.app import create_app
 from kalimera.auth import DEFAULT_SCOPES, Scope, issue_token
 from kalimera.deps import AgentsRead
-from kalimera.localstack import LocalStack, drop_database, ensure_database, free_port
+from kalimera.dev.localstack import LocalStack, drop_database, ensure_database, free_port
 from kalimera.migrate import migrate
 from kalimera.services import Services
 from kalimera.settings import Settings

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kalimera.localstack import free_port, start_uvicorn
+from kalimera.dev.localstack import free_port, start_uvicorn
 from tests.conftest import make_token
 
 pytestmark = pytest.mark.slow

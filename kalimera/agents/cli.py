@@ -2,6 +2,8 @@
 
 import typer
 
+from kalimera.cli_support import console, with_services
+
 secrets_cli = typer.Typer(help="Manage the agents' encrypted secrets.", no_args_is_help=True)
 
 
@@ -13,7 +15,6 @@ def rotate() -> None:
     KALIMERA_ENCRYPTION_KEY_OLD on every instance, run this once, then drop the old key.
     """
     from kalimera.agents.service import rotate_all
-    from kalimera.cli import console, with_services
 
     result = with_services(lambda services: rotate_all(services=services))
     console.print(f"agents: {result.seen}, re-encrypted: {result.changed}, failed: {result.failed}")

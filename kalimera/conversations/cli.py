@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from kalimera.cli_support import with_services
+
 ingest_cli = typer.Typer(
     help="Voice ingestion: rejected recordings and replays.", no_args_is_help=True
 )
@@ -28,7 +30,6 @@ def failures(
 ) -> None:
     """List rejected recordings: blob (the whole name within the container, as ``ingest
     replay`` takes it), reason, rejected at, etag, tenant. Into a pipe: tab-separated lines."""
-    from kalimera.cli import with_services
     from kalimera.conversations import repository
     from kalimera.db import transaction
     from kalimera.listing import show
@@ -62,7 +63,6 @@ def replay(
     ],
 ) -> None:
     """Run the ingestion again for one blob (what the trigger does), and print the outcome."""
-    from kalimera.cli import with_services
     from kalimera.conversations.ingest import Outcome, ingest_blob
 
     result = with_services(lambda services: ingest_blob(services, blob))

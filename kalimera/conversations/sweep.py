@@ -20,7 +20,6 @@ so 1,000,000 recordings cost 200 list requests a night; locally the container is
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -146,18 +145,3 @@ async def _set_watermark(conn: Conn, watermark: datetime) -> None:
         """,
         {"w": watermark},
     )
-
-
-DEV_INTERVAL_SECONDS = 300  # as the dev runner's statistics rollup
-
-
-async def keep_swept(services: Services) -> None:
-    """The dev runner's stand-in for the timer's sweep: one at start, then every five minutes
-    (the poller usually leaves it nothing; it finds what arrived while ``kalimera run`` was down).
-    """
-    while True:
-        try:
-            await sweep(services)
-        except Exception as exc:  # noqa: BLE001 - storage or Postgres down: the next round retries
-            logger.warning("the sweep failed; retrying in %ds: %r", DEV_INTERVAL_SECONDS, exc)
-        await asyncio.sleep(DEV_INTERVAL_SECONDS)

@@ -555,16 +555,3 @@ async def _recompute(conn: Conn, pairs: list[tuple[uuid.UUID, date]]) -> int:
     rows = sum(int(row["total"]) for row in await cur.fetchall())
     await conn.execute(_UNMARK, params)
     return rows
-
-
-DEV_INTERVAL_SECONDS = 300
-
-
-async def keep_current(services: Services) -> None:
-    """The dev runner's stand-in for the timer: a run at start, then every five minutes."""
-    while True:
-        try:
-            await rollup_statistics(services)
-        except Exception:  # noqa: BLE001 - a failed run (Postgres down) is retried next time
-            logger.warning("statistics rollup failed; retrying in %ds", DEV_INTERVAL_SECONDS)
-        await asyncio.sleep(DEV_INTERVAL_SECONDS)

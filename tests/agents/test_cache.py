@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis
 
-from kalimera.localstack import LocalStack
+from kalimera.dev.localstack import LocalStack
 from kalimera.settings import Settings
 from tests.agents.conftest import create, planted, secret_body
 from tests.conftest import Server, Tenant, make_token

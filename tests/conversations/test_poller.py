@@ -11,8 +11,8 @@ import pytest
 
 from kalimera.conversations import audio
 from kalimera.conversations.attempts import MAX_ATTEMPTS
-from kalimera.conversations.poller import POLL_SECONDS, run_poller
 from kalimera.db import transaction
+from kalimera.dev.poller import POLL_SECONDS, run_poller
 from kalimera.services import Services
 from tests.support.audio_fixtures import wav_bytes
 from tests.support.calls import Call, query, with_services

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kalimera.localstack import LocalStack, free_port
+from kalimera.dev.localstack import LocalStack, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from kalimera.auth import new_token
-from kalimera.localstack import free_port
+from kalimera.dev.localstack import free_port
 from tests.conftest import Server
 from tests.support.settings import settings_with
 

@@ -7,7 +7,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from kalimera import migrate as migrate_module
-from kalimera.localstack import drop_database, ensure_database
+from kalimera.dev.localstack import drop_database, ensure_database
 from kalimera.migrate import migrate, migration_files
 from tests.conftest import _with_db
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kalimera.localstack import LocalStack, free_port
+from kalimera.dev.localstack import LocalStack, free_port
 from kalimera.migrate import migrate
 from tests.conftest import Server, make_token
 from tests.support.settings import settings_with

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from kalimera.auth import DEFAULT_SCOPES, Scope
-from kalimera.localstack import free_port, start_uvicorn
+from kalimera.dev.localstack import free_port, start_uvicorn
 from kalimera.settings import Settings
 from tests.conftest import make_token
 

@@ -22,7 +22,7 @@ import uvicorn
 
 from kalimera.app import create_app
 from kalimera.conversations.ingest import IngestResult, Outcome, ingest_blob
-from kalimera.localstack import free_port
+from kalimera.dev.localstack import free_port
 from kalimera.services import Services
 from kalimera.settings import Settings
 from tests.conftest import make_token

@@ -22,8 +22,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import PoolTimeout
 
 from kalimera.db import create_pool
+from kalimera.dev.localstack import LocalStack
 from kalimera.entra import POSTGRES_SCOPE, REFRESH_MARGIN_SECONDS, postgres_password
-from kalimera.localstack import LocalStack
 from tests.infra.fake_entra import FakeEntra, jwt
 
 ROLE = "kalimera_entra_app"

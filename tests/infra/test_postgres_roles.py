@@ -15,7 +15,7 @@ import pytest
 from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
-from kalimera.localstack import drop_database, ensure_database
+from kalimera.dev.localstack import drop_database, ensure_database
 from kalimera.migrate import migrate
 from tests.conftest import ADMIN_URL
 from tests.infra.bicep import ROOT

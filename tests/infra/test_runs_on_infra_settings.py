@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from kalimera.entra import POSTGRES_SCOPE, REDIS_SCOPE
-from kalimera.localstack import (
+from kalimera.dev.localstack import (
     LocalStack,
     LocalStackError,
     _azurite_script,
     _three_free_ports,
     wait_for_port,
 )
+from kalimera.entra import POSTGRES_SCOPE, REDIS_SCOPE
 from tests.infra.bicep import app_settings
 from tests.infra.fake_entra import OBJECT_ID, jwt
 from tests.infra.fresh import fresh_python

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import threading
 
-from kalimera.localstack import free_port
+from kalimera.dev.localstack import free_port
 
 
 class SlowProxy:

@@ -1,4 +1,4 @@
-"""The dev runner's stand-in for Event Grid: poll the recordings container, ingest what changed.
+"""``kalimera run``'s stand-in for Event Grid: poll the recordings container, ingest what changed.
 
 Azurite emits no Event Grid events, so ``kalimera run`` lists the container every
 ``POLL_SECONDS`` and calls the same ``ingest_blob`` the blob trigger calls for every blob that is

@@ -1,8 +1,9 @@
 """``kalimera run``: the local stack, the API under uvicorn, and the trigger drivers.
 
 On Azure the Functions host runs the blob and timer triggers; here the same functions are driven
-by background jobs (a poller over Azurite, a scheduler). Each domain registers its job in
-``BACKGROUND_JOBS``; a job is an async callable that runs until cancelled.
+by background jobs: the poller over Azurite (``kalimera.dev.poller``) for the blob trigger, and
+the statistics rollup and the recordings sweep every five minutes for the timer. A job is an async
+callable in ``BACKGROUND_JOBS`` that runs until cancelled.
 """
 
 from __future__ import annotations
@@ -20,20 +21,43 @@ from rich.console import Console
 from kalimera import settings as settings_module
 from kalimera.app import create_app
 from kalimera.auth import DEFAULT_SCOPES, create_token
-from kalimera.conversations.poller import run_poller
-from kalimera.conversations.sweep import keep_swept
+from kalimera.conversations.sweep import sweep
 from kalimera.db import transaction
-from kalimera.localstack import LocalStack, port_answers
+from kalimera.dev.localstack import LocalStack, port_answers
+from kalimera.dev.poller import run_poller
 from kalimera.migrate import migrate
 from kalimera.services import Services
 from kalimera.settings import DEV_DATABASE_URL, DEV_REDIS_URL, LOCAL_DIR, load_settings
-from kalimera.statistics import rollup as statistics_rollup
+from kalimera.statistics.rollup import rollup_statistics
 from kalimera.storage import ensure_containers
 
 logger = logging.getLogger(__name__)
 
 BackgroundJob = Callable[[Services], Awaitable[None]]
-BACKGROUND_JOBS: list[BackgroundJob] = [run_poller, statistics_rollup.keep_current, keep_swept]
+
+TIMER_SECONDS = 300  # the nightly timer's work, every five minutes under `kalimera run`
+
+
+def every(seconds: float, work: Callable[[Services], Awaitable[object]]) -> BackgroundJob:
+    """A stand-in for the timer: ``work`` at start, then every ``seconds``; a failed run (Postgres
+    or storage down) is logged and tried again next time."""
+
+    async def job(services: Services) -> None:
+        while True:
+            try:
+                await work(services)
+            except Exception as exc:  # noqa: BLE001 - retried on the next round
+                logger.warning("%s failed; retrying in %ds: %r", work.__name__, seconds, exc)
+            await asyncio.sleep(seconds)
+
+    return job
+
+
+BACKGROUND_JOBS: list[BackgroundJob] = [
+    run_poller,
+    every(TIMER_SECONDS, rollup_statistics),
+    every(TIMER_SECONDS, sweep),
+]
 
 DEV_TOKEN_NAME = "kalimera run"  # noqa: S105 - a label, not a secret
 
