@@ -34,9 +34,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from kalimera.agents.models import ProfileType
 from kalimera.conversations import attempts, audio, paths, repository, sentiment
 from kalimera.db import Conn, transaction
+from kalimera.profiles import ProfileType
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from kalimera.agents.models import ProfileType
 from kalimera.conversations.paths import Direction
 from kalimera.conversations.sentiment import Sentiment
+from kalimera.profiles import ProfileType
 
 
 class Status(StrEnum):

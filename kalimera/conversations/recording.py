@@ -22,11 +22,11 @@ from pydantic import (
     field_validator,
 )
 
-from kalimera.agents.models import ProfileType
 from kalimera.conversations import paths, repository
 from kalimera.conversations.models import ConversationBase
 from kalimera.db import transaction
 from kalimera.problems import Problem
+from kalimera.profiles import ProfileType
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import ContainerClient
