@@ -23,8 +23,13 @@ from kalimera.conversations.models import (
     VoiceUploadUrl,
 )
 from kalimera.conversations.recording import UploadUrlRequest
-from kalimera.deps import ConversationsRead, ConversationsWrite, ServicesDep
-from kalimera.idempotency import KeyHeader
+from kalimera.deps import (
+    ConversationsRead,
+    ConversationsWrite,
+    IdempotencyKey,
+    ServicesDep,
+    answer,
+)
 from kalimera.problems import problem_responses
 
 router = APIRouter(prefix="/kalimera", tags=["conversations"])
@@ -130,18 +135,20 @@ async def upload_voice(
     request: Request,
     principal: ConversationsWrite,
     services: ServicesDep,
-    idempotency_key: KeyHeader = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Store one recording under the naming contract; the conversation appears when the blob
     trigger has processed it. 409: another upload of the same recording was stored meanwhile,
     or a request with the same ``Idempotency-Key`` is in progress."""
-    return await service.store_upload(
-        services,
-        tenant_id=principal.tenant_id,
-        agent_id=agent_id,
-        stream=request.stream(),
-        content_type=request.headers.get("content-type"),
-        idempotency_key=idempotency_key,
+    return answer(
+        await service.store_upload(
+            services,
+            tenant_id=principal.tenant_id,
+            agent_id=agent_id,
+            stream=request.stream(),
+            content_type=request.headers.get("content-type"),
+            idempotency_key=idempotency_key,
+        )
     )
 
 
@@ -156,17 +163,19 @@ async def voice_upload_url(
     body: UploadUrlRequest,
     principal: ConversationsWrite,
     services: ServicesDep,
-    idempotency_key: KeyHeader = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """A URL to PUT one recording straight to Blob Storage (any size; the multipart upload
     stops at 25 MiB): it can create that one blob for 15 minutes and do nothing else. Send the
     ``headers`` with the PUT. 409: a recording is stored at that name already."""
-    return await service.issue_upload_url(
-        services,
-        tenant_id=principal.tenant_id,
-        agent_id=agent_id,
-        body=body,
-        idempotency_key=idempotency_key,
+    return answer(
+        await service.issue_upload_url(
+            services,
+            tenant_id=principal.tenant_id,
+            agent_id=agent_id,
+            body=body,
+            idempotency_key=idempotency_key,
+        )
     )
 
 

@@ -30,7 +30,6 @@ from kalimera.problems import RETRY_AFTER_SECONDS, NotFound, Problem
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import BlobServiceClient
-    from fastapi.responses import JSONResponse
 
     from kalimera.services import Services
 
@@ -244,7 +243,7 @@ async def store_upload(
     stream: AsyncIterator[bytes],
     content_type: str | None,
     idempotency_key: str | None,
-) -> VoiceStored | JSONResponse:
+) -> VoiceStored | idempotency.Replay:
     """Store the multipart upload's recording (once per ``Idempotency-Key``)."""
     await require_agent(services, tenant_id, agent_id)
 
@@ -268,7 +267,7 @@ async def store_upload(
         return (await receive(store=False)).fingerprint
 
     return await idempotency.once(
-        services,
+        services=services,
         tenant_id=tenant_id,
         key=idempotency_key,
         operation=f"POST /kalimera/ai-agent/{agent_id}/voice",
@@ -285,7 +284,7 @@ async def issue_upload_url(
     agent_id: uuid.UUID,
     body: UploadUrlRequest,
     idempotency_key: str | None,
-) -> VoiceUploadUrl | JSONResponse:
+) -> VoiceUploadUrl | idempotency.Replay:
     """A create-only SAS URL for the recording ``body`` names, and the headers to PUT it with
     (once per ``Idempotency-Key``). The metadata rules and the blob name are the multipart
     upload's (``recording``); a long transcript is written to the sidecar now."""
@@ -300,7 +299,7 @@ async def issue_upload_url(
         return fingerprint
 
     return await idempotency.once(
-        services,
+        services=services,
         tenant_id=tenant_id,
         key=idempotency_key,
         operation=f"POST /kalimera/ai-agent/{agent_id}/voice/upload-url",
