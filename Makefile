@@ -1,4 +1,5 @@
-# The two commands: `make run` (the API and the triggers on the local stack) and `make test`.
+# The two commands: `make run` (the API and the triggers on the local stack) and `make test`
+# (`make lint` before it, as CI does).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -45,10 +46,12 @@ run: install
 test: install audio-tools
 	$(BIN)/pytest
 
+## The linters, and the layers (import-linter's contracts in pyproject.toml); CI runs it first.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: install
 	$(BIN)/ruff format .
