@@ -4,11 +4,13 @@ As the IETF draft "The Idempotency-Key HTTP Header Field" and Stripe do it: keys
 client's (1 to 255 visible ASCII characters), scoped to the tenant, kept 24 hours. The first
 request with a key holds it while it runs; a second one meanwhile is **409** (retry shortly). A
 successful answer (2xx) is stored with the request's fingerprint and replayed as is (same status
-and body, plus ``Idempotent-Replayed: true``: the routes answer a ``Replay`` so, through
-``kalimera.deps.answer``) to a retry that asks for the same thing; the same key with a different
-request is **422**. A failed request frees its key, so that the client can
+and body, plus ``Idempotent-Replayed: true``) to a retry that asks for the same thing; the same
+key with a different request is **422**. A failed request frees its key, so that the client can
 correct the request and send it again under the same key. A holder that dies (a crashed
 instance) frees the key after ``LEASE``.
+
+Nothing here knows HTTP: ``once`` answers the service's own result or a ``Replay``, which the
+routes turn into a response with ``kalimera.deps.answer`` (where the header is read, too).
 """
 
 from __future__ import annotations

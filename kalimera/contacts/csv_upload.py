@@ -70,7 +70,8 @@ def _param(params: str, name: str) -> str | None:
 async def _read(request: Request) -> bytes:
     """The request body, under the body guard's limit (the guard has refused a larger one
     already, by its length or as it streamed)."""
-    cap = SizeCap(limit=csv_limit(request.headers.get("content-type", "")), detail=TOO_LARGE)
+    content_type = request.headers.get("content-type", "").lower()
+    cap = SizeCap(limit=csv_limit(content_type), detail=TOO_LARGE)
     try:
         return await read_capped(request.stream(), cap)
     except ClientDisconnect:
