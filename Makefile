@@ -1,4 +1,5 @@
-# The two commands: `make run` (the API and the triggers on the local stack) and `make test`.
+# The two commands: `make run` (the API and the triggers on the local stack) and `make test`
+# (`make lint` before it, as CI does).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -53,10 +54,12 @@ test: install audio-tools
 test-unit: install audio-tools
 	$(BIN)/pytest tests/unit --confcutdir=tests/unit -p no:schemathesis -p no:hypothesispytest -p no:anyio
 
+## The linters, and the layers (import-linter's contracts in pyproject.toml); CI runs it first.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: install
 	$(BIN)/ruff format .

@@ -64,18 +64,18 @@ def seed(url: str) -> list[tuple[uuid.UUID, int]]:
 def reads(before: Pool, rls: Pool, own: Pool) -> dict[str, Read]:
     async def read_before(tenant: uuid.UUID, contact: int) -> Any:
         async with before.connection() as conn:
-            return await repository.get(conn, tenant_id=tenant, contact_id=contact)
+            return await repository.get(conn=conn, tenant_id=tenant, contact_id=contact)
 
     async def read_rls(tenant: uuid.UUID, contact: int) -> Any:
         async with transaction(rls, tenant_id=tenant) as conn:
-            return await repository.get(conn, tenant_id=tenant, contact_id=contact)
+            return await repository.get(conn=conn, tenant_id=tenant, contact_id=contact)
 
     async def read_own_round_trip(tenant: uuid.UUID, contact: int) -> Any:
         async with own.connection() as conn:
             await conn.execute(
                 "SELECT set_config('kalimera.tenant_id', %(t)s, true)", {"t": str(tenant)}
             )
-            return await repository.get(conn, tenant_id=tenant, contact_id=contact)
+            return await repository.get(conn=conn, tenant_id=tenant, contact_id=contact)
 
     return {"before": read_before, "rls": read_rls, "rls, own round trip": read_own_round_trip}
 

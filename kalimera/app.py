@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from kalimera import __version__, gateway, health, limits, problems, telemetry
 from kalimera.agents.routes import router as agents_router
 from kalimera.auth import TokenCache
-from kalimera.contacts import csv_import
+from kalimera.contacts.csv_upload import csv_limit
 from kalimera.contacts.routes import router as contacts_router
 from kalimera.conversations import upload
 from kalimera.conversations.routes import router as conversations_router
@@ -121,10 +121,6 @@ def operation_id(route: APIRoute) -> str:
 
 def file_routes(settings: Settings) -> list[limits.FileRoute]:
     """The routes that take a file, and their body limits; every other body is JSON."""
-
-    def csv_limit(content_type: str) -> int:
-        form = content_type.startswith("multipart/")
-        return csv_import.MAX_BYTES + (csv_import.MULTIPART_SLACK if form else 0)
 
     def upload_limit(_: str) -> int:
         return settings.max_upload_bytes + upload.FORM_OVERHEAD

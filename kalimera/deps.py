@@ -1,12 +1,15 @@
-"""FastAPI dependencies, as ``Annotated`` aliases the routes use."""
+"""FastAPI dependencies, as ``Annotated`` aliases the routes use, and the HTTP half of
+``Idempotency-Key`` (the header, and a stored answer replayed as a response)."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
 from kalimera.auth import Principal, Scope, authenticate, bearer_token
 from kalimera.db import Pool, act_for_tenant
+from kalimera.idempotency import Replay
 from kalimera.limits import PRINCIPAL_KEY
 from kalimera.problems import Problem
 from kalimera.services import Services
@@ -85,3 +88,28 @@ ContactsWrite = Annotated[Principal, Depends(require(Scope.CONTACTS_WRITE))]
 ConversationsRead = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_READ))]
 ConversationsWrite = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_WRITE))]
 StatisticsRead = Annotated[Principal, Depends(require(Scope.STATISTICS_READ))]
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any unique string (a UUID is good): a retry with the same key (within 24 h) "
+        "answers as the first request did and does nothing twice",
+    ),
+]
+
+T = TypeVar("T")
+
+
+def answer(result: T | Replay) -> T | JSONResponse:
+    """What a route answers for a service that runs once per ``Idempotency-Key``: its own
+    result, or the first request's answer replayed as it was (``Idempotent-Replayed: true``)."""
+    if isinstance(result, Replay):
+        return JSONResponse(
+            result.body, status_code=result.status, headers={"Idempotent-Replayed": "true"}
+        )
+    return result

@@ -9,7 +9,10 @@ table.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 NOT_VALID = "The request is not valid"
 
@@ -44,6 +47,15 @@ class Conflict(DomainError):
     """The input is valid but clashes with what is stored (a duplicate, a key reused)."""
 
 
+class InProgress(Conflict):
+    """Another request holding the same key is still running; the caller retries after
+    ``retry_after`` seconds."""
+
+    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class Stale(DomainError):
     """A precondition on the stored version (``If-Match``) no longer holds."""
 
@@ -69,6 +81,24 @@ class Unavailable(DomainError):
         self.retry_after = retry_after
 
 
+class Misconfigured(DomainError):
+    """The deployment cannot serve the request as configured (a stored secret that no
+    configured key decrypts); ``detail`` says what the operator must fix, never a secret."""
+
+
 def invalid(loc: Sequence[str | int], msg: str, *, detail: str = NOT_VALID) -> Invalid:
     """The one "not valid" error: one field (``loc``, as pydantic writes it) and what is wrong."""
     return Invalid(detail, errors=[{"loc": list(loc), "msg": msg}])
+
+
+def invalid_fields(exc: ValidationError, *, under: Sequence[str | int] = ("body",)) -> Invalid:
+    """The "not valid" error for a model that refused its input: each field's path below
+    ``under`` (where the input sat in the request) and what is wrong, never the input itself
+    (it may be a secret)."""
+    return Invalid(
+        NOT_VALID,
+        errors=[
+            {"loc": [*under, *err["loc"]], "msg": err["msg"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ],
+    )

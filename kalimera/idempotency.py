@@ -8,6 +8,9 @@ and body, plus ``Idempotent-Replayed: true``) to a retry that asks for the same 
 key with a different request is **422**. A failed request frees its key, so that the client can
 correct the request and send it again under the same key. A holder that dies (a crashed
 instance) frees the key after ``LEASE``.
+
+Nothing here knows HTTP: ``once`` answers the service's own result or a ``Replay``, which the
+routes turn into a response with ``kalimera.deps.answer`` (where the header is read, too).
 """
 
 from __future__ import annotations
@@ -18,15 +21,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from fastapi import Header
-from fastapi.responses import JSONResponse
 from psycopg.types.json import Json
 from pydantic import BaseModel
 
 from kalimera.db import Conn, transaction
-from kalimera.problems import RETRY_AFTER_SECONDS, Problem
+from kalimera.errors import InProgress, Invalid
 
 if TYPE_CHECKING:
     from kalimera.services import Services
@@ -36,17 +37,13 @@ M = TypeVar("M", bound=BaseModel)
 KEY_LIFETIME = timedelta(hours=24)
 LEASE = timedelta(minutes=15)  # longer than any upload may take
 
-KeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="Any unique string (a UUID is good): a retry with the same key (within 24 h) "
-        "answers as the first request did and does nothing twice",
-    ),
-]
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The answer a retry gets: the first request's status and body, as they were."""
+
+    status: int
+    body: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +55,11 @@ class Answer:
     status: int
     body: dict[str, Any]
 
-    def replay(self, fingerprint: str, operation: str) -> JSONResponse:
+    def replay(self, *, fingerprint: str, operation: str) -> Replay:
         """The stored answer, if the retry asks for what the first request asked."""
         if (fingerprint, operation) != (self.fingerprint, self.operation):
-            raise Problem(
-                422,
-                "This Idempotency-Key was used for a different request; use a new key",
-            )
-        return JSONResponse(
-            self.body, status_code=self.status, headers={"Idempotent-Replayed": "true"}
-        )
+            raise Invalid("This Idempotency-Key was used for a different request; use a new key")
+        return Replay(status=self.status, body=self.body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +73,15 @@ class Claim:
     async def complete(self, *, fingerprint: str, status: int, body: dict[str, Any]) -> None:
         async with transaction(await self.services.db()) as conn:
             await conn.execute(
-                "UPDATE kalimera_idempotency_keys SET fingerprint = %(f)s, status = %(s)s,"
-                " body = %(b)s, locked_until = NULL"
-                " WHERE tenant_id = %(t)s AND key = %(k)s",
+                "UPDATE kalimera_idempotency_keys SET fingerprint = %(fingerprint)s,"
+                " status = %(status)s, body = %(body)s, locked_until = NULL"
+                " WHERE tenant_id = %(tenant_id)s AND key = %(key)s",
                 {
-                    "t": self.tenant_id,
-                    "k": self.key,
-                    "f": fingerprint,
-                    "s": status,
-                    "b": Json(body),
+                    "tenant_id": self.tenant_id,
+                    "key": self.key,
+                    "fingerprint": fingerprint,
+                    "status": status,
+                    "body": Json(body),
                 },
             )
 
@@ -97,8 +89,8 @@ class Claim:
         async with transaction(await self.services.db()) as conn:
             await conn.execute(
                 "DELETE FROM kalimera_idempotency_keys"
-                " WHERE tenant_id = %(t)s AND key = %(k)s AND status IS NULL",
-                {"t": self.tenant_id, "k": self.key},
+                " WHERE tenant_id = %(tenant_id)s AND key = %(key)s AND status IS NULL",
+                {"tenant_id": self.tenant_id, "key": self.key},
             )
 
 
@@ -108,27 +100,23 @@ def fingerprint(request: dict[str, Any]) -> str:
 
 
 async def claim(
-    services: Services, *, tenant_id: uuid.UUID, key: str, operation: str
+    *, services: Services, tenant_id: uuid.UUID, key: str, operation: str
 ) -> Claim | Answer:
     """Hold ``key`` for this request (a ``Claim``), or the ``Answer`` an earlier request with
     it got; 409 while another request holds it."""
     async with transaction(await services.db()) as conn:
-        if await _insert(conn, tenant_id=tenant_id, key=key, operation=operation):
+        if await _insert(conn=conn, tenant_id=tenant_id, key=key, operation=operation):
             return Claim(services, tenant_id, key)
         cur = await conn.execute(
             "SELECT operation, fingerprint, status, body FROM kalimera_idempotency_keys"
-            " WHERE tenant_id = %(t)s AND key = %(k)s",
-            {"t": tenant_id, "k": key},
+            " WHERE tenant_id = %(tenant_id)s AND key = %(key)s",
+            {"tenant_id": tenant_id, "key": key},
         )
         row = await cur.fetchone()
     if row is None:  # the holder released it between our two statements: ask again
-        return await claim(services, tenant_id=tenant_id, key=key, operation=operation)
+        return await claim(services=services, tenant_id=tenant_id, key=key, operation=operation)
     if row["status"] is None:
-        raise Problem(
-            409,
-            "A request with this Idempotency-Key is in progress; retry shortly",
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
+        raise InProgress("A request with this Idempotency-Key is in progress; retry shortly")
     return Answer(
         operation=row["operation"],
         fingerprint=row["fingerprint"],
@@ -137,40 +125,46 @@ async def claim(
     )
 
 
-async def _insert(conn: Conn, *, tenant_id: uuid.UUID, key: str, operation: str) -> bool:
+async def _insert(*, conn: Conn, tenant_id: uuid.UUID, key: str, operation: str) -> bool:
     """Take the key if it is free; the tenant's expired keys (and dead holders') go first."""
     await conn.execute(
-        "DELETE FROM kalimera_idempotency_keys WHERE tenant_id = %(t)s"
+        "DELETE FROM kalimera_idempotency_keys WHERE tenant_id = %(tenant_id)s"
         " AND (expires_at < now() OR (status IS NULL AND locked_until < now()))",
-        {"t": tenant_id},
+        {"tenant_id": tenant_id},
     )
     cur = await conn.execute(
         "INSERT INTO kalimera_idempotency_keys"
         " (tenant_id, key, operation, locked_until, expires_at)"
-        " VALUES (%(t)s, %(k)s, %(o)s, now() + %(lease)s, now() + %(life)s)"
+        " VALUES (%(tenant_id)s, %(key)s, %(operation)s, now() + %(lease)s, now() + %(life)s)"
         " ON CONFLICT (tenant_id, key) DO NOTHING RETURNING key",
-        {"t": tenant_id, "k": key, "o": operation, "lease": LEASE, "life": KEY_LIFETIME},
+        {
+            "tenant_id": tenant_id,
+            "key": key,
+            "operation": operation,
+            "lease": LEASE,
+            "life": KEY_LIFETIME,
+        },
     )
     return await cur.fetchone() is not None
 
 
 async def once(
-    services: Services,
     *,
+    services: Services,
     tenant_id: uuid.UUID,
     key: str | None,
     operation: str,
     status: int,
     run: Callable[[], Awaitable[tuple[M, str]]],
     fingerprint: Callable[[], Awaitable[str]],
-) -> M | JSONResponse:
+) -> M | Replay:
     """Do ``run`` (which answers and fingerprints the request) once per key: a retry gets the
     stored answer when ``fingerprint`` (the retry's, computed without doing anything) matches."""
     if key is None:
         return (await run())[0]
-    held = await claim(services, tenant_id=tenant_id, key=key, operation=operation)
+    held = await claim(services=services, tenant_id=tenant_id, key=key, operation=operation)
     if isinstance(held, Answer):
-        return held.replay(await fingerprint(), operation)
+        return held.replay(fingerprint=await fingerprint(), operation=operation)
     try:
         answer, print_ = await run()
     except BaseException:

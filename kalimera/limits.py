@@ -33,7 +33,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kalimera.db import DatabaseUnavailable
-from kalimera.problems import Problem, database_unavailable, problem_response
+from kalimera.errors import DomainError, Malformed, TooLarge, invalid
+from kalimera.problems import Problem, as_problem, database_unavailable, problem_response
+from kalimera.sizecap import SizeCap
 
 MiB = 1024 * 1024
 JSON_BYTES = 1 * MiB
@@ -128,7 +130,7 @@ class BodyGuard:
 
         limit, streamed = body_limit(self.files, scope["method"], scope["path"], content_type)
         if length is not None and length > limit:
-            await _answer(scope, receive, send, Problem(413, too_large_detail(limit)), close=True)
+            await _answer(scope, receive, send, TooLarge(too_large_detail(limit)), close=True)
             return
         try:
             principal = await self.authenticate(scope["app"], authorization)
@@ -144,7 +146,7 @@ class BodyGuard:
             body = await _read(receive, limit)
             if body is None:  # the client went away
                 return
-            if isinstance(body, Problem):
+            if isinstance(body, TooLarge):
                 await _answer(scope, receive, send, body, close=True)
                 return
             refused = check_json(body)
@@ -159,8 +161,14 @@ class BodyGuard:
 
 
 async def _answer(
-    scope: Scope, receive: Receive, send: Send, problem: Problem, *, close: bool = False
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    refusal: Problem | DomainError,
+    *,
+    close: bool = False,
 ) -> None:
+    problem = as_problem(refusal) if isinstance(refusal, DomainError) else refusal
     headers = dict(problem.headers or {})
     if close:
         headers["Connection"] = "close"
@@ -172,19 +180,18 @@ async def _answer(
     await response(scope, receive, send)
 
 
-async def _read(receive: Receive, limit: int) -> bytes | Problem | None:
+async def _read(receive: Receive, limit: int) -> bytes | TooLarge | None:
     """The whole body, or a 413 as soon as it passes ``limit``; None when the client left."""
+    cap = SizeCap(limit=limit, detail=too_large_detail(limit))
     chunks: list[bytes] = []
-    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return Problem(413, too_large_detail(limit))
-        chunks.append(chunk)
+        try:
+            chunks.append(cap.take(message.get("body", b"")))
+        except TooLarge as refused:
+            return refused
         if not message.get("more_body", False):
             return b"".join(chunks)
 
@@ -204,23 +211,23 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def _counting(receive: Receive, limit: int) -> Receive:
-    size = 0
+    cap = SizeCap(limit=limit, detail=too_large_detail(limit))
 
     async def counted() -> Message:
-        nonlocal size
         message = await receive()
         if message["type"] == "http.request":
-            size += len(message.get("body", b""))
-            if size > limit:
-                raise BodyTooLarge(limit)
+            try:
+                cap.take(message.get("body", b""))
+            except TooLarge:
+                raise BodyTooLarge(limit) from None
         return message
 
     return counted
 
 
-def check_json(body: bytes) -> Problem | None:
-    """A problem for JSON the API must not take (too deep, NUL, lone surrogates); None for the rest,
-    including JSON that does not parse, which FastAPI answers as it always has (400)."""
+def check_json(body: bytes) -> DomainError | None:
+    """The refusal of JSON the API must not take (too deep, NUL, lone surrogates); None for the
+    rest, including JSON that does not parse, which FastAPI answers as it always has (400)."""
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -233,7 +240,7 @@ def check_json(body: bytes) -> Problem | None:
     return None
 
 
-def _explain(body: bytes) -> Problem | None:
+def _explain(body: bytes) -> DomainError | None:
     """Why orjson refused ``body``: the standard library's parser takes what orjson does not
     (lone surrogates, NaN, nesting past orjson's own limit) and is asked only then."""
     try:
@@ -249,10 +256,9 @@ def _explain(body: bytes) -> Problem | None:
     ) or _refuse_text(value, _has_nul, "must not contain NUL characters")
 
 
-def _nested_too_deep() -> Problem:
+def _nested_too_deep() -> Malformed:
     # 400, as for JSON that does not parse: the structure is refused before any field is read.
-    return Problem(
-        400,
+    return Malformed(
         f"The request body is nested more than {MAX_JSON_DEPTH} levels deep",
         errors=[{"loc": ["body"], "msg": f"nested more than {MAX_JSON_DEPTH} levels deep"}],
     )
@@ -283,7 +289,7 @@ def _has_lone_surrogate(text: str) -> bool:
     return False
 
 
-def _refuse_text(value: Any, bad: Callable[[str], bool], msg: str) -> Problem | None:
+def _refuse_text(value: Any, bad: Callable[[str], bool], msg: str) -> DomainError | None:
     """A 422 naming the first field (or key) whose text is ``bad``; None when there is none."""
     stack: list[tuple[Any, list[str | int]]] = [(value, ["body"])]
     while stack:
@@ -301,6 +307,6 @@ def _refuse_text(value: Any, bad: Callable[[str], bool], msg: str) -> Problem | 
     return None
 
 
-def _invalid_text(loc: list[str | int], msg: str) -> Problem:
+def _invalid_text(loc: list[str | int], msg: str) -> DomainError:
     field = ".".join(str(part) for part in loc[1:]) or "body"
-    return Problem(422, f"{field}: {msg}", errors=[{"loc": loc, "msg": msg}])
+    return invalid(loc, msg, detail=f"{field}: {msg}")

@@ -88,11 +88,13 @@ STATUS: dict[type[domain.DomainError], int] = {
     domain.Malformed: 400,
     domain.NotFound: 404,
     domain.Conflict: 409,
+    domain.InProgress: 409,
     domain.Stale: 412,
     domain.TooLarge: 413,
     domain.Unsupported: 415,
     domain.Invalid: 422,
     domain.Unavailable: 503,
+    domain.Misconfigured: 500,
 }
 
 
@@ -100,16 +102,23 @@ def status_of(exc: domain.DomainError) -> int:
     return next(status for kind, status in STATUS.items() if isinstance(exc, kind))
 
 
-async def _on_domain_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, domain.DomainError)
+def as_problem(exc: domain.DomainError) -> Problem:
+    """The problem a domain error is answered with: its status from ``STATUS``, and
+    ``Retry-After`` when it says when to retry. For the ASGI guards, which answer for
+    themselves; the routes' errors come through ``_on_domain_error``."""
     retry_after = getattr(exc, "retry_after", None)
-    return problem_response(
+    return Problem(
         status_of(exc),
         exc.detail,
         title=exc.title,
         errors=exc.errors,
         headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
     )
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, domain.DomainError)
+    return await _on_problem(request, as_problem(exc))
 
 
 async def _on_validation(_: Request, exc: Exception) -> JSONResponse:

@@ -8,7 +8,6 @@ secret field is typed ``str`` or left open, so the mask ``"********"`` is always
 import math
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -26,6 +25,7 @@ from pydantic import (
 from pydantic.alias_generators import to_pascal
 
 from kalimera.agents.sections import NAMES, SECTIONS
+from kalimera.profiles import ProfileType
 
 # An avatar is judged by its URL alone (no network call at write time): an http(s) URL whose
 # path ends in one of these image extensions.
@@ -216,11 +216,6 @@ SECTION_MODELS: dict[str, type[Section] | type[AllowedHosts]] = {
     "AllowedHosts": AllowedHosts,
 }
 assert tuple(SECTION_MODELS) == NAMES
-
-
-class ProfileType(StrEnum):
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
 
 
 def _check_avatar(value: HttpUrl | None) -> HttpUrl | None:

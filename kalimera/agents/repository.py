@@ -52,10 +52,10 @@ async def insert(
     cur = await _cursor(conn).execute(
         "INSERT INTO kalimera_ai_agents"  # noqa: S608
         " (tenant_id, id, name, description, avatar, profile_type, configuration)"
-        " VALUES (%(tenant)s, %(id)s, %(name)s, %(description)s, %(avatar)s, %(profile_type)s,"
+        " VALUES (%(tenant_id)s, %(id)s, %(name)s, %(description)s, %(avatar)s, %(profile_type)s,"
         " kalimera_keep_masked(%(configuration)s, '{}'::jsonb))"
         f" RETURNING {COLUMNS}",
-        {"tenant": tenant_id, "id": agent_id, "configuration": Jsonb(configuration), **columns},
+        {"tenant_id": tenant_id, "id": agent_id, "configuration": Jsonb(configuration), **columns},
     )
     row = await cur.fetchone()
     assert row is not None
@@ -65,8 +65,8 @@ async def insert(
 async def get(*, conn: Conn, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> Row | None:
     cur = await _cursor(conn).execute(
         f"SELECT {COLUMNS} FROM kalimera_ai_agents"  # noqa: S608
-        " WHERE tenant_id = %(tenant)s AND id = %(id)s",
-        {"tenant": tenant_id, "id": agent_id},
+        " WHERE tenant_id = %(tenant_id)s AND id = %(id)s",
+        {"tenant_id": tenant_id, "id": agent_id},
     )
     return await cur.fetchone()
 
@@ -84,10 +84,10 @@ async def page(
         conn,
         table="kalimera_ai_agents",
         columns=COLUMNS,
-        where="tenant_id = %(tenant)s"
+        where="tenant_id = %(tenant_id)s"
         f" AND (%(pattern)s::text IS NULL OR {_SEARCHED} ILIKE %(pattern)s::text)",
         order_by="created_at DESC, id",
-        params={"tenant": tenant_id, "pattern": contains(search)},
+        params={"tenant_id": tenant_id, "pattern": contains(search)},
         limit=limit,
         offset=offset,
         cursor=_cursor(conn),
@@ -111,7 +111,7 @@ async def update(
     None when no such agent, or ``version`` is given and is not the stored one.
     """
     params: dict[str, Any] = {
-        "tenant": tenant_id,
+        "tenant_id": tenant_id,
         "id": agent_id,
         "version": version,
         "sections": Jsonb(sections),
@@ -127,7 +127,7 @@ async def update(
         " profile_type ="
         "  CASE WHEN %(set_profile_type)s THEN %(profile_type)s ELSE profile_type END,"
         " configuration = configuration || kalimera_keep_masked(%(sections)s, configuration)"
-        " WHERE tenant_id = %(tenant)s AND id = %(id)s"
+        " WHERE tenant_id = %(tenant_id)s AND id = %(id)s"
         " AND (%(version)s::bigint IS NULL OR version = %(version)s::bigint)"
         f" RETURNING {COLUMNS}",
         params,
@@ -137,16 +137,16 @@ async def update(
 
 async def exists(*, conn: Conn, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> bool:
     cur = await conn.execute(
-        "SELECT 1 FROM kalimera_ai_agents WHERE tenant_id = %(tenant)s AND id = %(id)s",
-        {"tenant": tenant_id, "id": agent_id},
+        "SELECT 1 FROM kalimera_ai_agents WHERE tenant_id = %(tenant_id)s AND id = %(id)s",
+        {"tenant_id": tenant_id, "id": agent_id},
     )
     return await cur.fetchone() is not None
 
 
 async def delete(*, conn: Conn, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> bool:
     cur = await conn.execute(
-        "DELETE FROM kalimera_ai_agents WHERE tenant_id = %(tenant)s AND id = %(id)s",
-        {"tenant": tenant_id, "id": agent_id},
+        "DELETE FROM kalimera_ai_agents WHERE tenant_id = %(tenant_id)s AND id = %(id)s",
+        {"tenant_id": tenant_id, "id": agent_id},
     )
     return cur.rowcount == 1
 
@@ -175,8 +175,8 @@ async def lock_configuration(
     """The stored configuration, locked until the transaction ends."""
     cur = await _cursor(conn).execute(
         "SELECT configuration FROM kalimera_ai_agents"
-        " WHERE tenant_id = %(tenant)s AND id = %(id)s FOR UPDATE",
-        {"tenant": tenant_id, "id": agent_id},
+        " WHERE tenant_id = %(tenant_id)s AND id = %(id)s FOR UPDATE",
+        {"tenant_id": tenant_id, "id": agent_id},
     )
     row = await cur.fetchone()
     return None if row is None else row["configuration"]
@@ -187,6 +187,6 @@ async def set_configuration(
 ) -> None:
     await conn.execute(
         "UPDATE kalimera_ai_agents SET configuration = %(configuration)s"
-        " WHERE tenant_id = %(tenant)s AND id = %(id)s",
-        {"tenant": tenant_id, "id": agent_id, "configuration": Jsonb(configuration)},
+        " WHERE tenant_id = %(tenant_id)s AND id = %(id)s",
+        {"tenant_id": tenant_id, "id": agent_id, "configuration": Jsonb(configuration)},
     )

@@ -12,7 +12,6 @@ from datetime import UTC
 from typing import Any
 
 import orjson
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from kalimera.agents import repository
@@ -34,7 +33,7 @@ from kalimera.agents.sections import (
     section_name,
 )
 from kalimera.db import transaction
-from kalimera.problems import NotFound, Problem
+from kalimera.errors import Invalid, Misconfigured, NotFound, Stale, TooLarge, invalid_fields
 from kalimera.services import Services
 from kalimera.singleflight import SingleFlight
 
@@ -90,18 +89,18 @@ def render(row: Row) -> Rendered:
 
 def _check_size(name: str, value: Any) -> None:
     if len(orjson.dumps(value)) > MAX_SECTION_BYTES:
-        raise Problem(413, f"The {KEY_OF[name]} section is over {MAX_SECTION_BYTES // 1024} KiB")
+        raise TooLarge(f"The {KEY_OF[name]} section is over {MAX_SECTION_BYTES // 1024} KiB")
 
 
 def _sealed(
-    services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID, sections: dict[str, Any]
+    *, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID, sections: dict[str, Any]
 ) -> dict[str, Any]:
     for name, value in sections.items():
         _check_size(name, value)
     return cipher(services.settings).seal(sections, associated_data(tenant_id, agent_id))
 
 
-async def _invalidate(services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> None:
+async def _invalidate(*, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> None:
     key = cache_key(tenant_id, agent_id)
     _loads.forget(key)
     await services.cache.delete(key)
@@ -148,7 +147,9 @@ async def list_page(
 
 async def create(*, services: Services, tenant_id: uuid.UUID, body: AgentCreate) -> uuid.UUID:
     agent_id = uuid.uuid4()
-    sections = _sealed(services, tenant_id, agent_id, body.sections())
+    sections = _sealed(
+        services=services, tenant_id=tenant_id, agent_id=agent_id, sections=body.sections()
+    )
     async with transaction(await services.db()) as conn:
         await repository.insert(
             conn=conn,
@@ -164,7 +165,7 @@ async def create(*, services: Services, tenant_id: uuid.UUID, body: AgentCreate)
 def _refuse_redirected_secrets(
     sections: dict[str, Any], stored: dict[str, Any], *, one_section: bool
 ) -> None:
-    """422 when a secret sent back masked would stay paired with a changed endpoint, URL or
+    """``Invalid`` when a secret sent back masked would stay paired with a changed endpoint, URL or
     host (the stored key would be sent somewhere it was never sent): the client must enter it
     again. ``one_section``: the body is the section itself (its PUT), not the whole agent."""
     errors = []
@@ -177,7 +178,7 @@ def _refuse_redirected_secrets(
                 {"loc": loc, "msg": f"re-enter {secret}: the endpoint changed ({changed})"}
             )
     if errors:
-        raise Problem(422, "; ".join(str(err["msg"]) for err in errors), errors=errors)
+        raise Invalid("; ".join(str(err["msg"]) for err in errors), errors=errors)
 
 
 async def _update(
@@ -191,7 +192,7 @@ async def _update(
     one_section: bool = False,
 ) -> Row:
     version = parse_if_match(if_match)
-    sealed = _sealed(services, tenant_id, agent_id, sections)
+    sealed = _sealed(services=services, tenant_id=tenant_id, agent_id=agent_id, sections=sections)
     # Only a body that sends a secret back masked needs the stored sections compared (under
     # the row's lock, so no concurrent write slips between the check and the update).
     masked = MASK.encode() in orjson.dumps(sections)
@@ -214,9 +215,9 @@ async def _update(
             if version is not None and await repository.exists(
                 conn=conn, tenant_id=tenant_id, agent_id=agent_id
             ):
-                raise Problem(412, "The agent changed since it was read (If-Match is stale)")
+                raise Stale("The agent changed since it was read (If-Match is stale)")
             raise NotFound(NOT_FOUND)
-    await _invalidate(services, tenant_id, agent_id)
+    await _invalidate(services=services, tenant_id=tenant_id, agent_id=agent_id)
     logger.info(
         "agent updated: tenant=%r agent=%r sections=%r",
         str(tenant_id),
@@ -244,18 +245,16 @@ async def update(
     )
 
 
-def validate_section(section: str, value: Any) -> tuple[str, Any]:
-    """The section's name and its value as stored; 404 for an unknown name, 422 when the value
-    does not fit the section's model, 413 when too large."""
+def validate_section(*, section: str, value: Any) -> tuple[str, Any]:
+    """The section's name and its value as stored; ``NotFound`` for an unknown name,
+    ``Invalid`` when the value does not fit the section's model, ``TooLarge`` when too large."""
     name = section_name(section)
     if name is None:
         raise NotFound("Invalid section name")
     try:
         stored = SECTION_MODELS[name].model_validate(value).stored()
     except ValidationError as exc:
-        raise RequestValidationError(
-            [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_input=False)]
-        ) from None
+        raise invalid_fields(exc) from None
     _check_size(name, stored)
     return name, stored
 
@@ -271,7 +270,7 @@ async def update_section(
 ) -> tuple[str, dict[str, Any]]:
     """Replace one section in one atomic statement; the new ETag and the whole configuration,
     masked."""
-    name, stored = validate_section(section, value)
+    name, stored = validate_section(section=section, value=value)
     row = await _update(
         services=services,
         tenant_id=tenant_id,
@@ -289,7 +288,7 @@ async def delete(*, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUI
         deleted = await repository.delete(conn=conn, tenant_id=tenant_id, agent_id=agent_id)
     if not deleted:
         raise NotFound(NOT_FOUND)
-    await _invalidate(services, tenant_id, agent_id)
+    await _invalidate(services=services, tenant_id=tenant_id, agent_id=agent_id)
     logger.info("agent deleted: tenant=%r agent=%r", str(tenant_id), str(agent_id))
 
 
@@ -312,8 +311,7 @@ async def runtime_config(
             str(agent_id),
             exc,
         )
-        raise Problem(
-            500,
+        raise Misconfigured(
             "A stored secret does not decrypt with the configured keys"
             " (keep the previous key in KALIMERA_ENCRYPTION_KEY_OLD until `kalimera secrets rotate`"
             " has run)",
@@ -367,5 +365,5 @@ async def rotate_all(*, services: Services, batch: int = 200) -> Rotation:
                     )
             if dirty:
                 result.changed += 1
-                await _invalidate(services, tenant_id, agent_id)
+                await _invalidate(services=services, tenant_id=tenant_id, agent_id=agent_id)
         after = keys[-1]

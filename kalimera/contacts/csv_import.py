@@ -1,10 +1,9 @@
-"""CSV import of contacts: the upload, the parse, the checks and the batched inserts.
+"""CSV import of contacts: the parse, the checks and the batched inserts.
 
-The file is read from the request stream (whose size the body guard, ``kalimera.limits``, bounds
-to ``MAX_BYTES``, plus ``MULTIPART_SLACK`` for a form, before a byte is read), parsed and checked
-in a worker thread (so the event loop keeps serving), and its good rows stored ``BATCH_ROWS``
-at a time: one statement and one transaction per batch, so a 10,000-row file costs ten round
-trips. Nothing is written when the file as a whole is refused
+The file comes as bytes (at most ``MAX_BYTES``; ``csv_upload`` takes them out of an HTTP
+request), is parsed and checked in a worker thread (so the event loop keeps serving), and its
+good rows stored ``BATCH_ROWS`` at a time: one statement and one transaction per batch, so a
+10,000-row file costs ten round trips. Nothing is written when the file as a whole is refused
 (not UTF-8, more than ``MAX_ROWS`` rows, unknown columns).
 
 Duplicates are reported, never stored twice: a row whose phone number is already stored in the
@@ -23,22 +22,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
-from starlette.requests import ClientDisconnect, Request
 
 from kalimera.contacts import repository
 from kalimera.contacts.models import NAMES_REQUIRED, ContactCreate, ImportResult, RowError
 from kalimera.contacts.service import normalise_phone
 from kalimera.db import transaction
-from kalimera.problems import Problem
+from kalimera.errors import Invalid, TooLarge, Unsupported
 from kalimera.services import Services
+from kalimera.sizecap import SizeCap
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 10_000
+TOO_LARGE = f"The file is larger than {MAX_BYTES // 2**20} MiB"
 BATCH_ROWS = 1_000
-# Room for the multipart envelope around a file of MAX_BYTES.
-MULTIPART_SLACK = 64 * 1024
-CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel"})
 DELIMITERS = (",", ";", "\t")
 # Columns a listing export carries that the import leaves to the server.
 READ_ONLY_COLUMNS = frozenset({"id", "created_at", "updated_at"})
@@ -48,91 +44,10 @@ KNOWN_COLUMNS = COLUMNS | READ_ONLY_COLUMNS
 # names), without normalising a million names to report which are wrong.
 MAX_COLUMNS = 1_000
 
-REQUEST_BODY: dict[str, Any] = {
-    "required": True,
-    "description": (
-        "A CSV file, UTF-8 with or without BOM, comma-, semicolon- or tab-separated, with a "
-        "header row of field names (first_name and last_name required; id, created_at and "
-        f"updated_at ignored); at most {MAX_ROWS:,} rows and {MAX_BYTES // 2**20} MiB. Sent as "
-        "the body, or as the file part of a multipart form."
-    ),
-    "content": {
-        "text/csv": {"schema": {"type": "string"}},
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
-                "required": ["file"],
-            }
-        },
-    },
-}
 
-
-def _too_large() -> Problem:
-    return Problem(413, f"The file is larger than {MAX_BYTES // 2**20} MiB")
-
-
-async def _read(request: Request) -> bytes:
-    """The request body. Its size is bounded before a byte is read by the body guard
-    (``kalimera.limits``, with the limits ``kalimera.app.file_routes`` gives this route)."""
-    chunks: list[bytes] = []
-    try:
-        async for chunk in request.stream():
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise Problem(400, "The upload ended before the whole file arrived") from None
-    return b"".join(chunks)
-
-
-async def read_upload(request: Request) -> bytes:
-    """The CSV bytes of an upload: the body itself, or the file part of a multipart form."""
-    media_type, _, params = request.headers.get("content-type", "").partition(";")
-    media_type = media_type.strip().lower()
-    charset = _param(params, "charset")
-    if charset not in (None, "utf-8", "utf8"):
-        raise Problem(415, "The file must be UTF-8")
-    if media_type in CSV_TYPES:
-        return await _read(request)
-    if media_type == "multipart/form-data":
-        return await _file_part(request)
-    raise Problem(415, "Send the file as text/csv, or as the file part of multipart/form-data")
-
-
-def _param(params: str, name: str) -> str | None:
-    for part in params.split(";"):
-        key, _, value = part.partition("=")
-        if key.strip().lower() == name:
-            return value.strip().strip('"').lower()
-    return None
-
-
-async def _file_part(request: Request) -> bytes:
-    body = await _read(request)
-    sent = False
-
-    async def replay() -> dict[str, Any]:
-        # The bounded body, handed to Starlette's multipart parser as if it came from the client.
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        form = await Request(request.scope, replay).form(max_files=1, max_fields=16)
-    except Exception as exc:  # Starlette raises several kinds for a malformed form
-        raise Problem(400, "The multipart form could not be read") from exc
-    try:
-        files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
-        if not files:
-            raise Problem(400, "No file part")
-        data = await files[0].read()
-    finally:
-        await form.close()
-    if len(data) > MAX_BYTES:
-        raise _too_large()
-    return data
+def file_cap() -> SizeCap:
+    """The cap on one CSV file's bytes (the edge counts an upload's file part with it too)."""
+    return SizeCap(limit=MAX_BYTES, detail=TOO_LARGE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +83,7 @@ def _records(data: bytes) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise Problem(415, f"The file is not UTF-8 (byte {exc.start})") from None
+        raise Unsupported(f"The file is not UTF-8 (byte {exc.start})") from None
     # Lines end in LF or CRLF; a file with CR alone (old Mac exports) ends them in CR.
     newline = "\r" if "\n" not in text and "\r" in text else "\n"
     first_line = text.split(newline, 1)[0]
@@ -184,7 +99,7 @@ def _records(data: bytes) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
                     yield line, cells
                 line = reader.line_num + 1
         except csv.Error as exc:
-            raise Problem(422, f"Line {line}: the CSV cannot be read ({exc})") from None
+            raise Invalid(f"Line {line}: the CSV cannot be read ({exc})") from None
 
     return header, records()
 
@@ -204,22 +119,22 @@ def _header(reader: Any) -> list[str]:
     try:
         raw = next(reader, None)
     except csv.Error as exc:
-        raise Problem(422, f"Line 1: the CSV cannot be read ({exc})") from None
+        raise Invalid(f"Line 1: the CSV cannot be read ({exc})") from None
     if not raw or not any(cell.strip() for cell in raw):
-        raise Problem(422, "The file is empty: the first line must name the columns")
+        raise Invalid("The file is empty: the first line must name the columns")
     known = ", ".join(ContactCreate.model_fields)
     if len(raw) > MAX_COLUMNS:
-        raise Problem(422, f"The header has {len(raw):,} columns; the columns are {known}")
+        raise Invalid(f"The header has {len(raw):,} columns; the columns are {known}")
     header = [cell.strip().lower().replace(" ", "_").replace("-", "_") for cell in raw]
     unknown = list(dict.fromkeys(name for name in header if name not in KNOWN_COLUMNS))
     if unknown:
-        raise Problem(422, f"Unknown column(s): {_some(unknown)}; the columns are {known}")
+        raise Invalid(f"Unknown column(s): {_some(unknown)}; the columns are {known}")
     repeated = sorted(name for name, seen in Counter(header).items() if seen > 1)
     if repeated:
-        raise Problem(422, f"Repeated column(s): {_some(repeated)}")
+        raise Invalid(f"Repeated column(s): {_some(repeated)}")
     missing = [name for name in ("first_name", "last_name") if name not in header]
     if missing:
-        raise Problem(422, f"Missing column(s): {', '.join(missing)}; {NAMES_REQUIRED}")
+        raise Invalid(f"Missing column(s): {', '.join(missing)}; {NAMES_REQUIRED}")
     return header
 
 
@@ -243,7 +158,7 @@ def _row_error(exc: ValidationError) -> str:
 def check(data: bytes, region: str) -> tuple[list[Candidate], list[RowError]]:
     """Parse and check the whole file: the rows to store, in order, and the rows refused.
 
-    A whole-file fault raises ``Problem`` before anything is stored.
+    A whole-file fault raises a domain error (``kalimera.errors``) before anything is stored.
     """
     header, records = _records(data)
     width = len(header)
@@ -252,7 +167,7 @@ def check(data: bytes, region: str) -> tuple[list[Candidate], list[RowError]]:
     first_seen: dict[tuple[str | None, ...], int] = {}
     for count, (line, cells) in enumerate(records, start=1):
         if count > MAX_ROWS:
-            raise Problem(413, f"The file has more than {MAX_ROWS:,} rows")
+            raise TooLarge(f"The file has more than {MAX_ROWS:,} rows")
         if len(cells) != width:
             errors.append(RowError(row=line, detail=f"{len(cells)} fields; the header has {width}"))
             continue
@@ -288,6 +203,7 @@ def _duplicate(candidate: Candidate, where: str) -> str:
 
 async def import_csv(*, services: Services, tenant_id: uuid.UUID, data: bytes) -> ImportResult:
     """Store the file's good rows, batch by batch, and report every row refused."""
+    file_cap().take(data)
     candidates, errors = await asyncio.to_thread(
         check, data, services.settings.default_phone_region
     )
@@ -296,9 +212,9 @@ async def import_csv(*, services: Services, tenant_id: uuid.UUID, data: bytes) -
     for start in range(0, len(candidates), BATCH_ROWS):
         batch = candidates[start : start + BATCH_ROWS]
         async with transaction(pool) as conn:
-            await repository.lock_imports(conn, tenant_id=tenant_id)
+            await repository.lock_imports(conn=conn, tenant_id=tenant_id)
             inserted = await repository.insert_many(
-                conn, tenant_id=tenant_id, rows=[c.fields for c in batch]
+                conn=conn, tenant_id=tenant_id, rows=[c.fields for c in batch]
             )
         stored = {_stored_key(row) for row in inserted}
         created += len(stored)

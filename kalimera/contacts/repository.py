@@ -36,7 +36,7 @@ PHONE_TAKEN = "kalimera_contacts_contact_no_key"
 END_BEFORE_START = "kalimera_contacts_end_after_start"
 
 
-async def insert(conn: Conn, *, tenant_id: uuid.UUID, fields: dict[str, Any]) -> DictRow:
+async def insert(*, conn: Conn, tenant_id: uuid.UUID, fields: dict[str, Any]) -> DictRow:
     cur = await conn.execute(
         "INSERT INTO kalimera_contacts (tenant_id, first_name, last_name, contact_no, email,"  # noqa: S608 - fixed column names
         " start_datetime, end_datetime, language, voice, status)"
@@ -50,7 +50,7 @@ async def insert(conn: Conn, *, tenant_id: uuid.UUID, fields: dict[str, Any]) ->
     return row
 
 
-async def get(conn: Conn, *, tenant_id: uuid.UUID, contact_id: int) -> DictRow | None:
+async def get(*, conn: Conn, tenant_id: uuid.UUID, contact_id: int) -> DictRow | None:
     cur = await conn.execute(
         f"SELECT {COLUMNS} FROM kalimera_contacts"  # noqa: S608 - fixed names
         " WHERE tenant_id = %(tenant_id)s AND id = %(id)s",
@@ -60,7 +60,7 @@ async def get(conn: Conn, *, tenant_id: uuid.UUID, contact_id: int) -> DictRow |
 
 
 async def update(
-    conn: Conn, *, tenant_id: uuid.UUID, contact_id: int, changes: dict[str, Any]
+    *, conn: Conn, tenant_id: uuid.UUID, contact_id: int, changes: dict[str, Any]
 ) -> DictRow | None:
     """Set the given fields (names from ``FIELDS`` only); None when the contact is not there."""
     assert changes
@@ -76,7 +76,7 @@ async def update(
     return await cur.fetchone()
 
 
-async def delete(conn: Conn, *, tenant_id: uuid.UUID, contact_id: int) -> bool:
+async def delete(*, conn: Conn, tenant_id: uuid.UUID, contact_id: int) -> bool:
     cur = await conn.execute(
         "DELETE FROM kalimera_contacts WHERE tenant_id = %(tenant_id)s AND id = %(id)s",
         {"tenant_id": tenant_id, "id": contact_id},
@@ -85,8 +85,8 @@ async def delete(conn: Conn, *, tenant_id: uuid.UUID, contact_id: int) -> bool:
 
 
 async def page(
-    conn: Conn,
     *,
+    conn: Conn,
     tenant_id: uuid.UUID,
     pattern: str | None,
     status: str | None,
@@ -111,7 +111,7 @@ async def page(
     )
 
 
-async def lock_imports(conn: Conn, *, tenant_id: uuid.UUID) -> None:
+async def lock_imports(*, conn: Conn, tenant_id: uuid.UUID) -> None:
     """Serialise imports per tenant until the transaction ends, so two imports of the same file
     at once cannot both insert a contact that has no phone number."""
     await conn.execute(
@@ -122,7 +122,7 @@ async def lock_imports(conn: Conn, *, tenant_id: uuid.UUID) -> None:
 
 
 async def insert_many(
-    conn: Conn, *, tenant_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+    *, conn: Conn, tenant_id: uuid.UUID, rows: Sequence[dict[str, Any]]
 ) -> list[DictRow]:
     """Insert the rows in one statement, skipping any whose phone number is already stored and,
     for rows without one, any whose names and email match a stored contact without one.

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from kalimera.contacts import csv_import, service
+from kalimera.contacts import csv_import, csv_upload, service
 from kalimera.contacts.models import (
     NAMES_REQUIRED,
     ContactCreate,
@@ -105,14 +105,14 @@ async def list_contacts(
     "/import",
     response_model=ImportResult,
     responses=problem_responses(400, 401, 403, 413, 415, 422),
-    openapi_extra={"requestBody": csv_import.REQUEST_BODY},
+    openapi_extra={"requestBody": csv_upload.REQUEST_BODY},
 )
 async def import_contacts(
     request: Request, principal: ContactsWrite, services: ServicesDep
 ) -> ImportResult:
     """Create contacts from a CSV file (a header row of field names, at most 10,000 rows):
     the good rows are stored, each bad row is reported with its line number and the reason."""
-    data = await csv_import.read_upload(request)
+    data = await csv_upload.read_upload(request)
     return await csv_import.import_csv(services=services, tenant_id=principal.tenant_id, data=data)
 
 

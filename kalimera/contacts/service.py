@@ -21,13 +21,12 @@ from kalimera.contacts.models import (
     ContactUpdate,
 )
 from kalimera.db import transaction
+from kalimera.errors import Conflict, DomainError, NotFound, invalid
 from kalimera.paging import contains
-from kalimera.problems import NotFound, Problem
 from kalimera.services import Services
 
 NOT_FOUND = "Contact not found"
 PHONE_TAKEN = "A contact with this phone number already exists"
-INVALID = "The request is not valid"
 # A search made only of digits and phone punctuation is matched without the punctuation, as
 # numbers are stored in E.164 ("210 123-4567" finds +302101234567).
 PHONEISH = re.compile(r"[\d\s().+-]+")
@@ -55,10 +54,6 @@ def normalise_phone(raw: str, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _invalid(field: str, msg: str) -> Problem:
-    return Problem(422, INVALID, errors=[{"loc": ["body", field], "msg": msg}])
-
-
 def _with_phone(fields: dict[str, Any], region: str) -> dict[str, Any]:
     raw = fields.get("contact_no")
     if raw is None:
@@ -66,20 +61,18 @@ def _with_phone(fields: dict[str, Any], region: str) -> dict[str, Any]:
     try:
         return {**fields, "contact_no": normalise_phone(raw, region)}
     except ValueError as exc:
-        raise _invalid("contact_no", str(exc)) from None
+        raise invalid(["body", "contact_no"], str(exc)) from None
 
 
-def _conflict(exc: pg_errors.IntegrityError, changes: dict[str, Any]) -> Problem:
+def _conflict(exc: pg_errors.IntegrityError, changes: dict[str, Any]) -> DomainError:
     """The client error a constraint violation stands for."""
     constraint = exc.diag.constraint_name
     if constraint == repository.PHONE_TAKEN:
-        return Problem(
-            409, PHONE_TAKEN, errors=[{"loc": ["body", "contact_no"], "msg": PHONE_TAKEN}]
-        )
+        return Conflict(PHONE_TAKEN, errors=[{"loc": ["body", "contact_no"], "msg": PHONE_TAKEN}])
     if constraint == repository.END_BEFORE_START:
         field = "end_datetime" if "end_datetime" in changes else "start_datetime"
         msg = END_BEFORE_START if field == "end_datetime" else "must not be after end_datetime"
-        return _invalid(field, msg)
+        return invalid(["body", field], msg)
     raise exc
 
 
@@ -87,7 +80,7 @@ async def create(*, services: Services, tenant_id: uuid.UUID, body: ContactCreat
     fields = _with_phone(body.model_dump(), services.settings.default_phone_region)
     try:
         async with transaction(await services.db()) as conn:
-            row = await repository.insert(conn, tenant_id=tenant_id, fields=fields)
+            row = await repository.insert(conn=conn, tenant_id=tenant_id, fields=fields)
     except (pg_errors.UniqueViolation, pg_errors.CheckViolation) as exc:
         raise _conflict(exc, fields) from None
     return ContactRead.model_validate(row)
@@ -95,7 +88,7 @@ async def create(*, services: Services, tenant_id: uuid.UUID, body: ContactCreat
 
 async def get(*, services: Services, tenant_id: uuid.UUID, contact_id: int) -> ContactRead:
     async with transaction(await services.db()) as conn:
-        row = await repository.get(conn, tenant_id=tenant_id, contact_id=contact_id)
+        row = await repository.get(conn=conn, tenant_id=tenant_id, contact_id=contact_id)
     if row is None:
         raise NotFound(NOT_FOUND)
     return ContactRead.model_validate(row)
@@ -123,7 +116,7 @@ async def list_page(
     """One page of the tenant's contacts, newest first, with the seed's paging fields."""
     async with transaction(await services.db()) as conn:
         found = await repository.page(
-            conn,
+            conn=conn,
             tenant_id=tenant_id,
             pattern=search_pattern(search),
             status=None if status is None else status.value,
@@ -148,7 +141,7 @@ async def update(
     try:
         async with transaction(await services.db()) as conn:
             row = await repository.update(
-                conn, tenant_id=tenant_id, contact_id=contact_id, changes=changes
+                conn=conn, tenant_id=tenant_id, contact_id=contact_id, changes=changes
             )
     except (pg_errors.UniqueViolation, pg_errors.CheckViolation) as exc:
         raise _conflict(exc, changes) from None
@@ -159,6 +152,6 @@ async def update(
 
 async def delete(*, services: Services, tenant_id: uuid.UUID, contact_id: int) -> None:
     async with transaction(await services.db()) as conn:
-        deleted = await repository.delete(conn, tenant_id=tenant_id, contact_id=contact_id)
+        deleted = await repository.delete(conn=conn, tenant_id=tenant_id, contact_id=contact_id)
     if not deleted:
         raise NotFound(NOT_FOUND)

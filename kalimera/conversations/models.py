@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from kalimera.agents.models import ProfileType
 from kalimera.conversations.sentiment import SentimentLabel
+from kalimera.profiles import ProfileType
 
 # The columns' sizes (migrations/0004_conversations.sql), for the API's bodies and the
 # recording contract (``recording``) alike.

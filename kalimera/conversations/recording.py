@@ -29,7 +29,6 @@ from urllib.parse import quote, unquote
 
 from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from kalimera.agents.models import ProfileType
 from kalimera.conversations.models import (
     LANGUAGE_CHARS,
     PHONE_CHARS,
@@ -39,6 +38,7 @@ from kalimera.conversations.models import (
     Phone,
 )
 from kalimera.errors import NOT_VALID, Invalid
+from kalimera.profiles import ProfileType
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import ContainerClient

@@ -29,8 +29,13 @@ from kalimera.conversations.models import (
 )
 from kalimera.conversations.recording import CONTENT_TYPES, RecordingFields, UploadUrlRequest
 from kalimera.conversations.upload import FILE_FIELD
-from kalimera.deps import ConversationsRead, ConversationsWrite, ServicesDep
-from kalimera.idempotency import KeyHeader
+from kalimera.deps import (
+    ConversationsRead,
+    ConversationsWrite,
+    IdempotencyKey,
+    ServicesDep,
+    answer,
+)
 from kalimera.problems import problem_responses
 
 router = APIRouter(prefix="/kalimera", tags=["conversations"])
@@ -160,7 +165,7 @@ async def upload_voice(
     request: Request,
     principal: ConversationsWrite,
     services: ServicesDep,
-    idempotency_key: KeyHeader = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Store one recording under the naming contract; the conversation appears when the blob
     trigger has processed it. 409: another upload of the same recording was stored meanwhile,
@@ -183,14 +188,16 @@ async def upload_voice(
     async def fingerprint() -> str:
         return (await receive(store=False))[1]
 
-    return await idempotency.once(
-        services,
-        tenant_id=tenant_id,
-        key=idempotency_key,
-        operation=f"POST /kalimera/ai-agent/{agent_id}/voice",
-        status=202,
-        run=run,
-        fingerprint=fingerprint,
+    return answer(
+        await idempotency.once(
+            services=services,
+            tenant_id=tenant_id,
+            key=idempotency_key,
+            operation=f"POST /kalimera/ai-agent/{agent_id}/voice",
+            status=202,
+            run=run,
+            fingerprint=fingerprint,
+        )
     )
 
 
@@ -205,7 +212,7 @@ async def create_voice_upload_url(
     body: UploadUrlRequest,
     principal: ConversationsWrite,
     services: ServicesDep,
-    idempotency_key: KeyHeader = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """A URL to PUT one recording straight to Blob Storage (any size; the multipart upload
     stops at 25 MiB): it can create that one blob for 15 minutes and do nothing else. Send the
@@ -223,14 +230,16 @@ async def create_voice_upload_url(
     async def same() -> str:
         return fingerprint
 
-    return await idempotency.once(
-        services,
-        tenant_id=tenant_id,
-        key=idempotency_key,
-        operation=f"POST /kalimera/ai-agent/{agent_id}/voice/upload-url",
-        status=201,
-        run=run,
-        fingerprint=same,
+    return answer(
+        await idempotency.once(
+            services=services,
+            tenant_id=tenant_id,
+            key=idempotency_key,
+            operation=f"POST /kalimera/ai-agent/{agent_id}/voice/upload-url",
+            status=201,
+            run=run,
+            fingerprint=same,
+        )
     )
 
 

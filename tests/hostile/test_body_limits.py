@@ -4,11 +4,16 @@ never has its body read at all."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
 from kalimera.auth import new_token
+from kalimera.errors import TooLarge
+from kalimera.sizecap import SizeCap, read_capped
 from tests.conftest import Tenant
 from tests.hostile.conftest import MiB, ProcessServer, json_filler, pieces, stream_request
 from tests.support.problems import assert_problem
@@ -108,6 +113,42 @@ def test_a_file_route_takes_its_own_limit(tenant: Tenant) -> None:
         413,
     )
     assert "10 MiB" in str(problem["detail"])
+
+
+def test_a_csv_file_part_over_10_mib_is_413_though_its_form_fits_the_body_limit(
+    tenant: Tenant,
+) -> None:
+    """The body guard lets the form's envelope through; the file's own cap refuses the file."""
+    over = b"first_name,last_name\n" + b"x" * (10 * MiB)
+    response = tenant.client.post(
+        "/kalimera/contact/import", files={"file": ("contacts.csv", over, "text/csv")}
+    )
+    problem = assert_problem(response, 413)
+    assert problem["detail"] == "The file is larger than 10 MiB"
+
+
+def test_a_size_cap_counts_across_chunks_and_refuses_the_byte_past_its_limit() -> None:
+    cap = SizeCap(limit=10, detail="over ten")
+    assert cap.take(b"12345") == b"12345"
+    assert cap.take(b"67890") == b"67890"
+    with pytest.raises(TooLarge, match="over ten"):
+        cap.take(b"!")
+
+
+def test_a_capped_read_stops_at_the_first_chunk_past_the_cap() -> None:
+    pulled: list[int] = []
+
+    async def stream(chunks: int) -> AsyncIterator[bytes]:
+        for n in range(chunks):
+            pulled.append(n)
+            yield b"x" * 1024
+
+    exact = asyncio.run(read_capped(stream(4), SizeCap(limit=4 * 1024, detail="-")))
+    assert exact == b"x" * 4096
+    pulled.clear()
+    with pytest.raises(TooLarge):
+        asyncio.run(read_capped(stream(100), SizeCap(limit=3 * 1024 + 1, detail="-")))
+    assert pulled == [0, 1, 2, 3]
 
 
 def test_an_upload_over_25_mib_is_413_before_the_agent_is_looked_up(tenant: Tenant) -> None:
