@@ -37,7 +37,7 @@ from kalimera.conversations.models import (
     Language,
     Phone,
 )
-from kalimera.errors import NOT_VALID, Invalid
+from kalimera.errors import invalid_fields
 from kalimera.profiles import ProfileType
 
 if TYPE_CHECKING:
@@ -216,8 +216,7 @@ class RecordingFields(ConversationBase):
         try:
             return cls.model_validate(fields)
         except ValidationError as exc:
-            errors = [{"loc": ["body", *map(str, e["loc"])], "msg": e["msg"]} for e in exc.errors()]
-            raise Invalid(NOT_VALID, errors=errors) from None
+            raise invalid_fields(exc) from None
 
     def metadata(self) -> tuple[dict[str, str], str | None]:
         """The blob's metadata (values URL-encoded, so any text fits a header) and a transcript

@@ -37,6 +37,7 @@ from kalimera.conversations.recording import (
     write_sidecar,
 )
 from kalimera.errors import Conflict, DomainError, Malformed, TooLarge, Unsupported, invalid
+from kalimera.sizecap import SizeCap
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import BlobClient
@@ -131,14 +132,14 @@ class _Receiver:
         self.tenant_id = tenant_id
         self.agent_id = agent_id
         self.store = store
-        self.limit = services.settings.max_upload_bytes
         self.fields: dict[str, str] = {}
         self.fault: DomainError | None = None
         self.part: str | None = None  # the form name of the current part
         self.value = bytearray()
         self.file_seen = False
         self.file_done = False
-        self.file_bytes = 0
+        limit = services.settings.max_upload_bytes
+        self.file_cap = SizeCap(limit=limit, detail=f"The file is larger than {limit} bytes")
         self.file_hash = hashlib.sha256()
         self.head = bytearray()
         self.sniffed = False
@@ -198,9 +199,7 @@ class _Receiver:
                 if self.file_seen:
                     raise self.fault
             return
-        self.file_bytes += len(data)
-        if self.file_bytes > self.limit:
-            raise TooLarge(f"The file is larger than {self.limit} bytes")
+        self.file_cap.take(data)
         if not self.sniffed:
             self.head += data[: SNIFF_BYTES - len(self.head)]
             if len(self.head) >= SNIFF_BYTES:
@@ -211,7 +210,7 @@ class _Receiver:
 
     def _end(self) -> None:
         if self.part == FILE_FIELD:
-            if self.file_bytes == 0:
+            if self.file_cap.seen == 0:
                 raise Malformed("Empty file")
             if not self.sniffed:
                 self._sniff()
