@@ -36,14 +36,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from kalimera.db import Conn, Pool, transaction
+from kalimera.statistics.measures import ALL_AGENTS, MEASURES
 
 if TYPE_CHECKING:
     from kalimera.services import Services
 
 logger = logging.getLogger(__name__)
-
-ALL_AGENTS = uuid.UUID(int=0)
-"""The ``agent_id`` of a rollup row that counts every agent of the tenant."""
 
 BATCH_PAIRS = 4_000
 MIN_CLAIM = 16
@@ -134,22 +132,6 @@ DELETE FROM kalimera_stats_rolled r USING {_PAIRS}
 WHERE r.tenant_id = p.tenant_id AND r.day = p.day
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
-MEASURES = (
-    "total",
-    "inbound",
-    "completed",
-    "failed",
-    "positive",
-    "neutral",
-    "negative",
-    "duration_sum",
-    "duration_count",
-    "d_0_30",
-    "d_30_60",
-    "d_1_3",
-    "d_3_5",
-    "d_5_10",
-)
 _DAY_COLUMNS = ", ".join(MEASURES)
 _DAY_SUMS = ", ".join(f"sum({m}) AS {m}" for m in MEASURES)
 _ALL_AGENTS_SUMS = ", ".join(f"sum({m}) FILTER (WHERE agent = 'all')" for m in MEASURES)
