@@ -5,7 +5,8 @@ A run first finalises idle ``Active`` conversations, then recomputes every close
 marks are written by triggers on ``kalimera_conversations`` (migration 0006) on every insert,
 counted update and delete, so late recordings, PATCHes, deletions and the finalisation here all
 mark their days without their callers knowing; a day that was never rolled up is dirty since its
-first conversation was written. Each batch is one transaction of a few set-based statements:
+first conversation was written. Each batch (``rollup_batch``) is one transaction of a few
+set-based statements:
 
 1. claim the next dirty marks in (tenant, day) order (each batch then reads and writes
    neighbouring index pages), ``FOR UPDATE SKIP LOCKED``: a second run
@@ -32,18 +33,17 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from kalimera.db import Conn, Pool, transaction
+from kalimera.db import Pool, transaction
+from kalimera.statistics import rollup_batch
+from kalimera.statistics.rollup_batch import Pair
 
 if TYPE_CHECKING:
     from kalimera.services import Services
 
 logger = logging.getLogger(__name__)
-
-ALL_AGENTS = uuid.UUID(int=0)
-"""The ``agent_id`` of a rollup row that counts every agent of the tenant."""
 
 BATCH_PAIRS = 4_000
 MIN_CLAIM = 16
@@ -53,213 +53,7 @@ rolls up about 50 a millisecond on a small server with both cores busy, so a bat
 small fraction of the timeout, with room for a slower server, a cold cache or a busy disk."""
 MIN_BATCH_ROWS = 100
 MAX_BATCH_ROWS = 50_000
-BUSY_DAY = 96
-"""Conversations in a tenant's UTC day from which the day also gets hour rows."""
 FINALISE_BATCH = 5_000
-
-# Not the row comparison (tenant_id, day) > (…): it is not leakproof, so under row-level security
-# it could not be an index condition and every claim would read all the marks.
-_CLAIM = """
-SELECT tenant_id, day FROM kalimera_stats_dirty
-WHERE tenant_id >= %(after_tenant)s
-  AND (tenant_id > %(after_tenant)s OR day > %(after_day)s)
-  AND day < %(today)s
-ORDER BY tenant_id, day
-LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED
-"""
-
-# How many conversations the claimed days hold, walking them in order and stopping once the
-# running count passes the batch's row budget: each day is counted on the (tenant_id,
-# started_at) index up to budget + 1 rows, so this statement reads at most about twice the
-# budget in index entries however large the days are. One row per day walked: the running count.
-# The day's bounds come as timestamptz values (see _PAIRS), looked up in a subquery kept apart
-# (OFFSET 0): subscripts written into the condition are not leakproof, so under row-level
-# security they were no index condition and each day's count read the whole table.
-_SIZE = """
-WITH RECURSIVE walk(i, n) AS (
-    SELECT 0, 0::bigint
-    UNION ALL
-    SELECT w.i + 1, w.n + (
-        SELECT count(*) FROM (
-            SELECT FROM kalimera_conversations c
-            WHERE c.tenant_id = p.tenant_id AND c.started_at >= p.start AND c.started_at < p.stop
-            LIMIT %(rows)s + 1
-        ) AS d
-    )
-    FROM walk w
-    CROSS JOIN LATERAL (
-        SELECT (%(tenants)s::uuid[])[w.i + 1] AS tenant_id,
-               (%(starts)s::timestamptz[])[w.i + 1] AS start,
-               (%(stops)s::timestamptz[])[w.i + 1] AS stop
-        OFFSET 0
-    ) AS p
-    WHERE w.i < cardinality(%(tenants)s::uuid[]) AND w.n <= %(rows)s
-)
-SELECT n FROM walk WHERE i > 0
-"""
-
-# The claimed (tenant, day) pairs with each day's bounds as timestamptz values, so that every
-# range condition compares a column with a value: under row-level security only leakproof
-# conditions go to an index, and AT TIME ZONE (or adding a day) is not leakproof.
-_PAIRS = (
-    "unnest(%(tenants)s::uuid[], %(days)s::date[], %(starts)s::timestamptz[],"
-    " %(stops)s::timestamptz[]) AS p(tenant_id, day, start, stop)"
-)
-
-# The rows of the claimed days, by primary key: the agents come from kalimera_stats_rolled.
-_KEYS = f"""
-WITH keys AS MATERIALIZED (
-    SELECT r.tenant_id, a.agent_id, p.start, p.stop
-    FROM {_PAIRS}
-    JOIN kalimera_stats_rolled r ON r.tenant_id = p.tenant_id AND r.day = p.day
-    CROSS JOIN LATERAL unnest(r.agent_ids || %(all)s::uuid) AS a(agent_id)
-)
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-
-_DELETE_QUARTERS = f"""{_KEYS}
-DELETE FROM kalimera_stats_quarter q USING keys k
-WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
-  AND q.bucket >= k.start AND q.bucket < k.stop
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-
-_DELETE_HOURS = f"""
-DELETE FROM kalimera_stats_hour h USING {_PAIRS}
-WHERE h.tenant_id = p.tenant_id
-  AND h.bucket >= p.start AND h.bucket < p.stop
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-
-_DELETE_ROLLED = f"""
-DELETE FROM kalimera_stats_rolled r USING {_PAIRS}
-WHERE r.tenant_id = p.tenant_id AND r.day = p.day
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-
-MEASURES = (
-    "total",
-    "inbound",
-    "completed",
-    "failed",
-    "positive",
-    "neutral",
-    "negative",
-    "duration_sum",
-    "duration_count",
-    "d_0_30",
-    "d_30_60",
-    "d_1_3",
-    "d_3_5",
-    "d_5_10",
-)
-_DAY_COLUMNS = ", ".join(MEASURES)
-_DAY_SUMS = ", ".join(f"sum({m}) AS {m}" for m in MEASURES)
-_ALL_AGENTS_SUMS = ", ".join(f"sum({m}) FILTER (WHERE agent = 'all')" for m in MEASURES)
-
-# One pass over the claimed days' conversations (an index range scan on (tenant_id, started_at)
-# per day), grouped by agent, language and bucket; both inserts read that aggregate.
-_RECOMPUTE = f"""
-WITH base AS MATERIALIZED (
-    SELECT c.tenant_id, c.agent_id, p.day,
-           coalesce(c.language, 'unknown') AS language,
-           date_bin('15 minutes', c.started_at, timestamptz '2000-01-01 00:00+00') AS bucket,
-           count(*)::int AS total,
-           count(*) FILTER (WHERE c.profile_type = 'inbound')::int AS inbound,
-           count(*) FILTER (WHERE c.status = 'Completed')::int AS completed,
-           count(*) FILTER (WHERE c.status = 'Failed')::int AS failed,
-           count(*) FILTER (WHERE c.sentiment = 'positive')::int AS positive,
-           count(*) FILTER (WHERE c.sentiment = 'neutral')::int AS neutral,
-           count(*) FILTER (WHERE c.sentiment = 'negative')::int AS negative,
-           coalesce(sum(c.duration), 0) AS duration_sum,
-           count(c.duration)::int AS duration_count,
-           count(*) FILTER (WHERE c.duration < 30)::int AS d_0_30,
-           count(*) FILTER (WHERE c.duration >= 30 AND c.duration < 60)::int AS d_30_60,
-           count(*) FILTER (WHERE c.duration >= 60 AND c.duration < 180)::int AS d_1_3,
-           count(*) FILTER (WHERE c.duration >= 180 AND c.duration < 300)::int AS d_3_5,
-           count(*) FILTER (WHERE c.duration >= 300 AND c.duration < 600)::int AS d_5_10
-    FROM {_PAIRS}
-    JOIN kalimera_conversations c
-      ON c.tenant_id = p.tenant_id
-     AND c.started_at >= p.start AND c.started_at < p.stop
-    GROUP BY 1, 2, 3, 4, 5
-),
-per_agent AS MATERIALIZED (
-    SELECT *, count(*) OVER (PARTITION BY tenant_id, bucket) AS agents FROM (
-        SELECT tenant_id, agent_id, bucket, sum(total)::int AS total,
-               sum(inbound)::int AS inbound, sum(completed)::int AS completed,
-               sum(failed)::int AS failed, sum(positive)::int AS positive,
-               sum(neutral)::int AS neutral, sum(negative)::int AS negative,
-               sum(duration_sum) AS duration_sum, sum(duration_count)::int AS duration_count,
-               sum(d_0_30)::int AS d_0_30, sum(d_30_60)::int AS d_30_60, sum(d_1_3)::int AS d_1_3,
-               sum(d_3_5)::int AS d_3_5, sum(d_5_10)::int AS d_5_10
-        FROM base GROUP BY tenant_id, agent_id, bucket
-    ) AS a
-),
-quarters AS (
-    INSERT INTO kalimera_stats_quarter (
-        tenant_id, agent_id, bucket, sole_agent, total, inbound, completed, failed, positive,
-        neutral, negative, duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5, d_5_10)
-    SELECT tenant_id, %(all)s, bucket,
-           CASE WHEN max(agents) = 1 THEN (array_agg(agent_id))[1] END,
-           sum(total), sum(inbound), sum(completed), sum(failed), sum(positive), sum(neutral),
-           sum(negative), sum(duration_sum), sum(duration_count), sum(d_0_30), sum(d_30_60),
-           sum(d_1_3), sum(d_3_5), sum(d_5_10)
-    FROM per_agent GROUP BY tenant_id, bucket
-    UNION ALL
-    SELECT tenant_id, agent_id, bucket, NULL, total, inbound, completed, failed, positive,
-           neutral, negative, duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5,
-           d_5_10
-    FROM per_agent WHERE agents > 1
-),
-hours AS (
-    INSERT INTO kalimera_stats_hour (
-        tenant_id, bucket, total, inbound, completed, failed, positive, neutral, negative,
-        duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5, d_5_10)
-    SELECT tenant_id, hour, sum(total), sum(inbound), sum(completed), sum(failed),
-           sum(positive), sum(neutral), sum(negative), sum(duration_sum), sum(duration_count),
-           sum(d_0_30), sum(d_30_60), sum(d_1_3), sum(d_3_5), sum(d_5_10)
-    FROM (
-        SELECT *, date_bin('1 hour', bucket, timestamptz '2000-01-01 00:00+00') AS hour,
-               sum(total) OVER (PARTITION BY tenant_id, day) AS day_total
-        FROM base
-    ) AS b
-    WHERE day_total >= %(busy)s
-    GROUP BY tenant_id, hour
-),
-languages AS (
-    SELECT tenant_id, day, coalesce(agent_id::text, 'all') AS agent, language, sum(total)::int AS n,
-           {_DAY_SUMS}
-    FROM base
-    GROUP BY GROUPING SETS ((tenant_id, day, agent_id, language), (tenant_id, day, language))
-),
-language_maps AS (
-    SELECT tenant_id, day, agent, jsonb_object_agg(language, n) AS languages, {_DAY_SUMS}
-    FROM languages GROUP BY tenant_id, day, agent
-)
-INSERT INTO kalimera_stats_rolled (
-    tenant_id, day, agent_ids, languages, agent_languages, busy, {_DAY_COLUMNS}, rolled_at)
-SELECT tenant_id, day, array_agg(agent::uuid) FILTER (WHERE agent <> 'all'),
-       (array_agg(languages) FILTER (WHERE agent = 'all'))[1],
-       jsonb_object_agg(agent, languages) FILTER (WHERE agent <> 'all'),
-       sum(total) FILTER (WHERE agent = 'all') >= %(busy)s,
-       {_ALL_AGENTS_SUMS},
-       now()
-FROM language_maps
-GROUP BY tenant_id, day
-RETURNING total
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-
-# Every join in a batch is a few thousand keys probing a primary key or (tenant_id, started_at):
-# nested loops over index scans, whatever the statistics of tables that are being rewritten say
-# (a hash join would read a whole table per batch). JIT compiles for longer than these run;
-# the sorts of a batch fit in 64 MB instead of spilling to disk.
-_BATCH_SETTINGS = (
-    "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL jit = off;"
-    " SET LOCAL work_mem = '64MB'"
-)
-
-_UNMARK = f"""
-DELETE FROM kalimera_stats_dirty m USING {_PAIRS}
-WHERE m.tenant_id = p.tenant_id AND m.day = p.day
-"""  # noqa: S608 - constant SQL fragments, values are parameters
 
 # Idle conversations, oldest activity first, in batches; SKIP LOCKED so that a conversation a
 # writer (or another run) holds is left for later instead of waited on.
@@ -433,16 +227,16 @@ async def run_rollup(
         # (and any other run) leapfrog each other's batches. A batch claims at most twice the
         # days the last one could take, so that a run through a large tenant's days does not
         # lock thousands of marks to use a dozen.
-        after: tuple[uuid.UUID, date] = (ALL_AGENTS, date.min)
+        after: Pair = (uuid.UUID(int=0), date.min)  # before every (tenant, day)
         limit = batch_pairs
         while True:
             async with transaction(pool, system=True) as conn:
-                await conn.execute(_BATCH_SETTINGS)
-                claimed = await _claim(conn, today=today, after=after, limit=limit)
-                if not claimed:
-                    return
-                pairs = await _fit(conn, claimed, batch_rows)
-                rows = await _recompute(conn, pairs)
+                batch = await rollup_batch.roll_up(
+                    conn, today=today, after=after, limit=limit, budget=batch_rows
+                )
+            if batch is None:
+                return
+            pairs, rows = batch.pairs, batch.conversations
             after = pairs[-1]
             limit = min(batch_pairs, max(MIN_CLAIM, 2 * len(pairs)))
             report.days += len(pairs)
@@ -505,53 +299,3 @@ async def _dirty_closed(pool: Pool, *, today: date) -> int:
         row = await cur.fetchone()
     assert row is not None
     return int(row["n"])
-
-
-async def _claim(
-    conn: Conn, *, today: date, after: tuple[uuid.UUID, date], limit: int
-) -> list[tuple[uuid.UUID, date]]:
-    cur = await conn.execute(
-        _CLAIM, {"today": today, "after_tenant": after[0], "after_day": after[1], "limit": limit}
-    )
-    return [(row["tenant_id"], row["day"]) for row in await cur.fetchall()]
-
-
-async def _fit(
-    conn: Conn, claimed: list[tuple[uuid.UUID, date]], budget: int
-) -> list[tuple[uuid.UUID, date]]:
-    """The leading claimed days whose conversations fit in ``budget`` (at least one day). The
-    days left out stay locked until the batch commits and are claimed again by the next batch."""
-    cur = await conn.execute(
-        _SIZE,
-        {
-            "tenants": [tenant for tenant, _ in claimed],
-            "starts": [_midnight(day) for _, day in claimed],
-            "stops": [_midnight(day + timedelta(days=1)) for _, day in claimed],
-            "rows": budget,
-        },
-    )
-    running = [int(row["n"]) for row in await cur.fetchall()]
-    return claimed[: max(1, sum(1 for n in running if n <= budget))]
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
-
-
-async def _recompute(conn: Conn, pairs: list[tuple[uuid.UUID, date]]) -> int:
-    """Recompute these days; returns how many conversations they hold."""
-    params = {
-        "tenants": [tenant for tenant, _ in pairs],
-        "days": [day for _, day in pairs],
-        "starts": [_midnight(day) for _, day in pairs],
-        "stops": [_midnight(day + timedelta(days=1)) for _, day in pairs],
-        "all": ALL_AGENTS,
-        "busy": BUSY_DAY,
-    }
-    await conn.execute(_DELETE_QUARTERS, params)
-    await conn.execute(_DELETE_HOURS, params)
-    await conn.execute(_DELETE_ROLLED, params)
-    cur = await conn.execute(_RECOMPUTE, params)
-    rows = sum(int(row["total"]) for row in await cur.fetchall())
-    await conn.execute(_UNMARK, params)
-    return rows

@@ -11,7 +11,8 @@ import pytest
 
 from kalimera.auth import Scope
 from kalimera.settings import Settings
-from kalimera.statistics.queries import Window, round1
+from kalimera.statistics.measures import round1
+from kalimera.statistics.windows import Window
 from tests.conftest import Tenant
 from tests.statistics.conftest import Conv, Db, rollup
 

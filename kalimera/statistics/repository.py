@@ -1,0 +1,382 @@
+"""SQL for the statistics reads: rollup rows for clean closed days, live rows for the rest.
+
+``windows.plan`` says which UTC ranges of a window each source answers; the statements here read
+both halves, which produce the same columns, and sum them by local period in one statement.
+The service runs them in one REPEATABLE READ snapshot together with the read of the dirty marks
+(``snapshot``, then ``window_plan``), so a concurrent rollup or write cannot make a day counted
+twice or not at all. Every statement is scoped by ``tenant_id``; nothing here commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from psycopg.rows import DictRow
+
+from kalimera.db import Conn
+from kalimera.statistics.measures import ALL_AGENTS, MEASURES, Sums
+from kalimera.statistics.models import Granularity
+from kalimera.statistics.windows import Plan, Window, plan
+
+SeriesKind = Literal["history", "sentiment"]
+
+_MEASURES = ", ".join(MEASURES)
+
+_LIVE_MEASURES = """
+    1 AS total,
+    (c.profile_type = 'inbound')::int AS inbound,
+    (c.status = 'Completed')::int AS completed,
+    (c.status = 'Failed')::int AS failed,
+    (c.sentiment = 'positive')::int AS positive,
+    (c.sentiment = 'neutral')::int AS neutral,
+    (c.sentiment = 'negative')::int AS negative,
+    coalesce(c.duration, 0) AS duration_sum,
+    (c.duration IS NOT NULL)::int AS duration_count,
+    coalesce((c.duration < 30)::int, 0) AS d_0_30,
+    coalesce((c.duration >= 30 AND c.duration < 60)::int, 0) AS d_30_60,
+    coalesce((c.duration >= 60 AND c.duration < 180)::int, 0) AS d_1_3,
+    coalesce((c.duration >= 180 AND c.duration < 300)::int, 0) AS d_3_5,
+    coalesce((c.duration >= 300 AND c.duration < 600)::int, 0) AS d_5_10
+"""
+
+_AGENT_FILTER = {False: "", True: "AND c.agent_id = %(agent)s"}
+
+
+def _ranges(lo: str, hi: str, table: str, where: str, columns: str) -> str:
+    """Rows of ``table`` whose ``where`` holds, one index range scan per range: a LATERAL
+    subquery with OFFSET 0 is run once per range, whatever the statistics of the table say."""
+    return f"""
+    SELECT x.* FROM unnest(%({lo})s::timestamptz[], %({hi})s::timestamptz[]) AS r(lo, hi)
+    CROSS JOIN LATERAL (SELECT {columns} FROM {table} WHERE {where} OFFSET 0) AS x
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+
+_IN_RANGE = "AND {t} >= r.lo AND {t} < r.hi"
+_QUARTERS = "kalimera_stats_quarter q"
+_Q_MEASURES = f"q.bucket AS t, {_MEASURES}"
+
+# An agent's buckets: its own rows where several agents had calls, and the all-agents rows
+# where it was the only one (see migration 0006).
+_ROLLED = {
+    False: _ranges(
+        "rlo",
+        "rhi",
+        _QUARTERS,
+        "q.tenant_id = %(tenant_id)s AND q.agent_id = %(all)s " + _IN_RANGE.format(t="q.bucket"),
+        _Q_MEASURES,
+    )
+    + "UNION ALL"
+    + _ranges(
+        "hlo",
+        "hhi",
+        "kalimera_stats_hour h",
+        "h.tenant_id = %(tenant_id)s " + _IN_RANGE.format(t="h.bucket"),
+        f"h.bucket AS t, {_MEASURES}",
+    ),
+    True: _ranges(
+        "rlo",
+        "rhi",
+        _QUARTERS,
+        "q.tenant_id = %(tenant_id)s AND q.agent_id = %(agent)s " + _IN_RANGE.format(t="q.bucket"),
+        _Q_MEASURES,
+    )
+    + "UNION ALL"
+    + _ranges(
+        "rlo",
+        "rhi",
+        _QUARTERS,
+        "q.tenant_id = %(tenant_id)s AND q.agent_id = %(all)s "
+        + _IN_RANGE.format(t="q.bucket")
+        + " AND q.sole_agent = %(agent)s",
+        _Q_MEASURES,
+    ),
+}
+
+_LIVE = {
+    agent: _ranges(
+        "llo",
+        "lhi",
+        "kalimera_conversations c",
+        f"c.tenant_id = %(tenant_id)s {_AGENT_FILTER[agent]} " + _IN_RANGE.format(t="c.started_at"),
+        f"c.started_at AS t, {_LIVE_MEASURES}",
+    )
+    for agent in (False, True)
+}
+
+
+def _source(agent: bool) -> str:
+    """A CTE ``src(t, measures...)``: rollup buckets of the rolled ranges, then live rows."""
+    return f"""
+WITH src AS (
+    {_ROLLED[agent]}
+    UNION ALL
+    {_LIVE[agent]}
+)
+"""
+
+
+def _sums(*columns: str) -> str:
+    return ", ".join(f"sum({c}) AS {c}" for c in columns)
+
+
+_ALL_SUMS = _sums(*MEASURES)
+
+# Each series sums only what its endpoint shows (the sums are most of a request's cost).
+_PERIOD_SUMS = {
+    "history": _sums("total", "inbound", "completed", "failed", "duration_sum", "duration_count"),
+    "sentiment": _sums("total", "positive", "neutral", "negative"),
+}
+
+_BY_PERIOD = {
+    (agent, kind): _source(agent)
+    + f"""
+SELECT date_trunc(%(unit)s, t AT TIME ZONE %(tz)s)::date AS period, {sums}
+FROM src GROUP BY 1
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+    for agent in (False, True)
+    for kind, sums in _PERIOD_SUMS.items()
+}
+
+# Local weekday and hour need only the count; the other measures are summed once for the whole
+# window, without converting every row to local time (about half the cost of one query).
+_BY_DOW_HOUR = {
+    agent: _source(agent)
+    + """
+SELECT extract(isodow FROM t AT TIME ZONE %(tz)s)::int - 1 AS dow,
+       extract(hour FROM t AT TIME ZONE %(tz)s)::int AS hour, sum(total) AS total
+FROM src GROUP BY 1, 2
+"""
+    for agent in (False, True)
+}
+
+# An agent's totals (rolled records count all agents) from its rows, as the series do.
+_TOTALS = {True: _source(True) + f"SELECT {_ALL_SUMS} FROM src"}  # noqa: S608
+
+# Tenant-wide totals of a window: whole clean UTC days from their rolled record, the rest (the
+# partial days at the edges, dirty days, today) live: the ranges of the language plan.
+_DAY_TOTALS = f"""
+SELECT {_ALL_SUMS} FROM (
+    SELECT x.* FROM unnest(%(dlo)s::date[], %(dhi)s::date[]) AS r(lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT {_MEASURES} FROM kalimera_stats_rolled d
+        WHERE d.tenant_id = %(tenant_id)s AND d.day >= r.lo AND d.day <= r.hi OFFSET 0
+    ) AS x
+    UNION ALL
+    {
+    _ranges(
+        "llo",
+        "lhi",
+        "kalimera_conversations c",
+        "c.tenant_id = %(tenant_id)s " + _IN_RANGE.format(t="c.started_at"),
+        _LIVE_MEASURES,
+    )
+}
+) AS s
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+_DAY_LANGUAGES = {False: "d.languages", True: "d.agent_languages -> %(language_key)s"}
+
+_LANGUAGES = {
+    agent: f"""
+SELECT language, sum(total) AS total FROM (
+    SELECT l.key AS language, l.value::int AS total
+    FROM unnest(%(dlo)s::date[], %(dhi)s::date[]) AS r(lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT {_DAY_LANGUAGES[agent]} AS languages FROM kalimera_stats_rolled d
+        WHERE d.tenant_id = %(tenant_id)s AND d.day >= r.lo AND d.day <= r.hi OFFSET 0
+    ) AS d
+    CROSS JOIN LATERAL jsonb_each_text(d.languages) AS l
+    UNION ALL
+    {
+        _ranges(
+            "llo",
+            "lhi",
+            "kalimera_conversations c",
+            f"c.tenant_id = %(tenant_id)s {_AGENT_FILTER[agent]} "
+            + _IN_RANGE.format(t="c.started_at"),
+            "coalesce(c.language, 'unknown') AS language, 1 AS total",
+        )
+    }
+) AS x
+GROUP BY language
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+    for agent in (False, True)
+}
+
+_DAYS = """
+SELECT day, true AS dirty FROM kalimera_stats_dirty
+WHERE tenant_id = %(tenant_id)s AND day >= %(d0)s AND day <= %(d1)s
+UNION ALL
+SELECT day, false FROM kalimera_stats_rolled
+WHERE tenant_id = %(tenant_id)s AND day >= %(d0)s AND day <= %(d1)s AND busy AND %(hourly)s
+"""
+
+_REALTIME = {
+    agent: f"""
+SELECT count(*) FILTER (WHERE c.profile_type = 'inbound') AS inbound,
+       count(*) FILTER (WHERE c.profile_type = 'outbound') AS outbound,
+       now() AS as_of
+FROM kalimera_conversations c
+WHERE c.tenant_id = %(tenant_id)s {_AGENT_FILTER[agent]}
+  AND c.status = 'Active'
+  AND c.last_activity_at >= now() - make_interval(mins => %(idle)s)
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+    for agent in (False, True)
+}
+
+_RECENT = {
+    agent: f"""
+SELECT c.id, c.agent_id, c.title, c.status, c.profile_type, c.instance_id, c.from_number,
+       c.to_number, c.language, c.duration, c.started_at, c.ended_at, c.last_activity_at,
+       c.sentiment, c.sentiment_score, c.turn_count, c.created_at, c.updated_at
+FROM kalimera_conversations c
+WHERE c.tenant_id = %(tenant_id)s {_AGENT_FILTER[agent]}
+ORDER BY c.started_at DESC, c.id DESC
+LIMIT %(limit)s
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+    for agent in (False, True)
+}
+
+
+async def snapshot(conn: Conn) -> None:
+    """The first statement of a read: one snapshot for the dirty marks and the sums."""
+    # These statements read a few thousand rows: compiling them (JIT, on by default) would take
+    # longer than running. No parallel workers either: starting them costs more than these
+    # queries on a small server.
+    await conn.execute(
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL jit = off;"
+        " SET LOCAL max_parallel_workers_per_gather = 0"
+    )
+
+
+async def window_plan(
+    conn: Conn,
+    *,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    window: Window,
+    now: datetime | None = None,
+) -> Plan:
+    """The window's plan, from the tenant's dirty marks and busy days within it."""
+    cur = await conn.execute(
+        _DAYS,
+        {
+            "tenant_id": tenant_id,
+            "d0": window.ws.date(),
+            "d1": window.we.date(),
+            # Hour rows count all agents.
+            "hourly": window.hourly and agent_id is None,
+        },
+    )
+    rows = await cur.fetchall()
+    return plan(
+        window,
+        dirty=[row["day"] for row in rows if row["dirty"]],
+        busy=[row["day"] for row in rows if not row["dirty"]],
+        now=now or datetime.now(UTC),
+    )
+
+
+def _params(
+    *, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, window: Window, p: Plan
+) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "agent": agent_id,
+        "all": ALL_AGENTS,
+        "language_key": str(agent_id) if agent_id else None,
+        "tz": window.tz,
+        "rlo": [lo for lo, _ in p.rolled],
+        "rhi": [hi for _, hi in p.rolled],
+        "hlo": [lo for lo, _ in p.hours],
+        "hhi": [hi for _, hi in p.hours],
+        "llo": [lo for lo, _ in p.live],
+        "lhi": [hi for _, hi in p.live],
+    }
+
+
+def _language_params(params: dict[str, Any], p: Plan) -> dict[str, Any]:
+    """``params`` with the whole rolled UTC days and the live ranges of the language plan."""
+    return params | {
+        "dlo": [lo for lo, _ in p.language_days],
+        "dhi": [hi for _, hi in p.language_days],
+        "llo": [lo for lo, _ in p.language_live],
+        "lhi": [hi for _, hi in p.language_live],
+    }
+
+
+async def period_sums(
+    conn: Conn,
+    *,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    window: Window,
+    p: Plan,
+    granularity: Granularity,
+    kind: SeriesKind,
+) -> dict[date, Sums]:
+    """The sums of ``kind``'s measures by local period start; an empty period has no entry."""
+    params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
+    params["unit"] = granularity.value
+    cur = await conn.execute(_BY_PERIOD[agent_id is not None, kind], params)
+    return {row["period"]: Sums.of(row) for row in await cur.fetchall()}
+
+
+async def dow_hour_counts(
+    conn: Conn, *, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, window: Window, p: Plan
+) -> list[DictRow]:
+    """Conversations by local ISO weekday (``dow``, Monday 0) and ``hour``: ``total``."""
+    params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
+    cur = await conn.execute(_BY_DOW_HOUR[agent_id is not None], params)
+    return await cur.fetchall()
+
+
+async def window_sums(
+    conn: Conn, *, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, window: Window, p: Plan
+) -> Sums:
+    """Every measure summed over the whole window."""
+    params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
+    if agent_id is not None:
+        cur = await conn.execute(_TOTALS[True], params)
+    else:
+        cur = await conn.execute(_DAY_TOTALS, _language_params(params, p))
+    totals = await cur.fetchone()
+    assert totals is not None
+    # An empty window sums to NULLs.
+    return Sums.of({k: v for k, v in totals.items() if v is not None})
+
+
+async def language_counts(
+    conn: Conn, *, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, window: Window, p: Plan
+) -> dict[str, int]:
+    """Conversations by language over the window (a null language counts as ``unknown``)."""
+    params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
+    cur = await conn.execute(_LANGUAGES[agent_id is not None], _language_params(params, p))
+    return {row["language"]: int(row["total"]) for row in await cur.fetchall()}
+
+
+async def realtime(
+    conn: Conn, *, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, idle_minutes: int
+) -> DictRow:
+    """Active conversations heard from within ``idle_minutes``: ``inbound``, ``outbound``,
+    ``as_of`` (the database's clock)."""
+    cur = await conn.execute(
+        _REALTIME[agent_id is not None],
+        {"tenant_id": tenant_id, "agent": agent_id, "idle": idle_minutes},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def recent(
+    conn: Conn, *, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, limit: int
+) -> list[DictRow]:
+    """The newest ``limit`` conversations by start time."""
+    cur = await conn.execute(
+        _RECENT[agent_id is not None],
+        {"tenant_id": tenant_id, "agent": agent_id, "limit": limit},
+    )
+    return await cur.fetchall()

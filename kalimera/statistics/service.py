@@ -1,0 +1,269 @@
+"""What the statistics domain answers: five reads of one tenant's conversations.
+
+Each read is one unit of work (one transaction). The three over a window of local dates run in
+one REPEATABLE READ snapshot, the dirty marks read with the sums (see ``repository``); the rules
+on a window (a known zone, start before end, at most ``MAX_RANGE_DAYS``) live here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from kalimera.db import transaction
+from kalimera.errors import Invalid, invalid
+from kalimera.services import Services
+from kalimera.statistics import repository
+from kalimera.statistics.measures import Sums, round1
+from kalimera.statistics.models import (
+    ByDurationBucket,
+    ByProfileType,
+    ByStatus,
+    CallBreakdown,
+    ConversationLog,
+    Granularity,
+    History,
+    HistoryPoint,
+    Realtime,
+    RecentLogs,
+    SentimentPercentages,
+    SentimentPoint,
+    SentimentStatistics,
+)
+from kalimera.statistics.windows import Window, periods
+
+MAX_RANGE_DAYS = 1_096
+DEFAULT_RANGE_DAYS = 30
+
+
+def _invalid(field: str, msg: str) -> Invalid:
+    # The message is the detail too: the one thing wrong with a statistics query.
+    return invalid(("query", field), msg, detail=msg)
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    # The names of the system tz database, which PostgreSQL reads too (checked: it accepts every
+    # one): a name outside it never reaches the database.
+    return frozenset(available_timezones())
+
+
+def zone(tz: str) -> ZoneInfo:
+    """The zone named ``tz``, or ``Invalid``."""
+    if tz not in _zone_names():
+        raise _invalid("tz", f"unknown time zone {tz!r}")
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _invalid("tz", f"unknown time zone {tz!r}") from None
+
+
+def window(*, tz: str, start: date | None, end: date | None) -> Window:
+    """The local dates ``start``..``end`` in ``tz`` (default: the 30 days ending today), or
+    ``Invalid``."""
+    today = datetime.now(UTC).astimezone(zone(tz)).date()
+    end = end or (today if start is None or start <= today else start)
+    start = start or end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    if start > end:
+        raise _invalid("start", "start is after end")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise _invalid("end", f"the range is longer than {MAX_RANGE_DAYS} days")
+    try:
+        return Window.of(tz, start, end)
+    except OverflowError:
+        raise _invalid("end", "the range is out of bounds") from None
+
+
+async def realtime(
+    *, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, tz: str
+) -> Realtime:
+    """Active conversations heard from within ``KALIMERA_IDLE_MINUTES``, by direction (live);
+    ``tz`` is checked, as on every statistics read, though no local time is shown."""
+    zone(tz)
+    async with transaction(await services.db()) as conn:
+        row = await repository.realtime(
+            conn,
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            idle_minutes=services.settings.idle_minutes,
+        )
+    return Realtime(
+        active_inbound=row["inbound"],
+        active_outbound=row["outbound"],
+        active_total=row["inbound"] + row["outbound"],
+        as_of=row["as_of"],
+    )
+
+
+async def _series(
+    *,
+    services: Services,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    window: Window,
+    granularity: Granularity,
+    kind: repository.SeriesKind,
+) -> list[tuple[date, Sums]]:
+    """Every period that intersects the window with its sums (zeros for an empty one)."""
+    async with transaction(await services.db()) as conn:
+        await repository.snapshot(conn)
+        p = await repository.window_plan(
+            conn, tenant_id=tenant_id, agent_id=agent_id, window=window
+        )
+        sums = await repository.period_sums(
+            conn,
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            window=window,
+            p=p,
+            granularity=granularity,
+            kind=kind,
+        )
+    return [(period, sums.get(period, Sums())) for period in periods(window, granularity)]
+
+
+async def history(
+    *,
+    services: Services,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    window: Window,
+    granularity: Granularity,
+) -> History:
+    """Conversations per local day, ISO week or month: directions, outcomes, durations."""
+    series = await _series(
+        services=services,
+        tenant_id=tenant_id,
+        agent_id=agent_id,
+        window=window,
+        granularity=granularity,
+        kind="history",
+    )
+    return History(
+        granularity=granularity,
+        series=[
+            HistoryPoint(
+                period_start=period,
+                inbound=s.inbound,
+                outbound=s.total - s.inbound,
+                total=s.total,
+                completed=s.completed,
+                failed=s.failed,
+                total_duration=float(s.duration_sum),
+                avg_duration=s.avg_duration,
+            )
+            for period, s in series
+        ],
+    )
+
+
+def _percent(count: int, total: int) -> float:
+    return float(round1(Decimal(count * 100) / total)) if total else 0.0
+
+
+async def sentiment(
+    *,
+    services: Services,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    window: Window,
+    granularity: Granularity,
+) -> SentimentStatistics:
+    """Caller sentiment counts and percentages over the range, and per period."""
+    series = await _series(
+        services=services,
+        tenant_id=tenant_id,
+        agent_id=agent_id,
+        window=window,
+        granularity=granularity,
+        kind="sentiment",
+    )
+    whole = sum((s for _, s in series), Sums())
+    counts = {
+        "positive": whole.positive,
+        "neutral": whole.neutral,
+        "negative": whole.negative,
+        "unknown": whole.unknown_sentiment,
+    }
+    return SentimentStatistics(
+        **counts,
+        total=whole.total,
+        percentages=SentimentPercentages(
+            **{key: _percent(n, whole.total) for key, n in counts.items()}
+        ),
+        series=[
+            SentimentPoint(
+                period_start=period,
+                positive=s.positive,
+                neutral=s.neutral,
+                negative=s.negative,
+                unknown=s.unknown_sentiment,
+                total=s.total,
+            )
+            for period, s in series
+        ],
+    )
+
+
+async def call_breakdown(
+    *, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, window: Window
+) -> CallBreakdown:
+    """Conversations by status, direction, local hour and weekday, duration and language."""
+    async with transaction(await services.db()) as conn:
+        await repository.snapshot(conn)
+        p = await repository.window_plan(
+            conn, tenant_id=tenant_id, agent_id=agent_id, window=window
+        )
+        rows = await repository.dow_hour_counts(
+            conn, tenant_id=tenant_id, agent_id=agent_id, window=window, p=p
+        )
+        w = await repository.window_sums(
+            conn, tenant_id=tenant_id, agent_id=agent_id, window=window, p=p
+        )
+        languages = await repository.language_counts(
+            conn, tenant_id=tenant_id, agent_id=agent_id, window=window, p=p
+        )
+
+    by_hour, by_weekday = [0] * 24, [0] * 7
+    for row in rows:
+        by_hour[row["hour"]] += int(row["total"])
+        by_weekday[row["dow"]] += int(row["total"])
+    bucketed = w.d_0_30 + w.d_30_60 + w.d_1_3 + w.d_3_5 + w.d_5_10
+    return CallBreakdown(
+        by_status=ByStatus(
+            Active=w.total - w.completed - w.failed, Completed=w.completed, Failed=w.failed
+        ),
+        by_profile_type=ByProfileType(inbound=w.inbound, outbound=w.total - w.inbound),
+        by_hour=by_hour,
+        by_weekday=by_weekday,
+        by_duration_bucket=ByDurationBucket(
+            d_0_30=w.d_0_30,
+            d_30_60=w.d_30_60,
+            d_1_3=w.d_1_3,
+            d_3_5=w.d_3_5,
+            d_5_10=w.d_5_10,
+            d_10=w.duration_count - bucketed,
+            unknown=w.total - w.duration_count,
+        ),
+        by_language=languages,
+        avg_duration=w.avg_duration,
+        total=w.total,
+    )
+
+
+async def recent_logs(
+    *,
+    services: Services,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    limit: int,
+    tz: str,
+) -> RecentLogs:
+    """The newest conversations by start time (live); ``tz`` is checked as on every read."""
+    zone(tz)
+    async with transaction(await services.db()) as conn:
+        rows = await repository.recent(conn, tenant_id=tenant_id, agent_id=agent_id, limit=limit)
+    return RecentLogs(items=[ConversationLog(**row) for row in rows])
