@@ -26,7 +26,7 @@ async def ingest_recording(blob: func.InputStream) -> None:
     from kalimera.services import shared
 
     with telemetry.operation("ingest_recording", blob=blob.name or ""):
-        await ingest_blob(shared(), blob.name or "")
+        await ingest_blob(services=shared(), blob_name=blob.name or "")
 
 
 @app.timer_trigger(
@@ -41,7 +41,7 @@ async def rollup_statistics(timer: func.TimerRequest) -> None:
 
     try:
         with telemetry.operation("rollup_statistics", past_due=timer.past_due):
-            await run(shared())
+            await run(services=shared())
     finally:  # a failed rollup does not keep lost recordings waiting another night
         with telemetry.operation("sweep_recordings"):
-            await sweep(shared())
+            await sweep(services=shared())

@@ -176,7 +176,7 @@ async def run(recordings: int, seconds: float, concurrency: int) -> None:
         pool = await services.db()
 
         async def end_to_end(name: str) -> None:
-            result = await ingest_blob(services, name)
+            result = await ingest_blob(services=services, blob_name=name)
             assert result.outcome is Outcome.INGESTED, result
 
         async def floor(name: str) -> None:

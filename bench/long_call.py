@@ -51,7 +51,7 @@ async def run(turns: int, window: int) -> None:
             words = WORDS.replace(" ", "%20") + f"%20turn%20{seq}"
             await container.upload_blob(name, audio, overwrite=True, metadata={"transcript": words})
             start = time.perf_counter()
-            result = await ingest_blob(services, name)
+            result = await ingest_blob(services=services, blob_name=name)
             seconds.append(time.perf_counter() - start)
             assert result.outcome is Outcome.INGESTED, result
         first = statistics.median(seconds[:window])

@@ -124,10 +124,10 @@ async def create_token(
     token = new_token()
     await conn.execute(
         "INSERT INTO kalimera_api_tokens (id, tenant_id, name, token_hash, scopes)"
-        " VALUES (%(id)s, %(tenant)s, %(name)s, %(hash)s, %(scopes)s)",
+        " VALUES (%(id)s, %(tenant_id)s, %(name)s, %(hash)s, %(scopes)s)",
         {
             "id": token_id,
-            "tenant": tenant_id,
+            "tenant_id": tenant_id,
             "name": name,
             "hash": hash_token(token),
             "scopes": [s.value for s in scopes],
@@ -161,9 +161,9 @@ async def list_tokens(*, conn: Conn, tenant_id: uuid.UUID | None = None) -> list
     cur = await conn.execute(
         "SELECT id, tenant_id, name, scopes, created_at, last_used_at, revoked_at"
         " FROM kalimera_api_tokens"
-        " WHERE %(tenant)s::uuid IS NULL OR tenant_id = %(tenant)s"
+        " WHERE %(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s"
         " ORDER BY tenant_id, created_at",
-        {"tenant": tenant_id},
+        {"tenant_id": tenant_id},
     )
     return [TokenInfo(**row) for row in await cur.fetchall()]
 

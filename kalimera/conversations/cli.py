@@ -65,7 +65,7 @@ def replay(
     """Run the ingestion again for one blob (what the trigger does), and print the outcome."""
     from kalimera.conversations.ingest import Outcome, ingest_blob
 
-    result = with_services(lambda services: ingest_blob(services, blob))
+    result = with_services(lambda services: ingest_blob(services=services, blob_name=blob))
     message = f"{result.outcome.value}: {result.blob_name}"
     if result.reason:
         message += f" ({result.reason})"

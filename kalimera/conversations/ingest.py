@@ -58,7 +58,7 @@ class IngestResult:
     conversation_id: uuid.UUID | None = None
 
 
-async def ingest_blob(services: Services, blob_name: str) -> IngestResult:
+async def ingest_blob(*, services: Services, blob_name: str) -> IngestResult:
     """Process one blob of the recordings container (its name within the container; a leading
     ``{container}/`` is accepted)."""
     from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
@@ -129,7 +129,7 @@ async def _ingest_sidecar(services: Services, path: recording.RecordingPath) -> 
     result = IngestResult(path.blob_name, Outcome.IGNORED, "no recording for this sidecar yet")
     async for blob in services.recordings.list_blobs(name_starts_with=f"{path.stem}."):
         if blob.name != path.blob_name:
-            result = await ingest_blob(services, blob.name)
+            result = await ingest_blob(services=services, blob_name=blob.name)
     return result
 
 

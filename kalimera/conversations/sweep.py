@@ -48,7 +48,7 @@ class SweepReport:
     watermark: datetime = EPOCH
 
 
-async def sweep(services: Services, *, now: datetime | None = None) -> SweepReport:
+async def sweep(*, services: Services, now: datetime | None = None) -> SweepReport:
     """One sweep: ingest every blob older than the grace period with neither a processed version
     nor a rejection; move the watermark up to the oldest blob still failing (or the cutoff)."""
     cutoff = (now or datetime.now(UTC)) - timedelta(minutes=services.settings.sweep_minutes)
@@ -68,7 +68,7 @@ async def sweep(services: Services, *, now: datetime | None = None) -> SweepRepo
         report.checked += len(batch)
         for name, modified in await _unaccounted(services, batch):
             try:
-                report.ingested.append(await ingest_blob(services, name))
+                report.ingested.append(await ingest_blob(services=services, blob_name=name))
             except Exception as exc:  # noqa: BLE001 - counted by attempts; the next sweep retries
                 kind = "transient" if attempts.is_transient(exc) else "unexpected"
                 logger.warning("the sweep could not ingest %r (%s): %r", name, kind, exc)

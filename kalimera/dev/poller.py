@@ -31,7 +31,7 @@ async def poll_once(services: Services, seen: dict[str, str]) -> int:
     ]
     for name, etag in changed:
         try:
-            await ingest_blob(services, name)
+            await ingest_blob(services=services, blob_name=name)
         except Exception as exc:  # noqa: BLE001 - a transient fault: retried on the next round
             logger.warning("ingesting %r failed, will retry: %r", name, exc)
             continue

@@ -38,14 +38,14 @@ BackgroundJob = Callable[[Services], Awaitable[None]]
 TIMER_SECONDS = 300  # the nightly timer's work, every five minutes under `kalimera run`
 
 
-def every(seconds: float, work: Callable[[Services], Awaitable[object]]) -> BackgroundJob:
+def every(seconds: float, work: Callable[..., Awaitable[object]]) -> BackgroundJob:
     """A stand-in for the timer: ``work`` at start, then every ``seconds``; a failed run (Postgres
     or storage down) is logged and tried again next time."""
 
     async def job(services: Services) -> None:
         while True:
             try:
-                await work(services)
+                await work(services=services)
             except Exception as exc:  # noqa: BLE001 - retried on the next round
                 logger.warning("%s failed; retrying in %ds: %r", work.__name__, seconds, exc)
             await asyncio.sleep(seconds)

@@ -33,7 +33,7 @@ def rollup(
                 bar.update(task, completed=done, total=total)
 
             return await rollup_statistics(
-                services, since=since_day, workers=workers, progress=progress
+                services=services, since=since_day, workers=workers, progress=progress
             )
 
     report = with_services(work)

@@ -174,8 +174,8 @@ def batch_rows(statement_timeout_ms: int) -> int:
 
 
 async def rollup_statistics(
-    services: Services,
     *,
+    services: Services,
     since: date | None = None,
     workers: int = 2,
     progress: Progress | None = None,

@@ -63,12 +63,18 @@ def test_the_same_blob_event_twenty_times_ten_concurrently_makes_one_turn(call: 
     put_blob(call.settings, name, wav_bytes(2.0), {"transcript": "Thank%20you%2C%20great"})
 
     async def deliver(services: Services) -> list[Outcome]:
-        outcomes = [(await ingest_blob(services, name)).outcome for _ in range(5)]
+        outcomes = [
+            (await ingest_blob(services=services, blob_name=name)).outcome for _ in range(5)
+        ]
         outcomes += [
             r.outcome
-            for r in await asyncio.gather(*(ingest_blob(services, name) for _ in range(10)))
+            for r in await asyncio.gather(
+                *(ingest_blob(services=services, blob_name=name) for _ in range(10))
+            )
         ]
-        outcomes += [(await ingest_blob(services, name)).outcome for _ in range(5)]
+        outcomes += [
+            (await ingest_blob(services=services, blob_name=name)).outcome for _ in range(5)
+        ]
         return outcomes
 
     outcomes = with_services(call.settings, deliver)
@@ -190,7 +196,7 @@ def test_a_table_storage_outage_raises_until_the_history_is_written(call: Call) 
     down = call.settings.model_copy(update={"storage_connection_string": SecretStr(broken)})
     for _ in range(attempts.MAX_ATTEMPTS + 1):  # a transient fault is never given up on
         with pytest.raises(AzureError):
-            with_services(down, lambda services: ingest_blob(services, name))
+            with_services(down, lambda services: ingest_blob(services=services, blob_name=name))
     assert _rejections(call, name) == []
     assert len(_turns(call)) == 1
     assert ingest(call.settings, name).outcome is Outcome.DUPLICATE  # the host's retry
@@ -208,7 +214,7 @@ def test_a_postgres_outage_raises_so_the_host_retries(call: Call) -> None:
         update={"database_url": SecretStr("postgresql://postgres@127.0.0.1:1/none")}
     )
     with pytest.raises(DatabaseUnavailable):
-        with_services(down, lambda services: ingest_blob(services, name))
+        with_services(down, lambda services: ingest_blob(services=services, blob_name=name))
     assert ingest(call.settings, name).outcome is Outcome.INGESTED
 
 
@@ -226,7 +232,7 @@ def test_an_older_version_read_late_does_not_replace_a_newer_one(call: Call) -> 
         sidecar = recording.read_sidecar(container, path)
         old = await reading.read(blob, path, head, sidecar)
         await blob.upload_blob(wav_bytes(4.0), overwrite=True)
-        assert (await ingest_blob(services, name)).outcome is Outcome.INGESTED
+        assert (await ingest_blob(services=services, blob_name=name)).outcome is Outcome.INGESTED
         current = await reading.current_etag(blob)
         async with transaction(await services.db(), tenant_id=path.tenant_id) as conn:
             return await ingest_module._write(services, conn, old, container.url, current)

@@ -144,7 +144,7 @@ def test_probes_that_read_past_the_head_and_tail_never_starve_the_downloads(
 
     async def all_at_once(services: Services) -> list[IngestResult]:
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=2))
-        work = asyncio.gather(*(ingest_blob(services, name) for name in names))
+        work = asyncio.gather(*(ingest_blob(services=services, blob_name=name) for name in names))
         return await asyncio.wait_for(work, timeout=60)
 
     results = with_services(call.settings, all_at_once)

@@ -81,7 +81,9 @@ class LoopServer:
         """Ingest ``name`` on the server's loop; the result and the seconds it took."""
         assert self.services is not None
         started = time.perf_counter()
-        future = asyncio.run_coroutine_threadsafe(ingest_blob(self.services, name), self.loop)
+        future = asyncio.run_coroutine_threadsafe(
+            ingest_blob(services=self.services, blob_name=name), self.loop
+        )
         result = future.result(timeout=120)
         return result, time.perf_counter() - started
 

@@ -55,7 +55,9 @@ def test_a_slow_table_call_of_one_turn_does_not_block_the_next(call: Call) -> No
         slow = _through_proxy(call.settings, proxy)
         worker = threading.Thread(
             target=lambda: results.update(
-                slow=with_services(slow, lambda services: ingest_blob(services, slow_name))
+                slow=with_services(
+                    slow, lambda services: ingest_blob(services=services, blob_name=slow_name)
+                )
             )
         )
         started = time.perf_counter()

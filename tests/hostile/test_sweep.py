@@ -27,7 +27,7 @@ def fresh_watermark(call: Call) -> None:
 
 def _sweep(call: Call, *, at: datetime | None = None) -> SweepReport:
     when = at or datetime.now(UTC) + LATER
-    return with_services(call.settings, lambda services: sweep(services, now=when))
+    return with_services(call.settings, lambda services: sweep(services=services, now=when))
 
 
 def _turns(call: Call) -> list[dict[str, Any]]:

@@ -62,7 +62,7 @@ def put_blob(
 
 
 def ingest(settings: Settings, name: str) -> IngestResult:
-    return with_services(settings, lambda services: ingest_blob(services, name))
+    return with_services(settings, lambda services: ingest_blob(services=services, blob_name=name))
 
 
 def query(settings: Settings, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
