@@ -140,8 +140,8 @@ async def _dev_token(services: Services) -> tuple[uuid.UUID, str]:
     async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         await conn.execute(
             "UPDATE kalimera_api_tokens SET revoked_at = now()"
-            " WHERE tenant_id = %(t)s AND name = %(n)s AND revoked_at IS NULL",
-            {"t": tenant_id, "n": DEV_TOKEN_NAME},
+            " WHERE tenant_id = %(tenant_id)s AND name = %(name)s AND revoked_at IS NULL",
+            {"tenant_id": tenant_id, "name": DEV_TOKEN_NAME},
         )
         _, token = await create_token(
             conn=conn, tenant_id=tenant_id, name=DEV_TOKEN_NAME, scopes=DEFAULT_SCOPES
