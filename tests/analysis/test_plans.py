@@ -6,8 +6,12 @@ import uuid
 from collections.abc import Callable
 
 from kalimera.auth import Scope
+from kalimera.db import transaction
+from kalimera.services import Services
+from kalimera.settings import Settings
 from tests.analysis.conftest import PLAN, create_agent, plan_path
 from tests.conftest import Tenant
+from tests.support.calls import with_services
 from tests.support.problems import assert_problem
 
 DEFAULT = {
@@ -120,12 +124,29 @@ def test_an_unknown_agent_is_404_everywhere(tenant: Tenant) -> None:
     assert_problem(tenant.client.get("/kalimera/ai-agent/not-a-uuid/analysis-plan"), 422)
 
 
-def test_deleting_the_agent_removes_its_plans(tenant: Tenant) -> None:
+def test_deleting_the_agent_removes_its_plans(settings: Settings, tenant: Tenant) -> None:
     agent = create_agent(tenant.client)
-    assert tenant.client.put(plan_path(agent), json=PLAN).status_code == 200
+    for _ in range(2):
+        assert tenant.client.put(plan_path(agent), json=PLAN).status_code == 200
+
+    async def stored(services: Services) -> int:
+        async with transaction(await services.db(), system=True) as conn:
+            cur = await conn.execute(
+                "SELECT count(*) AS n FROM kalimera_analysis_plans WHERE agent_id = %(a)s",
+                {"a": uuid.UUID(agent)},
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            return int(row["n"])
+
+    assert with_services(settings, stored) == 2
     assert tenant.client.delete(f"/kalimera/ai-agent/{agent}").status_code == 200
+    assert with_services(settings, stored) == 0
     assert_problem(tenant.client.get(plan_path(agent)), 404)
     assert_problem(tenant.client.get(f"{plan_path(agent)}/versions"), 404)
+    # A new agent never inherits anything: its plan is the default again.
+    again = create_agent(tenant.client)
+    assert tenant.client.get(plan_path(again)).json()["version"] == 0
 
 
 def test_the_plan_is_not_an_agent_section(tenant: Tenant, agent: str) -> None:

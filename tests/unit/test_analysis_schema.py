@@ -160,10 +160,10 @@ def test_an_unsupported_schema_is_refused_at_its_path(
 
 
 def test_at_most_50_properties() -> None:
-    fifty = {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(50)}}
-    assert faults(fifty) == []
-    fifty["properties"]["p50"] = {"type": "string"}
-    assert faults(fifty) == [
+    properties = {f"p{i}": {"type": "string"} for i in range(50)}
+    assert faults({"type": "object", "properties": properties}) == []
+    properties["p50"] = {"type": "string"}
+    assert faults({"type": "object", "properties": properties}) == [
         (("properties",), f"has 51 properties; at most {MAX_PROPERTIES}"),
     ]
 
