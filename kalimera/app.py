@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 
 from kalimera import __version__, gateway, health, limits, problems, telemetry
 from kalimera.agents.routes import router as agents_router
+from kalimera.analysis.routes import router as analysis_router
 from kalimera.auth import TokenCache
 from kalimera.contacts.csv_upload import csv_limit
 from kalimera.contacts.routes import router as contacts_router
@@ -28,6 +29,7 @@ from kalimera.statistics.routes import router as statistics_router
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    analysis_router,  # before agents: their PUT /{agent_id}/{section} would take its path
     agents_router,
     contacts_router,
     conversations_router,

@@ -22,6 +22,8 @@ PATH_IDS: dict[str, Callable[[Resources], dict[str, str]]] = {
         "section": "AIHub",
     },
     "/kalimera/ai-agent/{agent_id}/runtime-config": lambda r: {"agent_id": r["agent"]},
+    "/kalimera/ai-agent/{agent_id}/analysis-plan": lambda r: {"agent_id": r["agent"]},
+    "/kalimera/ai-agent/{agent_id}/analysis-plan/versions": lambda r: {"agent_id": r["agent"]},
     "/kalimera/ai-agent/{agent_id}/voice": lambda r: {"agent_id": r["agent"]},
     "/kalimera/ai-agent/{agent_id}/voice/upload-url": lambda r: {"agent_id": r["agent"]},
     "/kalimera/contact/{contact_id}": lambda r: {"contact_id": r["contact"]},
@@ -32,6 +34,9 @@ PATH_IDS: dict[str, Callable[[Resources], dict[str, str]]] = {
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("put", "/kalimera/ai-agent/{agent_id}"): {"json": {"name": "hijacked"}},
     ("put", "/kalimera/ai-agent/{agent_id}/{section}"): {"json": {"Endpoint": "https://evil"}},
+    ("put", "/kalimera/ai-agent/{agent_id}/analysis-plan"): {
+        "json": {"summary": {"enabled": False}}
+    },
     ("put", "/kalimera/contact/{contact_id}"): {"json": {"first_name": "Hijacked"}},
     ("patch", "/kalimera/conversations/{conversation_id}"): {"json": {"status": "Failed"}},
     ("post", "/kalimera/ai-agent/{agent_id}/voice"): {
@@ -77,6 +82,8 @@ def snapshot(a: Tenant, r: Resources) -> str:
     reads = [
         f"/kalimera/ai-agent/{r['agent']}",
         f"/kalimera/ai-agent/{r['agent']}/runtime-config",
+        f"/kalimera/ai-agent/{r['agent']}/analysis-plan",
+        f"/kalimera/ai-agent/{r['agent']}/analysis-plan/versions",
         f"/kalimera/contact/{r['contact']}",
         f"/kalimera/conversations/{r['conversation']}",
         "/kalimera/ai-agent",

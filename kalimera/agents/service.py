@@ -34,6 +34,7 @@ from kalimera.agents.sections import (
 )
 from kalimera.db import transaction
 from kalimera.errors import Invalid, Misconfigured, NotFound, Stale, TooLarge, invalid_fields
+from kalimera.etags import etag, parse_if_match
 from kalimera.services import Services
 from kalimera.singleflight import SingleFlight
 
@@ -52,19 +53,6 @@ class Rendered:
 
 def cache_key(tenant_id: uuid.UUID, agent_id: uuid.UUID) -> str:
     return f"kalimera:agent:{tenant_id}:{agent_id}"
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def parse_if_match(header: str | None) -> int | None:
-    """The version an ``If-Match`` names; None when absent or ``*``; -1 (never stored) when it
-    is not one of our ETags, so the write answers 412."""
-    if header is None or header.strip() == "*":
-        return None
-    value = header.strip().removeprefix("W/").strip('"')
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else -1
 
 
 def masked_sections(configuration: dict[str, Any]) -> dict[str, Any]:

@@ -57,9 +57,10 @@ async def rows(conn: Conn, sql: str, params: dict[str, Any] | None = None) -> li
 
 @pytest.fixture(scope="module")
 def two_tenants(settings: Settings) -> tuple[uuid.UUID, uuid.UUID]:
-    """Tenants A (3 contacts) and B (2 contacts), each with a token, an agent, a conversation
-    (whose trigger marks a statistics day dirty), a turn, its idempotency key and a rejected
-    recording; plus a rejection without a tenant. Written as the owner, past the policies."""
+    """Tenants A (3 contacts) and B (2 contacts), each with a token, an agent and its analysis
+    plan, a conversation (whose trigger marks a statistics day dirty), a turn, its idempotency
+    key and a rejected recording; plus a rejection without a tenant. Written as the owner, past
+    the policies."""
     a, b = uuid.uuid4(), uuid.uuid4()
     with owner(settings) as conn:
         for tenant, contacts in ((a, 3), (b, 2)):
@@ -74,6 +75,11 @@ def two_tenants(settings: Settings) -> tuple[uuid.UUID, uuid.UUID]:
             conn.execute(
                 "INSERT INTO kalimera_ai_agents (tenant_id, id, name, profile_type)"
                 " VALUES (%(t)s, %(a)s, 'RLS', 'inbound')",
+                {"t": tenant, "a": agent},
+            )
+            conn.execute(
+                "INSERT INTO kalimera_analysis_plans (tenant_id, agent_id, version, plan)"
+                " VALUES (%(t)s, %(a)s, 1, '{}')",
                 {"t": tenant, "a": agent},
             )
             conn.execute(

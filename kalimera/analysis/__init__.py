@@ -1,0 +1,1 @@
+"""Post-call analysis: plans per agent, versioned (docs/analysis.md)."""

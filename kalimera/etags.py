@@ -1,0 +1,19 @@
+"""Versions as ETags: what a read answers in ``ETag`` and what a write's ``If-Match`` names.
+
+Every versioned resource (an agent, an agent's analysis plan) uses these two, so a client treats
+them all alike: the tag is the version in quotes, ``*`` or no header means "whatever is there",
+and a tag that is not one of ours never matches (the write answers 412, never a 500).
+"""
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(header: str | None) -> int | None:
+    """The version an ``If-Match`` names; None when absent or ``*``; -1 (never stored) when it
+    is not one of our ETags, so the write answers 412."""
+    if header is None or header.strip() == "*":
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else -1
