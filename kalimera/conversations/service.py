@@ -121,6 +121,8 @@ async def update(
             ended_at=body.ended_at,
             title=body.title,
             language=body.language,
+            ended_reason=body.ended_reason.value if body.ended_reason else None,
+            cost=body.cost.stored() if body.cost else None,
         )
     assert row is not None
     return ConversationRead.model_validate(row)
@@ -237,6 +239,7 @@ async def issue_upload_url(
 async def _upload_url(
     services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID, body: UploadUrlRequest
 ) -> VoiceUploadUrl:
+    body.check_direction()
     container = services.recordings
     path, allocated = await seqs.resolve_path(
         services=services, tenant_id=tenant_id, agent_id=agent_id, fields=body, ext=body.ext
