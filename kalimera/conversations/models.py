@@ -221,6 +221,9 @@ class Turn(BaseModel):
     recorded_at: datetime
     duration: float
     transcript: str | None
+    latency_ms: int | None = Field(
+        None, description="Output turns: the agent's answer latency, as telephony reported it"
+    )
     audio_url: str = Field(description="A signed, read-only download URL valid 15 minutes")
 
 

@@ -245,8 +245,8 @@ async def turn(
     """The turn as stored: the version that holds it (blob name, ETag, last-modified) and its
     values, or None."""
     cur = await conn.execute(
-        "SELECT blob_name, etag, blob_modified_at, duration, transcript, language, recorded_at"
-        " FROM kalimera_recordings WHERE tenant_id = %(tenant_id)s"
+        "SELECT blob_name, etag, blob_modified_at, duration, transcript, language, recorded_at,"
+        " latency_ms FROM kalimera_recordings WHERE tenant_id = %(tenant_id)s"
         " AND conversation_id = %(c)s AND seq = %(s)s AND direction = %(d)s",
         {"tenant_id": tenant_id, "c": conversation_id, "s": seq, "d": direction},
     )
@@ -353,6 +353,9 @@ async def recompute_conversation(
                        FILTER (WHERE direction = 'output') AS latency_p90,
                    max(latency_ms) FILTER (WHERE direction = 'output') AS latency_max,
                    count(latency_ms) FILTER (WHERE direction = 'output') AS latency_turns,
+                   coalesce(array_agg(latency_ms / 10 * 10 ORDER BY latency_ms)
+                       FILTER (WHERE direction = 'output' AND latency_ms IS NOT NULL),
+                       '{}') AS latency_rounded,
                    (array_agg(language ORDER BY seq DESC, direction)
                         FILTER (WHERE language IS NOT NULL))[1] AS language,
                    (array_agg(blob_name ORDER BY seq DESC)
@@ -382,6 +385,7 @@ async def recompute_conversation(
             latency_p90_ms = agg.latency_p90,
             latency_max_ms = agg.latency_max,
             latency_turns = agg.latency_turns,
+            latency_rounded_ms = agg.latency_rounded,
             ended_reason = coalesce(%(ended_reason)s, c.ended_reason),
             cost = coalesce(%(cost)s::jsonb, c.cost),
             status = CASE WHEN agg.final AND c.status = 'Active' THEN 'Completed' ELSE c.status END,

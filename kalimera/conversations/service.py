@@ -203,6 +203,7 @@ async def _turns(
             recorded_at=e["RecordedAt"],
             duration=float(e["Duration"]),
             transcript=e.get("Transcript"),
+            latency_ms=e.get("LatencyMs"),
             audio_url=signer.url(e["BlobName"]),
         )
         for e in entities

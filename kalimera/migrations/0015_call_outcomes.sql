@@ -20,7 +20,12 @@ ALTER TABLE kalimera_conversations
     ADD COLUMN latency_p50_ms integer CHECK (latency_p50_ms >= 0),
     ADD COLUMN latency_p90_ms integer CHECK (latency_p90_ms >= 0),
     ADD COLUMN latency_max_ms integer CHECK (latency_max_ms >= 0),
-    ADD COLUMN latency_turns integer NOT NULL DEFAULT 0 CHECK (latency_turns >= 0);
+    ADD COLUMN latency_turns integer NOT NULL DEFAULT 0 CHECK (latency_turns >= 0),
+    -- Every output turn's latency rounded down to 10 ms, in order: the histogram the outcome
+    -- statistics roll up (percentiles over a period's turns, exact from the conversations alone),
+    -- and what makes a turn's changed latency a change of the conversation row, which marks its
+    -- day dirty (below) even when the summary stays the same.
+    ADD COLUMN latency_rounded_ms integer[] NOT NULL DEFAULT '{}';
 
 -- An output turn's latency: from the end of the caller's speech to the agent's first audio, as
 -- the voice runtime measured it (a turn's metadata or sidecar).
@@ -39,11 +44,11 @@ BEGIN
     FROM (
         SELECT DISTINCT tenant_id, (started_at AT TIME ZONE 'UTC')::date AS day
         FROM (
-            (SELECT tenant_id, id, started_at, ended_reason, cost, latency_p50_ms,
-                    latency_p90_ms, latency_max_ms, latency_turns FROM new_rows
+            (SELECT tenant_id, id, started_at, ended_reason, cost, latency_max_ms,
+                    latency_rounded_ms FROM new_rows
              EXCEPT
-             SELECT tenant_id, id, started_at, ended_reason, cost, latency_p50_ms,
-                    latency_p90_ms, latency_max_ms, latency_turns FROM old_rows)
+             SELECT tenant_id, id, started_at, ended_reason, cost, latency_max_ms,
+                    latency_rounded_ms FROM old_rows)
         ) AS changed
     ) AS t;
     RETURN NULL;

@@ -149,6 +149,7 @@ def test_the_final_turns_metadata_and_sidecar_set_the_outcomes(call: Call) -> No
     assert conv["cost"]["total"] == 0.0211
     # percentile_disc over [450, 730]: p50 the first, p90 the second; the max is exact.
     assert conv["latency"] == {"p50_ms": 450, "p90_ms": 730, "max_ms": 730, "turns": 2}
+    assert [t["latency_ms"] for t in conv["turns"]] == [None, 730, 455]
 
     # The sidecar's keys win over the metadata's, as they do for the transcript.
     sidecar = f"{last.rsplit('.', 1)[0]}.json"
@@ -332,6 +333,25 @@ def test_the_latency_summary_over_many_turns_equals_plain_sql_and_follows_a_reup
     conv = _conversation(call.tenant, call.conversation_id)
     assert conv["latency"] == query(settings, truth_sql, params)[0] == expected(latencies)
     assert conv["latency"]["max_ms"] == 9990
+    turns = {(t["seq"], t["direction"]): t["latency_ms"] for t in conv["turns"]}
+    assert turns[(1, "output")] == 9990
+    assert turns[(1, "input")] is None
+
+    # A turn whose new latency leaves the summary as it was still changes the conversation's
+    # histogram, so the day is marked dirty for the outcome statistics.
+    smallest = latencies.index(min(latencies))
+    assert min(latencies) >= 10
+    before = expected(latencies)
+    latencies[smallest] = 0
+    assert expected(latencies) == before
+    marks = "DELETE FROM kalimera_stats_dirty WHERE tenant_id = %(t)s RETURNING day"
+    query(settings, marks, params)
+    put_blob(settings, name(smallest + 1), wav_bytes(0.2), _meta(latency_ms="0"))
+    assert ingest(settings, name(smallest + 1)).outcome is Outcome.INGESTED
+    row = call.conversation()
+    assert row is not None
+    assert row["latency_rounded_ms"] == sorted(v // 10 * 10 for v in latencies)
+    assert [r["day"] for r in query(settings, marks, params)] == [row["started_at"].date()]
 
 
 def test_the_idle_timer_ends_a_silent_call_with_idle_timeout_and_keeps_a_reported_reason(
