@@ -96,7 +96,7 @@ class ConversationBase(BaseModel):
         return value
 
 
-class Cost(ConversationBase):
+class CallCost(ConversationBase):
     """What a call cost, as telephony reports it: each component in ``currency``; an absent
     component is 0. Reported again, it replaces the stored one whole."""
 
@@ -135,7 +135,7 @@ class ConversationCost(BaseModel):
         return value
 
 
-class Latency(BaseModel):
+class ConversationLatency(BaseModel):
     """How fast the agent answered, over the output turns that report ``latency_ms``."""
 
     p50_ms: int | None = Field(description="percentile_disc(0.5), values rounded down to 10 ms")
@@ -166,7 +166,7 @@ class ConversationUpdate(ConversationBase):
     title: Annotated[str, Field(max_length=255)] | None = None
     language: Language | None = None
     ended_reason: ReportedEndedReason | None = None
-    cost: Cost | None = Field(None, description="Replaces the stored cost whole")
+    cost: CallCost | None = Field(None, description="Replaces the stored cost whole")
 
 
 class ConversationRead(BaseModel):
@@ -191,7 +191,7 @@ class ConversationRead(BaseModel):
     turn_count: int
     ended_reason: EndedReason | None
     cost: ConversationCost | None = Field(description="null until telephony reports it")
-    latency: Latency
+    latency: ConversationLatency
     created_at: datetime
     updated_at: datetime
 

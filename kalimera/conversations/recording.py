@@ -41,8 +41,8 @@ from pydantic import (
 from kalimera.conversations.models import (
     LANGUAGE_CHARS,
     PHONE_CHARS,
+    CallCost,
     ConversationBase,
-    Cost,
     Direction,
     EndedReason,
     Language,
@@ -201,7 +201,7 @@ class TurnOutcomes(ConversationBase):
     model_config = ConfigDict(extra="ignore")
 
     ended_reason: ReportedEndedReason | None = None
-    cost: Cost | None = Field(None, description="A JSON object; replaces the conversation's")
+    cost: CallCost | None = Field(None, description="A JSON object; replaces the conversation's")
     latency_ms: LatencyMs | None = Field(
         None,
         description="Output turns: from the end of the caller's speech to the agent's first "
@@ -322,7 +322,7 @@ class Description:
     from_number: str | None
     to_number: str | None
     ended_reason: EndedReason | None
-    cost: Cost | None
+    cost: CallCost | None
     latency_ms: int | None
 
 
