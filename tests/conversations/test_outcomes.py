@@ -150,6 +150,11 @@ def test_the_final_turns_metadata_and_sidecar_set_the_outcomes(call: Call) -> No
     # percentile_disc over [450, 730]: p50 the first, p90 the second; the max is exact.
     assert conv["latency"] == {"p50_ms": 450, "p90_ms": 730, "max_ms": 730, "turns": 2}
     assert [t["latency_ms"] for t in conv["turns"]] == [None, 730, 455]
+    # A later PATCH wins, and a redelivery of the same version does not take it back.
+    url = f"/kalimera/conversations/{call.conversation_id}"
+    assert call.tenant.client.patch(url, json={"ended_reason": "transferred"}).is_success
+    assert ingest(settings, last).outcome is Outcome.DUPLICATE
+    assert _conversation(call.tenant, call.conversation_id)["ended_reason"] == "transferred"
 
     # The sidecar's keys win over the metadata's, as they do for the transcript.
     sidecar = f"{last.rsplit('.', 1)[0]}.json"
