@@ -18,7 +18,16 @@ if TYPE_CHECKING:
 
 TRANSCRIPT_ENTITY_CHARS = 30_000  # a Table string property holds 64 KiB of UTF-16
 ROUNDS = 3
-COLUMNS = ["RowKey", "Seq", "Direction", "RecordedAt", "Duration", "Transcript", "BlobName"]
+COLUMNS = [
+    "RowKey",
+    "Seq",
+    "Direction",
+    "RecordedAt",
+    "Duration",
+    "Transcript",
+    "BlobName",
+    "LatencyMs",
+]
 
 
 def partition_key(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> str:
@@ -56,6 +65,7 @@ async def write(*, services: Services, path: RecordingPath) -> None:
             "BlobName": row["blob_name"],
             "ETag": row["etag"],
             "Language": row["language"],
+            "LatencyMs": row["latency_ms"],
         }
         await services.turns.upsert_entity(
             {k: v for k, v in entity.items() if v is not None}, UpdateMode.REPLACE

@@ -190,6 +190,7 @@ async def _write(
         language=rec.language,
         final=rec.final,
         recorded_at=rec.recorded_at,
+        latency_ms=rec.latency_ms,
     )
     if written is None:
         return Outcome.SUPERSEDED
@@ -202,6 +203,8 @@ async def _write(
         blob_base_url=container_url.rstrip("/") + "/",
         from_number=rec.from_number,
         to_number=rec.to_number,
+        ended_reason=rec.ended_reason,
+        cost=rec.cost,
     )
     return Outcome.INGESTED
 

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from kalimera.conversations.sentiment import SentimentLabel
 from kalimera.profiles import ProfileType
@@ -36,6 +45,45 @@ class EndStatus(StrEnum):
     FAILED = "Failed"
 
 
+class EndedReason(StrEnum):
+    """Why a call ended. Telephony reports every one but ``idle-timeout``, which only the idle
+    timer sets (a call nobody ended, finalised after ``KALIMERA_IDLE_MINUTES`` of silence)."""
+
+    CUSTOMER_ENDED_CALL = "customer-ended-call"
+    AGENT_ENDED_CALL = "agent-ended-call"
+    SILENCE_TIMEOUT = "silence-timeout"
+    MAX_DURATION_REACHED = "max-duration-reached"
+    TRANSFERRED = "transferred"
+    VOICEMAIL = "voicemail"
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED_TO_CONNECT = "failed-to-connect"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+    IDLE_TIMEOUT = "idle-timeout"
+
+
+IDLE_TIMEOUT = EndedReason.IDLE_TIMEOUT
+
+
+def _reported_reason(value: Any) -> Any:
+    if value == IDLE_TIMEOUT.value:
+        msg = "idle-timeout is set by the idle timer only"
+        raise ValueError(msg)
+    return value
+
+
+ReportedEndedReason = Annotated[
+    EndedReason,
+    BeforeValidator(_reported_reason),
+    Field(description="Why the call ended, as telephony saw it (not idle-timeout: the timer's)"),
+]
+MAX_LATENCY_MS = 3_600_000  # an hour: anything longer is not a turn's latency
+LatencyMs = Annotated[int, Field(ge=0, le=MAX_LATENCY_MS)]
+Amount = Annotated[float, Field(ge=0, le=1_000_000_000, allow_inf_nan=False)]
+COST_COMPONENTS = ("telephony", "stt", "llm", "tts", "other")
+
+
 class ConversationBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -46,6 +94,54 @@ class ConversationBase(BaseModel):
         if isinstance(value, str) and "\x00" in value:
             raise ValueError("must not contain NUL characters")
         return value
+
+
+class CallCost(ConversationBase):
+    """What a call cost, as telephony reports it: each component in ``currency``; an absent
+    component is 0. Reported again, it replaces the stored one whole."""
+
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")]
+    telephony: Amount = 0
+    stt: Amount = 0
+    llm: Amount = 0
+    tts: Amount = 0
+    other: Amount = 0
+
+    def stored(self) -> str:
+        """The JSON the ``cost`` column holds (and the blob's metadata carries)."""
+        return self.model_dump_json()
+
+
+class ConversationCost(BaseModel):
+    """The conversation's cost: telephony's components and their ``total``."""
+
+    currency: str
+    telephony: float
+    stt: float
+    llm: float
+    tts: float
+    other: float
+    total: float = Field(description="The sum of the components")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _total(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "total" not in value:
+            # Summed as decimals, so 0.1 + 0.2 is 0.3. The analysis cost joins here when the
+            # analysis is stored (issue 14, item 4): pass it in and add it to the sum.
+            parts = {name: value.get(name, 0) for name in COST_COMPONENTS}
+            total = sum((Decimal(str(v)) for v in parts.values()), Decimal(0))
+            return {**value, **parts, "total": float(total)}
+        return value
+
+
+class ConversationLatency(BaseModel):
+    """How fast the agent answered, over the output turns that report ``latency_ms``."""
+
+    p50_ms: int | None = Field(description="percentile_disc(0.5), values rounded down to 10 ms")
+    p90_ms: int | None = Field(description="percentile_disc(0.9), values rounded down to 10 ms")
+    max_ms: int | None = Field(description="The largest, exact")
+    turns: int = Field(description="Output turns with a latency")
 
 
 class ConversationCreate(ConversationBase):
@@ -69,6 +165,8 @@ class ConversationUpdate(ConversationBase):
     ended_at: AwareDatetime | None = None
     title: Annotated[str, Field(max_length=255)] | None = None
     language: Language | None = None
+    ended_reason: ReportedEndedReason | None = None
+    cost: CallCost | None = Field(None, description="Replaces the stored cost whole")
 
 
 class ConversationRead(BaseModel):
@@ -91,6 +189,9 @@ class ConversationRead(BaseModel):
     sentiment: SentimentLabel
     sentiment_score: float | None
     turn_count: int
+    ended_reason: EndedReason | None
+    cost: ConversationCost | None = Field(description="null until telephony reports it")
+    latency: ConversationLatency
     created_at: datetime
     updated_at: datetime
 
@@ -99,6 +200,20 @@ class ConversationRead(BaseModel):
     def _number(cls, value: Any) -> Any:
         return None if value is None else float(value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _latency(cls, value: Any) -> Any:
+        # A row carries the summary as columns (latency_p50_ms, ...): gather them.
+        if isinstance(value, dict) and "latency" not in value:
+            value = dict(value)
+            value["latency"] = {
+                "p50_ms": value.pop("latency_p50_ms", None),
+                "p90_ms": value.pop("latency_p90_ms", None),
+                "max_ms": value.pop("latency_max_ms", None),
+                "turns": value.pop("latency_turns", 0),
+            }
+        return value
+
 
 class Turn(BaseModel):
     seq: int
@@ -106,6 +221,9 @@ class Turn(BaseModel):
     recorded_at: datetime
     duration: float
     transcript: str | None
+    latency_ms: int | None = Field(
+        None, description="Output turns: the agent's answer latency, as telephony reported it"
+    )
     audio_url: str = Field(description="A signed, read-only download URL valid 15 minutes")
 
 

@@ -46,6 +46,9 @@ class Recording:
     profile_type: str | None
     from_number: str | None
     to_number: str | None
+    ended_reason: str | None
+    cost: str | None  # the JSON the conversation's cost column takes
+    latency_ms: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,8 @@ async def read(
         said = recording.describe(props.metadata or {}, sidecar)
     except recording.OutsideContract as exc:
         raise Rejected(str(exc)) from None
+    if said.latency_ms is not None and path.direction is Direction.INPUT:
+        raise Rejected(recording.LATENCY_ON_INPUT)
     # Scored here, before the transaction and off the loop: one turn's words, once.
     score = (
         await asyncio.to_thread(sentiment.score_turn, said.transcript or "")
@@ -148,6 +153,9 @@ async def read(
         profile_type=said.profile_type,
         from_number=said.from_number,
         to_number=said.to_number,
+        ended_reason=None if said.ended_reason is None else said.ended_reason.value,
+        cost=None if said.cost is None else said.cost.stored(),
+        latency_ms=said.latency_ms,
     )
 
 

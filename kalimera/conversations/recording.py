@@ -12,7 +12,10 @@ used by both sides:
 - ``final`` marks the call's last turn: its ingestion completes an Active conversation. The
   upload writes ``true``; the ingestion also reads ``1`` and ``yes``, in any case;
 - the sidecar, a JSON object at the same name ending ``.json``: a transcript too long for the
-  metadata travels there; its keys win over the metadata's.
+  metadata travels there; its keys win over the metadata's;
+- the outcomes (``TurnOutcomes``): ``ended_reason`` and ``cost`` (a JSON object), which telephony
+  sends with the final turn and which replace the conversation's, and ``latency_ms``, an output
+  turn's. The upload refuses a bad one (422 naming it), the ingestion rejects the recording.
 """
 
 from __future__ import annotations
@@ -27,17 +30,27 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote, unquote
 
-from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from kalimera.conversations.models import (
     LANGUAGE_CHARS,
     PHONE_CHARS,
+    CallCost,
     ConversationBase,
     Direction,
+    EndedReason,
     Language,
+    LatencyMs,
     Phone,
+    ReportedEndedReason,
 )
-from kalimera.errors import invalid_fields
+from kalimera.errors import invalid, invalid_fields
 from kalimera.profiles import ProfileType
 
 if TYPE_CHECKING:
@@ -177,7 +190,49 @@ def build(
     return RecordingPath(tenant_id, agent_id, conversation_id, seq, direction, ext, name)
 
 
-class RecordingFields(ConversationBase):
+OUTCOME_FIELDS = ("ended_reason", "cost", "latency_ms")
+LATENCY_ON_INPUT = "latency_ms is an output turn's (the agent's answer), not a caller turn's"
+
+
+class TurnOutcomes(ConversationBase):
+    """What telephony reports with a turn besides its words: why the call ended and what it
+    cost (with the final turn), how fast the agent answered (with an output turn)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    ended_reason: ReportedEndedReason | None = None
+    cost: CallCost | None = Field(None, description="A JSON object; replaces the conversation's")
+    latency_ms: LatencyMs | None = Field(
+        None,
+        description="Output turns: from the end of the caller's speech to the agent's first "
+        "audio, in milliseconds",
+    )
+
+    @field_validator("cost", mode="before")
+    @classmethod
+    def _cost_from_text(cls, value: Any) -> Any:
+        # A form field or a blob's metadata carries the object as JSON text.
+        if isinstance(value, str) and value.strip():
+            try:
+                return json.loads(value)
+            except ValueError:
+                msg = "not a JSON object"
+                raise ValueError(msg) from None
+        return value
+
+    def outcome_metadata(self) -> dict[str, str]:
+        """These values as the blob's metadata (not yet URL-encoded)."""
+        meta = {}
+        if self.ended_reason is not None:
+            meta["ended_reason"] = self.ended_reason.value
+        if self.cost is not None:
+            meta["cost"] = self.cost.stored()
+        if self.latency_ms is not None:
+            meta["latency_ms"] = str(self.latency_ms)
+        return meta
+
+
+class RecordingFields(TurnOutcomes):
     """What names and describes one uploaded recording. Unknown fields are ignored (the seed's
     clients send more than this), empty values count as absent (as HTML forms send them)."""
 
@@ -209,14 +264,21 @@ class RecordingFields(ConversationBase):
             return field.default
         return value
 
+    def check_direction(self) -> None:
+        """A latency belongs to an output turn: on a caller turn it is ``Invalid``, naming it."""
+        if self.latency_ms is not None and self.direction is not Direction.OUTPUT:
+            raise invalid(["body", "latency_ms"], LATENCY_ON_INPUT)
+
     @classmethod
     def parse(cls, fields: dict[str, str]) -> RecordingFields:
         """Validate multipart fields; a bad one is ``Invalid`` naming it, as a JSON body's
         would be (pydantic may find several at once, so this is ``Invalid`` with a list)."""
         try:
-            return cls.model_validate(fields)
+            parsed = cls.model_validate(fields)
         except ValidationError as exc:
             raise invalid_fields(exc) from None
+        parsed.check_direction()
+        return parsed
 
     def metadata(self) -> tuple[dict[str, str], str | None]:
         """The blob's metadata (values URL-encoded, so any text fits a header) and a transcript
@@ -228,6 +290,7 @@ class RecordingFields(ConversationBase):
                 meta[name] = str(value)
         if self.final:
             meta["final"] = FINAL
+        meta.update(self.outcome_metadata())
         encoded = {k: quote(v, safe="") for k, v in meta.items()}
         if self.transcript:
             quoted = quote(self.transcript, safe="")
@@ -258,6 +321,9 @@ class Description:
     profile_type: str | None
     from_number: str | None
     to_number: str | None
+    ended_reason: EndedReason | None
+    cost: CallCost | None
+    latency_ms: int | None
 
 
 def describe(metadata: Mapping[str, str], sidecar: Mapping[str, Any]) -> Description:
@@ -271,6 +337,7 @@ def describe(metadata: Mapping[str, str], sidecar: Mapping[str, Any]) -> Descrip
     if profile_type is not None and profile_type not in PROFILE_TYPES:
         raise OutsideContract(f"profile_type must be inbound or outbound, not {profile_type!r}")
     transcript = str(meta.get("transcript") or "").replace("\x00", "").strip()
+    outcomes = _outcomes(meta)
     return Description(
         transcript=transcript or None,
         language=_text(meta, "language", LANGUAGE_CHARS),
@@ -280,7 +347,23 @@ def describe(metadata: Mapping[str, str], sidecar: Mapping[str, Any]) -> Descrip
         profile_type=profile_type,
         from_number=_text(meta, "from_number", PHONE_CHARS),
         to_number=_text(meta, "to_number", PHONE_CHARS),
+        ended_reason=outcomes.ended_reason,
+        cost=outcomes.cost,
+        latency_ms=outcomes.latency_ms,
     )
+
+
+def _outcomes(meta: dict[str, Any]) -> TurnOutcomes:
+    """The outcome fields by the upload's rules; a bad one is ``OutsideContract`` naming it."""
+    given = {k: meta[k] for k in OUTCOME_FIELDS if meta.get(k) not in (None, "")}
+    try:
+        return TurnOutcomes.model_validate(given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "outcome"
+        value = given.get(str(first["loc"][0]), "") if first["loc"] else ""
+        msg = f"{field}: {first['msg'].removeprefix('Value error, ')} (given {value!r})"
+        raise OutsideContract(msg[:500]) from None
 
 
 def _time(meta: dict[str, Any], key: str) -> datetime | None:

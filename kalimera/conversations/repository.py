@@ -16,7 +16,8 @@ from kalimera.paging import Page, fetch_page
 CONVERSATION_COLUMNS = """
     id, agent_id, title, status, profile_type, instance_id, from_number, to_number, language,
     duration, input_file_url, output_file_url, conversation_url, started_at, ended_at,
-    last_activity_at, sentiment, sentiment_score, turn_count, created_at, updated_at
+    last_activity_at, sentiment, sentiment_score, turn_count, ended_reason, cost,
+    latency_p50_ms, latency_p90_ms, latency_max_ms, latency_turns, created_at, updated_at
 """
 
 
@@ -79,8 +80,11 @@ async def update_conversation(
     ended_at: datetime | None,
     title: str | None,
     language: str | None,
+    ended_reason: str | None,
+    cost: str | None,
 ) -> DictRow | None:
-    """Apply a PATCH: a status change sets ``ended_at`` (the given one, else now)."""
+    """Apply a PATCH: a status change sets ``ended_at`` (the given one, else now); a ``cost``
+    (JSON) replaces the stored one whole."""
     cur = await conn.execute(
         f"""
         UPDATE kalimera_conversations SET
@@ -90,7 +94,9 @@ async def update_conversation(
                 WHEN %(status)s::text IS NOT NULL AND %(status)s::text <> status THEN now()
                 ELSE ended_at END,
             title = coalesce(%(title)s, title),
-            language = coalesce(%(language)s, language)
+            language = coalesce(%(language)s, language),
+            ended_reason = coalesce(%(ended_reason)s, ended_reason),
+            cost = coalesce(%(cost)s::jsonb, cost)
         WHERE tenant_id = %(tenant_id)s AND id = %(c)s
         RETURNING {CONVERSATION_COLUMNS}
         """,  # noqa: S608
@@ -101,6 +107,8 @@ async def update_conversation(
             "ended_at": ended_at,
             "title": title,
             "language": language,
+            "ended_reason": ended_reason,
+            "cost": cost,
         },
     )
     return await cur.fetchone()
@@ -212,16 +220,16 @@ async def upsert_recording(*, conn: Conn, tenant_id: uuid.UUID, **values: Any) -
         """
         INSERT INTO kalimera_recordings AS r (
             tenant_id, conversation_id, seq, direction, blob_name, etag, blob_modified_at,
-            duration, transcript, sentiment_score, language, final, recorded_at)
+            duration, transcript, sentiment_score, language, final, recorded_at, latency_ms)
         VALUES (
             %(tenant_id)s, %(conversation_id)s, %(seq)s, %(direction)s, %(blob_name)s, %(etag)s,
             %(blob_modified_at)s, %(duration)s, %(transcript)s, %(sentiment_score)s,
-            %(language)s, %(final)s, %(recorded_at)s)
+            %(language)s, %(final)s, %(recorded_at)s, %(latency_ms)s)
         ON CONFLICT (tenant_id, conversation_id, seq, direction) DO UPDATE SET
             blob_name = EXCLUDED.blob_name, etag = EXCLUDED.etag,
             blob_modified_at = EXCLUDED.blob_modified_at, duration = EXCLUDED.duration,
             transcript = EXCLUDED.transcript, sentiment_score = EXCLUDED.sentiment_score,
-            language = EXCLUDED.language,
+            language = EXCLUDED.language, latency_ms = EXCLUDED.latency_ms,
             final = EXCLUDED.final, recorded_at = EXCLUDED.recorded_at, ingested_at = now()
         WHERE r.blob_modified_at <= EXCLUDED.blob_modified_at
         RETURNING seq, direction, blob_name, etag, duration, transcript, language, recorded_at
@@ -237,8 +245,8 @@ async def turn(
     """The turn as stored: the version that holds it (blob name, ETag, last-modified) and its
     values, or None."""
     cur = await conn.execute(
-        "SELECT blob_name, etag, blob_modified_at, duration, transcript, language, recorded_at"
-        " FROM kalimera_recordings WHERE tenant_id = %(tenant_id)s"
+        "SELECT blob_name, etag, blob_modified_at, duration, transcript, language, recorded_at,"
+        " latency_ms FROM kalimera_recordings WHERE tenant_id = %(tenant_id)s"
         " AND conversation_id = %(c)s AND seq = %(s)s AND direction = %(d)s",
         {"tenant_id": tenant_id, "c": conversation_id, "s": seq, "d": direction},
     )
@@ -322,18 +330,32 @@ async def recompute_conversation(
     blob_base_url: str,
     from_number: str | None,
     to_number: str | None,
+    ended_reason: str | None,
+    cost: str | None,
 ) -> None:
     """Derive the conversation's totals from its recordings (never by adding to them, so a
     replay can not double anything); a ``final`` turn completes an Active conversation; phone
     numbers fill in where unset; the sentiment is the mean of the caller turns' scores, labelled
-    by ``sentiment``'s thresholds. A good version of a blob also clears the rejections of its
-    earlier versions."""
+    by ``sentiment``'s thresholds; the latency summary is over the output turns' ``latency_ms``
+    (percentiles of the values rounded down to 10 ms, as the outcome statistics take them). The
+    turn's ``ended_reason`` and ``cost`` (JSON), when it carries them, replace the
+    conversation's. A good version of a blob also clears the rejections of its earlier
+    versions."""
     await conn.execute(
         """
         WITH agg AS (
             SELECT sum(duration) AS duration, count(*) AS turns,
                    max(recorded_at) AS last_recorded, bool_or(final) AS final,
                    avg(sentiment_score) FILTER (WHERE direction = 'input') AS score,
+                   percentile_disc(0.5) WITHIN GROUP (ORDER BY latency_ms / 10 * 10)
+                       FILTER (WHERE direction = 'output') AS latency_p50,
+                   percentile_disc(0.9) WITHIN GROUP (ORDER BY latency_ms / 10 * 10)
+                       FILTER (WHERE direction = 'output') AS latency_p90,
+                   max(latency_ms) FILTER (WHERE direction = 'output') AS latency_max,
+                   count(latency_ms) FILTER (WHERE direction = 'output') AS latency_turns,
+                   coalesce(array_agg(latency_ms / 10 * 10 ORDER BY latency_ms)
+                       FILTER (WHERE direction = 'output' AND latency_ms IS NOT NULL),
+                       '{}') AS latency_rounded,
                    (array_agg(language ORDER BY seq DESC, direction)
                         FILTER (WHERE language IS NOT NULL))[1] AS language,
                    (array_agg(blob_name ORDER BY seq DESC)
@@ -359,6 +381,13 @@ async def recompute_conversation(
                              WHEN agg.score <= %(negative_at)s THEN 'negative'
                              ELSE 'neutral' END,
             sentiment_score = agg.score,
+            latency_p50_ms = agg.latency_p50,
+            latency_p90_ms = agg.latency_p90,
+            latency_max_ms = agg.latency_max,
+            latency_turns = agg.latency_turns,
+            latency_rounded_ms = agg.latency_rounded,
+            ended_reason = coalesce(%(ended_reason)s, c.ended_reason),
+            cost = coalesce(%(cost)s::jsonb, c.cost),
             status = CASE WHEN agg.final AND c.status = 'Active' THEN 'Completed' ELSE c.status END,
             ended_at = CASE WHEN agg.final AND c.status = 'Active'
                             THEN coalesce(c.ended_at, agg.last_recorded) ELSE c.ended_at END
@@ -374,6 +403,8 @@ async def recompute_conversation(
             "negative_at": sentiment.NEGATIVE_AT,
             "from": from_number,
             "to": to_number,
+            "ended_reason": ended_reason,
+            "cost": cost,
         },
     )
 

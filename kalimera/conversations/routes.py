@@ -71,7 +71,10 @@ UPLOAD_BODY: dict[str, Any] = {
                     **_FIELDS_SCHEMA["properties"],
                 },
             },
-            "encoding": {FILE_FIELD: {"contentType": ", ".join(CONTENT_TYPES.values())}},
+            "encoding": {
+                FILE_FIELD: {"contentType": ", ".join(CONTENT_TYPES.values())},
+                "cost": {"contentType": "application/json"},  # a JSON object as a form field
+            },
         }
     },
 }

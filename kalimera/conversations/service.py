@@ -121,6 +121,8 @@ async def update(
             ended_at=body.ended_at,
             title=body.title,
             language=body.language,
+            ended_reason=body.ended_reason.value if body.ended_reason else None,
+            cost=body.cost.stored() if body.cost else None,
         )
     assert row is not None
     return ConversationRead.model_validate(row)
@@ -201,6 +203,7 @@ async def _turns(
             recorded_at=e["RecordedAt"],
             duration=float(e["Duration"]),
             transcript=e.get("Transcript"),
+            latency_ms=e.get("LatencyMs"),
             audio_url=signer.url(e["BlobName"]),
         )
         for e in entities
@@ -237,6 +240,7 @@ async def issue_upload_url(
 async def _upload_url(
     services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID, body: UploadUrlRequest
 ) -> VoiceUploadUrl:
+    body.check_direction()
     container = services.recordings
     path, allocated = await seqs.resolve_path(
         services=services, tenant_id=tenant_id, agent_id=agent_id, fields=body, ext=body.ext

@@ -59,7 +59,8 @@ FINALISE_BATCH = 5_000
 # writer (or another run) holds is left for later instead of waited on.
 _FINALISE = """
 UPDATE kalimera_conversations c
-SET status = 'Completed', ended_at = coalesce(c.ended_at, c.last_activity_at)
+SET status = 'Completed', ended_at = coalesce(c.ended_at, c.last_activity_at),
+    ended_reason = coalesce(c.ended_reason, 'idle-timeout')
 FROM (
     SELECT tenant_id, id FROM kalimera_conversations
     WHERE status = 'Active' AND last_activity_at < now() - make_interval(mins => %(idle)s)
@@ -264,8 +265,9 @@ async def run_rollup(
 
 async def finalise_idle(pool: Pool, *, idle_minutes: int, limit: int = FINALISE_BATCH) -> int:
     """Mark ``Active`` conversations idle for longer than ``idle_minutes`` as ``Completed``,
-    ending them when they were last heard from (``ended_at = last_activity_at``), ``limit`` a
-    statement. Their days are marked dirty by the trigger."""
+    ending them when they were last heard from (``ended_at = last_activity_at``) with the
+    ended reason ``idle-timeout`` unless telephony gave one, ``limit`` a statement. Their days
+    are marked dirty by the trigger."""
     done = 0
     while True:
         async with transaction(pool, system=True) as conn:
