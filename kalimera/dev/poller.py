@@ -39,9 +39,10 @@ async def poll_once(services: Services, seen: dict[str, str]) -> int:
     return len(changed)
 
 
-async def run_poller(services: Services) -> None:
-    """Poll until cancelled (a ``BACKGROUND_JOBS`` entry of the dev runner)."""
-    seen: dict[str, str] = {}
+async def run_poller(services: Services, *, seen: dict[str, str] | None = None) -> None:
+    """Poll until cancelled (a ``BACKGROUND_JOBS`` entry of the dev runner). ``seen``: the blobs
+    a caller has already had ingested (by ``poll_once``), so the first round does not redo them."""
+    seen = {} if seen is None else seen
     while True:
         try:
             await poll_once(services, seen)

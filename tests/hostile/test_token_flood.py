@@ -135,7 +135,9 @@ def test_a_token_flood_beside_a_real_client(
 def test_a_known_token_seen_again_is_not_written_each_time(
     process_server: ProcessServer, process_token: str, token_writes: psycopg.Connection
 ) -> None:
-    """The test server's auth cache lives 1 s: each second costs a read, not an UPDATE."""
+    """The test server's auth cache lives 1 s: each second costs a read, not an UPDATE. At most
+    one write: ``last_used_at`` is touched once a minute, and that minute may end in this test
+    (the module's server has been up for a while when it runs)."""
     auth = {"Authorization": f"Bearer {process_token}"}
     with httpx.Client(base_url=process_server.url, timeout=30, headers=auth) as real:
         assert real.get("/kalimera/ai-agent").status_code == 200
@@ -143,4 +145,6 @@ def test_a_known_token_seen_again_is_not_written_each_time(
         for _ in range(3):
             time.sleep(1.1)
             assert real.get("/kalimera/ai-agent").status_code == 200
-    assert token_writes.execute("SELECT count(*) FROM hostile_token_writes").fetchone() == (0,)
+    written = token_writes.execute("SELECT count(*) FROM hostile_token_writes").fetchone()
+    assert written is not None
+    assert written[0] <= 1  # three reads over 3.3 s, not three writes
