@@ -19,6 +19,7 @@ from kalimera.settings import Settings, get_settings
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient, TableServiceClient
     from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+    from azure.storage.queue.aio import QueueClient
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,17 @@ class Services:
     def turns(self) -> TableClient:
         return self.tables.get_table_client(self.settings.turns_table)
 
+    # The analysis queue and its poison queue (kalimera.outbox, the dev runner), built once.
+    @cached_property
+    def analysis_queue(self) -> QueueClient:
+        cred = None if self.settings.storage_connection_string else self.credential
+        return storage.queue_client(self.settings, storage.ANALYSIS_QUEUE, cred)
+
+    @cached_property
+    def analysis_poison_queue(self) -> QueueClient:
+        cred = None if self.settings.storage_connection_string else self.credential
+        return storage.queue_client(self.settings, storage.ANALYSIS_POISON_QUEUE, cred)
+
     def warm(self) -> None:
         """Build the storage clients now: importing the SDKs takes a few hundred milliseconds,
         which must not land on the event loop in the middle of serving requests."""
@@ -105,7 +117,7 @@ class Services:
         closers = []
         if self._pool_opened:
             closers.append(self.pool.close())
-        for name in ("cache", "blobs", "tables"):
+        for name in ("cache", "blobs", "tables", "analysis_queue", "analysis_poison_queue"):
             if name in self.__dict__:
                 closers.append(
                     self.__dict__[name].close() if name != "cache" else self.cache.aclose()

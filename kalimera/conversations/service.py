@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+from kalimera import outbox
 from kalimera.conversations import history, recording, repository, seqs, upload
 from kalimera.conversations.models import (
     ConversationCreate,
     ConversationDetail,
     ConversationPage,
     ConversationRead,
+    ConversationStatus,
     ConversationUpdate,
     Turn,
     VoiceUploadUrl,
@@ -125,6 +127,10 @@ async def update(
             cost=body.cost.stored() if body.cost else None,
         )
     assert row is not None
+    if row["status"] != ConversationStatus.ACTIVE:  # an end asks for the analysis (0017)
+        await outbox.relay_after_commit(
+            services=services, tenant_id=tenant_id, conversation_id=conversation_id
+        )
     return ConversationRead.model_validate(row)
 
 
