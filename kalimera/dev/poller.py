@@ -69,9 +69,11 @@ HOLD_SECONDS = 600  # a message being processed stays invisible this long (funct
 QUEUE_POLL_SECONDS = 0.5
 
 
-async def consume_message(services: Services, message: QueueMessage) -> bool:
+async def consume_message(
+    services: Services, message: QueueMessage, *, retry_seconds: int = RETRY_SECONDS
+) -> bool:
     """Process one message as the queue trigger would; True when it was deleted (done, or moved
-    to the poison queue), False when it was left for redelivery."""
+    to the poison queue), False when it was left for redelivery in ``retry_seconds``."""
     queue = services.analysis_queue
     try:
         await handle(services=services, body=message.content)
@@ -81,8 +83,8 @@ async def consume_message(services: Services, message: QueueMessage) -> bool:
             await services.analysis_poison_queue.send_message(message.content)
             await queue.delete_message(message)
             return True
-        logger.warning("analysis message failed, retried in %d s: %r", RETRY_SECONDS, exc)
-        await queue.update_message(message, visibility_timeout=RETRY_SECONDS)
+        logger.warning("analysis message failed, retried in %d s: %r", retry_seconds, exc)
+        await queue.update_message(message, visibility_timeout=retry_seconds)
         return False
     await queue.delete_message(message)
     return True

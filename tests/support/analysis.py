@@ -41,6 +41,7 @@ def say(
 
 async def drain(services: Services, *, rounds: int = 50) -> int:
     """Relay the outbox and consume the queue until both are empty; the messages consumed."""
+    await outbox.ensure_queues(services.analysis_queue, services.analysis_poison_queue)
     consumed = 0
     idle = 0
     for _ in range(rounds):
