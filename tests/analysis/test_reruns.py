@@ -9,26 +9,11 @@ from typing import Any
 
 from kalimera.auth import Scope
 from tests.conftest import Server, Tenant
-from tests.support.analysis import drain_with, outbox_rows, say
+from tests.support.analysis import drain_with, ended_calls, outbox_rows, say
 from tests.support.calls import Call, make_agent, query
 from tests.support.problems import assert_problem
 
 TODAY = datetime.now(UTC).date()
-
-
-def ended_calls(server: Server, tenant: Tenant, agent_id: uuid.UUID, n: int) -> list[str]:
-    """``n`` calls of the agent, started and ended (with a transcript: Failed ones need one)."""
-    ids = []
-    for _ in range(n):
-        call = Call(server.settings, tenant)
-        call.agent_id = agent_id
-        say(call, [("input", "Hello, a table for two tonight?")], final=False)
-        ended = tenant.client.patch(
-            f"/kalimera/conversations/{call.conversation_id}", json={"status": "Completed"}
-        )
-        assert ended.status_code == 200, ended.text
-        ids.append(str(call.conversation_id))
-    return ids
 
 
 def run_path(agent_id: object) -> str:

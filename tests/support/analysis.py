@@ -13,6 +13,7 @@ from urllib.parse import quote
 from kalimera import outbox
 from kalimera.dev.poller import consume_message, receive
 from kalimera.services import Services
+from tests.conftest import Server, Tenant
 from tests.support.audio_fixtures import wav_bytes
 from tests.support.calls import Call, ingest, put_blob, query, with_services
 
@@ -76,3 +77,18 @@ def results(settings: Any, conversation_id: uuid.UUID) -> list[dict[str, Any]]:
         " WHERE conversation_id = %(c)s ORDER BY transcript_version, plan_version",
         {"c": conversation_id},
     )
+
+
+def ended_calls(server: Server, tenant: Tenant, agent_id: uuid.UUID, n: int) -> list[str]:
+    """``n`` calls of the agent, started and ended (with a transcript: Failed ones need one)."""
+    ids = []
+    for _ in range(n):
+        call = Call(server.settings, tenant)
+        call.agent_id = agent_id
+        say(call, [("input", "Hello, a table for two tonight?")], final=False)
+        ended = tenant.client.patch(
+            f"/kalimera/conversations/{call.conversation_id}", json={"status": "Completed"}
+        )
+        assert ended.status_code == 200, ended.text
+        ids.append(str(call.conversation_id))
+    return ids
