@@ -178,6 +178,17 @@ async def revoke_token(*, conn: Conn, token_id: uuid.UUID) -> bool:
     return cur.rowcount == 1
 
 
+async def revoke_tokens_named(*, conn: Conn, tenant_id: uuid.UUID, name: str) -> int:
+    """Revoke every live token of the tenant with that name (a process that issues itself a
+    fresh token each start, like the dev runner, so they do not pile up); how many."""
+    cur = await conn.execute(
+        "UPDATE kalimera_api_tokens SET revoked_at = now()"
+        " WHERE tenant_id = %(tenant_id)s AND name = %(name)s AND revoked_at IS NULL",
+        {"tenant_id": tenant_id, "name": name},
+    )
+    return cur.rowcount
+
+
 class TokenCache:
     """token hash → principal (or unknown) until an expiry, kept per process.
 

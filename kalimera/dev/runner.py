@@ -21,7 +21,7 @@ from rich.console import Console
 
 from kalimera import settings as settings_module
 from kalimera.app import create_app
-from kalimera.auth import DEFAULT_SCOPES, create_token
+from kalimera.auth import DEFAULT_SCOPES, create_token, revoke_tokens_named
 from kalimera.conversations.sweep import sweep
 from kalimera.db import transaction
 from kalimera.dev.localstack import LocalStack, port_answers
@@ -145,11 +145,7 @@ async def _dev_token(services: Services) -> tuple[uuid.UUID, str]:
         path.write_text(str(uuid.uuid4()))
     tenant_id = uuid.UUID(path.read_text().strip())
     async with transaction(await services.db(), tenant_id=tenant_id) as conn:
-        await conn.execute(
-            "UPDATE kalimera_api_tokens SET revoked_at = now()"
-            " WHERE tenant_id = %(tenant_id)s AND name = %(name)s AND revoked_at IS NULL",
-            {"tenant_id": tenant_id, "name": DEV_TOKEN_NAME},
-        )
+        await revoke_tokens_named(conn=conn, tenant_id=tenant_id, name=DEV_TOKEN_NAME)
         _, token = await create_token(
             conn=conn, tenant_id=tenant_id, name=DEV_TOKEN_NAME, scopes=DEFAULT_SCOPES
         )

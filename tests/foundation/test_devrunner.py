@@ -149,7 +149,7 @@ def test_a_run_killed_with_sigkill_leaves_nothing_running_and_the_next_run_works
         "KALIMERA_ENV": "development",
     }
     azurite_folder = f"--location {tmp_path / 'azurite'} "
-    first, _ = _start_run(env, free_port(), tmp_path / "first.log")
+    first, first_token = _start_run(env, free_port(), tmp_path / "first.log")
     second = None
     try:
         # Azurite, Redis and the Postgres watcher are its children; Postgres itself is a daemon
@@ -179,6 +179,9 @@ def test_a_run_killed_with_sigkill_leaves_nothing_running_and_the_next_run_works
         headers = {"Authorization": f"Bearer {token}"}
         assert httpx.get(f"{base}/kalimera/health").json()["status"] == "ok"
         assert httpx.get(f"{base}/kalimera/ai-agent", headers=headers).status_code == 200
+        # Each run revokes the previous run's token, so they do not pile up.
+        stale = {"Authorization": f"Bearer {first_token}"}
+        assert httpx.get(f"{base}/kalimera/ai-agent", headers=stale).status_code == 401
 
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=30) == 0
