@@ -92,3 +92,41 @@ def ended_calls(server: Server, tenant: Tenant, agent_id: uuid.UUID, n: int) -> 
         assert ended.status_code == 200, ended.text
         ids.append(str(call.conversation_id))
     return ids
+
+
+SEED_SQL = """
+WITH calls AS (
+    INSERT INTO kalimera_conversations (
+        tenant_id, id, agent_id, profile_type, status, started_at, ended_at, last_activity_at,
+        duration, turn_count, transcript_version)
+    SELECT %(tenant_id)s, gen_random_uuid(), %(agent_id)s, 'inbound', 'Completed',
+           %(at)s - make_interval(secs => 60 + i), %(at)s - make_interval(secs => i),
+           %(at)s - make_interval(secs => i), 40, 2, 2
+    FROM generate_series(1, %(n)s) AS i
+    RETURNING tenant_id, id, started_at
+)
+INSERT INTO kalimera_recordings (
+    tenant_id, conversation_id, seq, direction, blob_name, etag, blob_modified_at, duration,
+    transcript, recorded_at)
+SELECT c.tenant_id, c.id, 1, d.direction, c.id || '/' || d.direction, 'seed', now(), 20,
+       d.words, c.started_at + make_interval(secs => d.at)
+FROM calls c CROSS JOIN (VALUES
+    ('input', 'Hello, I would like a table for two tonight, please.', 20),
+    ('output', 'Of course: two at eight, under which name?', 40)) AS d(direction, words, at)
+"""
+
+
+async def seed_ended_calls(
+    services: Services, *, tenant_id: uuid.UUID, agent_id: uuid.UUID, n: int
+) -> None:
+    """``n`` calls of the agent that ended in the last hours, each with a caller and an agent
+    turn with words, written with SQL (a bulk run's material, not ingestion's)."""
+    from datetime import UTC, datetime
+
+    from kalimera.db import transaction
+
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
+        await conn.execute(
+            SEED_SQL,
+            {"tenant_id": tenant_id, "agent_id": agent_id, "n": n, "at": datetime.now(UTC)},
+        )
