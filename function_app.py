@@ -56,7 +56,7 @@ async def analyse_conversation(msg: func.QueueMessage) -> None:
     from kalimera.services import shared
 
     with telemetry.operation("analyse_conversation", dequeue_count=msg.dequeue_count or 0):
-        await handle(services=shared(), body=msg.get_body())
+        await handle(services=shared(), body=msg.get_body(), dequeue_count=msg.dequeue_count or 1)
 
 
 # Every minute, not a setting: it is the outbox's guarantee (a request left behind is sent within

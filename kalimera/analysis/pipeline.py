@@ -23,7 +23,7 @@ import orjson
 
 from kalimera import outbox
 from kalimera.analysis import repository
-from kalimera.analysis.model import AnswerRefused, ModelAnswer, TranscriptLine
+from kalimera.analysis.model import AnswerRefused, ModelAnswer, ModelUnavailable, TranscriptLine
 from kalimera.analysis.models import DEFAULT_PLAN, AnalysisPlan
 from kalimera.db import Conn, transaction
 
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+MAX_DEQUEUE = 5
+"""host.json's ``extensions.queues.maxDequeueCount``: the tries a message gets before Functions
+moves it to ``kalimera-analysis-poison`` (the dev runner's consumer does the same)."""
 FEED_BATCH = 200
 """A run's conversations moved to the outbox per transaction: never a run's thousands at once."""
 NO_MODEL = "no model configured"
@@ -89,8 +92,10 @@ def decode(body: bytes | str) -> Request | None:
     return request
 
 
-async def handle(*, services: Services, body: bytes | str) -> Handled:
-    """One queue message: analyse a conversation, or feed a run's next batch."""
+async def handle(*, services: Services, body: bytes | str, dequeue_count: int = 1) -> Handled:
+    """One queue message: analyse a conversation, or feed a run's next batch. On the message's
+    last try (``dequeue_count`` = ``MAX_DEQUEUE``) a model that is still unavailable is stored
+    as ``failed`` rather than raised: the call shows why, and a run's count ends."""
     request = decode(body)
     if request is None:
         return Handled.IGNORED
@@ -103,6 +108,7 @@ async def handle(*, services: Services, body: bytes | str) -> Handled:
         tenant_id=request.tenant_id,
         conversation_id=request.conversation_id,
         run_id=request.run_id,
+        last_try=dequeue_count >= MAX_DEQUEUE,
     )
 
 
@@ -137,6 +143,7 @@ async def analyse(
     tenant_id: uuid.UUID,
     conversation_id: uuid.UUID,
     run_id: uuid.UUID | None = None,
+    last_try: bool = False,
 ) -> Handled:
     """Analyse the conversation's current transcript with the agent's current plan (a run's
     item: the run's plan version), unless that result exists."""
@@ -144,7 +151,7 @@ async def analyse(
         job = await _prepare(conn, tenant_id, conversation_id, run_id)
     if isinstance(job, Handled):
         return job
-    analysis, status = await _ask(services, job)
+    analysis, status = await _ask(services, job, last_try=last_try)
     async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         stored = await repository.store_result(
             conn=conn,
@@ -253,7 +260,7 @@ async def _finish_ignored(
     return Handled.IGNORED
 
 
-async def _ask(services: Services, job: _Job) -> tuple[dict[str, Any], str]:
+async def _ask(services: Services, job: _Job, *, last_try: bool) -> tuple[dict[str, Any], str]:
     """The analysis (as the conversation shows it) and its status: the model's answer, its
     refusal, or why no model was asked. Never a made-up result."""
     analysed_at = datetime.now(UTC).isoformat()
@@ -267,6 +274,11 @@ async def _ask(services: Services, job: _Job) -> tuple[dict[str, Any], str]:
         answer = await analyser.analyse(plan=job.plan, lines=job.lines)
     except AnswerRefused as exc:
         return {"status": "failed", "error": str(exc), **base}, "failed"
+    except ModelUnavailable as exc:
+        if not last_try:
+            raise  # the queue delivers the message again later
+        error = f"the model was unavailable after {MAX_DEQUEUE} tries: {exc}"
+        return {"status": "failed", "error": error, **base}, "failed"
     return {"status": "done", **base, **_answer(answer)}, "done"
 
 

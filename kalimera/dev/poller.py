@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from kalimera.analysis.pipeline import handle
+from kalimera.analysis.pipeline import MAX_DEQUEUE, handle
 from kalimera.conversations.ingest import ingest_blob
 
 if TYPE_CHECKING:
@@ -63,7 +63,6 @@ async def run_poller(services: Services, *, seen: dict[str, str] | None = None) 
 # queue after ``maxDequeueCount`` tries.
 
 QUEUE_BATCH = 8  # host.json extensions.queues.batchSize
-MAX_DEQUEUE = 5  # maxDequeueCount
 RETRY_SECONDS = 30  # visibilityTimeout: how long a failed message waits before its next try
 HOLD_SECONDS = 600  # a message being processed stays invisible this long (functionTimeout)
 QUEUE_POLL_SECONDS = 0.5
@@ -76,7 +75,9 @@ async def consume_message(
     to the poison queue), False when it was left for redelivery in ``retry_seconds``."""
     queue = services.analysis_queue
     try:
-        await handle(services=services, body=message.content)
+        await handle(
+            services=services, body=message.content, dequeue_count=message.dequeue_count or 1
+        )
     except Exception as exc:  # noqa: BLE001 - the queue's retry, as the Functions host does it
         if message.dequeue_count is not None and message.dequeue_count >= MAX_DEQUEUE:
             logger.error("analysis message failed %d times, poisoned: %r", MAX_DEQUEUE, exc)

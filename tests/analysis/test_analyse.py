@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from kalimera import outbox
+from kalimera.analysis.pipeline import MAX_DEQUEUE, handle
 from kalimera.dev.poller import consume_message, receive
 from kalimera.services import Services
 from kalimera.settings import Settings
@@ -229,3 +230,28 @@ def test_a_bulk_run_skips_what_the_plan_version_has_analysed(
     assert (got["status"], got["done"], got["failed"]) == ("done", 3, 0)
     assert len(fake_openai.requests) - before == 3
     assert tenant.client.post(runs, json=span).json()["total"] == 0
+
+
+def test_on_the_last_try_a_model_still_down_is_stored_as_failed(
+    call: Call, model: Settings, fake_openai: FakeOpenAI
+) -> None:
+    say(call, [("input", "Are you open on Sunday?")])
+    drain_with(call.settings)  # the request relayed, analysed as skipped without a model
+    body = outbox.message(
+        {
+            "kind": "analyse",
+            "tenant_id": call.tenant.id,
+            "conversation_id": call.conversation_id,
+            "run_id": None,
+            "reason": "rerun",
+        }
+    )
+    fake_openai.fail(503, retry_after="0", times=5)
+
+    async def last(services: Services) -> str:
+        return await handle(services=services, body=body, dequeue_count=MAX_DEQUEUE)
+
+    assert with_services(model, last) == "failed"
+    analysis = _conversation(call.tenant, call.conversation_id)["analysis"]
+    assert analysis["status"] == "failed"
+    assert "unavailable" in analysis["error"]

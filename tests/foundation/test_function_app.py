@@ -108,6 +108,7 @@ def test_the_blob_trigger_ingests_recordings_from_event_grid(
 def test_the_queue_trigger_analyses_from_the_analysis_queue_with_the_storage_identity(
     indexed: dict[str, dict[str, Any]],
 ) -> None:
+    from kalimera.analysis.pipeline import MAX_DEQUEUE
     from kalimera.storage import ANALYSIS_POISON_QUEUE, ANALYSIS_QUEUE
 
     (trigger,) = indexed["analyse_conversation"]["bindings"]
@@ -119,7 +120,7 @@ def test_the_queue_trigger_analyses_from_the_analysis_queue_with_the_storage_ide
     # Functions names after the queue.
     host = json.loads(Path("host.json").read_text())["extensions"]["queues"]
     assert host["messageEncoding"] == "base64"
-    assert host["maxDequeueCount"] == 5
+    assert host["maxDequeueCount"] == MAX_DEQUEUE
     assert f"{ANALYSIS_QUEUE}-poison" == ANALYSIS_POISON_QUEUE
 
 
