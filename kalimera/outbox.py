@@ -69,13 +69,13 @@ def message(row: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
 
-def _messages(rows: list[dict[str, Any]]) -> dict[bytes, list[int]]:
-    """One message per distinct request, with the rows it answers: a conversation whose
-    transcript changed three times since the last relay is analysed once (the consumer reads
-    the transcript as it is when it runs)."""
-    grouped: dict[bytes, list[int]] = {}
+def _messages(rows: list[dict[str, Any]]) -> dict[bytes, list[tuple[uuid.UUID, int]]]:
+    """One message per distinct request, with the keys of the rows it answers: a conversation
+    whose transcript changed three times since the last relay is analysed once (the consumer
+    reads the transcript as it is when it runs)."""
+    grouped: dict[bytes, list[tuple[uuid.UUID, int]]] = {}
     for row in rows:
-        grouped.setdefault(message(row), []).append(row["id"])
+        grouped.setdefault(message(row), []).append((row["tenant_id"], row["id"]))
     return grouped
 
 
@@ -103,21 +103,23 @@ async def relay(
     if not rows:
         return 0
     queue = services.analysis_queue
-    sent: list[int] = []
+    sent: list[tuple[uuid.UUID, int]] = []
     gate = asyncio.Semaphore(SEND_CONCURRENCY)
 
-    async def send(body: bytes, ids: list[int]) -> None:
+    async def send(body: bytes, keys: list[tuple[uuid.UUID, int]]) -> None:
         async with gate:
             await _send(queue, body.decode())
-        sent.extend(ids)
+        sent.extend(keys)
 
     results = await asyncio.gather(
-        *(send(body, ids) for body, ids in _messages(rows).items()), return_exceptions=True
+        *(send(body, keys) for body, keys in _messages(rows).items()), return_exceptions=True
     )
     if sent:
         async with transaction(await services.db(), system=True) as conn:
             await conn.execute(
-                "DELETE FROM kalimera_analysis_outbox WHERE id = ANY(%(ids)s)", {"ids": sent}
+                "DELETE FROM kalimera_analysis_outbox WHERE (tenant_id, id) IN"
+                " (SELECT * FROM unnest(%(tenants)s::uuid[], %(ids)s::bigint[]))",
+                {"tenants": [t for t, _ in sent], "ids": [i for _, i in sent]},
             )
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:

@@ -58,11 +58,13 @@ async def run_poller(services: Services, *, seen: dict[str, str] | None = None) 
 
 # ---- the analysis queue ------------------------------------------------------------------------
 # The Functions host runs ``analyse_conversation`` for each message of the queue; here this
-# consumer does, with host.json's settings: ``batchSize`` messages at once, a new batch when half
-# are done, a failed message visible again after ``visibilityTimeout``, and moved to the poison
-# queue after ``maxDequeueCount`` tries.
+# consumer does, with host.json's settings: ``batchSize`` messages fetched at once, the next batch
+# when no more than ``newBatchThreshold`` are in progress (so at most their sum at once), a failed
+# message visible again after ``visibilityTimeout``, moved to the poison queue after
+# ``maxDequeueCount`` tries.
 
 QUEUE_BATCH = 8  # host.json extensions.queues.batchSize
+NEW_BATCH_THRESHOLD = 4  # newBatchThreshold
 RETRY_SECONDS = 30  # visibilityTimeout: how long a failed message waits before its next try
 HOLD_SECONDS = 600  # a message being processed stays invisible this long (functionTimeout)
 QUEUE_POLL_SECONDS = 0.5
@@ -98,15 +100,17 @@ async def receive(services: Services, count: int) -> list[QueueMessage]:
     return [message async for message in pages]
 
 
-async def run_consumer(services: Services, *, batch: int = QUEUE_BATCH) -> None:
-    """Consume the analysis queue until cancelled (a ``BACKGROUND_JOBS`` entry): at most
-    ``batch`` messages in progress, more fetched when half of them are done."""
+async def run_consumer(
+    services: Services, *, batch: int = QUEUE_BATCH, threshold: int = NEW_BATCH_THRESHOLD
+) -> None:
+    """Consume the analysis queue until cancelled (a ``BACKGROUND_JOBS`` entry): ``batch``
+    messages fetched whenever no more than ``threshold`` are in progress, as Functions does."""
     running: set[asyncio.Task[bool]] = set()
     try:
         while True:
-            if len(running) <= batch // 2:
+            if len(running) <= threshold:
                 try:
-                    messages = await receive(services, batch - len(running))
+                    messages = await receive(services, batch)
                 except Exception as exc:  # noqa: BLE001 - Azurite not up yet: try again
                     logger.warning("receiving from the analysis queue failed: %r", exc)
                     messages = []

@@ -10,8 +10,8 @@
 --   kind 'analyse': analyse conversation_id (with run_id: as an item of that run);
 --   kind 'feed': move the run's next waiting items here (a run enqueues itself in batches).
 CREATE TABLE kalimera_analysis_outbox (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id uuid NOT NULL,
+    id bigint GENERATED ALWAYS AS IDENTITY,
     kind text NOT NULL CHECK (kind IN ('analyse', 'feed')),
     conversation_id uuid,
     run_id uuid,
@@ -20,7 +20,9 @@ CREATE TABLE kalimera_analysis_outbox (
     available_at timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
     CHECK ((kind = 'analyse') = (conversation_id IS NOT NULL)),
-    CHECK (kind = 'analyse' OR run_id IS NOT NULL)
+    CHECK (kind = 'analyse' OR run_id IS NOT NULL),
+    -- Led by the tenant like every tenant table's key (tests/infra/test_tenant_keys.py).
+    PRIMARY KEY (tenant_id, id)
 );
 -- The sweeper takes the oldest available rows; the request that wrote rows relays its own.
 CREATE INDEX kalimera_analysis_outbox_available_idx

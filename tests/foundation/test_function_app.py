@@ -109,6 +109,7 @@ def test_the_queue_trigger_analyses_from_the_analysis_queue_with_the_storage_ide
     indexed: dict[str, dict[str, Any]],
 ) -> None:
     from kalimera.analysis.pipeline import MAX_DEQUEUE
+    from kalimera.dev.poller import NEW_BATCH_THRESHOLD, QUEUE_BATCH
     from kalimera.storage import ANALYSIS_POISON_QUEUE, ANALYSIS_QUEUE
 
     (trigger,) = indexed["analyse_conversation"]["bindings"]
@@ -121,6 +122,8 @@ def test_the_queue_trigger_analyses_from_the_analysis_queue_with_the_storage_ide
     host = json.loads(Path("host.json").read_text())["extensions"]["queues"]
     assert host["messageEncoding"] == "base64"
     assert host["maxDequeueCount"] == MAX_DEQUEUE
+    # The dev runner's consumer takes messages as the host does.
+    assert (host["batchSize"], host["newBatchThreshold"]) == (QUEUE_BATCH, NEW_BATCH_THRESHOLD)
     assert f"{ANALYSIS_QUEUE}-poison" == ANALYSIS_POISON_QUEUE
 
 
