@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient, TableServiceClient
     from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
+    from kalimera.analysis.model import Analyser
+
 logger = logging.getLogger(__name__)
 
 
@@ -96,6 +98,15 @@ class Services:
     def turns(self) -> TableClient:
         return self.tables.get_table_client(self.settings.turns_table)
 
+    @cached_property
+    def analyser(self) -> Analyser | None:
+        """The post-call analysis model; None when none is configured. Azure OpenAI uses the
+        Entra credential, so it is only built then."""
+        from kalimera.analysis.model import build_analyser
+
+        s = self.settings
+        return build_analyser(s, credential=self.credential if s.llm_endpoint else None)
+
     def warm(self) -> None:
         """Build the storage clients now: importing the SDKs takes a few hundred milliseconds,
         which must not land on the event loop in the middle of serving requests."""
@@ -110,6 +121,8 @@ class Services:
                 closers.append(
                     self.__dict__[name].close() if name != "cache" else self.cache.aclose()
                 )
+        if self.__dict__.get("analyser") is not None:
+            closers.append(self.__dict__["analyser"].aclose())
         results = await asyncio.gather(*closers, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
