@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import threading
 import time
@@ -282,13 +281,15 @@ class FakeOpenAI:
         return self
 
     def stop(self) -> None:
+        """Stop serving (a test may stop it early: the server gone); idempotent."""
+        if self._loop.is_closed():
+            return
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
-        with contextlib.suppress(RuntimeError):
-            self._loop.close()
+        self._loop.close()
 
 
 def strict_fault(schema: Any, where: str) -> str | None:
