@@ -99,10 +99,10 @@ def test_turns_from_before_per_turn_scores_are_scored_once_by_the_next_turn(
     call: Call, scored: list[str]
 ) -> None:
     _ingest(call, [(1, "input", "great, really great"), (2, "input", "awful, just awful")])
-    # As migration 0013 leaves the turns ingested before it: words and no score.
+    # As migration 0013 leaves the turns ingested before it: words, no score, ingested earlier.
     query(
         call.settings,
-        "UPDATE kalimera_recordings SET sentiment_score = NULL"
+        "UPDATE kalimera_recordings SET sentiment_score = NULL, ingested_at = '2020-01-01'"
         " WHERE tenant_id = %(t)s AND conversation_id = %(c)s RETURNING seq",
         {"t": call.tenant.id, "c": call.conversation_id},
     )
