@@ -12,7 +12,7 @@ import pytest
 from kalimera.conversations import sentiment
 from kalimera.conversations.ingest import Outcome
 from tests.support.audio_fixtures import wav_bytes
-from tests.support.calls import Call, ingest, put_blob, query
+from tests.support.calls import Call, ingest, put_blob, query, record_texts
 
 GREEK_CALLER = [
     "Καλησπέρα, θα ήθελα να κλείσω ένα τραπέζι για τέσσερα άτομα την Παρασκευή.",
@@ -28,15 +28,7 @@ ENGLISH_CALLER = [
 @pytest.fixture
 def examined(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every text whose language is asked, in order."""
-    texts: list[str] = []
-    real = sentiment.is_english
-
-    def counting(text: str) -> bool:
-        texts.append(text)
-        return real(text)
-
-    monkeypatch.setattr(sentiment, "is_english", counting)
-    return texts
+    return record_texts(monkeypatch, sentiment, "is_english")
 
 
 def _ingest(call: Call, turns: list[tuple[int, str, str]]) -> None:

@@ -11,7 +11,7 @@ import pytest
 from kalimera.conversations import sentiment
 from kalimera.conversations.ingest import Outcome
 from tests.support.audio_fixtures import wav_bytes
-from tests.support.calls import Call, ingest, put_blob, query
+from tests.support.calls import Call, ingest, put_blob, query, record_texts
 
 Turn = tuple[int, str, str | None]
 
@@ -19,16 +19,7 @@ Turn = tuple[int, str, str | None]
 @pytest.fixture
 def scored(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every text the scorer is given, in order."""
-    texts: list[str] = []
-    vader = sentiment.default_scorer()
-    real_score = vader.score
-
-    def counting(text: str) -> float:
-        texts.append(text)
-        return real_score(text)
-
-    monkeypatch.setattr(vader, "score", counting)
-    return texts
+    return record_texts(monkeypatch, sentiment.default_scorer(), "score")
 
 
 def _ingest(call: Call, turns: list[Turn]) -> None:
