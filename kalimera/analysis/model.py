@@ -92,6 +92,7 @@ class _Retry(Exception):
 @dataclass(frozen=True)
 class _Reply:
     content: str | None
+    refusal: str | None  # the model's own refusal (a safety refusal in structured output)
     model: str
     input_tokens: int
     output_tokens: int
@@ -112,18 +113,21 @@ class Analyser:
 
     async def analyse(self, *, plan: AnalysisPlan, lines: Sequence[TranscriptLine]) -> ModelAnswer:
         """Ask for the plan's enabled parts over the transcript; one repair if the answer is not
-        valid. Raises ``ModelUnavailable`` (try later) or ``AnswerRefused`` (store the reason)."""
+        valid. Raises ``ModelUnavailable`` (try later) or ``AnswerRefused`` (store the reason).
+        A plan with every part disabled asks nothing and costs nothing."""
+        if not prompt.wants_anything(plan):
+            return ModelAnswer(None, None, None, None, self._model, 0, 0, Decimal(0))
         first = prompt.messages(plan, prompt.transcript_text(lines, self._max_chars))
         fmt = prompt.response_format(plan)
         replies = [await self._ask(first, fmt)]
         try:
-            answer = prompt.parse_answer(plan, replies[0].content)
+            answer = _parse(plan, replies[0])
         except prompt.InvalidAnswer as first_error:
             logger.info("invalid model answer, asking once more: %s", first_error)
             repair = prompt.repair_messages(first, replies[0].content, str(first_error))
             replies.append(await self._ask(repair, fmt))
             try:
-                answer = prompt.parse_answer(plan, replies[1].content)
+                answer = _parse(plan, replies[1])
             except prompt.InvalidAnswer as second_error:
                 msg = f"the model's answer was invalid twice: {second_error}"
                 raise AnswerRefused(msg) from None
@@ -185,16 +189,19 @@ class Analyser:
             raise _status_error(exc) from None
         usage = completion.usage
         choice = completion.choices[0] if completion.choices else None
-        content = None
-        if choice is not None:
-            refusal = getattr(choice.message, "refusal", None)
-            content = choice.message.content if not refusal else None
         return _Reply(
-            content=content,
+            content=choice.message.content if choice is not None else None,
+            refusal=getattr(choice.message, "refusal", None) if choice is not None else None,
             model=completion.model or self._model,
             input_tokens=usage.prompt_tokens if usage else 0,
             output_tokens=usage.completion_tokens if usage else 0,
         )
+
+
+def _parse(plan: AnalysisPlan, reply: _Reply) -> dict[str, Any]:
+    if reply.refusal:
+        raise prompt.InvalidAnswer(f"the model refused: {_short(reply.refusal)}")
+    return prompt.parse_answer(plan, reply.content)
 
 
 def _status_error(exc: openai.APIStatusError) -> Exception:

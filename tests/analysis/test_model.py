@@ -153,6 +153,19 @@ def test_only_the_enabled_parts_are_asked_for_and_returned(fake_openai: FakeOpen
     assert (answer.success, answer.data, answer.sentiment) == (None, None, None)
 
 
+def test_a_plan_that_asks_for_nothing_calls_no_model(fake_openai: FakeOpenAI) -> None:
+    p = plan(
+        summary={"enabled": False},
+        success={"enabled": False},
+        data={"enabled": False},
+        sentiment={"enabled": False},
+    )
+    answer = analyse(fake_openai, p)
+    assert fake_openai.requests == []
+    assert (answer.summary, answer.success, answer.data, answer.sentiment) == (None,) * 4
+    assert (answer.input_tokens, answer.output_tokens, answer.cost) == (0, 0, 0)
+
+
 def test_the_data_schema_is_strict_every_field_required_and_nullable(
     fake_openai: FakeOpenAI,
 ) -> None:
@@ -238,6 +251,14 @@ def test_invalid_json_then_a_good_answer_succeeds_and_counts_both(
     assert answer.summary is not None
     prompt_chars = [sum(len(m["content"]) for m in r.body["messages"]) for r in (first, repair)]
     assert answer.input_tokens == sum(tokens(n) for n in prompt_chars)
+
+
+def test_a_refusal_is_asked_again_once(fake_openai: FakeOpenAI) -> None:
+    fake_openai.refuse("I can't help with that.")
+    answer = analyse(fake_openai)
+    assert answer.summary is not None
+    _, repair = fake_openai.requests
+    assert "the model refused: I can't help with that." in repair.body["messages"][-1]["content"]
 
 
 def test_a_second_invalid_answer_is_refused_with_the_reason(fake_openai: FakeOpenAI) -> None:

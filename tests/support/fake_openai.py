@@ -11,9 +11,9 @@ with a deterministic answer built from the requested schema (the summary echoes 
 first words, so a Greek call gets Greek text back), with token counts.
 
 A test tells it what to do with the next requests (``fail(429, retry_after=…)``, ``fail(500)``,
-``slow(seconds)``, ``content("not json")``, ``violate()``, ``answer({...})``), each for one
-request or ``times=n``; once those are used up it answers well again. It records every request
-(``requests``) and the most it ever had in flight (``max_in_flight``).
+``slow(seconds)``, ``content("not json")``, ``violate()``, ``refuse(reason)``, ``answer({...})``),
+each for one request or ``times=n``; once those are used up it answers well again. It records
+every request (``requests``) and the most it ever had in flight (``max_in_flight``).
 
     python -m tests.support.fake_openai --port 8089 --latency-ms 300
 """
@@ -64,7 +64,7 @@ class Recorded:
 
 @dataclass
 class _Behaviour:
-    kind: str  # fail | slow | content | violate | answer
+    kind: str  # fail | slow | content | violate | refuse | answer
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -139,6 +139,10 @@ class FakeOpenAI:
         """A JSON answer that breaks the requested schema (a required property left out)."""
         self._add(_Behaviour("violate"), times)
 
+    def refuse(self, reason: str, *, times: int = 1) -> None:
+        """Refuse as structured output does: no content, the reason in ``message.refusal``."""
+        self._add(_Behaviour("refuse", content=reason), times)
+
     def answer(self, answer: Any, *, times: int = 1) -> None:
         """Answer exactly this (as JSON)."""
         self._add(_Behaviour("answer", answer=answer), times)
@@ -199,6 +203,10 @@ class FakeOpenAI:
             return _error(behaviour.status, "scripted failure", headers=behaviour.headers)
         if behaviour is not None and behaviour.kind == "slow":
             await asyncio.sleep(behaviour.seconds)
+        if behaviour is not None and behaviour.kind == "refuse":
+            refusal = _completion(recorded, deployment, "")
+            refusal["choices"][0]["message"].update(content=None, refusal=behaviour.content)
+            return web.json_response(refusal)
         content = self._content(recorded, behaviour)
         return web.json_response(_completion(recorded, deployment, content))
 
