@@ -227,18 +227,23 @@ def retry_after(headers: Any) -> float | None:
     ``Retry-After`` as seconds or as an HTTP date; None when it asks for nothing readable."""
     for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
         value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / scale
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value) if name == "retry-after" else None
-            if when is None:
-                continue
-            seconds = when.timestamp() - time.time()
-        if seconds >= 0:
+        seconds = None if value is None else _seconds(value, scale, date=name == "retry-after")
+        if seconds is not None and seconds >= 0:
             return seconds
     return None
+
+
+def _seconds(value: str, scale: float, *, date: bool) -> float | None:
+    try:
+        return float(value) / scale
+    except ValueError:
+        pass
+    if not date:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
 
 
 def _backoff(attempt: int) -> float:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from kalimera.analysis import model
 from kalimera.analysis.model import (
     Analyser,
     AnswerRefused,
@@ -307,7 +308,7 @@ def test_a_500_is_tried_again_with_backoff(fake_openai: FakeOpenAI) -> None:
 
 
 def test_a_slow_answer_times_out_and_is_tried_again(fake_openai: FakeOpenAI) -> None:
-    fake_openai.slow(3)
+    fake_openai.slow(1.5)
     started = time.monotonic()
     answer = analyse(fake_openai, KALIMERA_LLM_TIMEOUT_SECONDS="0.4")
     assert answer.summary is not None
@@ -323,7 +324,10 @@ def test_five_failures_are_model_unavailable(fake_openai: FakeOpenAI) -> None:
     assert [r.status for r in fake_openai.requests] == [503] * 5
 
 
-def test_an_unreachable_server_is_model_unavailable(fake_openai: FakeOpenAI) -> None:
+def test_an_unreachable_server_is_model_unavailable(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model, "BACKOFF_FIRST", 0.01)  # the backoff is timed by the 500 test
     fake_openai.stop()
     with pytest.raises(ModelUnavailable, match="unreachable"):
         analyse(fake_openai)
