@@ -105,7 +105,8 @@ class Services:
         from kalimera.analysis.model import build_analyser
 
         s = self.settings
-        return build_analyser(s, credential=self.credential if s.llm_endpoint else None)
+        entra = s.llm_endpoint and s.llm_api_key is None
+        return build_analyser(s, credential=self.credential if entra else None)
 
     def warm(self) -> None:
         """Build the storage clients now: importing the SDKs takes a few hundred milliseconds,

@@ -253,19 +253,23 @@ def _backoff(attempt: int) -> float:
 
 def _client(settings: Settings, credential: Any) -> openai.AsyncOpenAI:
     common: dict[str, Any] = {"max_retries": 0, "timeout": settings.llm_timeout_seconds}
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     if settings.llm_endpoint:
+        azure: dict[str, Any] = {
+            "azure_endpoint": settings.llm_endpoint,
+            "azure_deployment": settings.llm_model,
+            "api_version": settings.llm_api_version,
+        }
+        if key is not None:  # a resource that still takes keys (not the one infra/ creates)
+            return openai.AsyncAzureOpenAI(api_key=key, **azure, **common)
         if credential is None:
             msg = "an Azure OpenAI endpoint needs an Entra credential (the managed identity)"
             raise ValueError(msg)
-        return openai.AsyncAzureOpenAI(
-            azure_endpoint=settings.llm_endpoint,
-            azure_deployment=settings.llm_model,
-            api_version=settings.llm_api_version,
-            azure_ad_token_provider=cached_token(credential, COGNITIVE_SCOPE),
-            **common,
-        )
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else UNCHECKED_KEY
-    return openai.AsyncOpenAI(base_url=settings.llm_base_url, api_key=key, **common)
+        token = cached_token(credential, COGNITIVE_SCOPE)
+        return openai.AsyncAzureOpenAI(azure_ad_token_provider=token, **azure, **common)
+    return openai.AsyncOpenAI(
+        base_url=settings.llm_base_url, api_key=key or UNCHECKED_KEY, **common
+    )
 
 
 def build_analyser(settings: Settings, *, credential: Any = None) -> Analyser | None:

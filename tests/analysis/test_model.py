@@ -430,6 +430,22 @@ def test_azure_openai_is_reached_with_the_managed_identitys_token(
     assert answer.model == "analysis"
 
 
+def test_an_azure_resource_that_takes_keys_gets_the_key_and_no_token(
+    fake_openai: FakeOpenAI,
+) -> None:
+    settings = load_settings(
+        KALIMERA_ENV="development",
+        KALIMERA_LLM_ENDPOINT=fake_openai.endpoint,
+        KALIMERA_LLM_MODEL="analysis",
+        KALIMERA_LLM_API_KEY="test-key",
+    )
+    run(_analyse(settings, plan(), ENGLISH))
+    (request,) = fake_openai.requests
+    assert request.path == "/openai/deployments/analysis/chat/completions"
+    assert request.headers["api-key"] == "test-key"
+    assert "authorization" not in request.headers
+
+
 def test_without_a_model_the_services_have_no_analyser() -> None:
     services = Services(load_settings(KALIMERA_ENV="development"))
     assert services.analyser is None
