@@ -47,16 +47,19 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def model_settings(fake: FakeOpenAI, **env: str) -> Settings:
-    return load_settings(
-        **{
-            "KALIMERA_ENV": "development",
+def model_settings(fake: FakeOpenAI, *, azure: bool = False, **env: str) -> Settings:
+    """The fake as an OpenAI-compatible server with a key, or as an Azure OpenAI resource whose
+    deployment is ``analysis`` (no key: the identity's token)."""
+    server = (
+        {"KALIMERA_LLM_ENDPOINT": fake.endpoint, "KALIMERA_LLM_MODEL": "analysis"}
+        if azure
+        else {
             "KALIMERA_LLM_BASE_URL": fake.base_url,
             "KALIMERA_LLM_API_KEY": "test-key",
             "KALIMERA_LLM_MODEL": "gpt-4.1-mini",
-            **env,
         }
     )
+    return load_settings(**{"KALIMERA_ENV": "development", **server, **env})
 
 
 def plan(**parts: Any) -> AnalysisPlan:
@@ -404,12 +407,7 @@ class FakeEntraCredential:
 def test_azure_openai_is_reached_with_the_managed_identitys_token(
     fake_openai: FakeOpenAI,
 ) -> None:
-    settings = load_settings(
-        KALIMERA_ENV="development",
-        KALIMERA_LLM_ENDPOINT=fake_openai.endpoint,
-        KALIMERA_LLM_MODEL="analysis",
-        KALIMERA_LLM_API_VERSION="2024-10-21",
-    )
+    settings = model_settings(fake_openai, azure=True, KALIMERA_LLM_API_VERSION="2024-10-21")
     credential = FakeEntraCredential()
 
     async def go() -> ModelAnswer:
@@ -433,12 +431,7 @@ def test_azure_openai_is_reached_with_the_managed_identitys_token(
 def test_an_azure_resource_that_takes_keys_gets_the_key_and_no_token(
     fake_openai: FakeOpenAI,
 ) -> None:
-    settings = load_settings(
-        KALIMERA_ENV="development",
-        KALIMERA_LLM_ENDPOINT=fake_openai.endpoint,
-        KALIMERA_LLM_MODEL="analysis",
-        KALIMERA_LLM_API_KEY="test-key",
-    )
+    settings = model_settings(fake_openai, azure=True, KALIMERA_LLM_API_KEY="test-key")
     run(_analyse(settings, plan(), ENGLISH))
     (request,) = fake_openai.requests
     assert request.path == "/openai/deployments/analysis/chat/completions"
