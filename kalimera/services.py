@@ -7,7 +7,9 @@ on first use, so ``import function_app`` and startup work with every service dow
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -110,8 +112,17 @@ class Services:
 
     def warm(self) -> None:
         """Build the storage clients now: importing the SDKs takes a few hundred milliseconds,
-        which must not land on the event loop in the middle of serving requests."""
+        which must not land on the event loop in the middle of serving requests. The model
+        client's import (the ``openai`` package, over a second) runs in a thread instead, so
+        startup does not wait for it either; ``analyser`` then finds it imported."""
         _ = self.recordings, self.turns, self.cache
+        if self.settings.llm_configured:
+            threading.Thread(
+                target=importlib.import_module,
+                args=("kalimera.analysis.model",),
+                name="import-model-client",
+                daemon=True,
+            ).start()
 
     async def aclose(self) -> None:
         closers = []
