@@ -179,9 +179,7 @@ class Analyser:
                 completion = await self._client.chat.completions.create(  # type: ignore[call-overload]
                     model=self._model, messages=messages, response_format=fmt
                 )
-        except TimeoutError:
-            raise _Retry(f"no answer within {self._timeout:g} s", None) from None
-        except openai.APITimeoutError:
+        except (TimeoutError, openai.APITimeoutError):  # ours (the whole request), the SDK's
             raise _Retry(f"no answer within {self._timeout:g} s", None) from None
         except openai.APIConnectionError as exc:
             raise _Retry(f"the model server is unreachable ({exc})", None) from None
