@@ -282,14 +282,14 @@ def test_a_429_waits_what_retry_after_asks(fake_openai: FakeOpenAI) -> None:
     first, second = fake_openai.requests
     assert first.status == 429
     waited = second.started - first.started
-    assert 1.0 <= waited < 1.5
+    assert 1.0 <= waited < 2.5  # the server's 1 s, not the first backoff (≤ 0.5 s)
 
 
 def test_retry_after_ms_is_preferred_to_retry_after(fake_openai: FakeOpenAI) -> None:
     fake_openai.fail(429, retry_after="30", retry_after_ms="250")
     analyse(fake_openai)
     first, second = fake_openai.requests
-    assert 0.25 <= second.started - first.started < 0.75
+    assert 0.25 <= second.started - first.started < 5  # 250 ms, not Retry-After's 30 s
 
 
 def test_a_wait_longer_than_a_minute_is_left_to_the_queue(fake_openai: FakeOpenAI) -> None:
@@ -307,16 +307,16 @@ def test_a_500_is_tried_again_with_backoff(fake_openai: FakeOpenAI) -> None:
     assert answer.summary is not None
     first, second = fake_openai.requests
     assert (first.status, second.status) == (500, 200)
-    assert 0.375 <= second.started - first.started < 1.0  # 0.5 s less up to 25% jitter
+    assert 0.375 <= second.started - first.started < 2.0  # 0.5 s less up to 25% jitter
 
 
 def test_a_slow_answer_times_out_and_is_tried_again(fake_openai: FakeOpenAI) -> None:
-    fake_openai.slow(1.5)
-    started = time.monotonic()
+    fake_openai.slow(3)
     answer = analyse(fake_openai, KALIMERA_LLM_TIMEOUT_SECONDS="0.4")
     assert answer.summary is not None
-    assert len(fake_openai.requests) == 2
-    assert 0.4 + 0.375 <= time.monotonic() - started < 2.5
+    first, second = fake_openai.requests
+    # 0.4 s, then the first backoff (0.375 to 0.5 s): never the 3 s the slow answer took.
+    assert 0.4 + 0.375 <= second.started - first.started < 2.5
 
 
 def test_five_failures_are_model_unavailable(fake_openai: FakeOpenAI) -> None:
