@@ -9,6 +9,7 @@ import base64
 import binascii
 import os
 import secrets
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -75,6 +76,22 @@ class Settings(BaseSettings):
     appinsights_connection_string: SecretStr | None = Field(
         None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
     )
+    # The post-call analysis model (docs/analysis.md, "Choosing a model"): an Azure OpenAI
+    # resource reached with the managed identity, or any OpenAI-compatible server with a key.
+    llm_endpoint: str | None = Field(None, validation_alias="KALIMERA_LLM_ENDPOINT")
+    llm_base_url: str | None = Field(None, validation_alias="KALIMERA_LLM_BASE_URL")
+    llm_api_key: SecretStr | None = Field(None, validation_alias="KALIMERA_LLM_API_KEY")
+    llm_model: str | None = Field(None, validation_alias="KALIMERA_LLM_MODEL")
+    llm_api_version: str = Field("2024-10-21", validation_alias="KALIMERA_LLM_API_VERSION")
+    llm_max_input_chars: int = Field(
+        48_000, ge=1_000, validation_alias="KALIMERA_LLM_MAX_INPUT_CHARS"
+    )
+    llm_concurrency: int = Field(4, ge=1, le=256, validation_alias="KALIMERA_LLM_CONCURRENCY")
+    llm_price_input: Decimal = Field(Decimal(0), ge=0, validation_alias="KALIMERA_LLM_PRICE_INPUT")
+    llm_price_output: Decimal = Field(
+        Decimal(0), ge=0, validation_alias="KALIMERA_LLM_PRICE_OUTPUT"
+    )
+    llm_timeout_seconds: float = Field(60.0, gt=0, validation_alias="KALIMERA_LLM_TIMEOUT_SECONDS")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -100,7 +117,31 @@ class Settings(BaseSettings):
         ):
             if key is not None:
                 decode_key(key.get_secret_value(), name)
+        self._check_llm()
         return self
+
+    def _check_llm(self) -> None:
+        """One model, named: an endpoint or a base URL (not both), and the model with either."""
+        if self.llm_endpoint and self.llm_base_url:
+            msg = (
+                "set KALIMERA_LLM_ENDPOINT (Azure OpenAI) or KALIMERA_LLM_BASE_URL "
+                "(an OpenAI-compatible server), not both"
+            )
+            raise ValueError(msg)
+        if (self.llm_endpoint or self.llm_base_url) and not self.llm_model:
+            msg = (
+                "KALIMERA_LLM_MODEL is required with KALIMERA_LLM_ENDPOINT or "
+                "KALIMERA_LLM_BASE_URL (the deployment or model name)"
+            )
+            raise ValueError(msg)
+        if self.llm_model and not (self.llm_endpoint or self.llm_base_url):
+            msg = "KALIMERA_LLM_MODEL is set without KALIMERA_LLM_ENDPOINT or KALIMERA_LLM_BASE_URL"
+            raise ValueError(msg)
+
+    @property
+    def llm_configured(self) -> bool:
+        """Whether a model is configured; without one, analyses are skipped."""
+        return bool(self.llm_endpoint or self.llm_base_url)
 
     def _required(self) -> dict[str, object]:
         return {
