@@ -26,6 +26,7 @@ from kalimera.deps import principal_for
 from kalimera.services import Services
 from kalimera.settings import Settings, get_settings
 from kalimera.statistics.routes import router as statistics_router
+from kalimera.tokens.routes import router as tokens_router
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -34,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     contacts_router,
     conversations_router,
     statistics_router,
+    tokens_router,
 ]
 
 PROBLEM_SCHEMA: dict[str, Any] = {
