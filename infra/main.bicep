@@ -47,6 +47,9 @@ param gatewaySecret string = ''
 @description('True while rotating the encryption key: the app gets KALIMERA_ENCRYPTION_KEY_OLD from the vault (docs/deploy.md).')
 param encryptionKeyRotating bool = false
 
+@description('Browser origins allowed to call the API through API Management, comma-separated (KALIMERA_CORS_ORIGINS); none by default.')
+param corsOrigins string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var isProd = environmentSize == 'prod'
@@ -224,6 +227,7 @@ module apim 'app/apim.bicep' = {
     keyVaultName: keyVault.outputs.name
     gatewaySecretName: keyVault.outputs.gatewaySecretName
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    corsOrigins: corsOrigins
   }
 }
 
