@@ -68,6 +68,9 @@ param openAiDeploymentSku string = 'GlobalStandard'
 @description('The deployment\'s rate limit, in thousands of tokens per minute (an analysis takes a few thousand).')
 param openAiCapacity int = 100
 
+@description('Browser origins allowed to call the API through API Management, comma-separated (KALIMERA_CORS_ORIGINS); none by default.')
+param corsOrigins string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var isProd = environmentSize == 'prod'
@@ -266,6 +269,7 @@ module apim 'app/apim.bicep' = {
     keyVaultName: keyVault.outputs.name
     gatewaySecretName: keyVault.outputs.gatewaySecretName
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    corsOrigins: corsOrigins
   }
 }
 

@@ -8,6 +8,7 @@ the setting; in ``development`` (``kalimera run``) local defaults are filled in.
 import base64
 import binascii
 import os
+import re
 import secrets
 from decimal import Decimal
 from enum import StrEnum
@@ -16,11 +17,12 @@ from pathlib import Path
 from typing import Annotated, Self
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOCAL_DIR = Path(os.environ.get("KALIMERA_LOCAL_DIR", ".local"))
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/kalimera"
 DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
+EXACT_ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?")  # scheme://host[:port]
 
 
 class Environment(StrEnum):
@@ -73,6 +75,10 @@ class Settings(BaseSettings):
         25 * 1024 * 1024, gt=0, validation_alias="KALIMERA_MAX_UPLOAD_BYTES"
     )
     log_level: str = Field("INFO", validation_alias="KALIMERA_LOG_LEVEL")
+    # Browser origins allowed to call the API (comma-separated, exact); see kalimera/cors.py.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="KALIMERA_CORS_ORIGINS"
+    )
     appinsights_connection_string: SecretStr | None = Field(
         None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
     )
@@ -98,6 +104,24 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # An empty environment variable (as in local.settings.example.json) means "not set".
         return None if value == "" else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [o for o in value if not EXACT_ORIGIN.fullmatch(o)]
+        if bad:
+            msg = f"not an exact origin (scheme://host[:port], lower case, no wildcard): {bad}"
+            raise ValueError(msg)
+        return value
 
     @property
     def is_development(self) -> bool:
