@@ -47,6 +47,30 @@ param gatewaySecret string = ''
 @description('True while rotating the encryption key: the app gets KALIMERA_ENCRYPTION_KEY_OLD from the vault (docs/deploy.md).')
 param encryptionKeyRotating bool = false
 
+@description('Create an Azure OpenAI account and model deployment for the post-call analysis (docs/analysis.md), reached with the app\'s identity. False: no model from infra (analyses are skipped unless another OpenAI-compatible server is set by hand).')
+param deployOpenAi bool = false
+
+@description('The model to deploy (one Azure OpenAI offers in the region); also the deployment\'s name, KALIMERA_LLM_MODEL.')
+param openAiModelName string = 'gpt-4.1-mini'
+
+@description('The model\'s version.')
+param openAiModelVersion string = '2025-04-14'
+
+@allowed([
+  'GlobalStandard'
+  'DataZoneStandard'
+  'Standard'
+])
+@description('GlobalStandard: pay per token, served from any region. DataZoneStandard: within the EU or US data zone. Standard: in this region.')
+param openAiDeploymentSku string = 'GlobalStandard'
+
+@minValue(1)
+@description('The deployment\'s rate limit, in thousands of tokens per minute (an analysis takes a few thousand).')
+param openAiCapacity int = 100
+
+@description('Browser origins allowed to call the API through API Management, comma-separated (KALIMERA_CORS_ORIGINS); none by default.')
+param corsOrigins string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var isProd = environmentSize == 'prod'
@@ -162,6 +186,25 @@ module redis 'app/redis.bicep' = {
   }
 }
 
+module openAi 'app/openai.bicep' = if (deployOpenAi) {
+  name: 'openai'
+  scope: rg
+  params: {
+    name: 'oai-${resourceToken}'
+    location: location
+    tags: tags
+    deploymentName: openAiModelName
+    modelName: openAiModelName
+    modelVersion: openAiModelVersion
+    deploymentSku: openAiDeploymentSku
+    capacity: openAiCapacity
+    privateNetworking: privateData
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
+    appPrincipalId: identity.outputs.principalId
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
 module function 'app/function.bicep' = {
   name: 'function'
   scope: rg
@@ -191,6 +234,8 @@ module function 'app/function.bicep' = {
     frontDoorServiceTag: 'AzureCloud.${location}'
     virtualNetworkSubnetId: network.outputs.appSubnetId
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    llmEndpoint: deployOpenAi ? openAi.outputs.endpoint : ''
+    llmModel: deployOpenAi ? openAi.outputs.deploymentName : ''
   }
 }
 
@@ -226,6 +271,7 @@ module apim 'app/apim.bicep' = {
     keyVaultName: keyVault.outputs.name
     gatewaySecretName: keyVault.outputs.gatewaySecretName
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    corsOrigins: corsOrigins
   }
 }
 
@@ -248,3 +294,6 @@ output POSTGRES_APP_PRINCIPAL_ID string = identity.outputs.principalId
 output APIM_NAME string = apim.outputs.name
 output APIM_GATEWAY_URL string = apim.outputs.gatewayUrl
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+// Empty without deployOpenAi: for a developer's .env to reach the same model (with az login).
+output KALIMERA_LLM_ENDPOINT string = deployOpenAi ? openAi.outputs.endpoint : ''
+output KALIMERA_LLM_MODEL string = deployOpenAi ? openAi.outputs.deploymentName : ''

@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from kalimera import __version__, gateway, health, limits, problems, telemetry
+from kalimera import __version__, cors, gateway, health, limits, problems, telemetry
 from kalimera.agents.routes import router as agents_router
 from kalimera.analysis.routes import router as analysis_router
 from kalimera.analysis.routes import runs_router as analysis_runs_router
@@ -27,6 +27,7 @@ from kalimera.deps import principal_for
 from kalimera.services import Services
 from kalimera.settings import Settings, get_settings
 from kalimera.statistics.routes import router as statistics_router
+from kalimera.tokens.routes import router as tokens_router
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -36,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     contacts_router,
     conversations_router,
     statistics_router,
+    tokens_router,
 ]
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         secret = settings.gateway_secret.get_secret_value()
         gateway.check_secret(secret)  # at start-up, not at the first request
         app.add_middleware(gateway.GatewayCheck, secret=secret)  # type: ignore[arg-type]
+    cors.install(app, settings.cors_origins)  # outermost: refusals carry its headers too
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -24,7 +24,7 @@ import uuid
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +38,9 @@ RANDOM_CHARS = 43  # 62**43 > 2**256
 CHECKSUM_CHARS = 6  # 62**6 > 2**32
 _TOKEN = re.compile(rf"{TOKEN_PREFIX}[0-9A-Za-z]{{{RANDOM_CHARS + CHECKSUM_CHARS}}}")
 _LEGACY_TOKEN = re.compile(rf"{TOKEN_PREFIX}[0-9A-Za-z_-]{{43}}")
+LISTED_COLUMNS = (  # what a listing shows of a token (never its hash)
+    "id, tenant_id, name, scopes, created_at, last_used_at, revoked_at, expires_at, created_by"
+)
 # last_used_at is refreshed at most this often per token (it is shown to the minute).
 TOUCH_SECONDS = 60
 
@@ -51,9 +54,12 @@ class Scope(StrEnum):
     CONVERSATIONS_WRITE = "conversations:write"
     STATISTICS_READ = "statistics:read"
     AGENTS_RUNTIME = "agents:runtime"
+    TOKENS_ADMIN = "tokens:admin"
 
 
-DEFAULT_SCOPES = tuple(s for s in Scope if s is not Scope.AGENTS_RUNTIME)
+# Granted only when asked for by name: the voice runtime's scope, and the power to make tokens.
+EXPLICIT_SCOPES = frozenset({Scope.AGENTS_RUNTIME, Scope.TOKENS_ADMIN})
+DEFAULT_SCOPES = tuple(s for s in Scope if s not in EXPLICIT_SCOPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,7 @@ class Principal:
     token_id: uuid.UUID
     tenant_id: uuid.UUID
     scopes: frozenset[str]
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,8 @@ class TokenInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None
+    created_by: uuid.UUID | None
 
 
 def hash_token(token: str) -> bytes:
@@ -117,20 +126,30 @@ def parse_scopes(text: str | None) -> tuple[Scope, ...]:
 
 
 async def create_token(
-    *, conn: Conn, tenant_id: uuid.UUID, name: str, scopes: tuple[Scope, ...]
+    *,
+    conn: Conn,
+    tenant_id: uuid.UUID,
+    name: str,
+    scopes: tuple[Scope, ...],
+    expires_at: datetime | None = None,
+    created_by: uuid.UUID | None = None,
 ) -> tuple[uuid.UUID, str]:
     """Store a new token's hash; the token itself is returned once and never again."""
     token_id = uuid.uuid4()
     token = new_token()
     await conn.execute(
-        "INSERT INTO kalimera_api_tokens (id, tenant_id, name, token_hash, scopes)"
-        " VALUES (%(id)s, %(tenant_id)s, %(name)s, %(hash)s, %(scopes)s)",
+        "INSERT INTO kalimera_api_tokens"
+        " (id, tenant_id, name, token_hash, scopes, expires_at, created_by)"
+        " VALUES (%(id)s, %(tenant_id)s, %(name)s, %(hash)s, %(scopes)s, %(expires_at)s,"
+        " %(created_by)s)",
         {
             "id": token_id,
             "tenant_id": tenant_id,
             "name": name,
             "hash": hash_token(token),
             "scopes": [s.value for s in scopes],
+            "expires_at": expires_at,
+            "created_by": created_by,
         },
     )
     return token_id, token
@@ -159,8 +178,7 @@ def issue_token(
 
 async def list_tokens(*, conn: Conn, tenant_id: uuid.UUID | None = None) -> list[TokenInfo]:
     cur = await conn.execute(
-        "SELECT id, tenant_id, name, scopes, created_at, last_used_at, revoked_at"
-        " FROM kalimera_api_tokens"
+        f"SELECT {LISTED_COLUMNS} FROM kalimera_api_tokens"  # noqa: S608 - fixed names
         " WHERE %(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s"
         " ORDER BY tenant_id, created_at",
         {"tenant_id": tenant_id},
@@ -168,14 +186,15 @@ async def list_tokens(*, conn: Conn, tenant_id: uuid.UUID | None = None) -> list
     return [TokenInfo(**row) for row in await cur.fetchall()]
 
 
-async def revoke_token(*, conn: Conn, token_id: uuid.UUID) -> bool:
-    """Revoke a token; False when no live token has that id."""
+async def revoke_token(*, conn: Conn, token_id: uuid.UUID) -> bytes | None:
+    """Revoke a token; its hash (the cache's key), or None when no live token has that id."""
     cur = await conn.execute(
         "UPDATE kalimera_api_tokens SET revoked_at = now()"
-        " WHERE id = %(id)s AND revoked_at IS NULL",
+        " WHERE id = %(id)s AND revoked_at IS NULL RETURNING token_hash",
         {"id": token_id},
     )
-    return cur.rowcount == 1
+    row = await cur.fetchone()
+    return None if row is None else bytes(row["token_hash"])
 
 
 async def revoke_tokens_named(*, conn: Conn, tenant_id: uuid.UUID, name: str) -> int:
@@ -219,12 +238,20 @@ class TokenCache:
 
     def put(self, key: bytes, principal: Principal | None) -> None:
         expiry = time.monotonic() + self.ttl
+        if principal is not None and principal.expires_at is not None:
+            # An expiring token is not served from the cache past its expiry.
+            left = (principal.expires_at - datetime.now(UTC)).total_seconds()
+            expiry = min(expiry, time.monotonic() + left)
         if principal is None:
             self._known.pop(key, None)
             _put(self._unknown, key, expiry, self.MAX_UNKNOWN)
         else:
             self._unknown.pop(key, None)
             _put(self._known, key, (principal, expiry), self.MAX_KNOWN)
+
+    def evict(self, key: bytes) -> None:
+        """Forget a token (revoked here): this instance stops accepting it at once."""
+        self._known.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._known) + len(self._unknown)
@@ -264,9 +291,10 @@ async def _lookup(conn: Conn, key: bytes) -> Principal | None:
     """A read; the one write, ``last_used_at``, only for a known token not touched within
     ``TOUCH_SECONDS``: an unknown token never costs a write."""
     cur = await conn.execute(
-        "SELECT id, tenant_id, scopes,"
+        "SELECT id, tenant_id, scopes, expires_at,"
         " coalesce(last_used_at < now() - make_interval(secs => %(touch)s), true) AS stale"
-        " FROM kalimera_api_tokens WHERE token_hash = %(hash)s AND revoked_at IS NULL",
+        " FROM kalimera_api_tokens WHERE token_hash = %(hash)s AND revoked_at IS NULL"
+        " AND (expires_at IS NULL OR expires_at > now())",
         {"hash": key, "touch": TOUCH_SECONDS},
     )
     row: dict[str, Any] | None = await cur.fetchone()
@@ -278,7 +306,10 @@ async def _lookup(conn: Conn, key: bytes) -> Principal | None:
             {"id": row["id"]},
         )
     return Principal(
-        token_id=row["id"], tenant_id=row["tenant_id"], scopes=frozenset(row["scopes"])
+        token_id=row["id"],
+        tenant_id=row["tenant_id"],
+        scopes=frozenset(row["scopes"]),
+        expires_at=row["expires_at"],
     )
 
 

@@ -107,6 +107,7 @@ def token_list(
         "created_at": "created",
         "last_used_at": "last used",
         "revoked_at": "revoked",
+        "expires_at": "expires",
     }
     show([asdict(t) for t in with_services(work)], columns, as_json=as_json, empty="no tokens")
 

@@ -68,6 +68,11 @@ class Unsupported(DomainError):
     """The input's type or encoding is not one the product reads."""
 
 
+class Forbidden(DomainError):
+    """The caller may not do this, whatever the input: a token granting a scope, or an expiry,
+    beyond what the token asking for it has."""
+
+
 class Invalid(DomainError):
     """The input is readable but breaks a rule; ``errors`` name the fields."""
 

@@ -86,6 +86,7 @@ async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
 
 STATUS: dict[type[domain.DomainError], int] = {
     domain.Malformed: 400,
+    domain.Forbidden: 403,
     domain.NotFound: 404,
     domain.Conflict: 409,
     domain.InProgress: 409,

@@ -7,7 +7,9 @@ on first use, so ``import function_app`` and startup work with every service dow
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient, TableServiceClient
     from azure.storage.blob.aio import BlobServiceClient, ContainerClient
     from azure.storage.queue.aio import QueueClient
+
+    from kalimera.analysis.model import Analyser
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +112,29 @@ class Services:
         cred = None if self.settings.storage_connection_string else self.credential
         return storage.queue_client(self.settings, storage.ANALYSIS_POISON_QUEUE, cred)
 
+    @cached_property
+    def analyser(self) -> Analyser | None:
+        """The post-call analysis model; None when none is configured. Azure OpenAI uses the
+        Entra credential, so it is only built then."""
+        from kalimera.analysis.model import build_analyser
+
+        s = self.settings
+        entra = s.llm_endpoint and s.llm_api_key is None
+        return build_analyser(s, credential=self.credential if entra else None)
+
     def warm(self) -> None:
         """Build the storage clients now: importing the SDKs takes a few hundred milliseconds,
-        which must not land on the event loop in the middle of serving requests."""
+        which must not land on the event loop in the middle of serving requests. The model
+        client's import (the ``openai`` package, over a second) runs in a thread instead, so
+        startup does not wait for it either; ``analyser`` then finds it imported."""
         _ = self.recordings, self.turns, self.cache
+        if self.settings.llm_configured:
+            threading.Thread(
+                target=importlib.import_module,
+                args=("kalimera.analysis.model",),
+                name="import-model-client",
+                daemon=True,
+            ).start()
 
     async def aclose(self) -> None:
         closers = []
@@ -122,6 +145,8 @@ class Services:
                 closers.append(
                     self.__dict__[name].close() if name != "cache" else self.cache.aclose()
                 )
+        if self.__dict__.get("analyser") is not None:
+            closers.append(self.__dict__["analyser"].aclose())
         results = await asyncio.gather(*closers, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):

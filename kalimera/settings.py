@@ -8,18 +8,21 @@ the setting; in ``development`` (``kalimera run``) local defaults are filled in.
 import base64
 import binascii
 import os
+import re
 import secrets
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Self
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOCAL_DIR = Path(os.environ.get("KALIMERA_LOCAL_DIR", ".local"))
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/kalimera"
 DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
+EXACT_ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?")  # scheme://host[:port]
 
 
 class Environment(StrEnum):
@@ -75,15 +78,53 @@ class Settings(BaseSettings):
         25 * 1024 * 1024, gt=0, validation_alias="KALIMERA_MAX_UPLOAD_BYTES"
     )
     log_level: str = Field("INFO", validation_alias="KALIMERA_LOG_LEVEL")
+    # Browser origins allowed to call the API (comma-separated, exact); see kalimera/cors.py.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="KALIMERA_CORS_ORIGINS"
+    )
     appinsights_connection_string: SecretStr | None = Field(
         None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
     )
+    # The post-call analysis model (docs/analysis.md, "Choosing a model"): an Azure OpenAI
+    # resource reached with the managed identity, or any OpenAI-compatible server with a key.
+    llm_endpoint: str | None = Field(None, validation_alias="KALIMERA_LLM_ENDPOINT")
+    llm_base_url: str | None = Field(None, validation_alias="KALIMERA_LLM_BASE_URL")
+    llm_api_key: SecretStr | None = Field(None, validation_alias="KALIMERA_LLM_API_KEY")
+    llm_model: str | None = Field(None, validation_alias="KALIMERA_LLM_MODEL")
+    llm_api_version: str = Field("2024-10-21", validation_alias="KALIMERA_LLM_API_VERSION")
+    llm_max_input_chars: int = Field(
+        48_000, ge=1_000, validation_alias="KALIMERA_LLM_MAX_INPUT_CHARS"
+    )
+    llm_concurrency: int = Field(4, ge=1, le=256, validation_alias="KALIMERA_LLM_CONCURRENCY")
+    llm_price_input: Decimal = Field(Decimal(0), ge=0, validation_alias="KALIMERA_LLM_PRICE_INPUT")
+    llm_price_output: Decimal = Field(
+        Decimal(0), ge=0, validation_alias="KALIMERA_LLM_PRICE_OUTPUT"
+    )
+    llm_timeout_seconds: float = Field(60.0, gt=0, validation_alias="KALIMERA_LLM_TIMEOUT_SECONDS")
 
     @field_validator("*", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # An empty environment variable (as in local.settings.example.json) means "not set".
         return None if value == "" else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [o for o in value if not EXACT_ORIGIN.fullmatch(o)]
+        if bad:
+            msg = f"not an exact origin (scheme://host[:port], lower case, no wildcard): {bad}"
+            raise ValueError(msg)
+        return value
 
     @property
     def is_development(self) -> bool:
@@ -103,7 +144,31 @@ class Settings(BaseSettings):
         ):
             if key is not None:
                 decode_key(key.get_secret_value(), name)
+        self._check_llm()
         return self
+
+    def _check_llm(self) -> None:
+        """One model, named: an endpoint or a base URL (not both), and the model with either."""
+        if self.llm_endpoint and self.llm_base_url:
+            msg = (
+                "set KALIMERA_LLM_ENDPOINT (Azure OpenAI) or KALIMERA_LLM_BASE_URL "
+                "(an OpenAI-compatible server), not both"
+            )
+            raise ValueError(msg)
+        if (self.llm_endpoint or self.llm_base_url) and not self.llm_model:
+            msg = (
+                "KALIMERA_LLM_MODEL is required with KALIMERA_LLM_ENDPOINT or "
+                "KALIMERA_LLM_BASE_URL (the deployment or model name)"
+            )
+            raise ValueError(msg)
+        if self.llm_model and not (self.llm_endpoint or self.llm_base_url):
+            msg = "KALIMERA_LLM_MODEL is set without KALIMERA_LLM_ENDPOINT or KALIMERA_LLM_BASE_URL"
+            raise ValueError(msg)
+
+    @property
+    def llm_configured(self) -> bool:
+        """Whether a model is configured; without one, analyses are skipped."""
+        return bool(self.llm_endpoint or self.llm_base_url)
 
     def _required(self) -> dict[str, object]:
         return {

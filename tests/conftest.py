@@ -43,8 +43,9 @@ from kalimera.storage import ensure_containers
 from tests.support.settings import settings_with
 
 # Fixtures shared across folders: ``call`` (one tenant's agent and conversation, for every folder
-# that ingests recordings) and ``blackhole`` (a hung service, for the outage tests).
-pytest_plugins = ("tests.support.calls", "tests.support.outages")
+# that ingests recordings), ``blackhole`` (a hung service, for the outage tests) and
+# ``fake_openai`` (a Chat Completions server, for the analysis).
+pytest_plugins = ("tests.support.calls", "tests.support.outages", "tests.support.fake_openai")
 
 ADMIN_URL = os.environ.get(
     "KALIMERA_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -11,6 +11,8 @@ param functionAppName string
 param keyVaultName string
 param gatewaySecretName string
 param logAnalyticsWorkspaceId string
+@description('Browser origins (scheme://host[:port]) allowed to call the API, comma-separated; none by default.')
+param corsOrigins string = ''
 @allowed([
   'Consumption'
   'BasicV2'
@@ -111,12 +113,18 @@ resource api 'Microsoft.ApiManagement/service/apis@2024-05-01' = {
   }
 }
 
+// One <origin> per origin (spaces dropped: an origin has none), as kalimera/cors.py allows them.
+var corsOriginList = replace(corsOrigins, ' ', '')
+var corsOriginElements = '<origin>${replace(corsOriginList, ',', '</origin><origin>')}</origin>'
+var corsRule = replace(loadTextContent('../apim/cors.xml'), '__ORIGINS__', corsOriginElements)
+var corsPolicy = empty(corsOriginList) ? '' : corsRule
+
 resource apiPolicy 'Microsoft.ApiManagement/service/apis/policies@2024-05-01' = {
   parent: api
   name: 'policy'
   properties: {
     format: 'rawxml'
-    value: loadTextContent('../apim/policy.xml')
+    value: replace(loadTextContent('../apim/policy.xml'), '<!-- cors -->', corsPolicy)
   }
   dependsOn: [ backend, gatewayNamedValue ]
 }

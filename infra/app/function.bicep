@@ -34,6 +34,10 @@ param encryptionKeyRotating bool
 param frontDoorServiceTag string
 param virtualNetworkSubnetId string
 param logAnalyticsWorkspaceId string
+@description('The Azure OpenAI endpoint for the post-call analysis (app/openai.bicep); empty: none.')
+param llmEndpoint string = ''
+@description('Its deployment\'s name.')
+param llmModel string = ''
 
 resource stg 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -80,6 +84,13 @@ var appSettings = [
 // resolve, and the app refuses to start on a malformed key.
 var rotationSettings = [
   { name: 'KALIMERA_ENCRYPTION_KEY_OLD', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${encryptionKeyName}-old)' }
+]
+
+// Only with an Azure OpenAI deployment (main.bicep, deployOpenAi): the app then reaches it with
+// its identity's Entra token; without them, analyses are skipped (docs/analysis.md).
+var llmSettings = [
+  { name: 'KALIMERA_LLM_ENDPOINT', value: llmEndpoint }
+  { name: 'KALIMERA_LLM_MODEL', value: llmModel }
 ]
 
 // Evaluated in priority order; anything else gets 403 (ipSecurityRestrictionsDefaultAction).
@@ -159,7 +170,7 @@ resource func 'Microsoft.Web/sites@2024-04-01' = {
       // Deployments (azd deploy) go to the scm site with an Entra token: basic auth is off below.
       scmIpSecurityRestrictionsUseMain: false
       scmIpSecurityRestrictionsDefaultAction: 'Allow'
-      appSettings: concat(appSettings, encryptionKeyRotating ? rotationSettings : [])
+      appSettings: concat(appSettings, encryptionKeyRotating ? rotationSettings : [], empty(llmEndpoint) ? [] : llmSettings)
     }
   }
 }

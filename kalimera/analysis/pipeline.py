@@ -28,7 +28,6 @@ from kalimera.analysis.models import DEFAULT_PLAN, AnalysisPlan
 from kalimera.db import Conn, transaction
 
 if TYPE_CHECKING:
-    from kalimera.analysis.model import Analyser
     from kalimera.services import Services
 
 logger = logging.getLogger(__name__)
@@ -267,7 +266,7 @@ async def _ask(services: Services, job: _Job, *, last_try: bool) -> tuple[dict[s
     base = {"plan_version": job.plan_version, "analysed_at": analysed_at}
     if not job.lines:
         return {"status": "skipped", "reason": NO_TRANSCRIPT, **base}, "skipped"
-    analyser: Analyser | None = getattr(services, "analyser", None)
+    analyser = services.analyser
     if analyser is None:
         return {"status": "skipped", "reason": NO_MODEL, **base}, "skipped"
     try:

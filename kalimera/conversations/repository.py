@@ -257,12 +257,15 @@ async def turn(
 async def unscored_input_turns(
     *, conn: Conn, tenant_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> list[DictRow]:
-    """Caller turns with words and no score: only turns ingested before scores were kept per
-    turn (migration 0013), each scored once by the next turn of its conversation."""
+    """Caller turns with words and no score ingested before scores were kept per turn
+    (migration 0013), each scored once by the next turn of its conversation. A later turn
+    without a score has words that are not English (``sentiment.score_turn``): looking at it
+    again on every new turn would make a long Greek call quadratic work."""
     cur = await conn.execute(
         "SELECT seq, transcript FROM kalimera_recordings WHERE tenant_id = %(tenant_id)s"
         " AND conversation_id = %(c)s AND direction = 'input' AND sentiment_score IS NULL"
-        " AND btrim(transcript) <> ''",
+        " AND btrim(transcript) <> '' AND ingested_at < (SELECT applied_at"
+        " FROM kalimera_schema_migrations WHERE version = '0013_turn_sentiment')",
         {"tenant_id": tenant_id, "c": conversation_id},
     )
     return await cur.fetchall()
@@ -275,8 +278,10 @@ async def score_input_turns(
     conversation_id: uuid.UUID,
     scores: dict[int, float | None],
 ) -> None:
+    """Store the scores of turns from before migration 0013; ``ingested_at`` moves to now, as
+    the turn is processed now, so one left without a score (not English) is not picked again."""
     await conn.execute(
-        "UPDATE kalimera_recordings AS r SET sentiment_score = s.score"
+        "UPDATE kalimera_recordings AS r SET sentiment_score = s.score, ingested_at = now()"
         " FROM unnest(%(seqs)s::int[], %(scores)s::double precision[]) AS s(seq, score)"
         " WHERE r.tenant_id = %(tenant_id)s AND r.conversation_id = %(c)s AND r.direction = 'input'"
         " AND r.seq = s.seq",

@@ -11,7 +11,7 @@ import pytest
 from kalimera.conversations import sentiment
 from kalimera.conversations.ingest import Outcome
 from tests.support.audio_fixtures import wav_bytes
-from tests.support.calls import Call, ingest, put_blob, query
+from tests.support.calls import Call, ingest, put_blob, query, record_texts
 
 Turn = tuple[int, str, str | None]
 
@@ -19,16 +19,7 @@ Turn = tuple[int, str, str | None]
 @pytest.fixture
 def scored(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every text the scorer is given, in order."""
-    texts: list[str] = []
-    vader = sentiment.default_scorer()
-    real_score = vader.score
-
-    def counting(text: str) -> float:
-        texts.append(text)
-        return real_score(text)
-
-    monkeypatch.setattr(vader, "score", counting)
-    return texts
+    return record_texts(monkeypatch, sentiment.default_scorer(), "score")
 
 
 def _ingest(call: Call, turns: list[Turn]) -> None:
@@ -99,10 +90,10 @@ def test_turns_from_before_per_turn_scores_are_scored_once_by_the_next_turn(
     call: Call, scored: list[str]
 ) -> None:
     _ingest(call, [(1, "input", "great, really great"), (2, "input", "awful, just awful")])
-    # As migration 0013 leaves the turns ingested before it: words and no score.
+    # As migration 0013 leaves the turns ingested before it: words, no score, ingested earlier.
     query(
         call.settings,
-        "UPDATE kalimera_recordings SET sentiment_score = NULL"
+        "UPDATE kalimera_recordings SET sentiment_score = NULL, ingested_at = '2020-01-01'"
         " WHERE tenant_id = %(t)s AND conversation_id = %(c)s RETURNING seq",
         {"t": call.tenant.id, "c": call.conversation_id},
     )

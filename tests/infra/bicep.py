@@ -124,15 +124,16 @@ def scope_of(resource: Resource) -> Resource:
 
 
 @functools.cache
-def app_settings() -> dict[str, str]:
+def app_settings(variable: str = "appSettings") -> dict[str, str]:
     """``name -> value`` of the Function App's settings (infra/app/function.bicep), each value as
-    its Bicep source text (``'production'``, ``'@Microsoft.KeyVault(...)'``, ``blobUri``)."""
+    its Bicep source text (``'production'``, ``'@Microsoft.KeyVault(...)'``, ``blobUri``); another
+    ``variable`` gives the settings added only in some deployments (``llmSettings``)."""
     root = PARSER.parse((INFRA / "app" / "function.bicep").read_bytes()).root_node
     decl = next(
         d
         for d in root.children
         if d.type == "variable_declaration"
-        and any(_text(c) == "appSettings" for c in d.children if c.type == "identifier")
+        and any(_text(c) == variable for c in d.children if c.type == "identifier")
     )
     settings: dict[str, str] = {}
     for item in decl.children[-1].children:

@@ -33,6 +33,7 @@ AUDITED = {
     "Microsoft.ApiManagement/service",
     "Microsoft.Web/sites",
     "Microsoft.EventGrid/systemTopics",
+    "Microsoft.CognitiveServices/accounts",
 }
 STORAGE_DATA_ROLES = {
     "storageBlobDataOwner",
@@ -221,7 +222,7 @@ def test_provision_writes_the_secrets_only_while_the_vault_lacks_them() -> None:
     assert params["encryptionKeyRotating"]["value"] == "${KALIMERA_ENCRYPTION_KEY_ROTATING=false}"
     function = (APP / "function.bicep").read_text()
     assert "SecretName=${encryptionKeyName}-old)" in function
-    assert "concat(appSettings, encryptionKeyRotating ? rotationSettings : [])" in function
+    assert "concat(appSettings, encryptionKeyRotating ? rotationSettings : []," in function
     deploy = (ROOT / "docs" / "deploy.md").read_text()
     steps = deploy[deploy.index("## Rotate the encryption key") :]
     for step in (

@@ -172,6 +172,7 @@ def test_the_identities_get_only_data_plane_roles_on_single_resources() -> None:
         "monitoringMetricsPublisher",
         "keyVaultSecretsUser",
         "keyVaultSecretsOfficer",
+        "cognitiveServicesOpenAiUser",
     }
     assignments = of_type("Microsoft.Authorization/roleAssignments")
     assert len(assignments) >= 5
@@ -185,5 +186,10 @@ def test_the_identities_get_only_data_plane_roles_on_single_resources() -> None:
         # Never the resource group or the subscription: always a resource of this deployment.
         assert a.props.get("scope"), a.symbol
         assert scope_of(a).type.startswith(
-            ("Microsoft.Storage/", "Microsoft.Insights/", "Microsoft.KeyVault/")
+            (
+                "Microsoft.Storage/",
+                "Microsoft.Insights/",
+                "Microsoft.KeyVault/",
+                "Microsoft.CognitiveServices/",
+            )
         ), a.symbol

@@ -74,6 +74,20 @@ def query(settings: Settings, sql: str, params: dict[str, Any]) -> list[dict[str
     return with_services(settings, work)
 
 
+def record_texts(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[str]:
+    """Every text passed to ``owner.name`` from now on, in order (the real one still runs): how
+    the tests count the work a turn's ingestion does."""
+    texts: list[str] = []
+    real = getattr(owner, name)
+
+    def recording(text: str) -> Any:
+        texts.append(text)
+        return real(text)
+
+    monkeypatch.setattr(owner, name, recording)
+    return texts
+
+
 class Call:
     """One tenant's agent and a conversation id, with the blob names of its turns."""
 
