@@ -54,12 +54,14 @@ test: install audio-tools
 test-unit: install audio-tools
 	$(BIN)/pytest tests/unit --confcutdir=tests/unit -p no:schemathesis -p no:hypothesispytest -p no:anyio
 
-## The linters, and the layers (import-linter's contracts in pyproject.toml); CI runs it first.
+## The linters, the layers (import-linter's contracts in pyproject.toml) and the OpenAPI document
+## (Redocly's recommended rules, redocly.yaml); CI runs it first.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	npx --no-install redocly lint infra/apim/openapi.json --format=stylish
 
 fmt: install
 	$(BIN)/ruff format .

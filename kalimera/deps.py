@@ -5,7 +5,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kalimera.auth import Principal, Scope, authenticate, bearer_token
 from kalimera.db import Pool, act_for_tenant
@@ -14,10 +14,13 @@ from kalimera.limits import PRINCIPAL_KEY
 from kalimera.problems import Problem
 from kalimera.services import Services
 
-_authorization = APIKeyHeader(
-    name="Authorization",
+# For the OpenAPI document (an HTTP bearer scheme); the check reads the header itself, since a
+# bare token without ``Bearer `` is accepted too.
+_bearer = HTTPBearer(
+    scheme_name="BearerAuth",
     auto_error=False,
-    description="`Bearer <token>` (or the bare token), made by `kalimera token create`",
+    description="`Authorization: Bearer <token>`: a token made by `kalimera token create` or "
+    "`POST /kalimera/tokens`",
 )
 
 
@@ -66,12 +69,12 @@ def require(scope: Scope):  # type: ignore[no-untyped-def]
     async def dependency(
         request: Request,
         services: ServicesDep,
-        header: Annotated[str | None, Security(_authorization)],
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> Principal:
         # A request with a body was authenticated by the body guard before it was read.
         principal = request.scope.get(PRINCIPAL_KEY)
         if principal is None:
-            principal = await principal_for(request.app, header)
+            principal = await principal_for(request.app, request.headers.get("authorization"))
         if scope.value not in principal.scopes:
             raise Problem(403, f"This token lacks the {scope.value!r} scope")
         act_for_tenant(principal.tenant_id)  # the request's transactions see only its rows
