@@ -4,11 +4,12 @@
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request, Security
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kalimera.auth import Principal, Scope, authenticate, bearer_token
 from kalimera.db import Pool, act_for_tenant
+from kalimera.etags import none_match
 from kalimera.idempotency import Replay
 from kalimera.limits import PRINCIPAL_KEY
 from kalimera.problems import Problem
@@ -92,6 +93,23 @@ ConversationsRead = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_REA
 ConversationsWrite = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_WRITE))]
 StatisticsRead = Annotated[Principal, Depends(require(Scope.STATISTICS_READ))]
 TokensAdmin = Annotated[Principal, Depends(require(Scope.TOKENS_ADMIN))]
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(description="An ETag from a read: answer 412 if the resource changed since"),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(description="ETags the client holds: answer 304, without a body, if one is current"),
+]
+
+
+def not_modified(if_none_match: str | None, tag: str) -> Response | None:
+    """The 304 a read answers when the client's copy (``If-None-Match``) is current."""
+    if none_match(if_none_match, tag):
+        return Response(status_code=304, headers={"ETag": tag})
+    return None
 
 
 IdempotencyKey = Annotated[
