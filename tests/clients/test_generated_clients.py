@@ -21,11 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = ROOT / "infra" / "apim" / "openapi.json"
 HERE = Path(__file__).parent
 NPX = ("npx", "--no-install")
+# In a venv of its own (make install): it pins typer below the app's.
+GENERATOR = ROOT / ".venv" / "clients" / "bin" / "openapi-python-client"
 
 
 def _run(*args: str | Path, cwd: Path = ROOT) -> str:
-    # The venv's tools first: openapi-python-client formats what it writes with ruff.
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    # The generator's venv first: openapi-python-client formats what it writes with its ruff.
+    path = f"{GENERATOR.parent}{os.pathsep}{os.environ['PATH']}"
     done = subprocess.run(
         [str(a) for a in args],
         cwd=cwd,
@@ -52,9 +54,8 @@ def test_the_typescript_client_type_checks_a_consoles_calls(tmp_path: Path) -> N
 @pytest.fixture(scope="module")
 def python_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     where = tmp_path_factory.mktemp("client")
-    generator = Path(sys.executable).with_name("openapi-python-client")
     out = _run(
-        generator, "generate", "--path", DOCUMENT, "--output-path", where / "kalimera_client",
+        GENERATOR, "generate", "--path", DOCUMENT, "--output-path", where / "kalimera_client",
         "--meta", "none", "--config", HERE / "openapi-python-client.yaml",
         cwd=where,
     )  # fmt: skip
