@@ -25,7 +25,13 @@ $(VENV)/checkov/bin/checkov: requirements-checkov.txt
 	$(VENV)/checkov/bin/pip --disable-pip-version-check -q install -r requirements-checkov.txt 2> >(grep -v '^WARNING: Location' >&2)
 	touch $@
 
-install: $(BIN)/kalimera node_modules/.package-lock.json $(VENV)/checkov/bin/checkov
+## openapi-python-client (tests/clients) in its own venv too: it pins typer below the app's.
+$(VENV)/clients/bin/openapi-python-client: requirements-clients.txt
+	test -x $(VENV)/clients/bin/python || $(PYTHON) -m venv $(VENV)/clients
+	$(VENV)/clients/bin/pip --disable-pip-version-check -q install -r requirements-clients.txt 2> >(grep -v '^WARNING: Location' >&2)
+	touch $@
+
+install: $(BIN)/kalimera node_modules/.package-lock.json $(VENV)/checkov/bin/checkov $(VENV)/clients/bin/openapi-python-client
 
 ## The encoders that make the test and benchmark recordings (tests/support/corpus.py), from
 ## Debian's packages: installed with apt-get when a command is missing (root, or sudo).
@@ -54,12 +60,14 @@ test: install audio-tools
 test-unit: install audio-tools
 	$(BIN)/pytest tests/unit --confcutdir=tests/unit -p no:schemathesis -p no:hypothesispytest -p no:anyio
 
-## The linters, and the layers (import-linter's contracts in pyproject.toml); CI runs it first.
+## The linters, the layers (import-linter's contracts in pyproject.toml) and the OpenAPI document
+## (Redocly's recommended rules, redocly.yaml); CI runs it first.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	npx --no-install redocly lint infra/apim/openapi.json --format=stylish
 
 fmt: install
 	$(BIN)/ruff format .

@@ -8,13 +8,11 @@ import gc
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from kalimera import __version__, cors, gateway, health, limits, problems, telemetry
+from kalimera import __version__, apidoc, cors, gateway, health, limits, problems, telemetry
 from kalimera.agents.routes import router as agents_router
 from kalimera.analysis.routes import router as analysis_router
 from kalimera.analysis.routes import runs_router as analysis_runs_router
@@ -39,24 +37,6 @@ ROUTERS: list[APIRouter] = [
     statistics_router,
     tokens_router,
 ]
-
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"loc": {"type": "array", "items": {}}, "msg": {"type": "string"}},
-            },
-        },
-    },
-}
 
 DESCRIPTION = (
     "Kalimera runs AI voice agents that take and make phone calls. Every endpoint but health "
@@ -114,7 +94,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     cors.install(app, settings.cors_origins)  # outermost: refusals carry its headers too
     for router in ROUTERS:
         app.include_router(router)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: apidoc.document(app)  # type: ignore[method-assign]
     return app
 
 
@@ -136,21 +116,3 @@ def file_routes(settings: Settings) -> list[limits.FileRoute]:
         limits.FileRoute("POST", re.compile(r"/kalimera/contact/import/?"), csv_limit),
         limits.FileRoute("POST", re.compile(r"/kalimera/ai-agent/[^/]+/voice/?"), upload_limit),
     ]
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The generated document plus the Problem schema every error response refers to."""
-    if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-        # The body guard answers 413 on every operation that takes a body, whatever the route
-        # documents itself.
-        too_large = problems.problem_responses(413)[413]
-        for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
-                if isinstance(operation, dict) and "requestBody" in operation:
-                    operation.setdefault("responses", {}).setdefault("413", too_large)
-        app.openapi_schema = schema
-    return app.openapi_schema

@@ -4,20 +4,24 @@
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request, Security
-from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kalimera.auth import Principal, Scope, authenticate, bearer_token
 from kalimera.db import Pool, act_for_tenant
+from kalimera.etags import none_match
 from kalimera.idempotency import Replay
 from kalimera.limits import PRINCIPAL_KEY
 from kalimera.problems import Problem
 from kalimera.services import Services
 
-_authorization = APIKeyHeader(
-    name="Authorization",
+# For the OpenAPI document (an HTTP bearer scheme); the check reads the header itself, since a
+# bare token without ``Bearer `` is accepted too.
+_bearer = HTTPBearer(
+    scheme_name="BearerAuth",
     auto_error=False,
-    description="`Bearer <token>` (or the bare token), made by `kalimera token create`",
+    description="`Authorization: Bearer <token>`: a token made by `kalimera token create` or "
+    "`POST /kalimera/tokens`",
 )
 
 
@@ -66,12 +70,12 @@ def require(scope: Scope):  # type: ignore[no-untyped-def]
     async def dependency(
         request: Request,
         services: ServicesDep,
-        header: Annotated[str | None, Security(_authorization)],
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> Principal:
         # A request with a body was authenticated by the body guard before it was read.
         principal = request.scope.get(PRINCIPAL_KEY)
         if principal is None:
-            principal = await principal_for(request.app, header)
+            principal = await principal_for(request.app, request.headers.get("authorization"))
         if scope.value not in principal.scopes:
             raise Problem(403, f"This token lacks the {scope.value!r} scope")
         act_for_tenant(principal.tenant_id)  # the request's transactions see only its rows
@@ -89,6 +93,23 @@ ConversationsRead = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_REA
 ConversationsWrite = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_WRITE))]
 StatisticsRead = Annotated[Principal, Depends(require(Scope.STATISTICS_READ))]
 TokensAdmin = Annotated[Principal, Depends(require(Scope.TOKENS_ADMIN))]
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(description="An ETag from a read: answer 412 if the resource changed since"),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(description="ETags the client holds: answer 304, without a body, if one is current"),
+]
+
+
+def not_modified(if_none_match: str | None, tag: str) -> Response | None:
+    """The 304 a read answers when the client's copy (``If-None-Match``) is current."""
+    if none_match(if_none_match, tag):
+        return Response(status_code=304, headers={"ETag": tag})
+    return None
 
 
 IdempotencyKey = Annotated[

@@ -1,13 +1,22 @@
 """Versions as ETags: what a read answers in ``ETag`` and what a write's ``If-Match`` names.
 
-Every versioned resource (an agent, an agent's analysis plan) uses these two, so a client treats
-them all alike: the tag is the version in quotes, ``*`` or no header means "whatever is there",
-and a tag that is not one of ours never matches (the write answers 412, never a 500).
+Every versioned resource (an agent, an agent's analysis plan, a contact) uses these, so a client
+treats them all alike: the tag is the version in quotes, ``*`` or no header means "whatever is
+there", and a tag that is not one of ours never matches (the write answers 412, never a 500).
 """
 
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def none_match(header: str | None, tag: str) -> bool:
+    """Whether an ``If-None-Match`` names ``tag`` (or ``*``): the client's copy is current and
+    the read answers 304. Weak and strong tags compare alike, as RFC 9110 says for GET."""
+    if header is None:
+        return False
+    names = {value.strip().removeprefix("W/") for value in header.split(",")}
+    return "*" in names or tag in names
 
 
 def parse_if_match(header: str | None) -> int | None:

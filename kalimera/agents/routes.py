@@ -22,7 +22,15 @@ from kalimera.agents.models import (
 )
 from kalimera.agents.sections import KEYS, NAMES
 from kalimera.auth import Scope
-from kalimera.deps import AgentsRead, AgentsRuntime, AgentsWrite, ServicesDep, require
+from kalimera.deps import (
+    AgentsRead,
+    AgentsRuntime,
+    AgentsWrite,
+    IfNoneMatch,
+    ServicesDep,
+    not_modified,
+    require,
+)
 from kalimera.problems import problem_responses
 from kalimera.services import Services
 
@@ -55,10 +63,11 @@ CREATED_LINKS = {
     responses={201: {"links": CREATED_LINKS}, **problem_responses(400, 401, 403, 413, 422)},
 )
 async def create_agent(
-    body: AgentCreate, principal: AgentsWrite, services: ServicesDep
+    body: AgentCreate, principal: AgentsWrite, services: ServicesDep, response: Response
 ) -> AgentCreated:
     """Create an agent; sections may be keyed by snake_case key or section name."""
     agent_id = await service.create(services=services, tenant_id=principal.tenant_id, body=body)
+    response.headers["Location"] = f"{router.prefix}/{agent_id}"
     return AgentCreated(id=agent_id)
 
 
@@ -81,8 +90,13 @@ async def list_agents(
     return Response(body, media_type=JSON)
 
 
-async def _read(services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> Response:
+async def _read(
+    services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID, if_none_match: str | None
+) -> Response:
     rendered = await service.read(services=services, tenant_id=tenant_id, agent_id=agent_id)
+    unchanged = not_modified(if_none_match, rendered.etag)
+    if unchanged is not None:
+        return unchanged
     return Response(rendered.body, media_type=JSON, headers={"ETag": rendered.etag})
 
 
@@ -97,14 +111,16 @@ async def _get_agent_hot(request: Request) -> Response:
     as they are. The FastAPI route below it is the documented contract (and is shadowed).
     """
     services: Services = request.app.state.services
-    principal = await _agents_read(request, services, request.headers.get("authorization"))
+    principal = await _agents_read(request, services, None)  # it reads Authorization itself
     try:
         agent_id = uuid.UUID(request.path_params["agent_id"])
     except ValueError:
         raise RequestValidationError(
             [{"loc": ("path", "agent_id"), "msg": "Input should be a valid UUID", "type": "uuid"}]
         ) from None
-    return await _read(services, principal.tenant_id, agent_id)
+    return await _read(
+        services, principal.tenant_id, agent_id, request.headers.get("if-none-match")
+    )
 
 
 router.add_route(
@@ -117,12 +133,19 @@ router.add_route(
     response_model=AgentRead,
     responses={
         200: {"headers": {"ETag": {"schema": {"type": "string"}}}},
+        304: {"description": "Not Modified"},
         **problem_responses(401, 403, 404, 422),
     },
 )
-async def get_agent(agent_id: uuid.UUID, principal: AgentsRead, services: ServicesDep) -> Response:
-    """One agent, secrets masked; its ``ETag`` serves ``If-Match`` on updates."""
-    return await _read(services, principal.tenant_id, agent_id)
+async def get_agent(
+    agent_id: uuid.UUID,
+    principal: AgentsRead,
+    services: ServicesDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """One agent, secrets masked; its ``ETag`` serves ``If-Match`` on updates and
+    ``If-None-Match`` here (304 while it is unchanged)."""
+    return await _read(services, principal.tenant_id, agent_id, if_none_match)
 
 
 @router.put(

@@ -12,7 +12,7 @@ from kalimera.paging import Page, fetch_page
 
 COLUMNS = (
     "id, first_name, last_name, contact_no, email, start_datetime, end_datetime, language, "
-    "voice, status, created_at, updated_at"
+    "voice, status, created_at, updated_at, version"
 )
 # The fields a client writes, in table order; the only names ever composed into SQL.
 FIELDS = (
@@ -60,26 +60,39 @@ async def get(*, conn: Conn, tenant_id: uuid.UUID, contact_id: int) -> DictRow |
 
 
 async def update(
-    *, conn: Conn, tenant_id: uuid.UUID, contact_id: int, changes: dict[str, Any]
+    *,
+    conn: Conn,
+    tenant_id: uuid.UUID,
+    contact_id: int,
+    changes: dict[str, Any],
+    version: int | None = None,
 ) -> DictRow | None:
-    """Set the given fields (names from ``FIELDS`` only); None when the contact is not there."""
+    """Set the given fields (names from ``FIELDS`` only) and count a version; None when the
+    contact is not there, or not at ``version`` when one is given."""
     assert changes
     assert set(changes) <= set(FIELDS)
     assignments = sql.SQL(", ").join(
         sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in changes
     )
     query = sql.SQL(
-        "UPDATE kalimera_contacts SET {assignments}"
-        " WHERE tenant_id = %(tenant_id)s AND id = %(id)s RETURNING {columns}"
+        "UPDATE kalimera_contacts SET {assignments}, version = version + 1"
+        " WHERE tenant_id = %(tenant_id)s AND id = %(id)s"
+        " AND (%(version)s::int IS NULL OR version = %(version)s) RETURNING {columns}"
     ).format(assignments=assignments, columns=sql.SQL(COLUMNS))
-    cur = await conn.execute(query, {**changes, "tenant_id": tenant_id, "id": contact_id})
+    cur = await conn.execute(
+        query, {**changes, "tenant_id": tenant_id, "id": contact_id, "version": version}
+    )
     return await cur.fetchone()
 
 
-async def delete(*, conn: Conn, tenant_id: uuid.UUID, contact_id: int) -> bool:
+async def delete(
+    *, conn: Conn, tenant_id: uuid.UUID, contact_id: int, version: int | None = None
+) -> bool:
+    """False when the contact is not there, or not at ``version`` when one is given."""
     cur = await conn.execute(
-        "DELETE FROM kalimera_contacts WHERE tenant_id = %(tenant_id)s AND id = %(id)s",
-        {"tenant_id": tenant_id, "id": contact_id},
+        "DELETE FROM kalimera_contacts WHERE tenant_id = %(tenant_id)s AND id = %(id)s"
+        " AND (%(version)s::int IS NULL OR version = %(version)s)",
+        {"tenant_id": tenant_id, "id": contact_id, "version": version},
     )
     return cur.rowcount == 1
 

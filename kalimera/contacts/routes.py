@@ -18,7 +18,14 @@ from kalimera.contacts.models import (
     ImportResult,
     StatusInput,
 )
-from kalimera.deps import ContactsRead, ContactsWrite, ServicesDep
+from kalimera.deps import (
+    ContactsRead,
+    ContactsWrite,
+    IfMatch,
+    IfNoneMatch,
+    ServicesDep,
+    not_modified,
+)
 from kalimera.problems import Problem, problem_responses
 
 MAX_ID = 2**63 - 1
@@ -67,11 +74,14 @@ router = APIRouter(prefix="/kalimera/contact", tags=["contacts"], route_class=Co
     responses=problem_responses(400, 401, 403, 409, 422),
 )
 async def create_contact(
-    body: ContactCreate, principal: ContactsWrite, services: ServicesDep
+    body: ContactCreate, principal: ContactsWrite, services: ServicesDep, response: Response
 ) -> ContactRead:
     """Create a contact; ``language``, ``voice`` and ``status`` default to English, Male and
     Inbound, and ``contact_no`` is stored in E.164."""
-    return await service.create(services=services, tenant_id=principal.tenant_id, body=body)
+    created = await service.create(services=services, tenant_id=principal.tenant_id, body=body)
+    response.headers["Location"] = f"{router.prefix}/{created.contact.id}"
+    response.headers["ETag"] = created.etag
+    return created.contact
 
 
 @router.get("", response_model=ContactPage, responses=problem_responses(401, 403, 422))
@@ -122,36 +132,76 @@ async def import_other_methods() -> None:
     raise Problem(405, "Method Not Allowed", headers={"Allow": "POST"})
 
 
+TAGGED: dict[str, Any] = {"headers": {"ETag": {"schema": {"type": "string"}}}}
+
+
 @router.get(
-    "/{contact_id}", response_model=ContactRead, responses=problem_responses(401, 403, 404, 422)
+    "/{contact_id}",
+    response_model=ContactRead,
+    responses={
+        200: TAGGED,
+        304: {"description": "Not Modified"},
+        **problem_responses(401, 403, 404, 422),
+    },
 )
 async def get_contact(
-    contact_id: ContactId, principal: ContactsRead, services: ServicesDep
-) -> ContactRead:
-    return await service.get(
+    contact_id: ContactId,
+    principal: ContactsRead,
+    services: ServicesDep,
+    response: Response,
+    if_none_match: IfNoneMatch = None,
+) -> Any:
+    """One contact; its ``ETag`` serves ``If-Match`` on changes and ``If-None-Match`` here."""
+    found = await service.get(
         services=services, tenant_id=principal.tenant_id, contact_id=contact_id
     )
+    unchanged = not_modified(if_none_match, found.etag)
+    if unchanged is not None:
+        return unchanged
+    response.headers["ETag"] = found.etag
+    return found.contact
 
 
 @router.put(
     "/{contact_id}",
     response_model=ContactRead,
-    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    responses={200: TAGGED, **problem_responses(400, 401, 403, 404, 409, 412, 422)},
 )
 async def update_contact(
-    contact_id: ContactId, body: ContactUpdate, principal: ContactsWrite, services: ServicesDep
+    contact_id: ContactId,
+    body: ContactUpdate,
+    principal: ContactsWrite,
+    services: ServicesDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ContactRead:
     """Change the fields given and no others; ``null`` clears an optional field."""
-    return await service.update(
-        services=services, tenant_id=principal.tenant_id, contact_id=contact_id, body=body
+    updated = await service.update(
+        services=services,
+        tenant_id=principal.tenant_id,
+        contact_id=contact_id,
+        body=body,
+        if_match=if_match,
     )
+    response.headers["ETag"] = updated.etag
+    return updated.contact
 
 
 @router.delete(
-    "/{contact_id}", response_model=ContactDeleted, responses=problem_responses(401, 403, 404, 422)
+    "/{contact_id}",
+    response_model=ContactDeleted,
+    responses=problem_responses(401, 403, 404, 412, 422),
 )
 async def delete_contact(
-    contact_id: ContactId, principal: ContactsWrite, services: ServicesDep
+    contact_id: ContactId,
+    principal: ContactsWrite,
+    services: ServicesDep,
+    if_match: IfMatch = None,
 ) -> ContactDeleted:
-    await service.delete(services=services, tenant_id=principal.tenant_id, contact_id=contact_id)
+    await service.delete(
+        services=services,
+        tenant_id=principal.tenant_id,
+        contact_id=contact_id,
+        if_match=if_match,
+    )
     return ContactDeleted()

@@ -7,7 +7,8 @@ found (404), never forbidden.
 import math
 import re
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from psycopg import errors as pg_errors
 
@@ -20,17 +21,31 @@ from kalimera.contacts.models import (
     ContactStatus,
     ContactUpdate,
 )
-from kalimera.db import transaction
-from kalimera.errors import Conflict, DomainError, NotFound, invalid
+from kalimera.db import Conn, transaction
+from kalimera.errors import Conflict, DomainError, NotFound, Stale, invalid
+from kalimera.etags import etag, parse_if_match
 from kalimera.paging import contains
 from kalimera.services import Services
 
 NOT_FOUND = "Contact not found"
+STALE = "The contact changed since it was read (If-Match is stale)"
 PHONE_TAKEN = "A contact with this phone number already exists"
 # A search made only of digits and phone punctuation is matched without the punctuation, as
 # numbers are stored in E.164 ("210 123-4567" finds +302101234567).
 PHONEISH = re.compile(r"[\d\s().+-]+")
 PHONE_PUNCTUATION = re.compile(r"[\s().-]")
+
+
+@dataclass(frozen=True, slots=True)
+class Tagged:
+    """A contact as stored, and its ETag."""
+
+    contact: ContactRead
+    etag: str
+
+
+def _tagged(row: Any) -> Tagged:
+    return Tagged(ContactRead.model_validate(row), etag(row["version"]))
 
 
 def normalise_phone(raw: str, region: str) -> str:
@@ -76,22 +91,22 @@ def _conflict(exc: pg_errors.IntegrityError, changes: dict[str, Any]) -> DomainE
     raise exc
 
 
-async def create(*, services: Services, tenant_id: uuid.UUID, body: ContactCreate) -> ContactRead:
+async def create(*, services: Services, tenant_id: uuid.UUID, body: ContactCreate) -> Tagged:
     fields = _with_phone(body.model_dump(), services.settings.default_phone_region)
     try:
         async with transaction(await services.db()) as conn:
             row = await repository.insert(conn=conn, tenant_id=tenant_id, fields=fields)
     except (pg_errors.UniqueViolation, pg_errors.CheckViolation) as exc:
         raise _conflict(exc, fields) from None
-    return ContactRead.model_validate(row)
+    return _tagged(row)
 
 
-async def get(*, services: Services, tenant_id: uuid.UUID, contact_id: int) -> ContactRead:
+async def get(*, services: Services, tenant_id: uuid.UUID, contact_id: int) -> Tagged:
     async with transaction(await services.db()) as conn:
         row = await repository.get(conn=conn, tenant_id=tenant_id, contact_id=contact_id)
     if row is None:
         raise NotFound(NOT_FOUND)
-    return ContactRead.model_validate(row)
+    return _tagged(row)
 
 
 def search_pattern(search: str | None) -> str | None:
@@ -132,26 +147,52 @@ async def list_page(
 
 
 async def update(
-    *, services: Services, tenant_id: uuid.UUID, contact_id: int, body: ContactUpdate
-) -> ContactRead:
-    """Change only the fields given; the stored period must still end after it starts."""
+    *,
+    services: Services,
+    tenant_id: uuid.UUID,
+    contact_id: int,
+    body: ContactUpdate,
+    if_match: str | None = None,
+) -> Tagged:
+    """Change only the fields given; the stored period must still end after it starts. With
+    ``If-Match``, only the version it names is changed (else 412)."""
+    version = parse_if_match(if_match)
     changes = _with_phone(body.changes(), services.settings.default_phone_region)
     if not changes:
-        return await get(services=services, tenant_id=tenant_id, contact_id=contact_id)
+        current = await get(services=services, tenant_id=tenant_id, contact_id=contact_id)
+        if version is not None and current.etag != etag(version):
+            raise Stale(STALE)
+        return current
     try:
         async with transaction(await services.db()) as conn:
             row = await repository.update(
-                conn=conn, tenant_id=tenant_id, contact_id=contact_id, changes=changes
+                conn=conn,
+                tenant_id=tenant_id,
+                contact_id=contact_id,
+                changes=changes,
+                version=version,
             )
+            if row is None:
+                await _missing_or_stale(conn, tenant_id, contact_id)
     except (pg_errors.UniqueViolation, pg_errors.CheckViolation) as exc:
         raise _conflict(exc, changes) from None
-    if row is None:
-        raise NotFound(NOT_FOUND)
-    return ContactRead.model_validate(row)
+    return _tagged(row)
 
 
-async def delete(*, services: Services, tenant_id: uuid.UUID, contact_id: int) -> None:
+async def delete(
+    *, services: Services, tenant_id: uuid.UUID, contact_id: int, if_match: str | None = None
+) -> None:
     async with transaction(await services.db()) as conn:
-        deleted = await repository.delete(conn=conn, tenant_id=tenant_id, contact_id=contact_id)
-    if not deleted:
+        deleted = await repository.delete(
+            conn=conn, tenant_id=tenant_id, contact_id=contact_id, version=parse_if_match(if_match)
+        )
+        if not deleted:
+            await _missing_or_stale(conn, tenant_id, contact_id)
+
+
+async def _missing_or_stale(conn: Conn, tenant_id: uuid.UUID, contact_id: int) -> NoReturn:
+    """Raise why a write found no row: the contact is not there (404), or not at the version
+    its If-Match names (412)."""
+    if await repository.get(conn=conn, tenant_id=tenant_id, contact_id=contact_id) is None:
         raise NotFound(NOT_FOUND)
+    raise Stale(STALE)

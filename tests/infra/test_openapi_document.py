@@ -3,7 +3,10 @@
 infra/apim/openapi.json is loaded into APIM at provision time; a route added to the code but not
 to the file would be unreachable through APIM (or one removed would still be advertised)."""
 
+import json
 import re
+import subprocess
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import httpx
@@ -72,3 +75,55 @@ def test_every_link_names_an_operation_that_exists() -> None:
 def test_schema_names_are_the_class_names_with_no_module_path() -> None:
     names = served_document()["components"]["schemas"]
     assert [name for name in names if "__" in name] == []
+
+
+def test_redocly_recommended_rules_find_no_problem() -> None:
+    """`make lint` runs the same; here the count of warnings is checked too (Redocly exits 0 on
+    warnings)."""
+    done = subprocess.run(
+        ["npx", "--no-install", "redocly", "lint", str(DOCUMENT), "--format=json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = json.loads(done.stdout)
+    assert report["totals"] == {"errors": 0, "warnings": 0, "ignored": 0}, report["problems"]
+
+
+def test_every_operation_documents_the_rate_limit_and_its_security() -> None:
+    document = json.loads(DOCUMENT.read_text(encoding="utf-8"))
+    assert document["servers"]
+    assert document["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            assert "429" in operation["responses"], where
+            assert "Retry-After" in operation["responses"]["429"]["headers"], where
+            expected = [] if path.startswith("/kalimera/health") else [{"BearerAuth": []}]
+            assert operation["security"] == expected, where
+            if "requestBody" in operation:
+                assert "413" in operation["responses"], where
+
+
+def test_api_management_answers_its_rate_limit_as_problem_json() -> None:
+    """The 429 the document promises on every operation: APIM's own, reshaped by policy.xml."""
+    policy = ET.parse(DOCUMENT.parents[0] / "policy.xml").getroot()  # noqa: S314 - our own file
+    limit = policy.find("inbound/rate-limit")
+    assert limit is not None
+    variable = limit.get("retry-after-variable-name")
+    (answer,) = [
+        when.find("return-response")
+        for when in policy.iterfind("on-error/choose/when")
+        if "rate-limit" in when.get("condition", "")
+    ]
+    assert answer is not None
+    status = answer.find("set-status")
+    assert status is not None
+    assert status.get("code") == "429"
+    headers = {h.get("name"): h.findtext("value") for h in answer.iterfind("set-header")}
+    assert headers["Content-Type"] == "application/problem+json"
+    assert f'"{variable}"' in (headers["Retry-After"] or "")
+    body = answer.findtext("set-body") or ""
+    for field in ('"type"', '"title"', '"status", 429', '"detail"'):
+        assert field in body
