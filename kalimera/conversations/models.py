@@ -145,6 +145,28 @@ class ConversationAnalysis(BaseModel):
     ``done``, ``failed`` (with ``error``) or ``skipped`` (with ``reason``, e.g. ``no model
     configured``). The parts the plan leaves out are null."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "done",
+                    "plan_version": 3,
+                    "summary": "The caller booked a table for four on 24 December at 20:00.",
+                    "success": {"result": "pass", "rationale": "A table was booked."},
+                    "data": {"party_size": 4, "date": "2026-12-24", "intent": "booking"},
+                    "sentiment": {"label": "positive", "score": 0.8},
+                    "model": "gpt-4.1-mini",
+                    "input_tokens": 2310,
+                    "output_tokens": 164,
+                    "cost": 0.0012,
+                    "analysed_at": "2026-12-01T06:10:00Z",
+                    "error": None,
+                    "reason": None,
+                }
+            ]
+        }
+    )
+
     status: Literal["pending", "done", "failed", "skipped"]
     plan_version: int | None = None
     summary: str | None = None
