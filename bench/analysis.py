@@ -4,6 +4,7 @@ its relay, the ``kalimera-analysis`` queue on Azurite, and one consumer instance
 with host.json's batch size and the model client's default concurrency limit of 4).
 
 Prints the calls analysed per second against the ideal, limit ÷ latency (4 / 0.3 s = 13.3/s),
+and against what the model client alone gets from the same fake (its ceiling on this machine),
 the most model requests ever in flight (never above the limit), and the p50/p95 of an API
 ``GET /kalimera/conversations`` before and during the run (the API stays responsive).
 
@@ -29,12 +30,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._stack import BenchStack, percentile  # noqa: E402
+from kalimera.analysis.model import TranscriptLine, build_analyser  # noqa: E402
+from kalimera.analysis.models import DEFAULT_PLAN  # noqa: E402
 from kalimera.outbox import ensure_queues  # noqa: E402
 from kalimera.services import Services  # noqa: E402
+from kalimera.settings import load_settings  # noqa: E402
 from tests.support.analysis import seed_ended_calls  # noqa: E402
 from tests.support.fake_openai import FakeOpenAI  # noqa: E402
 
 LIMIT = 4  # KALIMERA_LLM_CONCURRENCY's default
+CLIENT_CALLS = 200  # the model client measured alone, first
 KEY = "bench-key"
 
 
@@ -58,11 +63,48 @@ def run(calls: int, latency_ms: int) -> None:
             [sys.executable, "-m", "bench._consumer"], cwd=ROOT, env=stack.process_env(**llm)
         )
         try:
+            client_rate = client_alone(fake, min(calls, CLIENT_CALLS))
             measure(stack, calls, latency_ms, fake)
+            print(
+                f"the model client alone on the same fake: {client_rate:.1f} calls/s "
+                f"({client_rate / (LIMIT / (latency_ms / 1000)):.0%} of the ideal)"
+            )
         finally:
             consumer.send_signal(signal.SIGTERM)
             consumer.wait(timeout=30)
             fake.stop()
+
+
+def client_alone(fake: FakeOpenAI, calls: int) -> float:
+    """Calls per second of the model client by itself (no queue, no database): what the fake
+    and the client's own work allow, the ceiling the pipeline is compared with."""
+    settings = load_settings(
+        KALIMERA_ENV="development",
+        KALIMERA_LLM_BASE_URL=fake.base_url,
+        KALIMERA_LLM_API_KEY=KEY,
+        KALIMERA_LLM_MODEL="fake-gpt",
+    )
+    lines = [
+        TranscriptLine(speaker="Caller", offset_seconds=0, text="A table for two tonight?"),
+        TranscriptLine(speaker="Agent", offset_seconds=20, text="Of course, at eight."),
+    ]
+
+    async def work() -> float:
+        analyser = build_analyser(settings)
+        assert analyser is not None
+        started = time.monotonic()
+        try:
+            await asyncio.gather(
+                *(analyser.analyse(plan=DEFAULT_PLAN, lines=lines) for _ in range(calls))
+            )
+        finally:
+            await analyser.aclose()
+        return calls / (time.monotonic() - started)
+
+    rate = asyncio.run(work())
+    fake.requests.clear()
+    fake.max_in_flight = 0
+    return rate
 
 
 def measure(stack: BenchStack, calls: int, latency_ms: int, fake: FakeOpenAI) -> None:
