@@ -136,6 +136,8 @@ DATA_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_DATA_FILTERS = 5
 MAX_DATA_VALUE = 100  # characters; the index keeps values up to 200 characters of JSON
 MAX_WORDS = 10
+NUL = "\x00"
+NO_NUL = "must not contain NUL characters"  # PostgreSQL text can not hold one
 MAX_EXPONENT = 1000  # a data number's: PostgreSQL's numeric holds it exactly
 
 
@@ -173,6 +175,8 @@ def data_filters(query: Iterable[tuple[str, str]]) -> dict[str, str]:
             raise invalid(loc, "give a data field once")
         if len(raw) > MAX_DATA_VALUE:
             raise invalid(loc, f"a data value has at most {MAX_DATA_VALUE} characters")
+        if NUL in raw:
+            raise invalid(loc, NO_NUL)
         found[key] = _data_value(raw, loc)
         if len(found) > MAX_DATA_FILTERS:
             raise invalid(loc, f"at most {MAX_DATA_FILTERS} data filters")
@@ -226,6 +230,8 @@ async def page(
         and filters.min_duration > filters.max_duration
     ):
         raise invalid(("query", "max_duration"), "max_duration is below min_duration")
+    if filters.q is not None and NUL in filters.q:
+        raise invalid(("query", "q"), NO_NUL)
     async with transaction(await services.db()) as conn:
         terms: list[str] = []
         if filters.q is not None or filters.data:

@@ -303,6 +303,8 @@ def test_another_tenants_matching_call_never_appears(
         ({"data.intent": "x" * 101}, "data.intent"),
         ({"data.size": "1e100000"}, "data.size"),
         ({f"data.f{i}": "1" for i in range(6)}, "data.f5"),
+        ({"q": "refund\x00"}, "q"),
+        ({"data.intent": "a\x00b"}, "data.intent"),
     ],
 )
 def test_a_bad_filter_is_422_naming_it(calls: Calls, params: dict[str, str], name: str) -> None:
