@@ -155,12 +155,17 @@ async def list_conversations(
     end: Annotated[Day | None, Query(description="Started on or before this day (UTC)")] = None,
     success: Annotated[
         SuccessResult | None,
-        Query(description="The analysis' pass/fail verdict (plans with the pass_fail rubric)"),
+        Query(
+            description="The analysis' pass/fail verdict (plans with the pass_fail rubric)",
+            examples=["fail"],
+        ),
     ] = None,
     ended_reason: Annotated[
         EndedReason | None, Query(description="Why the call ended", examples=["voicemail"])
     ] = None,
-    sentiment: Annotated[SentimentLabel | None, Query(description="The call's sentiment")] = None,
+    sentiment: Annotated[
+        SentimentLabel | None, Query(description="The call's sentiment", examples=["negative"])
+    ] = None,
     min_duration: Annotated[
         Seconds | None, Query(description="At least this long (seconds)", examples=[30])
     ] = None,

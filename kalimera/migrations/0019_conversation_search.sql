@@ -99,7 +99,10 @@ CREATE FUNCTION kalimera_search_reindex(tenants uuid[], ids uuid[]) RETURNS void
              WHERE kalimera_search_value(d.value) IS NOT NULL
                AND length(d.key) <= 64 AND length(d.value::text) <= 200
            ) AS w
-     GROUP BY c.tenant_id, w.term, c.id;
+     GROUP BY c.tenant_id, w.term, c.id
+    -- Writers of one call hold its conversation row (the ingestion, the pipeline's UPDATE), so
+    -- two rebuilds do not meet; if one ever did, the later one's counts win.
+    ON CONFLICT (tenant_id, term, conversation_id) DO UPDATE SET hits = EXCLUDED.hits;
 $$;
 
 -- A turn written, replaced or removed: its conversation's words change.

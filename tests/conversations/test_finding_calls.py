@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -20,7 +21,8 @@ from kalimera.db import transaction
 from kalimera.services import Services
 from kalimera.settings import Settings
 from tests.conftest import Server, Tenant
-from tests.support.calls import make_agent, with_services
+from tests.support.audio_fixtures import wav_bytes
+from tests.support.calls import Call, ingest, make_agent, put_blob, with_services
 
 BASE = datetime(2026, 5, 1, 9, tzinfo=UTC)
 
@@ -176,6 +178,26 @@ def test_q_ranks_by_how_often_the_words_occur_then_newest(calls: Calls) -> None:
     twice = calls.call(transcripts=("refund",), summary="asked for a refund")
     also_twice = calls.call(summary="refund refund")
     assert calls.ids(q="refund") == [thrice, also_twice, twice, once]
+
+
+def test_an_ingested_recording_is_found_by_its_words(call: Call) -> None:
+    """The real path: a blob's transcript, through the trigger's ingestion, then replaced by a
+    newer version of the same turn (and its sidecar)."""
+    name = call.name(1, "input", "wav")
+    put_blob(call.settings, name, wav_bytes(1.0), {"transcript": quote("Καλημέρα, μια κράτηση")})
+    ingest(call.settings, name)
+    conversation = str(call.conversation_id)
+
+    def found(q: str) -> list[str]:
+        response = call.tenant.client.get("/kalimera/conversations", params={"q": q})
+        assert response.status_code == 200, response.text
+        return [c["id"] for c in response.json()["items"]]
+
+    assert found("καλημερα κρατηση") == [conversation]
+    put_blob(call.settings, name, wav_bytes(1.0), {"transcript": "cancel%20please"})
+    ingest(call.settings, name)
+    assert found("κρατηση") == []
+    assert found("CANCEL") == [conversation]
 
 
 def test_changed_words_are_found_and_old_ones_no_longer(calls: Calls) -> None:
