@@ -74,9 +74,9 @@ CREATE FUNCTION kalimera_search_words(doc text) RETURNS TABLE (term text, hits i
                  translate(unaccent('unaccent'::regdictionary, left(doc, 100000)), 'ς', 'σ')))
            WHERE length(lexeme) <= 100 AND left(lexeme, 1) <> '=' $$;
 
--- Rebuild the terms of these conversations from their turns and their analysis. The app role
--- runs it (through the triggers) under the policies, so a tenant's statement only ever touches
--- its own tenant's conversations.
+-- Rebuild the terms of these conversations from their turns and their analysis, whole: the
+-- migration's backfill below, and the reference the triggers' changes must keep equal to (the
+-- tests compare them).
 CREATE FUNCTION kalimera_search_reindex(tenants uuid[], ids uuid[]) RETURNS void
     LANGUAGE sql AS $$
     DELETE FROM kalimera_conversation_terms t
@@ -100,66 +100,142 @@ CREATE FUNCTION kalimera_search_reindex(tenants uuid[], ids uuid[]) RETURNS void
                AND length(d.key) <= 64 AND length(d.value::text) <= 200
            ) AS w
      GROUP BY c.tenant_id, w.term, c.id
-    -- Writers of one call hold its conversation row (the ingestion, the pipeline's UPDATE), so
-    -- two rebuilds do not meet; if one ever did, the later one's counts win.
     ON CONFLICT (tenant_id, term, conversation_id) DO UPDATE SET hits = EXCLUDED.hits;
 $$;
 
--- A turn written, replaced or removed: its conversation's words change.
-CREATE FUNCTION kalimera_search_turns_changed() RETURNS trigger
+-- The triggers below change only what a statement changed: a text's words are added to its
+-- call's counts or taken from them (a word whose count falls to 0 goes), and a changed data
+-- object replaces the call's data terms. So a turn costs the words of that turn, however long
+-- the call (rebuilding the call on each turn made the 200th turn of a call cost 200 turns).
+-- The counts stay what kalimera_search_reindex would make (tests/conversations check it).
+CREATE FUNCTION kalimera_search_add(tenants uuid[], ids uuid[], docs text[]) RETURNS void
+    LANGUAGE sql AS $$
+    INSERT INTO kalimera_conversation_terms AS t (tenant_id, term, conversation_id, hits)
+    SELECT k.tenant_id, w.term, k.id, sum(w.hits)
+      FROM unnest(tenants, ids, docs) AS k(tenant_id, id, doc), kalimera_search_words(k.doc) w
+     GROUP BY k.tenant_id, w.term, k.id
+    ON CONFLICT (tenant_id, term, conversation_id) DO UPDATE SET hits = t.hits + EXCLUDED.hits;
+$$;
+
+CREATE FUNCTION kalimera_search_remove(tenants uuid[], ids uuid[], docs text[]) RETURNS void
+    LANGUAGE sql AS $$
+    UPDATE kalimera_conversation_terms t SET hits = greatest(t.hits - o.hits, 0)
+      FROM (SELECT k.tenant_id, k.id, w.term, sum(w.hits) AS hits
+              FROM unnest(tenants, ids, docs) AS k(tenant_id, id, doc),
+                   kalimera_search_words(k.doc) w
+             GROUP BY k.tenant_id, k.id, w.term) AS o
+     WHERE t.tenant_id = o.tenant_id AND t.term = o.term AND t.conversation_id = o.id;
+    DELETE FROM kalimera_conversation_terms t
+     USING (SELECT DISTINCT k.tenant_id, k.id, w.term
+              FROM unnest(tenants, ids, docs) AS k(tenant_id, id, doc),
+                   kalimera_search_words(k.doc) w) AS o
+     WHERE t.tenant_id = o.tenant_id AND t.term = o.term AND t.conversation_id = o.id
+       AND t.hits = 0;
+$$;
+
+CREATE FUNCTION kalimera_search_set_data(tenants uuid[], ids uuid[], datas jsonb[]) RETURNS void
+    LANGUAGE sql AS $$
+    DELETE FROM kalimera_conversation_terms t
+     USING unnest(tenants, ids) AS k(tenant_id, id)
+     WHERE t.tenant_id = k.tenant_id AND t.conversation_id = k.id AND left(t.term, 1) = '=';
+    INSERT INTO kalimera_conversation_terms (tenant_id, term, conversation_id, hits)
+    SELECT DISTINCT k.tenant_id, '=' || d.key || '=' || kalimera_search_value(d.value), k.id, 0
+      FROM unnest(tenants, ids, datas) AS k(tenant_id, id, data),
+           jsonb_each(CASE WHEN jsonb_typeof(k.data) = 'object' THEN k.data END) AS d
+     WHERE kalimera_search_value(d.value) IS NOT NULL
+       AND length(d.key) <= 64 AND length(d.value::text) <= 200;
+$$;
+
+-- A turn written, replaced or removed: its words join or leave its call's. One function per
+-- event, as each names the transition tables its event has.
+CREATE FUNCTION kalimera_search_turns_inserted() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM kalimera_search_reindex(array_agg(tenant_id), array_agg(conversation_id))
-           FROM (SELECT DISTINCT tenant_id, conversation_id FROM new_rows) AS k;
-    ELSIF TG_OP = 'DELETE' THEN
-        PERFORM kalimera_search_reindex(array_agg(tenant_id), array_agg(conversation_id))
-           FROM (SELECT DISTINCT tenant_id, conversation_id FROM old_rows) AS k;
-    ELSE
-        PERFORM kalimera_search_reindex(array_agg(tenant_id), array_agg(conversation_id))
-           FROM (SELECT DISTINCT n.tenant_id, n.conversation_id
-                   FROM new_rows n
-                   JOIN old_rows o USING (tenant_id, conversation_id, seq, direction)
-                  WHERE n.transcript IS DISTINCT FROM o.transcript) AS k;
-    END IF;
+    PERFORM kalimera_search_add(
+                array_agg(n.tenant_id), array_agg(n.conversation_id), array_agg(n.transcript))
+       FROM new_rows n WHERE n.transcript IS NOT NULL;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION kalimera_search_turns_updated() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM kalimera_search_remove(
+                array_agg(o.tenant_id), array_agg(o.conversation_id), array_agg(o.transcript))
+       FROM new_rows n JOIN old_rows o USING (tenant_id, conversation_id, seq, direction)
+      WHERE o.transcript IS NOT NULL AND n.transcript IS DISTINCT FROM o.transcript;
+    PERFORM kalimera_search_add(
+                array_agg(n.tenant_id), array_agg(n.conversation_id), array_agg(n.transcript))
+       FROM new_rows n JOIN old_rows o USING (tenant_id, conversation_id, seq, direction)
+      WHERE n.transcript IS NOT NULL AND n.transcript IS DISTINCT FROM o.transcript;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION kalimera_search_turns_deleted() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM kalimera_search_remove(
+                array_agg(o.tenant_id), array_agg(o.conversation_id), array_agg(o.transcript))
+       FROM old_rows o WHERE o.transcript IS NOT NULL;
     RETURN NULL;
 END
 $$;
 
 CREATE TRIGGER kalimera_recordings_search_insert AFTER INSERT ON kalimera_recordings
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kalimera_search_turns_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION kalimera_search_turns_inserted();
 CREATE TRIGGER kalimera_recordings_search_update AFTER UPDATE ON kalimera_recordings
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kalimera_search_turns_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION kalimera_search_turns_updated();
 CREATE TRIGGER kalimera_recordings_search_delete AFTER DELETE ON kalimera_recordings
     REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kalimera_search_turns_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION kalimera_search_turns_deleted();
 
 -- The analysis written (by the pipeline, as a plain UPDATE of the column): its summary's words
--- and its data's fields change. Conversations are created without one, except by a bulk load.
-CREATE FUNCTION kalimera_search_analysis_changed() RETURNS trigger
+-- join or leave the call's, its data replaces the call's data terms. Conversations are created
+-- without one, except by a bulk load.
+CREATE FUNCTION kalimera_search_analysis_inserted() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM kalimera_search_reindex(array_agg(tenant_id), array_agg(id))
-           FROM new_rows WHERE analysis IS NOT NULL;
-    ELSE
-        PERFORM kalimera_search_reindex(array_agg(n.tenant_id), array_agg(n.id))
-           FROM new_rows n JOIN old_rows o USING (tenant_id, id)
-          WHERE n.analysis->'summary' IS DISTINCT FROM o.analysis->'summary'
-             OR n.analysis->'data' IS DISTINCT FROM o.analysis->'data';
-    END IF;
+    PERFORM kalimera_search_add(
+                array_agg(tenant_id), array_agg(id), array_agg(analysis->>'summary'))
+       FROM new_rows WHERE analysis->>'summary' IS NOT NULL;
+    PERFORM kalimera_search_set_data(
+                array_agg(tenant_id), array_agg(id), array_agg(analysis->'data'))
+       FROM new_rows WHERE analysis->'data' IS NOT NULL;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION kalimera_search_analysis_updated() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM kalimera_search_remove(
+                array_agg(o.tenant_id), array_agg(o.id), array_agg(o.analysis->>'summary'))
+       FROM new_rows n JOIN old_rows o USING (tenant_id, id)
+      WHERE o.analysis->>'summary' IS NOT NULL
+        AND n.analysis->'summary' IS DISTINCT FROM o.analysis->'summary';
+    PERFORM kalimera_search_add(
+                array_agg(n.tenant_id), array_agg(n.id), array_agg(n.analysis->>'summary'))
+       FROM new_rows n JOIN old_rows o USING (tenant_id, id)
+      WHERE n.analysis->>'summary' IS NOT NULL
+        AND n.analysis->'summary' IS DISTINCT FROM o.analysis->'summary';
+    PERFORM kalimera_search_set_data(
+                array_agg(n.tenant_id), array_agg(n.id), array_agg(n.analysis->'data'))
+       FROM new_rows n JOIN old_rows o USING (tenant_id, id)
+      WHERE n.analysis->'data' IS DISTINCT FROM o.analysis->'data';
     RETURN NULL;
 END
 $$;
 
 CREATE TRIGGER kalimera_conversations_search_insert AFTER INSERT ON kalimera_conversations
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kalimera_search_analysis_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION kalimera_search_analysis_inserted();
 CREATE TRIGGER kalimera_conversations_search_update AFTER UPDATE ON kalimera_conversations
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kalimera_search_analysis_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION kalimera_search_analysis_updated();
 
 -- The conversations there are now (the migration runs in the system scope: every tenant).
 SELECT kalimera_search_reindex(array_agg(tenant_id), array_agg(id))

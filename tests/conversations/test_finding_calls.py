@@ -200,20 +200,65 @@ def test_an_ingested_recording_is_found_by_its_words(call: Call) -> None:
     assert found("CANCEL") == [conversation]
 
 
+def _terms(calls: Calls, conversation: str, *, rebuild: bool = False) -> list[tuple[str, int]]:
+    """The call's terms as the triggers keep them, or (``rebuild``) as the migration's
+    ``kalimera_search_reindex`` makes them from the call's rows (then rolled back)."""
+    found: list[tuple[str, int]] = []
+
+    async def work(services: Services) -> None:
+        async with transaction(await services.db(), tenant_id=calls.tenant.id) as conn:
+            params = {"t": calls.tenant.id, "c": conversation}
+            if rebuild:
+                await conn.execute(
+                    "SELECT kalimera_search_reindex(ARRAY[%(t)s::uuid], ARRAY[%(c)s::uuid])",
+                    params,
+                )
+            cur = await conn.execute(
+                "SELECT term, hits FROM kalimera_conversation_terms"
+                " WHERE tenant_id = %(t)s AND conversation_id = %(c)s ORDER BY term",
+                params,
+            )
+            found.extend((r["term"], r["hits"]) for r in await cur.fetchall())
+            await conn.rollback()
+
+    with_services(calls.settings, work)
+    return found
+
+
 def test_changed_words_are_found_and_old_ones_no_longer(calls: Calls) -> None:
-    conversation = calls.call(transcripts=("apple",), summary="banana")
-    calls.turn(conversation, 1, "cherry")  # a re-uploaded recording replaces the turn's words
+    """Each change moves only its own words; the counts stay those of a rebuild from scratch."""
+    conversation = calls.call(
+        transcripts=("apple apple fig", "fig"), summary="banana fig", data={"a": 1, "b": "x"}
+    )
+    assert ("fig", 3) in _terms(calls, conversation)
+    calls.turn(conversation, 1, "cherry fig")  # a re-uploaded recording replaces the turn's words
     assert calls.ids(q="apple") == []
     assert calls.ids(q="cherry") == [conversation]
+    assert _terms(calls, conversation) == _terms(calls, conversation, rebuild=True)
     _sql(
         calls.settings,
         calls.tenant.id,
-        'UPDATE kalimera_conversations SET analysis = analysis || \'{"summary": "damson"}\''
+        "UPDATE kalimera_conversations SET analysis = analysis"
+        ' || \'{"summary": "damson", "data": {"a": 2}}\''
         " WHERE tenant_id = %(t)s AND id = %(c)s",
         {"t": calls.tenant.id, "c": conversation},
     )
     assert calls.ids(q="banana") == []
     assert calls.ids(q="damson cherry") == [conversation]
+    assert calls.ids(**{"data.a": "1"}) == []
+    assert calls.ids(**{"data.b": "x"}) == []
+    assert calls.ids(**{"data.a": "2"}) == [conversation]
+    assert ("fig", 2) in _terms(calls, conversation)
+    assert _terms(calls, conversation) == _terms(calls, conversation, rebuild=True)
+    _sql(
+        calls.settings,
+        calls.tenant.id,
+        "DELETE FROM kalimera_recordings WHERE tenant_id = %(t)s AND conversation_id = %(c)s"
+        " AND seq = 2",
+        {"t": calls.tenant.id, "c": conversation},
+    )
+    assert ("fig", 1) in _terms(calls, conversation)
+    assert _terms(calls, conversation) == _terms(calls, conversation, rebuild=True)
 
 
 def test_data_fields_compare_as_json(calls: Calls) -> None:
