@@ -229,6 +229,38 @@ async def search_terms(
     return list(row["words"]), list(row["data"])
 
 
+async def reindex_words(
+    *, conn: Conn, after: tuple[uuid.UUID, uuid.UUID] | None, limit: int
+) -> tuple[tuple[uuid.UUID, uuid.UUID] | None, int]:
+    """Rebuild the search terms (migration 0019) of the next ``limit`` conversations after
+    ``after`` in (tenant, id) order, each locked as the ingestion and the analysis lock it, so a
+    turn or an analysis written meanwhile waits and is counted once. The last one's key (None
+    when there were none) and how many. The caller's transaction is one batch."""
+    cur = await conn.execute(
+        """
+        WITH batch AS (
+            SELECT tenant_id, id FROM kalimera_conversations
+            WHERE %(tenant)s::uuid IS NULL OR (tenant_id, id) > (%(tenant)s::uuid, %(id)s::uuid)
+            ORDER BY tenant_id, id LIMIT %(limit)s FOR UPDATE
+        ), done AS (
+            SELECT kalimera_search_reindex(array_agg(tenant_id), array_agg(id)) FROM batch
+        )
+        SELECT last.tenant_id, last.id, (SELECT count(*) FROM batch) AS n
+        FROM done, LATERAL (
+            SELECT tenant_id, id FROM batch ORDER BY tenant_id DESC, id DESC LIMIT 1) AS last
+        """,
+        {
+            "tenant": after[0] if after else None,
+            "id": after[1] if after else None,
+            "limit": limit,
+        },
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None, 0
+    return (row["tenant_id"], row["id"]), int(row["n"])
+
+
 # ---- ingestion -------------------------------------------------------------------------------
 
 

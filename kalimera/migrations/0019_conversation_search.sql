@@ -237,10 +237,18 @@ CREATE TRIGGER kalimera_conversations_search_update AFTER UPDATE ON kalimera_con
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION kalimera_search_analysis_updated();
 
--- The conversations there are now (the migration runs in the system scope: every tenant).
-SELECT kalimera_search_reindex(array_agg(tenant_id), array_agg(id))
-  FROM kalimera_conversations c
- WHERE c.analysis IS NOT NULL
-    OR EXISTS (SELECT 1 FROM kalimera_recordings r
-                WHERE r.tenant_id = c.tenant_id AND r.conversation_id = c.id
-                  AND r.transcript IS NOT NULL);
+-- The conversations there are now (the migration runs in the system scope: every tenant), when
+-- they are few enough to index within this transaction, which holds kalimera_conversations
+-- (rewritten above) until it commits: about 2 ms a call, so at most 20,000 calls (tens of
+-- seconds). A larger database is indexed after the migration by `kalimera ingest
+-- reindex-words`, a batch a transaction, while the app runs.
+DO $$
+BEGIN
+    IF (SELECT count(*) FROM (SELECT FROM kalimera_conversations LIMIT 20001) AS c) <= 20000 THEN
+        PERFORM kalimera_search_reindex(array_agg(tenant_id), array_agg(id))
+           FROM kalimera_conversations;
+    ELSE
+        RAISE WARNING 'calls are not yet searchable by their words: run kalimera ingest reindex-words';
+    END IF;
+END
+$$;

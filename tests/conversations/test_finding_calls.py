@@ -23,6 +23,7 @@ from kalimera.settings import Settings
 from tests.conftest import Server, Tenant
 from tests.support.audio_fixtures import wav_bytes
 from tests.support.calls import Call, ingest, make_agent, put_blob, with_services
+from tests.support.cli import kalimera
 
 BASE = datetime(2026, 5, 1, 9, tzinfo=UTC)
 
@@ -387,3 +388,25 @@ def test_a_data_field_given_twice_is_422(calls: Calls) -> None:
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["query", "data.intent"]
+
+
+def test_the_operator_command_indexes_calls_the_migration_left(
+    calls: Calls, settings_env: dict[str, str]
+) -> None:
+    """A database with more calls than migration 0019 indexes itself: ``kalimera ingest
+    reindex-words`` builds the terms, a batch a transaction, and the calls are found."""
+    made = [calls.call(transcripts=(f"Παραγγελία {n}",), data={"n": n}) for n in range(3)]
+    before = [_terms(calls, c) for c in made]
+    _sql(
+        calls.settings,
+        calls.tenant.id,
+        "DELETE FROM kalimera_conversation_terms WHERE tenant_id = %(t)s",
+        {"t": calls.tenant.id},
+    )
+    assert calls.ids(q="παραγγελια") == []
+    done = kalimera(settings_env, "ingest", "reindex-words", "--batch", "2")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("indexed the words of ")
+    assert calls.ids(q="παραγγελια") == made[::-1]
+    assert calls.ids(q="παραγγελια", **{"data.n": "1"}) == [made[1]]
+    assert [_terms(calls, c) for c in made] == before
