@@ -32,10 +32,29 @@ def contains(text: str | None) -> str | None:
     return f"%{escaped}%"
 
 
+def statements(
+    *,
+    table: LiteralString | sql.Composable,
+    columns: LiteralString,
+    where: sql.Composable | LiteralString,
+    order_by: LiteralString,
+) -> tuple[sql.Composed, sql.Composed]:
+    """The page's statement (its bounds are ``%(limit)s`` and ``%(offset)s``) and the count's,
+    as ``fetch_page`` runs them (and a test of their plans explains them). ``table`` is a table's
+    name, or a ``FROM`` source of its own (a join)."""
+    condition = where if isinstance(where, sql.Composable) else sql.SQL(where)
+    source = table if isinstance(table, sql.Composable) else sql.Identifier(table)
+    rows = sql.SQL("FROM {} WHERE {}").format(source, condition)
+    page = sql.SQL("SELECT {} {} ORDER BY {} LIMIT %(limit)s OFFSET %(offset)s").format(
+        sql.SQL(columns), rows, sql.SQL(order_by)
+    )
+    return page, sql.SQL("SELECT count(*) AS total {}").format(rows)
+
+
 async def fetch_page(
     conn: Conn,
     *,
-    table: LiteralString,
+    table: LiteralString | sql.Composable,
     columns: LiteralString,
     where: sql.Composable | LiteralString,
     order_by: LiteralString,
@@ -46,16 +65,12 @@ async def fetch_page(
 ) -> Page:
     """Rows ``offset``..``offset + limit`` of ``table`` matching ``where`` in ``order_by``, and the
     number matching. ``cursor`` is for a caller that reads values its own way (agents' JSON)."""
-    condition = where if isinstance(where, sql.Composable) else sql.SQL(where)
-    source = sql.SQL("FROM {} WHERE {}").format(sql.Identifier(table), condition)
+    page, count = statements(table=table, columns=columns, where=where, order_by=order_by)
     cur = await (cursor or conn.cursor()).execute(
-        sql.SQL("SELECT {} {} ORDER BY {} LIMIT %(limit)s OFFSET %(offset)s").format(
-            sql.SQL(columns), source, sql.SQL(order_by)
-        ),
-        {**params, "limit": limit, "offset": offset},
+        page, {**params, "limit": limit, "offset": offset}
     )
     rows = await cur.fetchall()
-    counted = await conn.execute(sql.SQL("SELECT count(*) AS total {}").format(source), params)
+    counted = await conn.execute(count, params)
     total = await counted.fetchone()
     assert total is not None
     return Page(rows, int(total["total"]))

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from azure.storage.blob.aio import BlobServiceClient, ContainerClient
     from azure.storage.queue.aio import QueueClient
 
-    from kalimera.analysis.model import Analyser
+    from kalimera.llm import ChatModel
 
 logger = logging.getLogger(__name__)
 
@@ -113,25 +113,25 @@ class Services:
         return storage.queue_client(self.settings, storage.ANALYSIS_POISON_QUEUE, cred)
 
     @cached_property
-    def analyser(self) -> Analyser | None:
-        """The post-call analysis model; None when none is configured. Azure OpenAI uses the
-        Entra credential, so it is only built then."""
-        from kalimera.analysis.model import build_analyser
+    def llm(self) -> ChatModel | None:
+        """The configured Chat Completions model (the post-call analysis asks it); None when none
+        is configured. Azure OpenAI uses the Entra credential, so it is only built then."""
+        from kalimera.llm import build_chat_model
 
         s = self.settings
         entra = s.llm_endpoint and s.llm_api_key is None
-        return build_analyser(s, credential=self.credential if entra else None)
+        return build_chat_model(s, credential=self.credential if entra else None)
 
     def warm(self) -> None:
         """Build the storage clients now: importing the SDKs takes a few hundred milliseconds,
         which must not land on the event loop in the middle of serving requests. The model
         client's import (the ``openai`` package, over a second) runs in a thread instead, so
-        startup does not wait for it either; ``analyser`` then finds it imported."""
+        startup does not wait for it either; ``llm`` then finds it imported."""
         _ = self.recordings, self.turns, self.cache
         if self.settings.llm_configured:
             threading.Thread(
                 target=importlib.import_module,
-                args=("kalimera.analysis.model",),
+                args=("kalimera.llm",),
                 name="import-model-client",
                 daemon=True,
             ).start()
@@ -145,8 +145,8 @@ class Services:
                 closers.append(
                     self.__dict__[name].close() if name != "cache" else self.cache.aclose()
                 )
-        if self.__dict__.get("analyser") is not None:
-            closers.append(self.__dict__["analyser"].aclose())
+        if self.__dict__.get("llm") is not None:
+            closers.append(self.__dict__["llm"].aclose())
         results = await asyncio.gather(*closers, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):

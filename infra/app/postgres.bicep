@@ -49,7 +49,7 @@ resource operatorIp 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@202
 resource extensions 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
   parent: pg
   name: 'azure.extensions'
-  properties: { value: 'PG_TRGM', source: 'user-override' }
+  properties: { value: 'PG_TRGM,UNACCENT', source: 'user-override' }
   dependsOn: [ operatorIp ]
 }
 

@@ -23,7 +23,13 @@ import orjson
 
 from kalimera import outbox
 from kalimera.analysis import repository
-from kalimera.analysis.model import AnswerRefused, ModelAnswer, ModelUnavailable, TranscriptLine
+from kalimera.analysis.model import (
+    AnswerRefused,
+    ModelAnswer,
+    ModelUnavailable,
+    TranscriptLine,
+    analyser_for,
+)
 from kalimera.analysis.models import DEFAULT_PLAN, AnalysisPlan
 from kalimera.db import Conn, transaction
 
@@ -266,7 +272,7 @@ async def _ask(services: Services, job: _Job, *, last_try: bool) -> tuple[dict[s
     base = {"plan_version": job.plan_version, "analysed_at": analysed_at}
     if not job.lines:
         return {"status": "skipped", "reason": NO_TRANSCRIPT, **base}, "skipped"
-    analyser = services.analyser
+    analyser = analyser_for(services)
     if analyser is None:
         return {"status": "skipped", "reason": NO_MODEL, **base}, "skipped"
     try:

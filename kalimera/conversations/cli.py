@@ -1,4 +1,4 @@
-"""``kalimera ingest``: see the rejected recordings, re-run one."""
+"""``kalimera ingest``: see the rejected recordings, re-run one, index the calls' words."""
 
 from __future__ import annotations
 
@@ -72,3 +72,26 @@ def replay(
     typer.echo(message)
     if result.outcome is Outcome.REJECTED:
         raise typer.Exit(1)
+
+
+@ingest_cli.command("reindex-words")
+def reindex_words(
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Calls a transaction.")] = 1000,
+) -> None:
+    """Build the words and data index that ``GET /kalimera/conversations?q=`` and ``data.*``
+    search (docs/conversations.md, "Finding calls") for every call, a batch a transaction: after
+    migration 0019 on a database that held more calls than it indexes itself. Safe to run while
+    the app runs, and again."""
+    from kalimera.conversations import repository
+    from kalimera.db import transaction
+
+    async def work(services):  # type: ignore[no-untyped-def]
+        after, total = None, 0
+        while True:
+            async with transaction(await services.db(), system=True) as conn:
+                after, done = await repository.reindex_words(conn=conn, after=after, limit=batch)
+            total += done
+            if after is None:
+                return total
+
+    typer.echo(f"indexed the words of {with_services(work)} calls")

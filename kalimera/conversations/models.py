@@ -66,6 +66,13 @@ class EndedReason(StrEnum):
 IDLE_TIMEOUT = EndedReason.IDLE_TIMEOUT
 
 
+class SuccessResult(StrEnum):
+    """The verdict of an analysis plan's pass_fail success part."""
+
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
+    FAIL = "fail"
+
+
 def _reported_reason(value: Any) -> Any:
     if value == IDLE_TIMEOUT.value:
         msg = "idle-timeout is set by the idle timer only"

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 
+from psycopg import sql
 from psycopg.rows import DictRow
 
 from kalimera.conversations import sentiment
@@ -115,43 +117,149 @@ async def update_conversation(
     return await cur.fetchone()
 
 
-async def list_conversations(
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What the conversation listing selects: constant SQL and its named parameters."""
+
+    table: sql.Composable
+    where: LiteralString
+    order_by: LiteralString
+    params: dict[str, Any]
+
+
+_FILTERED = """
+    tenant_id = %(tenant_id)s
+    AND (%(agent)s::uuid IS NULL OR agent_id = %(agent)s::uuid)
+    AND (%(status)s::text IS NULL OR status = %(status)s::text)
+    AND (%(profile)s::text IS NULL OR profile_type = %(profile)s::text)
+    AND (%(start)s::timestamptz IS NULL OR started_at >= %(start)s::timestamptz)
+    AND (%(end)s::timestamptz IS NULL OR started_at < %(end)s::timestamptz)
+    AND (%(success)s::text IS NULL OR success_result = %(success)s::text)
+    AND (%(ended_reason)s::text IS NULL OR ended_reason = %(ended_reason)s::text)
+    AND (%(sentiment)s::text IS NULL OR sentiment = %(sentiment)s::text)
+    AND (%(min_ms)s::bigint IS NULL OR duration_ms >= %(min_ms)s::bigint)
+    AND (%(max_ms)s::bigint IS NULL OR duration_ms <= %(max_ms)s::bigint)
+"""
+
+# The conversations holding every one of the terms (migration 0019), ranked by how often the
+# words occur. Only equality of uuid and text reaches the index: leakproof, so usable under RLS.
+_MATCHED = sql.SQL("""
+    kalimera_conversations JOIN (
+        SELECT conversation_id, sum(hits) AS rank FROM kalimera_conversation_terms
+        WHERE tenant_id = %(tenant_id)s AND term = ANY(%(terms)s::text[])
+        GROUP BY conversation_id HAVING count(*) = cardinality(%(terms)s::text[])
+    ) AS matched ON id = matched.conversation_id
+""")
+
+
+def listing(
     *,
-    conn: Conn,
     tenant_id: uuid.UUID,
-    agent_id: uuid.UUID | None,
-    status: str | None,
-    profile_type: str | None,
-    start: datetime | None,
-    end_before: datetime | None,
-    limit: int,
-    offset: int,
-) -> Page:
-    """One page, newest first, and the total matching (one indexed query each)."""
+    agent_id: uuid.UUID | None = None,
+    status: str | None = None,
+    profile_type: str | None = None,
+    start: datetime | None = None,
+    end_before: datetime | None = None,
+    success: str | None = None,
+    ended_reason: str | None = None,
+    sentiment: str | None = None,
+    min_ms: int | None = None,
+    max_ms: int | None = None,
+    terms: list[str] | None = None,
+) -> Listing:
+    """The listing's SQL: newest first; with ``terms`` (``search_terms``), only the
+    conversations that hold them all, the most hits of the words first, then newest first. The
+    order is total (the id last), so pages of it neither repeat nor skip a row."""
+    params = {
+        "tenant_id": tenant_id,
+        "agent": agent_id,
+        "status": status,
+        "profile": profile_type,
+        "start": start,
+        "end": end_before,
+        "success": success,
+        "ended_reason": ended_reason,
+        "sentiment": sentiment,
+        "min_ms": min_ms,
+        "max_ms": max_ms,
+    }
+    if not terms:
+        return Listing(
+            sql.Identifier("kalimera_conversations"),
+            _FILTERED,
+            "started_at DESC, id DESC",
+            params,
+        )
+    return Listing(
+        _MATCHED,
+        _FILTERED,
+        "matched.rank DESC, started_at DESC, id DESC",
+        {**params, "terms": terms},
+    )
+
+
+async def list_conversations(*, conn: Conn, listing: Listing, limit: int, offset: int) -> Page:
+    """One page of ``listing``, and the total matching (one indexed query each)."""
     return await fetch_page(
         conn,
-        table="kalimera_conversations",
+        table=listing.table,
         columns=CONVERSATION_COLUMNS,
-        where="""
-            tenant_id = %(tenant_id)s
-            AND (%(agent)s::uuid IS NULL OR agent_id = %(agent)s::uuid)
-            AND (%(status)s::text IS NULL OR status = %(status)s::text)
-            AND (%(profile)s::text IS NULL OR profile_type = %(profile)s::text)
-            AND (%(start)s::timestamptz IS NULL OR started_at >= %(start)s::timestamptz)
-            AND (%(end)s::timestamptz IS NULL OR started_at < %(end)s::timestamptz)
-        """,
-        order_by="started_at DESC, id DESC",
-        params={
-            "tenant_id": tenant_id,
-            "agent": agent_id,
-            "status": status,
-            "profile": profile_type,
-            "start": start,
-            "end": end_before,
-        },
+        where=listing.where,
+        order_by=listing.order_by,
+        params=listing.params,
         limit=limit,
         offset=offset,
     )
+
+
+async def search_terms(
+    *, conn: Conn, q: str | None, data: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """The terms the index holds for the words of ``q`` and for the data's fields and values
+    (``data``: field name → the value as JSON text), folded as the index folds them
+    (``kalimera_search_words``, ``kalimera_search_value``). Words repeated in ``q`` count
+    once."""
+    cur = await conn.execute(
+        "SELECT array(SELECT DISTINCT term FROM kalimera_search_words(%(q)s::text)) AS words,"
+        " array(SELECT '=' || d.field || '=' || kalimera_search_value(d.value::jsonb)"
+        "       FROM unnest(%(fields)s::text[], %(values)s::text[]) AS d(field, value)) AS data",
+        {"q": q, "fields": list(data), "values": list(data.values())},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return list(row["words"]), list(row["data"])
+
+
+async def reindex_words(
+    *, conn: Conn, after: tuple[uuid.UUID, uuid.UUID] | None, limit: int
+) -> tuple[tuple[uuid.UUID, uuid.UUID] | None, int]:
+    """Rebuild the search terms (migration 0019) of the next ``limit`` conversations after
+    ``after`` in (tenant, id) order, each locked as the ingestion and the analysis lock it, so a
+    turn or an analysis written meanwhile waits and is counted once. The last one's key (None
+    when there were none) and how many. The caller's transaction is one batch."""
+    cur = await conn.execute(
+        """
+        WITH batch AS (
+            SELECT tenant_id, id FROM kalimera_conversations
+            WHERE %(tenant)s::uuid IS NULL OR (tenant_id, id) > (%(tenant)s::uuid, %(id)s::uuid)
+            ORDER BY tenant_id, id LIMIT %(limit)s FOR UPDATE
+        ), done AS (
+            SELECT kalimera_search_reindex(array_agg(tenant_id), array_agg(id)) FROM batch
+        )
+        SELECT last.tenant_id, last.id, (SELECT count(*) FROM batch) AS n
+        FROM done, LATERAL (
+            SELECT tenant_id, id FROM batch ORDER BY tenant_id DESC, id DESC LIMIT 1) AS last
+        """,
+        {
+            "tenant": after[0] if after else None,
+            "id": after[1] if after else None,
+            "limit": limit,
+        },
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None, 0
+    return (row["tenant_id"], row["id"]), int(row["n"])
 
 
 # ---- ingestion -------------------------------------------------------------------------------

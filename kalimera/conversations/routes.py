@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -23,11 +24,14 @@ from kalimera.conversations.models import (
     ConversationRead,
     ConversationStatus,
     ConversationUpdate,
+    EndedReason,
     ProfileType,
+    SuccessResult,
     VoiceStored,
     VoiceUploadUrl,
 )
 from kalimera.conversations.recording import CONTENT_TYPES, RecordingFields, UploadUrlRequest
+from kalimera.conversations.sentiment import SentimentLabel
 from kalimera.conversations.upload import FILE_FIELD
 from kalimera.deps import (
     ConversationsRead,
@@ -119,8 +123,29 @@ async def update_conversation(
     )
 
 
-@router.get("/conversations", responses=problem_responses(401, 403, 422, 503))
+Seconds = Annotated[float, Query(ge=0, le=1_000_000_000, allow_inf_nan=False)]
+
+
+@router.get(
+    "/conversations",
+    responses=problem_responses(401, 403, 422, 503),
+    description=(
+        "Conversations newest first (by `started_at`); with `q`, the best matches first.\n\n"
+        "Filters combine (all must hold). Besides the named parameters, "
+        "`data.<field>=<value>` keeps the conversations whose analysis extracted that value "
+        "for that top-level field of its data (`data.party_size=4`, `data.intent=booking`, "
+        '`data.callback=true`, `data.code="42"` for the string): the value is compared as JSON, '
+        "a number as a number (4 is 4.0), true/false as booleans, a JSON string in double "
+        "quotes as that string, anything else as the text written. The field is a letter or "
+        "`_` then up to 63 letters, digits or `_`; at most 5 such filters; a value has at most "
+        "100 characters.\n\n"
+        "Pages: `page` and `limit` over a total order (newest first; with `q`, the relevance, "
+        "then newest first, then the id), so paging through an unchanging result shows each "
+        "conversation once."
+    ),
+)
 async def list_conversations(
+    request: Request,
     principal: ConversationsRead,
     services: ServicesDep,
     agent_id: uuid.UUID | None = None,
@@ -128,16 +153,54 @@ async def list_conversations(
     profile_type: ProfileType | None = None,
     start: Annotated[Day | None, Query(description="Started on or after this day (UTC)")] = None,
     end: Annotated[Day | None, Query(description="Started on or before this day (UTC)")] = None,
+    success: Annotated[
+        SuccessResult | None,
+        Query(
+            description="The analysis' pass/fail verdict (plans with the pass_fail rubric)",
+            examples=["fail"],
+        ),
+    ] = None,
+    ended_reason: Annotated[
+        EndedReason | None, Query(description="Why the call ended", examples=["voicemail"])
+    ] = None,
+    sentiment: Annotated[
+        SentimentLabel | None, Query(description="The call's sentiment", examples=["negative"])
+    ] = None,
+    min_duration: Annotated[
+        Seconds | None, Query(description="At least this long (seconds)", examples=[30])
+    ] = None,
+    max_duration: Annotated[
+        Seconds | None, Query(description="At most this long (seconds)", examples=[600])
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description=(
+                "Words, all of which the call's transcripts or its analysis summary hold "
+                "(whole words, any language; case and accents ignored: `καλημερα` finds "
+                "`Καλημέρα`); the calls where they occur most come first. At most 10 words."
+            ),
+            examples=["καλημέρα κράτηση", "refund invoice"],
+        ),
+    ] = None,
     page: Page = 1,
     limit: Limit = 10,
 ) -> ConversationPage:
-    """Conversations newest first (by ``started_at``)."""
     filters = service.Filters(
         agent_id=agent_id,
         status=status.value if status else None,
         profile_type=profile_type.value if profile_type else None,
         start=start,
         end=end,
+        success=success.value if success else None,
+        ended_reason=ended_reason.value if ended_reason else None,
+        sentiment=sentiment.value if sentiment else None,
+        min_duration=None if min_duration is None else Decimal(str(min_duration)),
+        max_duration=None if max_duration is None else Decimal(str(max_duration)),
+        q=q,
+        data=service.data_filters(request.query_params.multi_items()),
     )
     return await service.page(
         services=services, tenant_id=principal.tenant_id, filters=filters, page=page, limit=limit

@@ -7,11 +7,14 @@ HTTP (the request's body stream, ``Idempotency-Key`` and its replayed answers).
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import TYPE_CHECKING, Any
 
 from kalimera import outbox
 from kalimera.conversations import history, recording, repository, seqs, upload
@@ -134,6 +137,16 @@ async def update(
     return ConversationRead.model_validate(row)
 
 
+DATA_PREFIX = "data."
+DATA_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+MAX_DATA_FILTERS = 5
+MAX_DATA_VALUE = 100  # characters; the index keeps values up to 200 characters of JSON
+MAX_WORDS = 10
+NUL = "\x00"
+NO_NUL = "must not contain NUL characters"  # PostgreSQL text can not hold one
+MAX_EXPONENT = 1000  # a data number's: PostgreSQL's numeric holds it exactly
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     agent_id: uuid.UUID | None = None
@@ -141,6 +154,58 @@ class Filters:
     profile_type: str | None = None
     start: date | None = None  # started on or after this day (UTC)
     end: date | None = None  # started on or before this day (UTC), inclusive
+    success: str | None = None  # pass or fail
+    ended_reason: str | None = None
+    sentiment: str | None = None
+    min_duration: Decimal | None = None  # seconds, inclusive
+    max_duration: Decimal | None = None  # seconds, inclusive
+    q: str | None = None  # words, all of them in the transcripts or the summary
+    data: dict[str, str] = field(default_factory=dict)  # field -> the value as JSON text
+
+
+def data_filters(query: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The ``data.<field>=<value>`` parameters of a query string: field → the value as JSON
+    text. A value is a JSON number, ``true``/``false`` or a JSON string in double quotes when it
+    reads as one, otherwise the string as written (``data.intent=booking``); ``null``, arrays
+    and objects are refused, as are field names outside ``DATA_FIELD``, a field given twice and
+    more than ``MAX_DATA_FILTERS`` fields."""
+    found: dict[str, str] = {}
+    for name, raw in query:
+        if not name.startswith(DATA_PREFIX):
+            continue
+        loc = ("query", name)
+        key = name.removeprefix(DATA_PREFIX)
+        if not DATA_FIELD.fullmatch(key):
+            raise invalid(loc, "a data field is a letter or _, then up to 63 letters, digits or _")
+        if key in found:
+            raise invalid(loc, "give a data field once")
+        if len(raw) > MAX_DATA_VALUE:
+            raise invalid(loc, f"a data value has at most {MAX_DATA_VALUE} characters")
+        if NUL in raw:
+            raise invalid(loc, NO_NUL)
+        found[key] = _data_value(raw, loc)
+        if len(found) > MAX_DATA_FILTERS:
+            raise invalid(loc, f"at most {MAX_DATA_FILTERS} data filters")
+    return found
+
+
+def _data_value(raw: str, loc: tuple[str, str]) -> str:
+    """The JSON text of one data filter's value (see ``data_filters``)."""
+    try:
+        value = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=_not_json)
+    except ValueError:
+        return json.dumps(raw)
+    if value is None or isinstance(value, list | dict):
+        raise invalid(loc, "a data value is a string, a number or a boolean")
+    if isinstance(value, Decimal):
+        if abs(value.adjusted()) > MAX_EXPONENT:
+            raise invalid(loc, f"a data number is between 1e-{MAX_EXPONENT} and 1e{MAX_EXPONENT}")
+        return raw.strip()
+    return json.dumps(value)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(constant)  # NaN and Infinity: not JSON, so the text as written
 
 
 def _day_start(day: date | None) -> datetime | None:
@@ -153,18 +218,51 @@ def _day_after(day: date | None) -> datetime | None:
     return datetime.combine(day + timedelta(days=1), time.min, UTC)
 
 
+def _ms(seconds: Decimal | None, rounding: str) -> int | None:
+    """Seconds as whole milliseconds, rounded towards the inside of the range (durations are
+    exact to the millisecond, so the comparison is the same)."""
+    if seconds is None:
+        return None
+    return int((seconds * 1000).to_integral_value(rounding=rounding))
+
+
 async def page(
     *, services: Services, tenant_id: uuid.UUID, filters: Filters, page: int, limit: int
 ) -> ConversationPage:
+    """One page of the tenant's conversations: newest first, or by relevance with ``q``."""
+    if (
+        filters.min_duration is not None
+        and filters.max_duration is not None
+        and filters.min_duration > filters.max_duration
+    ):
+        raise invalid(("query", "max_duration"), "max_duration is below min_duration")
+    if filters.q is not None and NUL in filters.q:
+        raise invalid(("query", "q"), NO_NUL)
     async with transaction(await services.db()) as conn:
+        terms: list[str] = []
+        if filters.q is not None or filters.data:
+            words, data = await repository.search_terms(conn=conn, q=filters.q, data=filters.data)
+            if filters.q is not None and not words:
+                raise invalid(("query", "q"), "q has no words to look for")
+            if len(words) > MAX_WORDS:
+                raise invalid(("query", "q"), f"q has more than {MAX_WORDS} words")
+            terms = words + data
         found = await repository.list_conversations(
             conn=conn,
-            tenant_id=tenant_id,
-            agent_id=filters.agent_id,
-            status=filters.status,
-            profile_type=filters.profile_type,
-            start=_day_start(filters.start),
-            end_before=_day_after(filters.end),
+            listing=repository.listing(
+                tenant_id=tenant_id,
+                agent_id=filters.agent_id,
+                status=filters.status,
+                profile_type=filters.profile_type,
+                start=_day_start(filters.start),
+                end_before=_day_after(filters.end),
+                success=filters.success,
+                ended_reason=filters.ended_reason,
+                sentiment=filters.sentiment,
+                min_ms=_ms(filters.min_duration, ROUND_CEILING),
+                max_ms=_ms(filters.max_duration, ROUND_FLOOR),
+                terms=terms,
+            ),
             limit=limit,
             offset=(page - 1) * limit,
         )

@@ -12,15 +12,17 @@ from typing import Any, TypeVar
 
 import pytest
 
-from kalimera.analysis import model
+from kalimera import llm
 from kalimera.analysis.model import (
     Analyser,
     AnswerRefused,
     ModelAnswer,
     ModelUnavailable,
     TranscriptLine,
+    analyser_for,
 )
 from kalimera.analysis.models import AnalysisPlan
+from kalimera.llm import ChatModel
 from kalimera.services import Services
 from kalimera.settings import Settings, load_settings
 from tests.analysis.conftest import PLAN
@@ -69,11 +71,11 @@ def plan(**parts: Any) -> AnalysisPlan:
 async def _analyse(
     settings: Settings, p: AnalysisPlan, lines: Sequence[TranscriptLine]
 ) -> ModelAnswer:
-    analyser = Analyser(settings)
+    chat = ChatModel(settings)
     try:
-        return await analyser.analyse(plan=p, lines=lines)
+        return await Analyser(chat).analyse(plan=p, lines=lines)
     finally:
-        await analyser.aclose()
+        await chat.aclose()
 
 
 def analyse(fake: FakeOpenAI, p: AnalysisPlan | None = None, **env: str) -> ModelAnswer:
@@ -330,7 +332,7 @@ def test_five_failures_are_model_unavailable(fake_openai: FakeOpenAI) -> None:
 def test_an_unreachable_server_is_model_unavailable(
     fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(model, "BACKOFF_FIRST", 0.01)  # the backoff is timed by the 500 test
+    monkeypatch.setattr(llm, "BACKOFF_FIRST", 0.01)  # the backoff is timed by the 500 test
     fake_openai.stop()
     with pytest.raises(ModelUnavailable, match="unreachable"):
         analyse(fake_openai)
@@ -347,13 +349,14 @@ def test_never_more_requests_in_flight_than_the_limit(fake_openai: FakeOpenAI) -
     settings = model_settings(fake_openai, KALIMERA_LLM_CONCURRENCY="3")
 
     async def twenty() -> list[ModelAnswer]:
-        analyser = Analyser(settings)
+        chat = ChatModel(settings)
+        analyser = Analyser(chat)
         try:
             return await asyncio.gather(
                 *(analyser.analyse(plan=plan(), lines=ENGLISH) for _ in range(20))
             )
         finally:
-            await analyser.aclose()
+            await chat.aclose()
 
     started = time.monotonic()
     answers = run(twenty())
@@ -413,8 +416,9 @@ def test_azure_openai_is_reached_with_the_managed_identitys_token(
     async def go() -> ModelAnswer:
         services = Services(settings, credential=credential)
         try:
-            assert services.analyser is not None
-            return await services.analyser.analyse(plan=plan(), lines=GREEK)
+            analyser = analyser_for(services)
+            assert analyser is not None
+            return await analyser.analyse(plan=plan(), lines=GREEK)
         finally:
             await services.aclose()
 
@@ -441,5 +445,5 @@ def test_an_azure_resource_that_takes_keys_gets_the_key_and_no_token(
 
 def test_without_a_model_the_services_have_no_analyser() -> None:
     services = Services(load_settings(KALIMERA_ENV="development"))
-    assert services.analyser is None
+    assert analyser_for(services) is None
     run(services.aclose())

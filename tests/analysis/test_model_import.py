@@ -17,9 +17,9 @@ services.warm()
 # Still importing when warm() returns: startup did not wait for it.
 importing = any(t.name == "import-model-client" for t in threading.enumerate())
 deadline = time.monotonic() + float(sys.argv[1])
-# build_analyser is the module's last definition: there, its import is complete.
+# build_chat_model is the module's last definition: there, its import is complete.
 def imported():
-    return hasattr(sys.modules.get("kalimera.analysis.model"), "build_analyser")
+    return hasattr(sys.modules.get("kalimera.llm"), "build_chat_model")
 while not imported() and time.monotonic() < deadline:
     time.sleep(0.01)
 print(json.dumps({"importing": importing, "imported": imported(),

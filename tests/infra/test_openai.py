@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kalimera.analysis.model import COGNITIVE_SCOPE, build_analyser
+from kalimera.llm import COGNITIVE_SCOPE, build_chat_model
 from kalimera.settings import load_settings
 from tests.infra.bicep import INFRA, app_settings, of_type, scope_of
 from tests.infra.test_app_settings import app_reads, resolved
@@ -84,4 +84,4 @@ def test_the_app_reads_the_settings_infra_sets_as_azure_openai(
     settings = load_settings()
     assert settings.llm_configured
     assert settings.llm_api_key is None  # no key anywhere: the identity's token
-    assert build_analyser(settings, credential=_Credential()) is not None
+    assert build_chat_model(settings, credential=_Credential()) is not None

@@ -8,7 +8,7 @@ from email.utils import formatdate
 
 import pytest
 
-from kalimera.analysis.model import retry_after
+from kalimera.llm import retry_after
 
 
 @pytest.mark.parametrize(

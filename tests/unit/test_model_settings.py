@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from kalimera.analysis.model import build_analyser
+from kalimera.llm import build_chat_model
 from kalimera.settings import SettingsError, load_settings
 
 DEV = {"KALIMERA_ENV": "development"}
@@ -22,7 +22,7 @@ def _no_model_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_no_model_configured_builds_no_analyser() -> None:
     settings = load_settings(**DEV)
     assert not settings.llm_configured
-    assert build_analyser(settings) is None
+    assert build_chat_model(settings) is None
 
 
 def test_an_endpoint_and_a_base_url_together_are_refused_naming_both() -> None:
