@@ -1,4 +1,4 @@
-"""The Azure Functions entry point: the HTTP API, the blob trigger and the timer trigger.
+"""The Azure Functions entry point: the HTTP API, the blob, queue and timer triggers.
 
 Wiring only: each function is one call into the ``kalimera`` package. Settings default to
 production here, so a missing secret stops the worker with a message naming it.
@@ -45,3 +45,28 @@ async def rollup_statistics(timer: func.TimerRequest) -> None:
     finally:  # a failed rollup does not keep lost recordings waiting another night
         with telemetry.operation("sweep_recordings"):
             await sweep(services=shared())
+
+
+@app.queue_trigger(arg_name="msg", queue_name="kalimera-analysis", connection="KALIMERA_STORAGE")
+async def analyse_conversation(msg: func.QueueMessage) -> None:
+    """An analysis request from the outbox: analyse the conversation (once per plan and
+    transcript version), or feed a re-run's next batch. Raising leaves the message to the
+    queue's retries (``host.json``), then to ``kalimera-analysis-poison``."""
+    from kalimera.analysis.pipeline import handle
+    from kalimera.services import shared
+
+    with telemetry.operation("analyse_conversation", dequeue_count=msg.dequeue_count or 0):
+        await handle(services=shared(), body=msg.get_body(), dequeue_count=msg.dequeue_count or 1)
+
+
+# Every minute, not a setting: it is the outbox's guarantee (a request left behind is sent within
+# a minute of its lease ending), not a knob to tune per environment.
+@app.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=True, use_monitor=False)
+async def relay_analysis(timer: func.TimerRequest) -> None:
+    """Send the analysis requests that the code which wrote them could not send right after
+    its commit (a crash, a queue outage): see ``kalimera.outbox``."""
+    from kalimera.outbox import sweep
+    from kalimera.services import shared
+
+    with telemetry.operation("relay_analysis", past_due=timer.past_due):
+        await sweep(services=shared())

@@ -248,6 +248,8 @@ module rbac 'app/rbac.bicep' = {
     voiceContainerName: voiceContainerName
     deadLetterContainerName: deadLetterContainerName
     poisonQueueName: storage.outputs.poisonQueueName
+    analysisQueueName: storage.outputs.analysisQueueName
+    analysisPoisonQueueName: storage.outputs.analysisPoisonQueueName
     turnsTableName: turnsTableName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.outputs.name

@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from kalimera import __version__, apidoc, cors, gateway, health, limits, problems, telemetry
 from kalimera.agents.routes import router as agents_router
 from kalimera.analysis.routes import router as analysis_router
+from kalimera.analysis.routes import runs_router as analysis_runs_router
 from kalimera.auth import TokenCache
 from kalimera.contacts.csv_upload import csv_limit
 from kalimera.contacts.routes import router as contacts_router
@@ -29,6 +30,7 @@ from kalimera.tokens.routes import router as tokens_router
 ROUTERS: list[APIRouter] = [
     health.router,
     analysis_router,  # before agents: their PUT /{agent_id}/{section} would take its path
+    analysis_runs_router,
     agents_router,
     contacts_router,
     conversations_router,

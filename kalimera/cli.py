@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from kalimera.agents.cli import secrets_cli
+from kalimera.analysis.cli import analysis_cli
 from kalimera.cli_support import console, settings, with_services
 from kalimera.conversations.cli import ingest_cli
 from kalimera.deploy.cli import deploy_cli
@@ -35,6 +36,7 @@ cli.add_typer(deploy_cli)  # `kalimera openapi`
 cli.add_typer(ingest_cli, name="ingest")
 cli.add_typer(secrets_cli, name="secrets")
 cli.add_typer(stats_cli, name="stats")
+cli.add_typer(analysis_cli, name="analysis")
 
 
 @cli.callback()

@@ -21,6 +21,7 @@ from kalimera.settings import Settings, get_settings
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient, TableServiceClient
     from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+    from azure.storage.queue.aio import QueueClient
 
     from kalimera.llm import ChatModel
 
@@ -100,6 +101,17 @@ class Services:
     def turns(self) -> TableClient:
         return self.tables.get_table_client(self.settings.turns_table)
 
+    # The analysis queue and its poison queue (kalimera.outbox, the dev runner), built once.
+    @cached_property
+    def analysis_queue(self) -> QueueClient:
+        cred = None if self.settings.storage_connection_string else self.credential
+        return storage.queue_client(self.settings, storage.ANALYSIS_QUEUE, cred)
+
+    @cached_property
+    def analysis_poison_queue(self) -> QueueClient:
+        cred = None if self.settings.storage_connection_string else self.credential
+        return storage.queue_client(self.settings, storage.ANALYSIS_POISON_QUEUE, cred)
+
     @cached_property
     def llm(self) -> ChatModel | None:
         """The configured Chat Completions model (the post-call analysis asks it); None when none
@@ -128,7 +140,7 @@ class Services:
         closers = []
         if self._pool_opened:
             closers.append(self.pool.close())
-        for name in ("cache", "blobs", "tables"):
+        for name in ("cache", "blobs", "tables", "analysis_queue", "analysis_poison_queue"):
             if name in self.__dict__:
                 closers.append(
                     self.__dict__[name].close() if name != "cache" else self.cache.aclose()

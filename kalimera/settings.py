@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         None, validation_alias="KALIMERA_STORAGE__tableServiceUri"
     )
     storage_client_id: str | None = Field(None, validation_alias="KALIMERA_STORAGE__clientId")
+    storage_queue_uri: str | None = Field(
+        None, validation_alias="KALIMERA_STORAGE__queueServiceUri"
+    )
     managed_identity_client_id: str | None = Field(None, validation_alias="AZURE_CLIENT_ID")
     voice_container: str = Field("kalimera-voice", validation_alias="KALIMERA_VOICE_CONTAINER")
     turns_table: str = Field("kalimeraturns", validation_alias="KALIMERA_TURNS_TABLE")
@@ -197,6 +200,16 @@ class Settings(BaseSettings):
             return self.storage_table_uri
         if self.storage_blob_uri:
             return self.storage_blob_uri.replace(".blob.", ".table.")
+        return None
+
+    @property
+    def queue_service_uri(self) -> str | None:
+        """The queue endpoint (the analysis queue's); derived from the blob one when only that
+        is set."""
+        if self.storage_queue_uri:
+            return self.storage_queue_uri
+        if self.storage_blob_uri:
+            return self.storage_blob_uri.replace(".blob.", ".queue.")
         return None
 
 

@@ -9,6 +9,8 @@ param deploymentContainerName string
 param voiceContainerName string
 param deadLetterContainerName string
 param poisonQueueName string
+param analysisQueueName string
+param analysisPoisonQueueName string
 param turnsTableName string
 param applicationInsightsName string
 param keyVaultName string
@@ -64,6 +66,16 @@ resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-0
 resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
   parent: queueService
   name: poisonQueueName
+}
+
+resource analysisQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  parent: queueService
+  name: analysisQueueName
+}
+
+resource analysisPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  parent: queueService
+  name: analysisPoisonQueueName
 }
 
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' existing = {
@@ -123,6 +135,29 @@ resource appDelegator 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 resource appQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(poisonQueue.id, appPrincipalId, roles.storageQueueDataContributor)
   scope: poisonQueue
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+  }
+}
+
+// The analysis queue: the app sends to it (the outbox's relay) and its queue trigger reads and
+// deletes from it (KALIMERA_STORAGE__queueServiceUri).
+resource appAnalysisQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(analysisQueue.id, appPrincipalId, roles.storageQueueDataContributor)
+  scope: analysisQueue
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+  }
+}
+
+// Where the Functions host moves an analysis message after its last failed try.
+resource appAnalysisPoisonQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(analysisPoisonQueue.id, appPrincipalId, roles.storageQueueDataContributor)
+  scope: analysisPoisonQueue
   properties: {
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'

@@ -1,5 +1,5 @@
 // The Storage account: the Functions host's own storage and deployment container, the recordings
-// container (blob trigger), the turns table, the Event Grid system topic that feeds the trigger
+// container (blob trigger), the turns table, the analysis queue and its poison queue, the Event Grid system topic that feeds the trigger
 // and the container its undeliverable events go to. Shared keys are off: everything connects
 // with an identity. Every container, queue and table the app uses is declared here, so its
 // roles (app/rbac.bicep) can be scoped to each one instead of the account.
@@ -22,6 +22,11 @@ var hostContainerNames = [ 'azure-webjobs-hosts', 'azure-webjobs-secrets' ]
 // Where the blob trigger moves a blob's message after its last failed try (identity-based
 // KALIMERA_STORAGE needs __queueServiceUri for it).
 var poisonQueueName = 'webjobs-blobtrigger-poison'
+// The post-call analysis: the relay (kalimera/outbox.py) sends requests to the first, the queue
+// trigger analyse_conversation reads them; Functions moves a message that failed
+// maxDequeueCount times (host.json) to the second.
+var analysisQueueName = 'kalimera-analysis'
+var analysisPoisonQueueName = 'kalimera-analysis-poison'
 
 resource stg 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: dev: Flex Consumption without a VNet has no fixed outbound address, so default Deny would lock out the app; shared keys are off (identity only) and privateNetworking sets Deny with private endpoints
@@ -90,6 +95,16 @@ resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-0
 resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queueService
   name: poisonQueueName
+}
+
+resource analysisQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: analysisQueueName
+}
+
+resource analysisPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: analysisPoisonQueueName
 }
 
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
@@ -198,3 +213,5 @@ output blobEndpoint string = stg.properties.primaryEndpoints.blob
 output systemTopicName string = systemTopic.name
 output systemTopicPrincipalId string = systemTopic.identity.principalId
 output poisonQueueName string = poisonQueue.name
+output analysisQueueName string = analysisQueue.name
+output analysisPoisonQueueName string = analysisPoisonQueue.name

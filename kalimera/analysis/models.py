@@ -9,8 +9,9 @@ deep as the fault lies (``["body", "data", "schema", "properties", "party_size",
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -255,3 +256,89 @@ def _notes(node: dict[str, Any], loc: Loc) -> Iterator[tuple[Loc, str]]:
         value = node[key]
         if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
             yield (*loc, key), f"must be text of at most {MAX_DESCRIPTION} characters"
+
+
+# ---- re-runs -----------------------------------------------------------------------------------
+
+RunStatus = Literal["running", "done", "cancelled"]
+
+
+class AnalysisRunCreate(BaseModel):
+    """A bulk re-run: the agent's conversations that ended from ``since`` to ``until`` (UTC
+    days, both included) and have no result for the plan version."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"since": "2026-11-01", "until": "2026-11-30"}]},
+    )
+
+    since: date
+    until: date
+    plan_version: StrictInt | None = Field(
+        None, ge=0, description="A version of the agent's plan (default: the current one)"
+    )
+
+
+class AnalysisRunCreated(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"id": "0b9f3f8e-3c52-4f3f-9d55-2f0c1b9d7a10", "total": 1240}]
+        }
+    )
+
+    id: uuid.UUID
+    total: int = Field(description="The conversations the run analyses")
+
+
+class AnalysisRunRead(BaseModel):
+    """A run's progress: ``total`` = ``done`` + ``failed`` + ``skipped`` + ``cancelled`` + what
+    is still to do; ``status`` is ``done`` when nothing is left to do."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b9f3f8e-3c52-4f3f-9d55-2f0c1b9d7a10",
+                    "agent_id": "7d1c2a4e-95a1-4c1e-8f7e-3a1b2c3d4e5f",
+                    "plan_version": 3,
+                    "since": "2026-11-01",
+                    "until": "2026-11-30",
+                    "status": "running",
+                    "total": 1240,
+                    "done": 512,
+                    "failed": 2,
+                    "skipped": 6,
+                    "cancelled": 0,
+                    "created_at": "2026-12-01T06:00:00Z",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    plan_version: int
+    since: date
+    until: date
+    status: RunStatus
+    total: int
+    done: int
+    failed: int
+    skipped: int
+    cancelled: int
+    created_at: datetime
+
+
+class AnalysisRequested(BaseModel):
+    """The conversation's analysis is asked for again (202): it shows ``pending`` until done."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"conversation_id": "5e0c7a1b-2f4d-4c8e-9a3b-1d2e3f4a5b6c", "status": "pending"}
+            ]
+        }
+    )
+
+    conversation_id: uuid.UUID
+    status: Literal["pending"] = "pending"

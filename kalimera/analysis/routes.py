@@ -1,4 +1,4 @@
-"""HTTP for analysis plans: parse, authorise, call the service, shape the answer.
+"""HTTP for analysis plans and re-runs: parse, authorise, call the service, shape the answer.
 
 Included in the app before the agents' router: ``PUT /kalimera/ai-agent/{agent_id}/{section}``
 would otherwise take ``analysis-plan`` for a section name.
@@ -7,11 +7,19 @@ would otherwise take ``analysis-plan`` for a section name.
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response, status
 
-from kalimera.analysis import service
-from kalimera.analysis.models import AnalysisPlan, AnalysisPlanPage, AnalysisPlanRead
-from kalimera.deps import AgentsRead, AgentsWrite, ServicesDep
+from kalimera.analysis import runs, service
+from kalimera.analysis.models import (
+    AnalysisPlan,
+    AnalysisPlanPage,
+    AnalysisPlanRead,
+    AnalysisRequested,
+    AnalysisRunCreate,
+    AnalysisRunCreated,
+    AnalysisRunRead,
+)
+from kalimera.deps import AgentsRead, AgentsWrite, ConversationsWrite, ServicesDep
 from kalimera.problems import problem_responses
 
 router = APIRouter(prefix="/kalimera/ai-agent/{agent_id}/analysis-plan", tags=["analysis"])
@@ -77,3 +85,71 @@ async def list_analysis_plan_versions(
     return await service.versions(
         services=services, tenant_id=principal.tenant_id, agent_id=agent_id, page=page, limit=limit
     )
+
+
+# ---- re-runs (docs/analysis.md, "Re-runs") -----------------------------------------------------
+
+runs_router = APIRouter(prefix="/kalimera", tags=["analysis"])
+
+
+@runs_router.post(
+    "/conversations/{conversation_id}/analysis",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AnalysisRequested,
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+)
+async def rerun_conversation_analysis(
+    conversation_id: uuid.UUID, principal: ConversationsWrite, services: ServicesDep
+) -> AnalysisRequested:
+    """Analyse the conversation again with its agent's current plan; it shows ``pending``
+    until the result is in. 409 while the call is still Active."""
+    await runs.request_one(
+        services=services, tenant_id=principal.tenant_id, conversation_id=conversation_id
+    )
+    return AnalysisRequested(conversation_id=conversation_id)
+
+
+@runs_router.post(
+    "/ai-agent/{agent_id}/analysis-runs",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AnalysisRunCreated,
+    responses=problem_responses(400, 401, 403, 404, 413, 422, 503),
+)
+async def create_analysis_run(
+    agent_id: uuid.UUID, body: AnalysisRunCreate, principal: AgentsWrite, services: ServicesDep
+) -> AnalysisRunCreated:
+    """Re-run the analysis over the agent's conversations that ended from ``since`` to
+    ``until`` (UTC days) and have no result for ``plan_version`` (default: the current plan).
+    Follow it with ``GET /kalimera/analysis-runs/{id}``."""
+    return await runs.start_run(
+        services=services,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        since=body.since,
+        until=body.until,
+        plan_version=body.plan_version,
+    )
+
+
+@runs_router.get(
+    "/analysis-runs/{run_id}",
+    response_model=AnalysisRunRead,
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def get_analysis_run(
+    run_id: uuid.UUID, principal: AgentsRead, services: ServicesDep
+) -> AnalysisRunRead:
+    """A run's progress."""
+    return await runs.get_run(services=services, tenant_id=principal.tenant_id, run_id=run_id)
+
+
+@runs_router.delete(
+    "/analysis-runs/{run_id}",
+    response_model=AnalysisRunRead,
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def cancel_analysis_run(
+    run_id: uuid.UUID, principal: AgentsWrite, services: ServicesDep
+) -> AnalysisRunRead:
+    """Cancel what has not started; what has started finishes and is counted."""
+    return await runs.cancel_run(services=services, tenant_id=principal.tenant_id, run_id=run_id)

@@ -32,6 +32,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from kalimera import outbox
 from kalimera.conversations import attempts, history, reading, recording, repository, sentiment
 from kalimera.conversations.reading import Recording, Rejected
 from kalimera.db import Conn, transaction
@@ -96,6 +97,14 @@ async def ingest_blob(*, services: Services, blob_name: str) -> IngestResult:
                 # After the commit, outside the row lock; a duplicate delivery writes it again,
                 # so a crash between the commit and this write is repaired by the redelivery.
                 await history.write(services=services, path=path)
+            if outcome is Outcome.INGESTED:
+                # The analysis the turn asked for (a final turn, or words after the end), if
+                # any, is in the outbox: send it now rather than at the sweeper's next minute.
+                await outbox.relay_after_commit(
+                    services=services,
+                    tenant_id=path.tenant_id,
+                    conversation_id=path.conversation_id,
+                )
         except Rejected as exc:
             return await _reject(services, name, etag, path.tenant_id, str(exc))
         except (ResourceModifiedError, ResourceNotFoundError):  # overwritten or deleted meanwhile
@@ -205,6 +214,7 @@ async def _write(
         to_number=rec.to_number,
         ended_reason=rec.ended_reason,
         cost=rec.cost,
+        transcript_changed=bool(rec.transcript and rec.transcript.strip()),
     )
     return Outcome.INGESTED
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -120,7 +120,8 @@ class CallCost(ConversationBase):
 
 
 class ConversationCost(BaseModel):
-    """The conversation's cost: telephony's components and their ``total``."""
+    """The conversation's cost: telephony's components, and their ``total`` with the post-call
+    analysis's cost (``analysis.cost``) added."""
 
     currency: str
     telephony: float
@@ -128,18 +129,64 @@ class ConversationCost(BaseModel):
     llm: float
     tts: float
     other: float
-    total: float = Field(description="The sum of the components")
+    total: float = Field(description="The sum of the components and of the analysis's cost")
 
     @model_validator(mode="before")
     @classmethod
     def _total(cls, value: Any) -> Any:
         if isinstance(value, dict) and "total" not in value:
-            # Summed as decimals, so 0.1 + 0.2 is 0.3. The analysis cost joins here when the
-            # analysis is stored (issue 14, item 4): pass it in and add it to the sum.
+            # Summed as decimals, so 0.1 + 0.2 is 0.3; ``analysis`` is the analysis's cost.
             parts = {name: value.get(name, 0) for name in COST_COMPONENTS}
-            total = sum((Decimal(str(v)) for v in parts.values()), Decimal(0))
-            return {**value, **parts, "total": float(total)}
+            spent = [*parts.values(), value.get("analysis") or 0]
+            total = sum((Decimal(str(v)) for v in spent), Decimal(0))
+            return {
+                **{k: v for k, v in value.items() if k != "analysis"},
+                **parts,
+                "total": float(total),
+            }
         return value
+
+
+class ConversationAnalysis(BaseModel):
+    """The post-call analysis (docs/analysis.md, "Results"): ``pending`` until it is in, then
+    ``done``, ``failed`` (with ``error``) or ``skipped`` (with ``reason``, e.g. ``no model
+    configured``). The parts the plan leaves out are null."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "done",
+                    "plan_version": 3,
+                    "summary": "The caller booked a table for four on 24 December at 20:00.",
+                    "success": {"result": "pass", "rationale": "A table was booked."},
+                    "data": {"party_size": 4, "date": "2026-12-24", "intent": "booking"},
+                    "sentiment": {"label": "positive", "score": 0.8},
+                    "model": "gpt-4.1-mini",
+                    "input_tokens": 2310,
+                    "output_tokens": 164,
+                    "cost": 0.0012,
+                    "analysed_at": "2026-12-01T06:10:00Z",
+                    "error": None,
+                    "reason": None,
+                }
+            ]
+        }
+    )
+
+    status: Literal["pending", "done", "failed", "skipped"]
+    plan_version: int | None = None
+    summary: str | None = None
+    success: dict[str, Any] | None = Field(None, description='{"result", "rationale"}')
+    data: dict[str, Any] | None = Field(None, description="The fields of the plan's schema")
+    sentiment: dict[str, Any] | None = Field(None, description='{"label", "score"}')
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = Field(None, description="In the tenant's currency")
+    analysed_at: datetime | None = None
+    error: str | None = None
+    reason: str | None = None
 
 
 class ConversationLatency(BaseModel):
@@ -199,6 +246,9 @@ class ConversationRead(BaseModel):
     ended_reason: EndedReason | None
     cost: ConversationCost | None = Field(description="null until telephony reports it")
     latency: ConversationLatency
+    analysis: ConversationAnalysis | None = Field(
+        None, description="null until the call ends (or while no analysis was asked for)"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -219,6 +269,11 @@ class ConversationRead(BaseModel):
                 "max_ms": value.pop("latency_max_ms", None),
                 "turns": value.pop("latency_turns", 0),
             }
+        if isinstance(value, dict) and "analysis_cost" in value:
+            value = dict(value)
+            spent = value.pop("analysis_cost")
+            if isinstance(value.get("cost"), dict):
+                value["cost"] = {**value["cost"], "analysis": spent or 0}
         return value
 
 

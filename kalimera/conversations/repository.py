@@ -19,7 +19,8 @@ CONVERSATION_COLUMNS = """
     id, agent_id, title, status, profile_type, instance_id, from_number, to_number, language,
     duration, input_file_url, output_file_url, conversation_url, started_at, ended_at,
     last_activity_at, sentiment, sentiment_score, turn_count, ended_reason, cost,
-    latency_p50_ms, latency_p90_ms, latency_max_ms, latency_turns, created_at, updated_at
+    latency_p50_ms, latency_p90_ms, latency_max_ms, latency_turns, created_at, updated_at,
+    analysis, analysis_cost
 """
 
 
@@ -434,6 +435,14 @@ async def lock_conversation_for_turn(
     return await cur.fetchone()
 
 
+# The analysis's sentiment (any language) is the conversation's while the transcript it was made
+# from is the current one: a turn without words does not put VADER's back.
+KEEP_ANALYSED_SENTIMENT = (
+    "(NOT %(changed)s AND c.analysis_status = 'done'"
+    " AND coalesce(c.analysis -> 'sentiment', 'null') <> 'null')"
+)
+
+
 async def recompute_conversation(
     *,
     conn: Conn,
@@ -445,6 +454,7 @@ async def recompute_conversation(
     to_number: str | None,
     ended_reason: str | None,
     cost: str | None,
+    transcript_changed: bool,
 ) -> None:
     """Derive the conversation's totals from its recordings (never by adding to them, so a
     replay can not double anything); a ``final`` turn completes an Active conversation; phone
@@ -453,9 +463,13 @@ async def recompute_conversation(
     (percentiles of the values rounded down to 10 ms, as the outcome statistics take them). The
     turn's ``ended_reason`` and ``cost`` (JSON), when it carries them, replace the
     conversation's. A good version of a blob also clears the rejections of its earlier
-    versions."""
+    versions.
+
+    ``transcript_changed`` (the turn has words) moves ``transcript_version`` on, which asks for
+    an analysis once the call has ended (the trigger of migration 0017). The analysis's own
+    sentiment (any language) stays while the transcript it was made from does."""
     await conn.execute(
-        """
+        f"""
         WITH agg AS (
             SELECT sum(duration) AS duration, count(*) AS turns,
                    max(recorded_at) AS last_recorded, bool_or(final) AS final,
@@ -468,7 +482,7 @@ async def recompute_conversation(
                    count(latency_ms) FILTER (WHERE direction = 'output') AS latency_turns,
                    coalesce(array_agg(latency_ms / 10 * 10 ORDER BY latency_ms)
                        FILTER (WHERE direction = 'output' AND latency_ms IS NOT NULL),
-                       '{}') AS latency_rounded,
+                       '{{}}') AS latency_rounded,
                    (array_agg(language ORDER BY seq DESC, direction)
                         FILTER (WHERE language IS NOT NULL))[1] AS language,
                    (array_agg(blob_name ORDER BY seq DESC)
@@ -489,11 +503,14 @@ async def recompute_conversation(
             output_file_url = %(base)s || agg.output_blob,
             from_number = coalesce(c.from_number, %(from)s),
             to_number = coalesce(c.to_number, %(to)s),
-            sentiment = CASE WHEN agg.score IS NULL THEN 'unknown'
+            sentiment = CASE WHEN {KEEP_ANALYSED_SENTIMENT} THEN c.sentiment
+                             WHEN agg.score IS NULL THEN 'unknown'
                              WHEN agg.score >= %(positive_at)s THEN 'positive'
                              WHEN agg.score <= %(negative_at)s THEN 'negative'
                              ELSE 'neutral' END,
-            sentiment_score = agg.score,
+            sentiment_score = CASE WHEN {KEEP_ANALYSED_SENTIMENT} THEN c.sentiment_score
+                                   ELSE agg.score END,
+            transcript_version = c.transcript_version + %(changed)s::int,
             latency_p50_ms = agg.latency_p50,
             latency_p90_ms = agg.latency_p90,
             latency_max_ms = agg.latency_max,
@@ -506,7 +523,7 @@ async def recompute_conversation(
                             THEN coalesce(c.ended_at, agg.last_recorded) ELSE c.ended_at END
         FROM agg
         WHERE c.tenant_id = %(tenant_id)s AND c.id = %(c)s
-        """,
+        """,  # noqa: S608 - a fixed condition, no values
         {
             "tenant_id": tenant_id,
             "c": conversation_id,
@@ -518,6 +535,7 @@ async def recompute_conversation(
             "to": to_number,
             "ended_reason": ended_reason,
             "cost": cost,
+            "changed": transcript_changed,
         },
     )
 

@@ -16,12 +16,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
+from kalimera import outbox
 from kalimera.conversations import history, recording, repository, seqs, upload
 from kalimera.conversations.models import (
     ConversationCreate,
     ConversationDetail,
     ConversationPage,
     ConversationRead,
+    ConversationStatus,
     ConversationUpdate,
     Turn,
     VoiceUploadUrl,
@@ -128,6 +130,10 @@ async def update(
             cost=body.cost.stored() if body.cost else None,
         )
     assert row is not None
+    if row["status"] != ConversationStatus.ACTIVE:  # an end asks for the analysis (0017)
+        await outbox.relay_after_commit(
+            services=services, tenant_id=tenant_id, conversation_id=conversation_id
+        )
     return ConversationRead.model_validate(row)
 
 

@@ -1,4 +1,6 @@
-"""``kalimera run``'s stand-in for Event Grid: poll the recordings container, ingest what changed.
+"""``kalimera run``'s stand-ins for the Functions host's triggers: poll the recordings container
+and ingest what changed (Event Grid's blob trigger), and consume the analysis queue (the queue
+trigger ``analyse_conversation``).
 
 Azurite emits no Event Grid events, so ``kalimera run`` lists the container every
 ``POLL_SECONDS`` and calls the same ``ingest_blob`` the blob trigger calls for every blob that is
@@ -11,9 +13,12 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from kalimera.analysis.pipeline import MAX_DEQUEUE, handle
 from kalimera.conversations.ingest import ingest_blob
 
 if TYPE_CHECKING:
+    from azure.storage.queue import QueueMessage
+
     from kalimera.services import Services
 
 logger = logging.getLogger(__name__)
@@ -49,3 +54,77 @@ async def run_poller(services: Services, *, seen: dict[str, str] | None = None) 
         except Exception as exc:  # noqa: BLE001 - storage not reachable yet: try again shortly
             logger.warning("listing the recordings container failed: %r", exc)
         await asyncio.sleep(POLL_SECONDS)
+
+
+# ---- the analysis queue ------------------------------------------------------------------------
+# The Functions host runs ``analyse_conversation`` for each message of the queue; here this
+# consumer does, with host.json's settings: ``batchSize`` messages fetched at once, the next batch
+# when no more than ``newBatchThreshold`` are in progress (so at most their sum at once), a failed
+# message visible again after ``visibilityTimeout``, moved to the poison queue after
+# ``maxDequeueCount`` tries.
+
+QUEUE_BATCH = 8  # host.json extensions.queues.batchSize
+NEW_BATCH_THRESHOLD = 4  # newBatchThreshold
+RETRY_SECONDS = 30  # visibilityTimeout: how long a failed message waits before its next try
+HOLD_SECONDS = 600  # a message being processed stays invisible this long (functionTimeout)
+QUEUE_POLL_SECONDS = 0.5
+
+
+async def consume_message(
+    services: Services, message: QueueMessage, *, retry_seconds: int = RETRY_SECONDS
+) -> bool:
+    """Process one message as the queue trigger would; True when it was deleted (done, or moved
+    to the poison queue), False when it was left for redelivery in ``retry_seconds``."""
+    queue = services.analysis_queue
+    try:
+        await handle(
+            services=services, body=message.content, dequeue_count=message.dequeue_count or 1
+        )
+    except Exception as exc:  # noqa: BLE001 - the queue's retry, as the Functions host does it
+        if message.dequeue_count is not None and message.dequeue_count >= MAX_DEQUEUE:
+            logger.error("analysis message failed %d times, poisoned: %r", MAX_DEQUEUE, exc)
+            await services.analysis_poison_queue.send_message(message.content)
+            await queue.delete_message(message)
+            return True
+        logger.warning("analysis message failed, retried in %d s: %r", retry_seconds, exc)
+        await queue.update_message(message, visibility_timeout=retry_seconds)
+        return False
+    await queue.delete_message(message)
+    return True
+
+
+async def receive(services: Services, count: int) -> list[QueueMessage]:
+    pages = services.analysis_queue.receive_messages(
+        max_messages=count, messages_per_page=count, visibility_timeout=HOLD_SECONDS
+    )
+    return [message async for message in pages]
+
+
+async def run_consumer(
+    services: Services, *, batch: int = QUEUE_BATCH, threshold: int = NEW_BATCH_THRESHOLD
+) -> None:
+    """Consume the analysis queue until cancelled (a ``BACKGROUND_JOBS`` entry): ``batch``
+    messages fetched whenever no more than ``threshold`` are in progress, as Functions does."""
+    running: set[asyncio.Task[bool]] = set()
+    try:
+        while True:
+            if len(running) <= threshold:
+                try:
+                    messages = await receive(services, batch)
+                except Exception as exc:  # noqa: BLE001 - Azurite not up yet: try again
+                    logger.warning("receiving from the analysis queue failed: %r", exc)
+                    messages = []
+                running |= {asyncio.create_task(consume_message(services, m)) for m in messages}
+            if not running:
+                await asyncio.sleep(QUEUE_POLL_SECONDS)
+                continue
+            done, running = await asyncio.wait(
+                running, timeout=QUEUE_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if task.exception() is not None:  # the queue itself failed: logged, redelivered
+                    logger.warning("analysis message not settled: %r", task.exception())
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)

@@ -1,9 +1,10 @@
 """``kalimera run``: the local stack, the API under uvicorn, and the trigger drivers.
 
-On Azure the Functions host runs the blob and timer triggers; here the same functions are driven
-by background jobs: the poller over Azurite (``kalimera.dev.poller``) for the blob trigger, and
-the statistics rollup and the recordings sweep every five minutes for the timer. A job is an async
-callable in ``BACKGROUND_JOBS`` that runs until cancelled.
+On Azure the Functions host runs the blob, queue and timer triggers; here the same functions are
+driven by background jobs: the poller over Azurite (``kalimera.dev.poller``) for the blob trigger,
+its consumer of the analysis queue for the queue trigger, the analysis relay's sweeper every few
+seconds, and the statistics rollup and the recordings sweep every five minutes for the timer. A
+job is an async callable in ``BACKGROUND_JOBS`` that runs until cancelled.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from kalimera.auth import DEFAULT_SCOPES, create_token, revoke_tokens_named
 from kalimera.conversations.sweep import sweep
 from kalimera.db import transaction
 from kalimera.dev.localstack import LocalStack, port_answers
-from kalimera.dev.poller import run_poller
+from kalimera.dev.poller import run_consumer, run_poller
 from kalimera.migrate import migrate
+from kalimera.outbox import ensure_queues
+from kalimera.outbox import sweep as relay_analysis
 from kalimera.services import Services
 from kalimera.settings import DEV_DATABASE_URL, DEV_REDIS_URL, LOCAL_DIR, load_settings
 from kalimera.statistics.rollup import rollup_statistics
@@ -36,6 +39,7 @@ logger = logging.getLogger(__name__)
 BackgroundJob = Callable[[Services], Awaitable[None]]
 
 TIMER_SECONDS = 300  # the nightly timer's work, every five minutes under `kalimera run`
+RELAY_SECONDS = 5  # the analysis relay's sweeper (every minute on Azure)
 
 
 def every(seconds: float, work: Callable[..., Awaitable[object]]) -> BackgroundJob:
@@ -55,6 +59,8 @@ def every(seconds: float, work: Callable[..., Awaitable[object]]) -> BackgroundJ
 
 BACKGROUND_JOBS: list[BackgroundJob] = [
     run_poller,
+    run_consumer,
+    every(RELAY_SECONDS, relay_analysis),
     every(TIMER_SECONDS, rollup_statistics),
     every(TIMER_SECONDS, sweep),
 ]
@@ -104,6 +110,7 @@ async def _serve(settings: settings_module.Settings, *, host: str, port: int) ->
     jobs: list[asyncio.Task[None]] = []
     try:
         await ensure_containers(services.blobs, services.tables, settings)
+        await ensure_queues(services.analysis_queue, services.analysis_poison_queue)
         tenant_id, token = await _dev_token(services)
         server = uvicorn.Server(
             uvicorn.Config(

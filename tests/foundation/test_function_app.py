@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,3 +103,33 @@ def test_the_blob_trigger_ingests_recordings_from_event_grid(
     assert trigger["path"] == "kalimera-voice/{name}"
     assert trigger["connection"] == "KALIMERA_STORAGE"
     assert trigger["source"] == "EventGrid"
+
+
+def test_the_queue_trigger_analyses_from_the_analysis_queue_with_the_storage_identity(
+    indexed: dict[str, dict[str, Any]],
+) -> None:
+    from kalimera.analysis.pipeline import MAX_DEQUEUE
+    from kalimera.dev.poller import NEW_BATCH_THRESHOLD, QUEUE_BATCH
+    from kalimera.storage import ANALYSIS_POISON_QUEUE, ANALYSIS_QUEUE
+
+    (trigger,) = indexed["analyse_conversation"]["bindings"]
+    assert trigger["type"] == "queueTrigger"
+    assert trigger["name"] == "msg"
+    assert trigger["queueName"] == ANALYSIS_QUEUE
+    assert trigger["connection"] == "KALIMERA_STORAGE"
+    # host.json: base64 messages (what the relay sends), five tries, then the poison queue that
+    # Functions names after the queue.
+    host = json.loads(Path("host.json").read_text())["extensions"]["queues"]
+    assert host["messageEncoding"] == "base64"
+    assert host["maxDequeueCount"] == MAX_DEQUEUE
+    # The dev runner's consumer takes messages as the host does.
+    assert (host["batchSize"], host["newBatchThreshold"]) == (QUEUE_BATCH, NEW_BATCH_THRESHOLD)
+    assert f"{ANALYSIS_QUEUE}-poison" == ANALYSIS_POISON_QUEUE
+
+
+def test_a_timer_relays_the_analysis_outbox_every_minute(
+    indexed: dict[str, dict[str, Any]],
+) -> None:
+    (binding,) = indexed["relay_analysis"]["bindings"]
+    assert binding["type"] == "timerTrigger"
+    assert binding["schedule"] == "0 * * * * *"

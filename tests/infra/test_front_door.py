@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from kalimera import gateway
+from kalimera.storage import ANALYSIS_POISON_QUEUE, ANALYSIS_QUEUE
 from tests.infra.bicep import INFRA, ROOT, app_settings, of_type, resources, scope_of, symbol
 
 APP = INFRA / "app"
@@ -143,7 +144,11 @@ def test_the_app_storage_roles_are_on_its_containers_queue_and_table() -> None:
         elif role[1] == "storageBlobDelegator":
             assert scope_of(a).type == "Microsoft.Storage/storageAccounts"
     assert scoped["storageBlobDataContributor"] == {"voiceContainerName"}
-    assert scoped["storageQueueDataContributor"] == {"poisonQueueName"}
+    assert scoped["storageQueueDataContributor"] == {
+        "poisonQueueName",
+        "analysisQueueName",
+        "analysisPoisonQueueName",
+    }
     assert scoped["storageTableDataContributor"] == {"turnsTableName"}
     assert scoped["storageBlobDataOwner"] == {"hostContainer"}
     rbac = (APP / "rbac.bicep").read_text()
@@ -163,6 +168,10 @@ def test_every_container_queue_and_table_the_app_is_given_exists() -> None:
     text = storage.read_text()
     assert "var hostContainerNames = [ 'azure-webjobs-hosts', 'azure-webjobs-secrets' ]" in text
     assert "var poisonQueueName = 'webjobs-blobtrigger-poison'" in text
+    # The analysis queue and its poison queue, by the names the app and host.json use.
+    assert {"analysisQueueName", "analysisPoisonQueueName"} <= made
+    assert f"var analysisQueueName = '{ANALYSIS_QUEUE}'" in text
+    assert f"var analysisPoisonQueueName = '{ANALYSIS_POISON_QUEUE}'" in text
 
 
 def test_event_grid_dead_letters_what_it_cannot_deliver() -> None:

@@ -1,0 +1,35 @@
+"""One instance of the analysis queue's consumers, for ``bench/analysis.py``: the dev runner's
+consumer (host.json's batch and retries) and the relay's sweeper, with the settings of its
+environment, until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from kalimera.dev.poller import run_consumer
+from kalimera.dev.runner import RELAY_SECONDS, every
+from kalimera.outbox import sweep
+from kalimera.services import Services
+from kalimera.settings import load_settings
+
+
+async def main() -> None:
+    services = Services(load_settings())
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    jobs = [
+        asyncio.create_task(run_consumer(services)),
+        asyncio.create_task(every(RELAY_SECONDS, sweep)(services)),
+    ]
+    try:
+        await stop.wait()
+    finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await services.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
