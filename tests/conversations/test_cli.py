@@ -118,11 +118,12 @@ def test_token_list_prints_tab_separated_lines_json_or_a_table(
     assert piped.returncode == 0, piped.stderr
     [line] = piped.stdout.splitlines()
     fields = line.split("\t")
-    assert len(fields) == 7
+    assert len(fields) == 8
     uuid.UUID(fields[0])
     assert fields[1] == str(tenant)
     assert "conversations:write" in fields[3].split(",")
     assert fields[6] == "-"  # not revoked
+    assert fields[7] == "-"  # never expires
 
     [row] = json.loads(
         kalimera(settings_env, "token", "list", "--tenant", str(tenant), "--json").stdout
@@ -130,6 +131,7 @@ def test_token_list_prints_tab_separated_lines_json_or_a_table(
     assert row["id"] == fields[0]
     assert row["tenant_id"] == str(tenant)
     assert row["revoked_at"] is None
+    assert row["expires_at"] is None
     assert isinstance(row["scopes"], list)
 
     on_terminal = _on_a_terminal(settings_env, "token", "list", "--tenant", str(tenant))
