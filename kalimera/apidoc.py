@@ -7,7 +7,10 @@ app knows.
   ``infra/apim/policy.xml``), each with the header that says when to retry;
 - ``servers``: API Management's gateway and ``make run``'s address;
 - the bearer scheme on every operation but health's, which declares that it needs none;
-- each request body's example at its media type, taken from its schema's first example.
+- each request body's example at its media type, taken from its schema's first example;
+- every problem+json answer written once, in ``components/responses`` (``Problem404`` …), and
+  referred to by each operation: the document stays within what API Management imports inline
+  (``LOAD_TEXT_LIMIT``), and generators name one error type per status.
 """
 
 from typing import Any
@@ -72,9 +75,11 @@ def document(app: FastAPI) -> dict[str, Any]:
         )
         components = schema.setdefault("components", {})
         components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        shared = components.setdefault("responses", {})
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 _complete(operation, components["schemas"])
+                _share_problems(operation["responses"], shared)
         app.openapi_schema = schema
     return app.openapi_schema
 
@@ -92,6 +97,22 @@ def _complete(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
         example = _first_example(media.get("schema", {}), schemas)
         if example is not None:
             media.setdefault("example", example)
+
+
+def _share_problems(responses: dict[str, Any], shared: dict[str, Any]) -> None:
+    """Each response that is a standard problem answer becomes a reference to its one copy."""
+    for status, response in responses.items():
+        name = f"Problem{status}"
+        standard = TOO_MANY if status == "429" else _standard(status)
+        if response == standard:
+            shared[name] = standard
+            responses[status] = {"$ref": f"#/components/responses/{name}"}
+
+
+def _standard(status: str) -> dict[str, Any] | None:
+    if not status.isdigit() or int(status) < 400:
+        return None
+    return problems.problem_responses(int(status))[int(status)]
 
 
 def _first_example(schema: dict[str, Any], schemas: dict[str, Any]) -> Any:

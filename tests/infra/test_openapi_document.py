@@ -98,8 +98,12 @@ def test_every_operation_documents_the_rate_limit_and_its_security() -> None:
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             where = f"{method.upper()} {path}"
-            assert "429" in operation["responses"], where
-            assert "Retry-After" in operation["responses"]["429"]["headers"], where
+            shared = document["components"]["responses"]
+            answers = {
+                status: shared[r["$ref"].rsplit("/", 1)[1]] if "$ref" in r else r
+                for status, r in operation["responses"].items()
+            }
+            assert "Retry-After" in answers["429"]["headers"], where
             expected = [] if path.startswith("/kalimera/health") else [{"BearerAuth": []}]
             assert operation["security"] == expected, where
             if "requestBody" in operation:
