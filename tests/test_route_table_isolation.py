@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from kalimera.auth import DEFAULT_SCOPES, Scope
 from tests.conftest import Server, Tenant
 from tests.support.audio_fixtures import wav_bytes
 
@@ -28,7 +29,15 @@ PATH_IDS: dict[str, Callable[[Resources], dict[str, str]]] = {
     "/kalimera/ai-agent/{agent_id}/voice/upload-url": lambda r: {"agent_id": r["agent"]},
     "/kalimera/contact/{contact_id}": lambda r: {"contact_id": r["contact"]},
     "/kalimera/conversations/{conversation_id}": lambda r: {"conversation_id": r["conversation"]},
+    "/kalimera/conversations/{conversation_id}/analysis": lambda r: {
+        "conversation_id": r["conversation"]
+    },
+    "/kalimera/ai-agent/{agent_id}/analysis-runs": lambda r: {"agent_id": r["agent"]},
+    "/kalimera/analysis-runs/{run_id}": lambda r: {"run_id": r["run"]},
+    "/kalimera/tokens/{token_id}": lambda r: {"token_id": r["token"]},
 }
+# Both tenants may manage tokens, so that only tenancy can refuse B (not a missing scope).
+SCOPES = (*DEFAULT_SCOPES, Scope.AGENTS_RUNTIME, Scope.TOKENS_ADMIN)
 
 # Valid requests (so that only tenancy can refuse them), by method and path template.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -39,6 +48,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("put", "/kalimera/contact/{contact_id}"): {"json": {"first_name": "Hijacked"}},
     ("patch", "/kalimera/conversations/{conversation_id}"): {"json": {"status": "Failed"}},
+    ("post", "/kalimera/ai-agent/{agent_id}/analysis-runs"): {
+        "json": {"since": "2026-01-01", "until": "2026-12-31"}
+    },
     ("post", "/kalimera/ai-agent/{agent_id}/voice"): {
         "data": {"direction": "input", "seq": "1"},
         "files": {"voice_file": ("turn.wav", wav_bytes(0.2), "audio/wav")},
@@ -70,10 +82,19 @@ def make_resources(a: Tenant) -> Resources:
         "/kalimera/conversations", json={"agent_id": agent_id, "profile_type": "inbound"}
     )
     assert conversation.status_code == 201, conversation.text
+    run = a.client.post(
+        f"/kalimera/ai-agent/{agent_id}/analysis-runs",
+        json={"since": "2026-01-01", "until": "2026-12-31"},
+    )
+    assert run.status_code == 202, run.text
+    token = a.client.post("/kalimera/tokens", json={"name": "A's console"})
+    assert token.status_code == 201, token.text
     return {
         "agent": agent_id,
         "contact": str(contact.json()["id"]),
         "conversation": conversation.json()["id"],
+        "run": run.json()["id"],
+        "token": token.json()["id"],
     }
 
 
@@ -86,6 +107,8 @@ def snapshot(a: Tenant, r: Resources) -> str:
         f"/kalimera/ai-agent/{r['agent']}/analysis-plan/versions",
         f"/kalimera/contact/{r['contact']}",
         f"/kalimera/conversations/{r['conversation']}",
+        f"/kalimera/analysis-runs/{r['run']}",
+        f"/kalimera/tokens/{r['token']}",
         "/kalimera/ai-agent",
         "/kalimera/contact",
         "/kalimera/conversations",
@@ -101,7 +124,7 @@ def test_every_path_id_is_accounted_for(server: Server) -> None:
 def test_another_tenant_gets_404_on_every_id_bearing_operation_and_changes_nothing(
     server: Server, new_tenant: Callable[..., Tenant]
 ) -> None:
-    a, b = new_tenant(), new_tenant()
+    a, b = new_tenant(SCOPES), new_tenant(SCOPES)
     resources = make_resources(a)
     before = snapshot(a, resources)
     checked = []
@@ -116,8 +139,12 @@ def test_another_tenant_gets_404_on_every_id_bearing_operation_and_changes_nothi
 
 
 def test_b_never_sees_a_in_its_lists(new_tenant: Callable[..., Tenant]) -> None:
-    a, b = new_tenant(), new_tenant()
-    make_resources(a)
+    a, b = new_tenant(SCOPES), new_tenant(SCOPES)
+    resources = make_resources(a)
     for path in ("/kalimera/ai-agent", "/kalimera/contact", "/kalimera/conversations"):
         body = b.client.get(path).json()
         assert body.get("total") == 0, (path, body)
+    # B's own token (its fixture's) is all it lists.
+    tokens = b.client.get("/kalimera/tokens").json()["tokens"]
+    assert resources["token"] not in {t["id"] for t in tokens}
+    assert len(tokens) == 1
