@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from kalimera.db import Conn
-from kalimera.statistics.measures import ALL_AGENTS, MEASURES
+from kalimera.statistics.measures import (
+    ALL_AGENTS,
+    CURRENCY,
+    ENDED,
+    MEASURES,
+    OUTCOME_EXPRESSIONS,
+    OUTCOME_MEASURES,
+)
 
 BUSY_DAY = 96
 """Conversations in a tenant's UTC day from which the day also gets hour rows."""
@@ -73,7 +80,7 @@ _PAIRS = (
 # The rows of the claimed days, by primary key: the agents come from kalimera_stats_rolled.
 _KEYS = f"""
 WITH keys AS MATERIALIZED (
-    SELECT r.tenant_id, a.agent_id, p.start, p.stop
+    SELECT r.tenant_id, a.agent_id, p.day, p.start, p.stop
     FROM {_PAIRS}
     JOIN kalimera_stats_rolled r ON r.tenant_id = p.tenant_id AND r.day = p.day
     CROSS JOIN LATERAL unnest(r.agent_ids || %(all)s::uuid) AS a(agent_id)
@@ -84,6 +91,18 @@ _DELETE_QUARTERS = f"""{_KEYS}
 DELETE FROM kalimera_stats_quarter q USING keys k
 WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
   AND q.bucket >= k.start AND q.bucket < k.stop
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+# Outcome rows: their agents are among the day's (kalimera_stats_rolled), so the same keys.
+_DELETE_OUTCOME_QUARTERS = f"""{_KEYS}
+DELETE FROM kalimera_stats_outcome_quarter q USING keys k
+WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
+  AND q.bucket >= k.start AND q.bucket < k.stop
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+_DELETE_OUTCOME_DAYS = f"""{_KEYS}
+DELETE FROM kalimera_stats_outcome_day d USING keys k
+WHERE d.tenant_id = k.tenant_id AND d.agent_id = k.agent_id AND d.day = k.day
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 _DELETE_HOURS = f"""
@@ -194,6 +213,70 @@ GROUP BY tenant_id, day
 RETURNING total
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
+_OUTCOME_COLUMNS = ", ".join(OUTCOME_MEASURES)
+_OUTCOME_SUMS = ", ".join(f"sum({m}) AS {m}" for m in OUTCOME_MEASURES)
+
+# The outcome rows of the claimed days (migration 0018), in one pass over their ended
+# conversations' output turns: each conversation is a row per turn (one row when it has none),
+# its measures counted on its first. Grouped once by turn latency at four grains (agent and
+# quarter, quarter, agent and day, day: GROUPING(agent_id, bucket) is 0, 2, 1, 3), then per
+# grain row: the sums and the latency histogram. An all-agents row names its agent when it had
+# one (sole_agent); per-agent rows are written only where several agents share the row.
+_RECOMPUTE_OUTCOMES = f"""
+WITH turns AS (
+    SELECT c.tenant_id, c.agent_id, p.day,
+           date_bin('15 minutes', c.started_at, timestamptz '2000-01-01 00:00+00') AS bucket,
+           {CURRENCY} AS currency, t.v, coalesce(t.i, 1) = 1 AS is_first,
+           {", ".join(f"{e} AS {m}" for m, e in OUTCOME_EXPRESSIONS.items())}
+    FROM {_PAIRS}
+    JOIN kalimera_conversations c
+      ON c.tenant_id = p.tenant_id
+     AND c.started_at >= p.start AND c.started_at < p.stop
+    LEFT JOIN LATERAL unnest(c.latency_rounded_ms) WITH ORDINALITY AS t(v, i) ON true
+    WHERE {ENDED}
+),
+by_value AS (
+    SELECT tenant_id, agent_id, day, bucket, currency, GROUPING(agent_id, bucket) AS g, v,
+           count(v) AS n, min(agent_id::text) AS agent_lo, max(agent_id::text) AS agent_hi,
+           {", ".join(f"sum({m}) FILTER (WHERE is_first) AS {m}" for m in OUTCOME_MEASURES)}
+    FROM turns
+    GROUP BY GROUPING SETS ((tenant_id, agent_id, day, bucket, currency, v),
+                            (tenant_id, day, bucket, currency, v),
+                            (tenant_id, agent_id, day, currency, v),
+                            (tenant_id, day, currency, v))
+),
+running AS (
+    SELECT *, sum(n) OVER (PARTITION BY tenant_id, g, agent_id, day, bucket, currency
+                           ORDER BY v) AS cum
+    FROM by_value
+),
+grains AS MATERIALIZED (
+    SELECT tenant_id, agent_id, day, bucket, currency, g,
+           CASE WHEN min(agent_lo) = max(agent_hi) THEN min(agent_lo)::uuid END AS sole_agent,
+           count(*) OVER (PARTITION BY tenant_id, g, day, bucket, currency) AS agents,
+           {", ".join(f"coalesce(sum({m}), 0) AS {m}" for m in OUTCOME_MEASURES)},
+           coalesce(string_agg(int4send(v), ''::bytea ORDER BY v) FILTER (WHERE n > 0),
+                    ''::bytea) AS lat_values,
+           coalesce(string_agg(int4send(cum::int), ''::bytea ORDER BY v) FILTER (WHERE n > 0),
+                    ''::bytea) AS lat_cum
+    FROM running
+    GROUP BY tenant_id, agent_id, day, bucket, currency, g
+),
+quarters AS (
+    INSERT INTO kalimera_stats_outcome_quarter (
+        tenant_id, agent_id, bucket, currency, sole_agent, {_OUTCOME_COLUMNS}, lat_values,
+        lat_cum)
+    SELECT tenant_id, coalesce(agent_id, %(all)s), bucket, currency,
+           CASE WHEN g = 2 THEN sole_agent END, {_OUTCOME_COLUMNS}, lat_values, lat_cum
+    FROM grains WHERE g = 2 OR (g = 0 AND agents > 1)
+)
+INSERT INTO kalimera_stats_outcome_day (
+    tenant_id, agent_id, day, currency, sole_agent, {_OUTCOME_COLUMNS}, lat_values, lat_cum)
+SELECT tenant_id, coalesce(agent_id, %(all)s), day, currency,
+       CASE WHEN g = 3 THEN sole_agent END, {_OUTCOME_COLUMNS}, lat_values, lat_cum
+FROM grains WHERE g = 3 OR (g = 1 AND agents > 1)
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
 # Every join in a batch is a few thousand keys probing a primary key or (tenant_id, started_at):
 # nested loops over index scans, whatever the statistics of tables that are being rewritten say
 # (a hash join would read a whole table per batch). JIT compiles for longer than these run;
@@ -266,9 +349,12 @@ async def _recompute(conn: Conn, pairs: list[Pair]) -> int:
         "busy": BUSY_DAY,
     }
     await conn.execute(_DELETE_QUARTERS, params)
+    await conn.execute(_DELETE_OUTCOME_QUARTERS, params)
+    await conn.execute(_DELETE_OUTCOME_DAYS, params)
     await conn.execute(_DELETE_HOURS, params)
     await conn.execute(_DELETE_ROLLED, params)
     cur = await conn.execute(_RECOMPUTE, params)
     rows = sum(int(row["total"]) for row in await cur.fetchall())
+    await conn.execute(_RECOMPUTE_OUTCOMES, params)
     await conn.execute(_UNMARK, params)
     return rows
