@@ -214,67 +214,101 @@ RETURNING total
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 _OUTCOME_COLUMNS = ", ".join(OUTCOME_MEASURES)
-_OUTCOME_SUMS = ", ".join(f"sum({m}) AS {m}" for m in OUTCOME_MEASURES)
 
-# The outcome rows of the claimed days (migration 0018), in one pass over their ended
-# conversations' output turns: each conversation is a row per turn (one row when it has none),
-# its measures counted on its first. Grouped once by turn latency at four grains (agent and
-# quarter, quarter, agent and day, day: GROUPING(agent_id, bucket) is 0, 2, 1, 3), then per
-# grain row: the sums and the latency histogram. An all-agents row names its agent when it had
-# one (sole_agent); per-agent rows are written only where several agents share the row.
+# The outcome rows of the claimed days (migration 0018), from their ended conversations: the
+# measures summed per conversation and the latencies counted per output turn, at four grains
+# (g: 0 agent and quarter, 1 agent and day, 2 quarter, 3 day), in one stream ordered by latency
+# within each grain row, from which each row takes its sums and its histogram. The per-agent
+# grains only where several agents share the quarter or the day (the all-agents row names the
+# one agent otherwise, sole_agent): most quarters and days of most tenants have one, and the
+# turns grouped are most of the statement's work. string_agg has no ORDER BY of its own (in
+# PostgreSQL 15 each group would sort apart): it reads the rows in the window's order, the grain
+# then the latency, which the grouping keeps.
+_GRAIN = "g, day, bucket, agent_id, currency, tenant_id"
+_OUTCOME_GRAINS = (
+    # (agent, bucket, g, where, group by: {v} adds the latency)
+    (
+        "NULL::uuid",
+        "bucket",
+        "2 + GROUPING(bucket)",
+        "true",
+        "GROUPING SETS ((tenant_id, day, bucket, currency{v}), (tenant_id, day, currency{v}))",
+    ),
+    ("agent_id", "bucket", "0", "shared_quarter", "tenant_id, agent_id, day, bucket, currency{v}"),
+    ("agent_id", "NULL::timestamptz", "1", "shared_day", "tenant_id, agent_id, day, currency{v}"),
+)
+_OUTCOME_SUMS_ARRAY = ", ".join(f"sum({m})" for m in OUTCOME_MEASURES)
+_STREAM = "\n    UNION ALL\n".join(
+    f"""
+    SELECT tenant_id, {agent} AS agent_id, day, {bucket} AS bucket, currency, {g} AS g,
+           NULL::int AS v, 0::bigint AS n,
+           ARRAY[min(agent_id::text), max(agent_id::text)] AS agents,
+           ARRAY[{_OUTCOME_SUMS_ARRAY}]::numeric[] AS sums
+    FROM ended WHERE {where}
+    GROUP BY {group.format(v="")}
+    UNION ALL
+    SELECT tenant_id, {agent}, day, {bucket}, currency, {g}, t.v, count(*), NULL, NULL
+    FROM ended CROSS JOIN LATERAL unnest(ended.latency_rounded_ms) AS t(v)
+    WHERE {where}
+    GROUP BY {group.format(v=", v")}"""  # noqa: S608 - constant SQL fragments
+    for agent, bucket, g, where, group in _OUTCOME_GRAINS
+)
+
+_SUMS_OF_M = ", ".join(f"m[{i}]" for i in range(1, len(OUTCOME_MEASURES) + 1))
+
 _RECOMPUTE_OUTCOMES = f"""
-WITH turns AS (
-    SELECT c.tenant_id, c.agent_id, p.day,
-           date_bin('15 minutes', c.started_at, timestamptz '2000-01-01 00:00+00') AS bucket,
-           {CURRENCY} AS currency, t.v, coalesce(t.i, 1) = 1 AS is_first,
-           {", ".join(f"{e} AS {m}" for m, e in OUTCOME_EXPRESSIONS.items())}
-    FROM {_PAIRS}
-    JOIN kalimera_conversations c
-      ON c.tenant_id = p.tenant_id
-     AND c.started_at >= p.start AND c.started_at < p.stop
-    LEFT JOIN LATERAL unnest(c.latency_rounded_ms) WITH ORDINALITY AS t(v, i) ON true
-    WHERE {ENDED}
+WITH ended AS (
+    SELECT *,
+           min(agent_id::text) OVER quarter <> max(agent_id::text) OVER quarter AS shared_quarter,
+           min(agent_id::text) OVER whole_day <> max(agent_id::text) OVER whole_day AS shared_day
+    FROM (
+        SELECT c.*, p.day FROM {_PAIRS}
+        -- One index range scan per day, whatever the planner thinks of the table (OFFSET 0).
+        CROSS JOIN LATERAL (
+            SELECT c.tenant_id, c.agent_id,
+                   date_bin('15 minutes', c.started_at, timestamptz '2000-01-01 00:00+00')
+                       AS bucket,
+                   {CURRENCY} COLLATE "C" AS currency, c.latency_rounded_ms,
+                   {", ".join(f"{e} AS {m}" for m, e in OUTCOME_EXPRESSIONS.items())}
+            FROM kalimera_conversations c
+            WHERE c.tenant_id = p.tenant_id AND c.started_at >= p.start
+              AND c.started_at < p.stop AND {ENDED}
+            OFFSET 0
+        ) AS c
+    ) AS e
+    WINDOW quarter AS (PARTITION BY tenant_id, bucket, currency),
+           whole_day AS (PARTITION BY tenant_id, day, currency)
 ),
-by_value AS (
-    SELECT tenant_id, agent_id, day, bucket, currency, GROUPING(agent_id, bucket) AS g, v,
-           count(v) AS n, min(agent_id::text) AS agent_lo, max(agent_id::text) AS agent_hi,
-           {", ".join(f"sum({m}) FILTER (WHERE is_first) AS {m}" for m in OUTCOME_MEASURES)}
-    FROM turns
-    GROUP BY GROUPING SETS ((tenant_id, agent_id, day, bucket, currency, v),
-                            (tenant_id, day, bucket, currency, v),
-                            (tenant_id, agent_id, day, currency, v),
-                            (tenant_id, day, currency, v))
+stream AS ({_STREAM}
 ),
 running AS (
-    SELECT *, sum(n) OVER (PARTITION BY tenant_id, g, agent_id, day, bucket, currency
-                           ORDER BY v) AS cum
-    FROM by_value
+    SELECT *, sum(n) OVER (PARTITION BY {_GRAIN} ORDER BY v) AS cum FROM stream
 ),
-grains AS MATERIALIZED (
-    SELECT tenant_id, agent_id, day, bucket, currency, g,
-           CASE WHEN min(agent_lo) = max(agent_hi) THEN min(agent_lo)::uuid END AS sole_agent,
-           count(*) OVER (PARTITION BY tenant_id, g, day, bucket, currency) AS agents,
-           {", ".join(f"coalesce(sum({m}), 0) AS {m}" for m in OUTCOME_MEASURES)},
-           coalesce(string_agg(int4send(v), ''::bytea ORDER BY v) FILTER (WHERE n > 0),
-                    ''::bytea) AS lat_values,
-           coalesce(string_agg(int4send(cum::int), ''::bytea ORDER BY v) FILTER (WHERE n > 0),
+rows AS MATERIALIZED (
+    SELECT {_GRAIN},
+           CASE WHEN g >= 2 AND max(agents[1]) = max(agents[2]) THEN max(agents[1])::uuid END
+               AS sole_agent,
+           max(sums) AS m,
+           coalesce(string_agg(int4send(v), ''::bytea) FILTER (WHERE v IS NOT NULL), ''::bytea)
+               AS lat_values,
+           coalesce(string_agg(int4send(cum::int), ''::bytea) FILTER (WHERE v IS NOT NULL),
                     ''::bytea) AS lat_cum
     FROM running
-    GROUP BY tenant_id, agent_id, day, bucket, currency, g
+    GROUP BY {_GRAIN}
 ),
 quarters AS (
     INSERT INTO kalimera_stats_outcome_quarter (
         tenant_id, agent_id, bucket, currency, sole_agent, {_OUTCOME_COLUMNS}, lat_values,
         lat_cum)
-    SELECT tenant_id, coalesce(agent_id, %(all)s), bucket, currency,
-           CASE WHEN g = 2 THEN sole_agent END, {_OUTCOME_COLUMNS}, lat_values, lat_cum
-    FROM grains WHERE g = 2 OR (g = 0 AND agents > 1)
+    SELECT tenant_id, coalesce(agent_id, %(all)s), bucket, currency, sole_agent, {_SUMS_OF_M},
+           lat_values, lat_cum
+    FROM rows WHERE g IN (0, 2)
 )
 INSERT INTO kalimera_stats_outcome_day (
     tenant_id, agent_id, day, currency, sole_agent, {_OUTCOME_COLUMNS}, lat_values, lat_cum)
-SELECT tenant_id, coalesce(agent_id, %(all)s), day, currency,
-       CASE WHEN g = 3 THEN sole_agent END, {_OUTCOME_COLUMNS}, lat_values, lat_cum
-FROM grains WHERE g = 3 OR (g = 1 AND agents > 1)
+SELECT tenant_id, coalesce(agent_id, %(all)s), day, currency, sole_agent, {_SUMS_OF_M},
+       lat_values, lat_cum
+FROM rows WHERE g IN (1, 3)
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 # Every join in a batch is a few thousand keys probing a primary key or (tenant_id, started_at):
