@@ -183,12 +183,24 @@ def percentile_disc(parts: list[Histogram], fraction: float) -> int | None:
     rank = max(1, math.ceil(fraction * n))
     if len(parts) == 1:
         return parts[0].values[bisect_left(parts[0].cumulative, rank)]
-    # The smallest value with at least rank turns at or below it: a binary search over values,
-    # one binary search per part for each probe.
-    lo, hi = min(p.values[0] for p in parts), max(p.values[-1] for p in parts)
+
+    def at_most(value: int) -> int:
+        return sum(p.at_most(value) for p in parts)
+
+    # The smallest value with at least rank turns at or below it, searched between the parts'
+    # own percentiles (a mixture's quantile lies between its parts'), widened to every value
+    # when floating-point ranks make that bracket miss.
+    own = [
+        p.values[bisect_left(p.cumulative, max(1, math.ceil(fraction * p.turns)))] for p in parts
+    ]
+    lo, hi = min(own), max(own)
+    if at_most(hi) < rank:
+        hi = max(p.values[-1] for p in parts)
+    if at_most(lo - 1) >= rank:
+        lo = min(p.values[0] for p in parts)
     while lo < hi:
         mid = (lo + hi) // 2
-        if sum(p.at_most(mid) for p in parts) >= rank:
+        if at_most(mid) >= rank:
             hi = mid
         else:
             lo = mid + 1
