@@ -38,8 +38,11 @@ _STAGE = (
     "CREATE TEMP TABLE kalimera_seed_rows (LIKE kalimera_conversations INCLUDING DEFAULTS)"
     " ON COMMIT DROP"
 )
-# Same columns in the same order (LIKE); those COPY leaves out hold their defaults.
-_FROM_STAGE = "INSERT INTO kalimera_conversations SELECT * FROM kalimera_seed_rows"
+# The columns COPY wrote, named: the table may have generated columns, which take no value.
+_FROM_STAGE = (
+    f"INSERT INTO kalimera_conversations ({COLUMNS})"  # noqa: S608 - constant column list
+    f" SELECT {COLUMNS} FROM kalimera_seed_rows"
+)
 
 # Calls per local hour, relative (night, morning ramp, business hours, evening).
 HOUR_CURVE = [1, 1, 1, 1, 1, 2, 4, 8, 16, 24, 26, 25, 20, 22, 25, 24, 20, 14, 9, 6, 4, 3, 2, 1]
