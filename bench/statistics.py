@@ -32,6 +32,7 @@ import httpx
 import psycopg
 
 from bench._stack import BenchStack, percentile
+from kalimera.statistics.measures import REASONS
 
 KALIMERA = Path(sys.executable).parent / "kalimera"
 
@@ -58,6 +59,32 @@ SELECT c.status, c.profile_type, coalesce(c.language, 'unknown'),
        width_bucket(c.duration, ARRAY[30, 60, 180, 300, 600]::numeric[]),
        count(*), sum(c.duration), count(c.duration)
 FROM kalimera_conversations c WHERE {IN_YEAR} GROUP BY 1, 2, 3, 4, 5, 6""",  # noqa: S608
+    "outcomes": f"""
+WITH e AS MATERIALIZED (
+    SELECT (c.started_at AT TIME ZONE %(tz)s)::date AS period, c.*
+    FROM kalimera_conversations c WHERE {IN_YEAR} AND c.status IN ('Completed', 'Failed')
+)
+SELECT * FROM (
+    SELECT period, coalesce(cost->>'currency', '') AS currency, count(*),
+           count(*) FILTER (WHERE analysis_status = 'done'),
+           count(*) FILTER (WHERE success_rubric = 'pass_fail'),
+           count(*) FILTER (WHERE success_rubric = 'pass_fail' AND success_result = 'pass'),
+           round(avg(success_score), 2),
+           {
+        ", ".join(
+            f"count(*) FILTER (WHERE coalesce(ended_reason, 'unknown') = '{r}')" for r in REASONS
+        )
+    },
+           sum(coalesce((cost->>'telephony')::numeric, 0) + coalesce((cost->>'stt')::numeric, 0)
+               + coalesce((cost->>'llm')::numeric, 0) + coalesce((cost->>'tts')::numeric, 0)
+               + coalesce((cost->>'other')::numeric, 0) + coalesce(analysis_cost, 0)),
+           count(*) FILTER (WHERE cost IS NOT NULL OR analysis_cost IS NOT NULL)
+    FROM e GROUP BY 1, 2
+) AS counts
+LEFT JOIN (
+    SELECT period, percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY v)
+    FROM e CROSS JOIN LATERAL unnest(e.latency_rounded_ms) AS v GROUP BY 1
+) AS latency USING (period)""",  # noqa: S608
     "realtime": """
 SELECT count(*) FILTER (WHERE profile_type = 'inbound'),
        count(*) FILTER (WHERE profile_type = 'outbound')
@@ -159,14 +186,17 @@ def kalimera(env: dict[str, str], *args: str) -> tuple[float, str]:
 
 
 def change_one_percent(conn: psycopg.Connection[Any], total: int) -> int:
-    """1% of the rows: late status and sentiment changes (60%), deletions (20%) and late
-    recordings (20%), on conversations of the last 30 days, where late writes happen."""
+    """1% of the rows: late status, sentiment and verdict changes (60%), deletions (20%) and
+    late recordings (20%), on conversations of the last 30 days, where late writes happen."""
     n = total // 100
     recent = "started_at >= now() - interval '30 days' AND started_at < date_trunc('day', now())"
     conn.execute(
         f"""UPDATE kalimera_conversations c SET
               status = CASE WHEN c.status = 'Failed' THEN 'Completed' ELSE 'Failed' END,
-              sentiment = CASE WHEN c.sentiment = 'positive' THEN 'negative' ELSE 'positive' END
+              sentiment = CASE WHEN c.sentiment = 'positive' THEN 'negative' ELSE 'positive' END,
+              success_result = CASE WHEN c.success_rubric = 'pass_fail' THEN
+                  CASE WHEN c.success_result = 'pass' THEN 'fail' ELSE 'pass' END
+                  ELSE c.success_result END
             FROM (SELECT tenant_id, id FROM kalimera_conversations WHERE {recent}
                   ORDER BY random() LIMIT %(n)s) AS x
             WHERE c.tenant_id = x.tenant_id AND c.id = x.id""",  # noqa: S608
@@ -181,10 +211,13 @@ def change_one_percent(conn: psycopg.Connection[Any], total: int) -> int:
     )
     conn.execute(
         f"""INSERT INTO kalimera_conversations (tenant_id, id, agent_id, status, profile_type,
-                language, duration, started_at, ended_at, last_activity_at, sentiment)
+                language, duration, started_at, ended_at, last_activity_at, sentiment,
+                ended_reason, cost, latency_rounded_ms, analysis_status, success_rubric,
+                success_result, success_score, analysis_cost)
             SELECT tenant_id, gen_random_uuid(), agent_id, 'Completed', profile_type, language,
                    duration, started_at - interval '7 minutes', ended_at, last_activity_at,
-                   sentiment
+                   sentiment, ended_reason, cost, latency_rounded_ms, analysis_status,
+                   success_rubric, success_result, success_score, analysis_cost
             FROM kalimera_conversations WHERE {recent} ORDER BY random() LIMIT %(n)s""",  # noqa: S608
         {"n": n - n * 6 // 10 - n * 2 // 10},
     )
@@ -200,6 +233,7 @@ def latency(args: argparse.Namespace, stack: BenchStack, tenant: Any) -> None:
         "history": {**window, "granularity": "day"},
         "sentiment": {**window, "granularity": "week"},
         "call-breakdown": window,
+        "outcomes": {**window, "granularity": "day"},
         "realtime": {"tz": args.tz},
         "recent-logs": {"tz": args.tz, "limit": "10"},
     }

@@ -4,13 +4,17 @@ Tenants are skewed (the largest takes ``largest_share``, the rest follow a Zipf 
 home UTC offset, a main language and 1-25 agents, each inbound or outbound. Volume grows over the
 period and dips at weekends; calls follow a business-hours curve in the tenant's local time;
 durations are log-normal; most calls completed, some failed, the last hour's still ``Active`` and a
-few stale ``Active`` ones for the timer to finalise. Rows are written day by day in time order (as
-ingestion writes them), in COPY statements of about ``CHUNK`` rows (through a temporary table: see
-``flush``).
+few stale ``Active`` ones for the timer to finalise. Ended calls carry outcomes: an ended reason
+(completed and failed calls end differently), telephony's cost in the tenant's currency, their
+output turns' latencies (log-normal around 850 ms, rounded down to 10 ms) and the analysis verdict
+of the agent's rubric (most analysed, a few failed or skipped, some not yet). Rows are written
+day by day in time order (as ingestion writes them), in COPY statements of about ``CHUNK`` rows
+(through a temporary table: see ``flush``).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import uuid
@@ -25,15 +29,20 @@ CHUNK = 100_000
 
 COLUMNS = (
     "tenant_id, id, agent_id, title, status, profile_type, from_number, to_number, language, "
-    "duration, started_at, ended_at, last_activity_at, sentiment, sentiment_score, turn_count"
+    "duration, started_at, ended_at, last_activity_at, sentiment, sentiment_score, turn_count, "
+    "ended_reason, cost, latency_rounded_ms, analysis_status, success_rubric, success_result, "
+    "success_score, analysis_cost"
 )
 
 _STAGE = (
     "CREATE TEMP TABLE kalimera_seed_rows (LIKE kalimera_conversations INCLUDING DEFAULTS)"
     " ON COMMIT DROP"
 )
-# Same columns in the same order (LIKE); those COPY leaves out hold their defaults.
-_FROM_STAGE = "INSERT INTO kalimera_conversations SELECT * FROM kalimera_seed_rows"
+# The columns COPY wrote, named: the table may have generated columns, which take no value.
+_FROM_STAGE = (
+    f"INSERT INTO kalimera_conversations ({COLUMNS})"  # noqa: S608 - constant column list
+    f" SELECT {COLUMNS} FROM kalimera_seed_rows"
+)
 
 # Calls per local hour, relative (night, morning ramp, business hours, evening).
 HOUR_CURVE = [1, 1, 1, 1, 1, 2, 4, 8, 16, 24, 26, 25, 20, 22, 25, 24, 20, 14, 9, 6, 4, 3, 2, 1]
@@ -41,6 +50,19 @@ HOME_OFFSETS_MIN = [120, 0, 60, -300, -480, 330, 540, -180, 345, 600]
 LANGUAGES = ["en", "el", "de", "fr", "es", "it", "hi", "ja", "pt", "nl"]
 SENTIMENTS = ["positive", "neutral", "negative", "unknown"]
 SENTIMENT_WEIGHTS = [45, 30, 15, 10]
+COMPLETED_REASONS = {
+    "customer-ended-call": 52,
+    "agent-ended-call": 25,
+    "transferred": 8,
+    "silence-timeout": 5,
+    "voicemail": 3,
+    "max-duration-reached": 2,
+    "unknown": 2,
+    "\\N": 3,  # telephony said nothing
+}
+FAILED_REASONS = {"no-answer": 35, "busy": 20, "failed-to-connect": 20, "error": 15, "\\N": 10}
+RUBRICS = ["pass_fail", "pass_fail", "pass_fail", "score_1_10", "likert_5"]
+LIKERT = ["strongly_disagree", "disagree", "neutral", "agree", "strongly_agree"]
 
 
 @dataclass
@@ -57,6 +79,8 @@ class _Tenant:
     offset_min: int
     language: str
     agents: list[tuple[uuid.UUID, str]]
+    currency: str
+    rubrics: dict[uuid.UUID, str]
 
 
 def settings_tenant() -> list[uuid.UUID]:
@@ -88,6 +112,8 @@ def _tenants(
                 offset_min=rng.choice(HOME_OFFSETS_MIN),
                 language=rng.choice(LANGUAGES),
                 agents=agents,
+                currency="EUR" if i == 0 or rng.random() < 0.7 else "USD",
+                rubrics={agent: rng.choice(RUBRICS) for agent, _ in agents},
             )
         )
     rest = [1 / (i**0.9) for i in range(1, count)]
@@ -138,6 +164,12 @@ def _row(rng: random.Random, tenant: _Tenant, day: datetime, now: datetime) -> s
         "negative": rng.uniform(-1, -0.05),
     }.get(sentiment)
     language = tenant.language if rng.random() < 0.85 else rng.choice(LANGUAGES)
+    turns = int((duration or 0) // 20) + 1
+    outcome = (
+        _outcome(rng, tenant, agent_id, status, duration, turns)
+        if ended
+        else ["\\N", "\\N", "{}", *["\\N"] * 5]
+    )
     caller = f"+30210{rng.randrange(10**7):07d}"
     line = "+302100000000"
     conv_id = _time_ordered_id(rng, started)
@@ -158,9 +190,55 @@ def _row(rng: random.Random, tenant: _Tenant, day: datetime, now: datetime) -> s
             last.isoformat(),
             sentiment,
             "\\N" if score is None else f"{score:.4f}",
-            str(int((duration or 0) // 20) + 1),
+            str(turns),
+            *outcome,
         )
     )
+
+
+def _outcome(
+    rng: random.Random,
+    tenant: _Tenant,
+    agent_id: uuid.UUID,
+    status: str,
+    duration: float | None,
+    turns: int,
+) -> list[str]:
+    """An ended call's outcome columns, as COPY text: reason, cost, latencies, analysis."""
+    reasons = COMPLETED_REASONS if status == "Completed" else FAILED_REASONS
+    reason = rng.choices(list(reasons), weights=list(reasons.values()))[0]
+    minutes = (duration or 0) / 60
+    cost = {
+        "currency": tenant.currency,
+        "telephony": round(0.008 + 0.012 * minutes, 6),
+        "stt": round(0.006 * minutes, 6),
+        "llm": round(0.0004 * turns, 6),
+        "tts": round(0.004 * minutes, 6),
+        "other": 0,
+    }
+    latencies = [
+        int(min(20_000.0, rng.lognormvariate(6.75, 0.35))) // 10 * 10 for _ in range(turns // 2)
+    ]
+    roll = rng.random()
+    analysis = ["\\N"] * 5
+    if duration and roll < 0.8:
+        rubric = tenant.rubrics[agent_id]
+        result = score = "\\N"
+        if rubric == "pass_fail":
+            result = "pass" if rng.random() < 0.72 else "fail"
+        elif rubric == "likert_5":
+            result = rng.choices(LIKERT, weights=[5, 10, 20, 40, 25])[0]
+        else:
+            score = str(min(10, max(1, round(rng.triangular(1, 10, 7.5)))))
+        analysis = ["done", rubric, result, score, f"{rng.uniform(0.0005, 0.004):.6f}"]
+    elif duration and roll < 0.9:
+        analysis = [rng.choice(["failed", "skipped", "pending"]), "\\N", "\\N", "\\N", "\\N"]
+    return [
+        reason,
+        "\\N" if status == "Failed" and not duration else json.dumps(cost),
+        "{" + ",".join(map(str, latencies)) + "}",
+        *analysis,
+    ]
 
 
 async def seed_conversations(

@@ -1,1 +1,1 @@
-"""Conversation statistics: rollups kept by a timer, five read endpoints (``statistics.md``)."""
+"""Conversation statistics: rollups kept by a timer, six read endpoints (``statistics.md``)."""

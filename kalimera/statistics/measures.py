@@ -6,8 +6,12 @@ alike, so both import them from here rather than the reads importing the rollup.
 
 from __future__ import annotations
 
+import math
+import sys
 import uuid
-from dataclasses import dataclass, fields
+from array import array
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -37,7 +41,7 @@ TENTH = Decimal("0.1")
 
 def round1(value: Decimal) -> Decimal:
     """One decimal, half away from zero, as PostgreSQL's ``round(numeric, 1)``."""
-    return value.quantize(TENTH, rounding=ROUND_HALF_UP)
+    return round_to(value, TENTH)
 
 
 @dataclass(frozen=True)
@@ -82,3 +86,155 @@ class Sums:
     @property
     def unknown_sentiment(self) -> int:
         return self.total - self.positive - self.neutral - self.negative
+
+
+# --- outcome statistics ---------------------------------------------------------------------
+
+ENDED = "c.status IN ('Completed', 'Failed')"
+"""The conversations the outcome statistics count: those that ended."""
+
+REASONS = (
+    "customer-ended-call",
+    "agent-ended-call",
+    "silence-timeout",
+    "max-duration-reached",
+    "transferred",
+    "voicemail",
+    "no-answer",
+    "busy",
+    "failed-to-connect",
+    "error",
+    "unknown",
+    "idle-timeout",
+)
+"""Every ended reason of migration 0015's check, in its order; no reason counts as unknown."""
+
+REASON_COLUMNS = {reason: "r_" + reason.replace("-", "_") for reason in REASONS}
+
+_COST = " + ".join(
+    f"coalesce((c.cost->>'{part}')::numeric, 0)"
+    for part in ("telephony", "stt", "llm", "tts", "other")
+)
+
+OUTCOME_EXPRESSIONS = {
+    "ended": "1",
+    "analysed": "coalesce((c.analysis_status = 'done')::int, 0)",
+    "evaluated": "coalesce((c.success_rubric = 'pass_fail')::int, 0)",
+    "passed": "coalesce((c.success_rubric = 'pass_fail' AND c.success_result = 'pass')::int, 0)",
+    "score_sum": "coalesce(c.success_score, 0)::int",
+    "score_count": "(c.success_score IS NOT NULL)::int",
+    **{
+        column: f"(coalesce(c.ended_reason, 'unknown') = '{reason}')::int"
+        for reason, column in REASON_COLUMNS.items()
+    },
+    "cost_sum": f"CASE WHEN c.cost IS NULL AND c.analysis_cost IS NULL THEN 0"
+    f" ELSE {_COST} + coalesce(c.analysis_cost, 0) END",
+    "cost_count": "(c.cost IS NOT NULL OR c.analysis_cost IS NOT NULL)::int",
+}
+"""One ended conversation ``c``'s contribution to each summable outcome column: the rollup sums
+these, the live reads sum them too, so both count alike."""
+
+OUTCOME_MEASURES = tuple(OUTCOME_EXPRESSIONS)
+"""The summable columns of ``kalimera_stats_outcome_quarter`` and ``_day``."""
+
+CURRENCY = "coalesce(c.cost->>'currency', '')"
+"""The currency ``c``'s cost is counted in: telephony's ('' when it reported no cost)."""
+
+HUNDREDTH = Decimal("0.01")
+MILLIONTH = Decimal("0.000001")
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Turn latencies: distinct ``values`` ascending and the running count of turns up to each
+    (``cumulative``), as the rollup stores them (big-endian int4s, decoded by ``of``)."""
+
+    values: array[int]
+    cumulative: array[int]
+
+    @classmethod
+    def of(cls, values: bytes, cumulative: bytes) -> Histogram:
+        v, c = array("i"), array("i")
+        v.frombytes(values)
+        c.frombytes(cumulative)
+        if sys.byteorder == "little":
+            v.byteswap()
+            c.byteswap()
+        return cls(values=v, cumulative=c)
+
+    @property
+    def turns(self) -> int:
+        return self.cumulative[-1] if self.cumulative else 0
+
+    def at_most(self, value: int) -> int:
+        """Turns whose latency is ``value`` or less."""
+        i = bisect_right(self.values, value)
+        return self.cumulative[i - 1] if i else 0
+
+
+def percentile_disc(parts: list[Histogram], fraction: float) -> int | None:
+    """PostgreSQL's ``percentile_disc(fraction)`` over the turns of all ``parts``: the value at
+    row ``ceil(fraction * n)`` (at least 1) in order, computed in floating point as PostgreSQL
+    does, so the two agree on every count; None when there are no turns."""
+    parts = [p for p in parts if p.values]
+    n = sum(p.turns for p in parts)
+    if not n:
+        return None
+    rank = max(1, math.ceil(fraction * n))
+    if len(parts) == 1:
+        return parts[0].values[bisect_left(parts[0].cumulative, rank)]
+
+    def at_most(value: int) -> int:
+        return sum(p.at_most(value) for p in parts)
+
+    # The smallest value with at least rank turns at or below it, searched between the parts'
+    # own percentiles (a mixture's quantile lies between its parts'), widened to every value
+    # when floating-point ranks make that bracket miss.
+    own = [
+        p.values[bisect_left(p.cumulative, max(1, math.ceil(fraction * p.turns)))] for p in parts
+    ]
+    lo, hi = min(own), max(own)
+    if at_most(hi) < rank:
+        hi = max(p.values[-1] for p in parts)
+    if at_most(lo - 1) >= rank:
+        lo = min(p.values[0] for p in parts)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if at_most(mid) >= rank:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@dataclass
+class OutcomeSums:
+    """The summed outcome measures of a set of ended conversations, costs by currency, and the
+    latency histograms of their parts."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOME_MEASURES, 0))
+    costs: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
+    latencies: list[Histogram] = field(default_factory=list)
+
+    def add_row(self, row: dict[str, Any]) -> None:
+        """Add a row of summed measures of one currency (``currency``, the measures)."""
+        for column in OUTCOME_MEASURES:
+            if column not in ("cost_sum", "cost_count"):
+                self.counts[column] += int(row[column])
+        if row["cost_count"]:
+            total, n = self.costs.get(row["currency"], (Decimal(0), 0))
+            self.costs[row["currency"]] = (total + Decimal(row["cost_sum"]), n + row["cost_count"])
+
+    def __iadd__(self, other: OutcomeSums) -> OutcomeSums:
+        for column, n in other.counts.items():
+            self.counts[column] += n
+        for currency, (total, n) in other.costs.items():
+            mine = self.costs.get(currency, (Decimal(0), 0))
+            self.costs[currency] = (mine[0] + total, mine[1] + n)
+        self.latencies.extend(other.latencies)
+        return self
+
+
+def round_to(value: Decimal, step: Decimal) -> Decimal:
+    """``value`` to the decimals of ``step``, half away from zero, as PostgreSQL's ``round``."""
+    return value.quantize(step, rounding=ROUND_HALF_UP)

@@ -133,3 +133,71 @@ class ConversationLog(StatsBase):
 
 class RecentLogs(StatsBase):
     items: list[ConversationLog]
+
+
+class ByEndedReason(StatsBase):
+    """Ended conversations by ended reason: every reason, zeros included."""
+
+    customer_ended_call: int = Field(alias="customer-ended-call")
+    agent_ended_call: int = Field(alias="agent-ended-call")
+    silence_timeout: int = Field(alias="silence-timeout")
+    max_duration_reached: int = Field(alias="max-duration-reached")
+    transferred: int
+    voicemail: int
+    no_answer: int = Field(alias="no-answer")
+    busy: int
+    failed_to_connect: int = Field(alias="failed-to-connect")
+    error: int
+    unknown: int = Field(description="Includes the conversations that ended without a reason")
+    idle_timeout: int = Field(alias="idle-timeout")
+
+
+class CurrencyCost(StatsBase):
+    total: float = Field(description="Telephony's components plus the analysis cost")
+    avg: float = Field(description="total / conversations, six decimals")
+    conversations: int = Field(description="Ended conversations with a cost in this currency")
+
+
+class OutcomeTotals(StatsBase):
+    ended: int = Field(description="Conversations that ended (Completed or Failed)")
+    analysed: int = Field(description="Ended conversations whose analysis is done")
+    success_evaluated: int = Field(description="pass_fail verdicts")
+    success_pass: int = Field(description="pass_fail verdicts that passed")
+    success_rate: float | None = Field(
+        description="success_pass / success_evaluated x 100, one decimal; null if none"
+    )
+    avg_score: float | None = Field(
+        description="Mean of the score_1_10 verdicts, two decimals; null if none"
+    )
+    by_ended_reason: ByEndedReason
+    cost_total: float | None = Field(
+        description="Sum of the costs when they are in one currency (0 when none has a cost);"
+        " null when several currencies occur (see cost_by_currency)"
+    )
+    cost_avg: float | None = Field(
+        description="cost_total / conversations with a cost, six decimals; null if none or if"
+        " several currencies occur"
+    )
+    currency: str | None = Field(
+        description="The one currency of the costs; null if none, several, or not reported"
+    )
+    cost_by_currency: dict[str, CurrencyCost] = Field(
+        description="Costs per currency ('unknown': analysis costs of conversations whose"
+        " telephony cost was not reported)"
+    )
+    latency_p50_ms: int | None = Field(
+        description="percentile_disc(0.5) of the output turns' latencies rounded down to 10 ms"
+    )
+    latency_p90_ms: int | None = Field(
+        description="percentile_disc(0.9) of the output turns' latencies rounded down to 10 ms"
+    )
+
+
+class OutcomePoint(OutcomeTotals):
+    period_start: date
+
+
+class OutcomeStatistics(StatsBase):
+    granularity: Granularity
+    series: list[OutcomePoint]
+    totals: OutcomeTotals

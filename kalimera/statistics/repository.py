@@ -16,9 +16,19 @@ from typing import Any, Literal
 from psycopg.rows import DictRow
 
 from kalimera.db import Conn
-from kalimera.statistics.measures import ALL_AGENTS, MEASURES, Sums
+from kalimera.statistics.measures import (
+    ALL_AGENTS,
+    CURRENCY,
+    ENDED,
+    MEASURES,
+    OUTCOME_EXPRESSIONS,
+    OUTCOME_MEASURES,
+    Histogram,
+    OutcomeSums,
+    Sums,
+)
 from kalimera.statistics.models import Granularity
-from kalimera.statistics.windows import Plan, Window, plan
+from kalimera.statistics.windows import OutcomePlan, Plan, Window, plan
 
 SeriesKind = Literal["history", "sentiment"]
 
@@ -238,6 +248,137 @@ LIMIT %(limit)s
 """  # noqa: S608 - constant SQL fragments, values are parameters
     for agent in (False, True)
 }
+
+
+# --- outcome statistics (migration 0018) ---------------------------------------------------
+
+_LOCAL_PERIOD = "date_trunc(%(unit)s, {t} AT TIME ZONE %(tz)s)::date"
+
+# An agent's outcome rows: its own where several agents share the row, the all-agents rows
+# where it was the only one (as for kalimera_stats_quarter).
+_OUTCOME_AGENT = {
+    False: ("{a}.agent_id = %(all)s",),
+    True: ("{a}.agent_id = %(agent)s", "{a}.agent_id = %(all)s AND {a}.sole_agent = %(agent)s"),
+}
+
+
+def _outcome_rolled(agent: bool, columns: str, where: str = "") -> str:
+    """Outcome rollup rows of the plan's whole days (``period`` from the plan) and quarters
+    (``period`` the local one): ``period`` and ``columns`` (on alias ``x``)."""
+    parts = []
+    for who in _OUTCOME_AGENT[agent]:
+        parts.append(f"""
+    SELECT r.period, {columns.format(x="d")}
+    FROM unnest(%(dlo)s::date[], %(dhi)s::date[], %(dperiod)s::date[]) AS r(lo, hi, period)
+    CROSS JOIN LATERAL (
+        SELECT * FROM kalimera_stats_outcome_day d
+        WHERE d.tenant_id = %(tenant_id)s AND {who.format(a="d")}
+          AND d.day >= r.lo AND d.day <= r.hi {where.format(x="d")} OFFSET 0
+    ) AS d""")  # noqa: S608 - constant SQL fragments, values are parameters
+        quarters = _ranges(
+            "qlo",
+            "qhi",
+            "kalimera_stats_outcome_quarter q",
+            f"q.tenant_id = %(tenant_id)s AND {who.format(a='q')} "
+            + _IN_RANGE.format(t="q.bucket")
+            + where.format(x="q"),
+            "q.*",
+        )
+        period = _LOCAL_PERIOD.format(t="x.bucket")
+        parts.append(f"SELECT {period} AS period, {columns.format(x='x')} FROM ({quarters}) AS x")  # noqa: S608
+    return "\nUNION ALL\n".join(parts)
+
+
+_OUTCOME_LIVE_ROWS = {
+    agent: _ranges(
+        "llo",
+        "lhi",
+        "kalimera_conversations c",
+        f"c.tenant_id = %(tenant_id)s {_AGENT_FILTER[agent]} AND {ENDED} "
+        + _IN_RANGE.format(t="c.started_at"),
+        "{columns}",
+    )
+    for agent in (False, True)
+}
+
+_OUTCOME_X = ", ".join(f"x.{m}" for m in OUTCOME_MEASURES)
+
+_OUTCOME_COUNTS = {
+    agent: f"""
+SELECT period, currency, {_sums(*OUTCOME_MEASURES)} FROM (
+    {_outcome_rolled(agent, "{x}.currency, " + ", ".join(f"{{x}}.{m}" for m in OUTCOME_MEASURES))}
+    UNION ALL
+    SELECT {_LOCAL_PERIOD.format(t="x.started_at")}, x.currency, {_OUTCOME_X} FROM (
+        {
+        _OUTCOME_LIVE_ROWS[agent].format(
+            columns=f"c.started_at, {CURRENCY} AS currency, "
+            + ", ".join(f"{e} AS {m}" for m, e in OUTCOME_EXPRESSIONS.items())
+        )
+    }
+    ) AS x
+) AS s
+GROUP BY period, currency
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+    for agent in (False, True)
+}
+
+# Latency histograms: the rollup rows' as stored, the live turns' made the same way per period.
+_OUTCOME_LATENCIES = {
+    agent: f"""
+{_outcome_rolled(agent, "{x}.lat_values, {x}.lat_cum", " AND {x}.lat_values <> ''::bytea")}
+UNION ALL
+SELECT period, string_agg(int4send(v), ''::bytea ORDER BY v) AS lat_values,
+       string_agg(int4send(cum::int), ''::bytea ORDER BY v) AS lat_cum
+FROM (
+    SELECT period, v, sum(n) OVER (PARTITION BY period ORDER BY v) AS cum FROM (
+        SELECT {_LOCAL_PERIOD.format(t="x.started_at")} AS period, t.v, count(*) AS n
+        FROM ({_OUTCOME_LIVE_ROWS[agent].format(columns="c.started_at, c.latency_rounded_ms")})
+             AS x
+        CROSS JOIN LATERAL unnest(x.latency_rounded_ms) AS t(v)
+        GROUP BY 1, 2
+    ) AS n
+) AS h
+GROUP BY period
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+    for agent in (False, True)
+}
+
+
+async def outcome_sums(
+    conn: Conn,
+    *,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    window: Window,
+    p: OutcomePlan,
+    granularity: Granularity,
+) -> dict[date, OutcomeSums]:
+    """The outcome measures and latency histograms by local period start; an empty period has
+    no entry."""
+    params = {
+        "tenant_id": tenant_id,
+        "agent": agent_id,
+        "all": ALL_AGENTS,
+        "tz": window.tz,
+        "unit": granularity.value,
+        "dlo": [lo for lo, _, _ in p.days],
+        "dhi": [hi for _, hi, _ in p.days],
+        "dperiod": [period for _, _, period in p.days],
+        "qlo": [lo for lo, _ in p.quarters],
+        "qhi": [hi for _, hi in p.quarters],
+        "llo": [lo for lo, _ in p.live],
+        "lhi": [hi for _, hi in p.live],
+    }
+    out: dict[date, OutcomeSums] = {}
+    cur = await conn.execute(_OUTCOME_COUNTS[agent_id is not None], params)
+    for row in await cur.fetchall():
+        out.setdefault(row["period"], OutcomeSums()).add_row(row)
+    cur = await conn.execute(_OUTCOME_LATENCIES[agent_id is not None], params, binary=True)
+    for row in await cur.fetchall():
+        out.setdefault(row["period"], OutcomeSums()).latencies.append(
+            Histogram.of(row["lat_values"], row["lat_cum"])
+        )
+    return out
 
 
 async def snapshot(conn: Conn) -> None:

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from kalimera.db import Conn
-from kalimera.statistics.measures import ALL_AGENTS, MEASURES
+from kalimera.statistics.measures import (
+    ALL_AGENTS,
+    CURRENCY,
+    ENDED,
+    MEASURES,
+    OUTCOME_EXPRESSIONS,
+    OUTCOME_MEASURES,
+)
 
 BUSY_DAY = 96
 """Conversations in a tenant's UTC day from which the day also gets hour rows."""
@@ -73,7 +80,7 @@ _PAIRS = (
 # The rows of the claimed days, by primary key: the agents come from kalimera_stats_rolled.
 _KEYS = f"""
 WITH keys AS MATERIALIZED (
-    SELECT r.tenant_id, a.agent_id, p.start, p.stop
+    SELECT r.tenant_id, a.agent_id, p.day, p.start, p.stop
     FROM {_PAIRS}
     JOIN kalimera_stats_rolled r ON r.tenant_id = p.tenant_id AND r.day = p.day
     CROSS JOIN LATERAL unnest(r.agent_ids || %(all)s::uuid) AS a(agent_id)
@@ -84,6 +91,18 @@ _DELETE_QUARTERS = f"""{_KEYS}
 DELETE FROM kalimera_stats_quarter q USING keys k
 WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
   AND q.bucket >= k.start AND q.bucket < k.stop
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+# Outcome rows: their agents are among the day's (kalimera_stats_rolled), so the same keys.
+_DELETE_OUTCOME_QUARTERS = f"""{_KEYS}
+DELETE FROM kalimera_stats_outcome_quarter q USING keys k
+WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
+  AND q.bucket >= k.start AND q.bucket < k.stop
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+_DELETE_OUTCOME_DAYS = f"""{_KEYS}
+DELETE FROM kalimera_stats_outcome_day d USING keys k
+WHERE d.tenant_id = k.tenant_id AND d.agent_id = k.agent_id AND d.day = k.day
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 _DELETE_HOURS = f"""
@@ -194,6 +213,104 @@ GROUP BY tenant_id, day
 RETURNING total
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
+_OUTCOME_COLUMNS = ", ".join(OUTCOME_MEASURES)
+
+# The outcome rows of the claimed days (migration 0018), from their ended conversations: the
+# measures summed per conversation and the latencies counted per output turn, at four grains
+# (g: 0 agent and quarter, 1 agent and day, 2 quarter, 3 day), in one stream ordered by latency
+# within each grain row, from which each row takes its sums and its histogram. The per-agent
+# grains only where several agents share the quarter or the day (the all-agents row names the
+# one agent otherwise, sole_agent): most quarters and days of most tenants have one, and the
+# turns grouped are most of the statement's work. string_agg has no ORDER BY of its own (in
+# PostgreSQL 15 each group would sort apart): it reads the rows in the window's order, the grain
+# then the latency, which the grouping keeps.
+_GRAIN = "g, day, bucket, agent_id, currency, tenant_id"
+_OUTCOME_GRAINS = (
+    # (agent, bucket, g, where, group by: {v} adds the latency)
+    (
+        "NULL::uuid",
+        "bucket",
+        "2 + GROUPING(bucket)",
+        "true",
+        "GROUPING SETS ((tenant_id, day, bucket, currency{v}), (tenant_id, day, currency{v}))",
+    ),
+    ("agent_id", "bucket", "0", "shared_quarter", "tenant_id, agent_id, day, bucket, currency{v}"),
+    ("agent_id", "NULL::timestamptz", "1", "shared_day", "tenant_id, agent_id, day, currency{v}"),
+)
+_OUTCOME_SUMS_ARRAY = ", ".join(f"sum({m})" for m in OUTCOME_MEASURES)
+_STREAM = "\n    UNION ALL\n".join(
+    f"""
+    SELECT tenant_id, {agent} AS agent_id, day, {bucket} AS bucket, currency, {g} AS g,
+           NULL::int AS v, 0::bigint AS n,
+           ARRAY[min(agent_id::text), max(agent_id::text)] AS agents,
+           ARRAY[{_OUTCOME_SUMS_ARRAY}]::numeric[] AS sums
+    FROM ended WHERE {where}
+    GROUP BY {group.format(v="")}
+    UNION ALL
+    SELECT tenant_id, {agent}, day, {bucket}, currency, {g}, t.v, count(*), NULL, NULL
+    FROM ended CROSS JOIN LATERAL unnest(ended.latency_rounded_ms) AS t(v)
+    WHERE {where}
+    GROUP BY {group.format(v=", v")}"""  # noqa: S608 - constant SQL fragments
+    for agent, bucket, g, where, group in _OUTCOME_GRAINS
+)
+
+_SUMS_OF_M = ", ".join(f"m[{i}]" for i in range(1, len(OUTCOME_MEASURES) + 1))
+
+_RECOMPUTE_OUTCOMES = f"""
+WITH ended AS (
+    SELECT *,
+           min(agent_id::text) OVER quarter <> max(agent_id::text) OVER quarter AS shared_quarter,
+           min(agent_id::text) OVER whole_day <> max(agent_id::text) OVER whole_day AS shared_day
+    FROM (
+        SELECT c.*, p.day FROM {_PAIRS}
+        -- One index range scan per day, whatever the planner thinks of the table (OFFSET 0).
+        CROSS JOIN LATERAL (
+            SELECT c.tenant_id, c.agent_id,
+                   date_bin('15 minutes', c.started_at, timestamptz '2000-01-01 00:00+00')
+                       AS bucket,
+                   {CURRENCY} COLLATE "C" AS currency, c.latency_rounded_ms,
+                   {", ".join(f"{e} AS {m}" for m, e in OUTCOME_EXPRESSIONS.items())}
+            FROM kalimera_conversations c
+            WHERE c.tenant_id = p.tenant_id AND c.started_at >= p.start
+              AND c.started_at < p.stop AND {ENDED}
+            OFFSET 0
+        ) AS c
+    ) AS e
+    WINDOW quarter AS (PARTITION BY tenant_id, bucket, currency),
+           whole_day AS (PARTITION BY tenant_id, day, currency)
+),
+stream AS ({_STREAM}
+),
+running AS (
+    SELECT *, sum(n) OVER (PARTITION BY {_GRAIN} ORDER BY v) AS cum FROM stream
+),
+rows AS MATERIALIZED (
+    SELECT {_GRAIN},
+           CASE WHEN g >= 2 AND max(agents[1]) = max(agents[2]) THEN max(agents[1])::uuid END
+               AS sole_agent,
+           max(sums) AS m,
+           coalesce(string_agg(int4send(v), ''::bytea) FILTER (WHERE v IS NOT NULL), ''::bytea)
+               AS lat_values,
+           coalesce(string_agg(int4send(cum::int), ''::bytea) FILTER (WHERE v IS NOT NULL),
+                    ''::bytea) AS lat_cum
+    FROM running
+    GROUP BY {_GRAIN}
+),
+quarters AS (
+    INSERT INTO kalimera_stats_outcome_quarter (
+        tenant_id, agent_id, bucket, currency, sole_agent, {_OUTCOME_COLUMNS}, lat_values,
+        lat_cum)
+    SELECT tenant_id, coalesce(agent_id, %(all)s), bucket, currency, sole_agent, {_SUMS_OF_M},
+           lat_values, lat_cum
+    FROM rows WHERE g IN (0, 2)
+)
+INSERT INTO kalimera_stats_outcome_day (
+    tenant_id, agent_id, day, currency, sole_agent, {_OUTCOME_COLUMNS}, lat_values, lat_cum)
+SELECT tenant_id, coalesce(agent_id, %(all)s), day, currency, sole_agent, {_SUMS_OF_M},
+       lat_values, lat_cum
+FROM rows WHERE g IN (1, 3)
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
 # Every join in a batch is a few thousand keys probing a primary key or (tenant_id, started_at):
 # nested loops over index scans, whatever the statistics of tables that are being rewritten say
 # (a hash join would read a whole table per batch). JIT compiles for longer than these run;
@@ -266,9 +383,12 @@ async def _recompute(conn: Conn, pairs: list[Pair]) -> int:
         "busy": BUSY_DAY,
     }
     await conn.execute(_DELETE_QUARTERS, params)
+    await conn.execute(_DELETE_OUTCOME_QUARTERS, params)
+    await conn.execute(_DELETE_OUTCOME_DAYS, params)
     await conn.execute(_DELETE_HOURS, params)
     await conn.execute(_DELETE_ROLLED, params)
     cur = await conn.execute(_RECOMPUTE, params)
     rows = sum(int(row["total"]) for row in await cur.fetchall())
+    await conn.execute(_RECOMPUTE_OUTCOMES, params)
     await conn.execute(_UNMARK, params)
     return rows

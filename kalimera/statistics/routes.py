@@ -1,4 +1,4 @@
-"""``/kalimera/statistics/*``: five read-only endpoints, scope ``statistics:read``."""
+"""``/kalimera/statistics/*``: six read-only endpoints, scope ``statistics:read``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from kalimera.statistics.models import (
     CallBreakdown,
     Granularity,
     History,
+    OutcomeStatistics,
     Realtime,
     RecentLogs,
     SentimentStatistics,
@@ -111,6 +112,31 @@ async def get_statistics_call_breakdown(
     """Conversations by status, direction, local hour and weekday, duration and language."""
     return await service.call_breakdown(
         services=services, tenant_id=principal.tenant_id, agent_id=agent_id, window=w
+    )
+
+
+@router.get("/outcomes", response_model=OutcomeStatistics)
+async def get_statistics_outcomes(
+    principal: StatisticsRead,
+    services: ServicesDep,
+    w: WindowDep,
+    granularity: GranularityQuery = Granularity.DAY,
+    agent_id: AgentQuery = None,
+) -> OutcomeStatistics:
+    """What the ended conversations (Completed or Failed, by local start) came to, per local
+    day, ISO week or month and in total: `ended`; `analysed` (analysis done);
+    `success_evaluated` / `success_pass` (pass_fail verdicts) and `success_rate` (one decimal,
+    half away from zero); `avg_score` (score_1_10 verdicts, two decimals); `by_ended_reason`
+    (every reason, no reason counted as `unknown`); costs (telephony's components plus the
+    analysis cost) as `cost_total` / `cost_avg` in `currency` when one currency occurs, and
+    per currency in `cost_by_currency`; `latency_p50_ms` / `latency_p90_ms`, percentile_disc
+    over the output turns' latencies rounded down to 10 ms."""
+    return await service.outcomes(
+        services=services,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        window=w,
+        granularity=granularity,
     )
 
 

@@ -1,6 +1,6 @@
-"""What the statistics domain answers: five reads of one tenant's conversations.
+"""What the statistics domain answers: six reads of one tenant's conversations.
 
-Each read is one unit of work (one transaction). The three over a window of local dates run in
+Each read is one unit of work (one transaction). The four over a window of local dates run in
 one REPEATABLE READ snapshot, the dirty marks read with the sums (see ``repository``); the rules
 on a window (a known zone, start before end, at most ``MAX_RANGE_DAYS``) live here.
 """
@@ -11,29 +11,43 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from kalimera.db import transaction
 from kalimera.errors import Invalid, invalid
 from kalimera.services import Services
 from kalimera.statistics import repository
-from kalimera.statistics.measures import Sums, round1
+from kalimera.statistics.measures import (
+    HUNDREDTH,
+    MILLIONTH,
+    REASON_COLUMNS,
+    OutcomeSums,
+    Sums,
+    percentile_disc,
+    round1,
+    round_to,
+)
 from kalimera.statistics.models import (
     ByDurationBucket,
     ByProfileType,
     ByStatus,
     CallBreakdown,
     ConversationLog,
+    CurrencyCost,
     Granularity,
     History,
     HistoryPoint,
+    OutcomePoint,
+    OutcomeStatistics,
+    OutcomeTotals,
     Realtime,
     RecentLogs,
     SentimentPercentages,
     SentimentPoint,
     SentimentStatistics,
 )
-from kalimera.statistics.windows import Window, periods
+from kalimera.statistics.windows import Window, outcome_plan, periods
 
 MAX_RANGE_DAYS = 1_096
 DEFAULT_RANGE_DAYS = 30
@@ -267,3 +281,70 @@ async def recent_logs(
     async with transaction(await services.db()) as conn:
         rows = await repository.recent(conn, tenant_id=tenant_id, agent_id=agent_id, limit=limit)
     return RecentLogs(items=[ConversationLog(**row) for row in rows])
+
+
+def _outcome_fields(s: OutcomeSums) -> dict[str, Any]:
+    """The fields of an outcome point (statistics.md, "Outcome statistics") from its sums."""
+    n = s.counts
+    costs = {
+        currency or "unknown": CurrencyCost(
+            total=float(total),
+            avg=float(round_to(total / count, MILLIONTH)),
+            conversations=count,
+        )
+        for currency, (total, count) in sorted(s.costs.items())
+    }
+    one = next(iter(s.costs.items())) if len(s.costs) == 1 else None
+    return {
+        "ended": n["ended"],
+        "analysed": n["analysed"],
+        "success_evaluated": n["evaluated"],
+        "success_pass": n["passed"],
+        "success_rate": float(round1(Decimal(n["passed"] * 100) / n["evaluated"]))
+        if n["evaluated"]
+        else None,
+        "avg_score": float(round_to(Decimal(n["score_sum"]) / n["score_count"], HUNDREDTH))
+        if n["score_count"]
+        else None,
+        "by_ended_reason": {reason: n[column] for reason, column in REASON_COLUMNS.items()},
+        "cost_total": 0.0 if not s.costs else float(one[1][0]) if one else None,
+        "cost_avg": costs[one[0] or "unknown"].avg if one else None,
+        "currency": one[0] or None if one else None,
+        "cost_by_currency": costs,
+        "latency_p50_ms": percentile_disc(s.latencies, 0.5),
+        "latency_p90_ms": percentile_disc(s.latencies, 0.9),
+    }
+
+
+async def outcomes(
+    *,
+    services: Services,
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    window: Window,
+    granularity: Granularity,
+) -> OutcomeStatistics:
+    """What the ended conversations came to, per local day, ISO week or month and over the
+    window: analysis verdicts, ended reasons, costs and the agent's answer latency."""
+    async with transaction(await services.db()) as conn:
+        await repository.snapshot(conn)
+        p = await repository.window_plan(
+            conn, tenant_id=tenant_id, agent_id=agent_id, window=window
+        )
+        sums = await repository.outcome_sums(
+            conn,
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            window=window,
+            p=outcome_plan(window, granularity, p),
+            granularity=granularity,
+        )
+    series = [(period, sums.get(period, OutcomeSums())) for period in periods(window, granularity)]
+    whole = OutcomeSums()
+    for _, s in series:
+        whole += s
+    return OutcomeStatistics(
+        granularity=granularity,
+        series=[OutcomePoint(period_start=period, **_outcome_fields(s)) for period, s in series],
+        totals=OutcomeTotals(**_outcome_fields(whole)),
+    )

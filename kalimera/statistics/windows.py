@@ -98,6 +98,8 @@ class Plan:
     live: list[Range]
     language_days: list[tuple[date, date]]
     language_live: list[Range]
+    clean: list[Range]
+    """The closed UTC ranges without a dirty day, whatever the zone."""
 
 
 def intersect(ranges: list[Range], days: list[date]) -> list[Range]:
@@ -143,6 +145,7 @@ def plan(
         live=live,
         language_days=language_days,
         language_live=language_live,
+        clean=clean,
     )
 
 
@@ -162,4 +165,56 @@ def periods(window: Window, granularity: Granularity) -> list[date]:
             day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
         else:
             day += timedelta(days=7 if granularity is Granularity.WEEK else 1)
+    return out
+
+
+@dataclass(frozen=True)
+class OutcomePlan:
+    """Which parts of a window the outcome rollups answer: whole clean UTC days lying in one
+    local period (``days``: first day, last day, period start), the other clean parts from
+    15-minute rows when the zone allows (``quarters``), the rest live."""
+
+    days: list[tuple[date, date, date]]
+    quarters: list[Range]
+    live: list[Range]
+
+
+def outcome_plan(window: Window, granularity: Granularity, p: Plan) -> OutcomePlan:
+    """Split the window for the outcome statistics, period by period (see ``OutcomePlan``)."""
+    zone = ZoneInfo(window.tz)
+    starts = periods(window, granularity)
+    days: list[tuple[date, date, date]] = []
+    quarters: list[Range] = []
+    for i, period in enumerate(starts):
+        lo = local_midnight(max(period, window.start), zone)
+        last = starts[i + 1] if i + 1 < len(starts) else window.end + ONE_DAY
+        hi = local_midnight(min(last, window.end + ONE_DAY), zone)
+        for c_lo, c_hi in p.clean:
+            a, b = max(lo, c_lo), min(hi, c_hi)
+            if a >= b:
+                continue
+            first = (a + (-a.timestamp() % 86400) * timedelta(seconds=1)).date()
+            end = b.date()  # the day b falls on: whole days end before it (or at its midnight)
+            if first < end:
+                days.append((first, end - ONE_DAY, period))
+                whole = (utc_day_start(first), utc_day_start(end))
+                quarters += subtract((a, b), [whole])
+            else:
+                quarters.append((a, b))
+    if not window.aligned:
+        quarters = []
+    served = sorted(quarters + [(utc_day_start(a), utc_day_start(b) + ONE_DAY) for a, b, _ in days])
+    return OutcomePlan(
+        days=days, quarters=quarters, live=subtract((window.ws, window.we), _merged(served))
+    )
+
+
+def _merged(ranges: list[Range]) -> list[Range]:
+    """Sorted ranges with touching or overlapping ones joined."""
+    out: list[Range] = []
+    for lo, hi in ranges:
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(hi, out[-1][1]))
+        else:
+            out.append((lo, hi))
     return out

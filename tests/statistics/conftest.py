@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from kalimera.services import Services
 from kalimera.settings import Settings
@@ -30,6 +31,14 @@ COLUMNS = (
     "ended_at",
     "last_activity_at",
     "sentiment",
+    "ended_reason",
+    "cost",
+    "latency_rounded_ms",
+    "analysis_status",
+    "success_rubric",
+    "success_result",
+    "success_score",
+    "analysis_cost",
 )
 
 
@@ -48,6 +57,15 @@ class Conv:
     last_activity_at: datetime | None = None
     ended_at: datetime | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
+    ended_reason: str | None = None
+    cost: dict[str, Any] | None = None
+    latencies: list[int] = field(default_factory=list)
+    """Output turns' latencies, rounded down to 10 ms (latency_rounded_ms)."""
+    analysis_status: str | None = None
+    success_rubric: str | None = None
+    success_result: str | None = None
+    success_score: int | None = None
+    analysis_cost: Decimal | None = None
 
     def values(self) -> tuple[Any, ...]:
         return (
@@ -62,6 +80,14 @@ class Conv:
             self.ended_at,
             self.last_activity_at or self.started_at,
             self.sentiment,
+            self.ended_reason,
+            None if self.cost is None else Jsonb(self.cost),
+            self.latencies,
+            self.analysis_status,
+            self.success_rubric,
+            self.success_result,
+            self.success_score,
+            self.analysis_cost,
         )
 
 

@@ -17,7 +17,7 @@ from tests.conftest import Tenant
 from tests.statistics.conftest import Conv, Db, rollup
 
 TODAY = datetime.now(UTC).date()
-PATHS = ["realtime", "history", "sentiment", "call-breakdown", "recent-logs"]
+PATHS = ["realtime", "history", "sentiment", "call-breakdown", "recent-logs", "outcomes"]
 
 
 @pytest.mark.parametrize(
@@ -38,6 +38,16 @@ PATHS = ["realtime", "history", "sentiment", "call-breakdown", "recent-logs"]
         ("history", {"start": "yesterday"}),
         ("history", {"agent_id": "not-a-uuid"}),
         ("history", {"start": "0001-01-01", "end": "0001-01-02", "tz": "America/New_York"}),
+        ("outcomes", {"granularity": "year"}),
+        ("outcomes", {"granularity": ""}),
+        ("outcomes", {"start": "2026-02-02", "end": "2026-02-01"}),
+        ("outcomes", {"start": "2023-01-01", "end": "2026-01-01"}),  # 1,097 days
+        ("outcomes", {"tz": "Mars/Olympus_Mons"}),
+        ("outcomes", {"tz": "x" * 65}),
+        ("outcomes", {"start": "2026-13-01"}),
+        ("outcomes", {"end": "9999-12-31", "tz": "Pacific/Kiritimati"}),
+        ("outcomes", {"agent_id": "not-a-uuid"}),
+        ("outcomes", {"start": "0001-01-01", "end": "0001-01-02", "tz": "America/New_York"}),
     ],
 )
 def test_bad_input_is_422_problem_json(tenant: Tenant, path: str, params: dict[str, str]) -> None:
@@ -87,9 +97,11 @@ def test_another_tenants_conversations_are_never_counted(
         assert body.get("items", []) == []
         assert body.get("active_total", 0) == 0
         if "series" in body:
-            assert all(p["total"] == 0 for p in body["series"])
+            assert all(p.get("total", p.get("ended")) == 0 for p in body["series"])
+        assert body.get("totals", {}).get("ended", 0) == 0
     got = a.client.get("/kalimera/statistics/call-breakdown").json()
     assert got["total"] == 2
+    assert a.client.get("/kalimera/statistics/outcomes").json()["totals"]["ended"] == 1
     assert got["by_language"] == {"el": 1, "en": 1}
 
 

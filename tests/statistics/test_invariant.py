@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kalimera.settings import Settings
+from kalimera.statistics.measures import REASONS
 from tests.conftest import Server, make_token
 from tests.statistics.conftest import Conv, Db, rollup
 
@@ -71,6 +72,44 @@ def instants(draw: st.DrawFn) -> datetime:
     return min(at, NOW - timedelta(seconds=1))
 
 
+LIKERT = ["strongly_disagree", "disagree", "neutral", "agree", "strongly_agree"]
+# Latencies rounded down to 10 ms, a few values often so that percentiles fall on ties.
+LATENCY = st.one_of(
+    st.sampled_from([0, 10, 500, 510, 800, 1200]), st.integers(0, 400).map(lambda n: n * 10)
+)
+COSTS = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {"currency": st.sampled_from(["EUR", "EUR", "EUR", "USD"])},
+        optional={
+            part: st.sampled_from([0, 0.001, 0.0125, 0.5, 1.25, 3])
+            for part in ("telephony", "stt", "llm", "tts", "other")
+        },
+    ),
+)
+
+
+@st.composite
+def verdicts(draw: st.DrawFn) -> dict[str, Any]:
+    """An analysis status and a verdict of one of the three rubrics (or none)."""
+    rubric = draw(st.sampled_from([None, "pass_fail", "pass_fail", "score_1_10", "likert_5"]))
+    return {
+        "analysis_status": draw(
+            st.sampled_from([None, "pending", "done", "done", "failed", "skipped"])
+        ),
+        "success_rubric": rubric,
+        "success_result": draw(st.sampled_from(["pass", "fail"]))
+        if rubric == "pass_fail"
+        else draw(st.sampled_from(LIKERT))
+        if rubric == "likert_5"
+        else None,
+        "success_score": draw(st.integers(1, 10)) if rubric == "score_1_10" else None,
+        "analysis_cost": draw(
+            st.sampled_from([None, Decimal("0"), Decimal("0.000125"), Decimal("0.0042")])
+        ),
+    }
+
+
 @st.composite
 def conversations(draw: st.DrawFn, tenants: list[uuid.UUID], agents: list[uuid.UUID]) -> Conv:
     index = draw(st.integers(0, len(agents) - 1))
@@ -88,6 +127,10 @@ def conversations(draw: st.DrawFn, tenants: list[uuid.UUID], agents: list[uuid.U
         sentiment=draw(st.sampled_from(["positive", "neutral", "negative", "unknown"])),
         # Active ones: recently heard from or long idle (never near the idle boundary).
         last_activity_at=max(started, NOW - idle) if status == "Active" else started,
+        ended_reason=draw(st.sampled_from([None, *REASONS])),
+        cost=draw(COSTS),
+        latencies=draw(st.lists(LATENCY, max_size=6)),
+        **draw(verdicts()),
     )
 
 
@@ -101,7 +144,20 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         st.lists(
             st.tuples(
                 st.integers(0, 10_000),
-                st.sampled_from(["status", "sentiment", "duration", "move", "delete", "agent"]),
+                st.sampled_from(
+                    [
+                        "status",
+                        "sentiment",
+                        "duration",
+                        "move",
+                        "delete",
+                        "agent",
+                        "reason",
+                        "cost",
+                        "latency",
+                        "verdict",
+                    ]
+                ),
                 instants(),
                 st.sampled_from(DURATIONS),
             ),
@@ -117,7 +173,8 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "late": late,
         "edits": edits,
         "rollup_again": draw(st.booleans()),
-        "tz": draw(st.sampled_from(ZONES)),
+        # UTC twice as often: every closed day is then a whole day of its period.
+        "tz": draw(st.sampled_from(["UTC", *ZONES])),
         "granularity": draw(st.sampled_from(["day", "week", "month"])),
         "range": draw(
             st.one_of(
@@ -149,8 +206,22 @@ def _edit(db: Db, rows: list[Conv], edit: tuple[int, str, datetime, Decimal | No
         "delete": "DELETE FROM kalimera_conversations WHERE tenant_id = %(t)s AND id = %(i)s",
         "agent": "UPDATE kalimera_conversations SET agent_id = %(a)s"
         " WHERE tenant_id = %(t)s AND id = %(i)s",
+        # Late outcomes: telephony's PATCH, a re-uploaded turn, a new analysis.
+        "reason": "UPDATE kalimera_conversations SET ended_reason = CASE WHEN ended_reason"
+        " IS NULL THEN 'busy' WHEN ended_reason = 'busy' THEN 'voicemail' END"
+        " WHERE tenant_id = %(t)s AND id = %(i)s",
+        "cost": "UPDATE kalimera_conversations SET cost = CASE WHEN cost IS NULL THEN"
+        """ '{"currency": "EUR", "llm": 0.25}'::jsonb END WHERE tenant_id = %(t)s AND id = %(i)s""",
+        "latency": "UPDATE kalimera_conversations SET latency_rounded_ms ="
+        " latency_rounded_ms || %(ms)s::int WHERE tenant_id = %(t)s AND id = %(i)s",
+        "verdict": "UPDATE kalimera_conversations SET analysis_status = 'done',"
+        " success_rubric = 'pass_fail', success_result = CASE success_result WHEN 'pass' THEN"
+        " 'fail' ELSE 'pass' END, success_score = NULL,"
+        " analysis_cost = coalesce(analysis_cost, 0) + 0.001"
+        " WHERE tenant_id = %(t)s AND id = %(i)s",
     }[kind]
-    db.execute(sql, {**key, "d": duration, "at": at, "a": uuid.uuid4()})
+    ms = int(duration or 0) * 10
+    db.execute(sql, {**key, "d": duration, "at": at, "a": uuid.uuid4(), "ms": ms})
 
 
 # --- ground truth: one plain query per statistic ------------------------------------------
@@ -271,6 +342,55 @@ ORDER BY started_at DESC, id DESC LIMIT %(limit)s
 """
 
 
+ENDED_ROWS = f"""
+SELECT date_trunc(%(g)s, c.started_at AT TIME ZONE %(tz)s)::date AS period, c.*,
+       CASE WHEN c.cost IS NULL AND c.analysis_cost IS NULL THEN NULL
+            ELSE coalesce((c.cost->>'telephony')::numeric, 0)
+                 + coalesce((c.cost->>'stt')::numeric, 0)
+                 + coalesce((c.cost->>'llm')::numeric, 0) + coalesce((c.cost->>'tts')::numeric, 0)
+                 + coalesce((c.cost->>'other')::numeric, 0) + coalesce(c.analysis_cost, 0)
+       END AS total_cost
+FROM kalimera_conversations c
+WHERE {IN_RANGE} AND c.status IN ('Completed', 'Failed')
+"""  # noqa: S608
+
+# One row per period and one for the whole range (period NULL).
+TRUTH_OUTCOMES = f"""
+SELECT period, count(*) AS ended,
+       count(*) FILTER (WHERE analysis_status = 'done') AS analysed,
+       count(*) FILTER (WHERE success_rubric = 'pass_fail') AS success_evaluated,
+       count(*) FILTER (WHERE success_rubric = 'pass_fail' AND success_result = 'pass')
+           AS success_pass,
+       round(100.0 * count(*) FILTER (WHERE success_rubric = 'pass_fail'
+                                      AND success_result = 'pass')
+             / nullif(count(*) FILTER (WHERE success_rubric = 'pass_fail'), 0), 1) AS success_rate,
+       round(avg(success_score) FILTER (WHERE success_rubric = 'score_1_10'), 2) AS avg_score
+FROM ({ENDED_ROWS}) AS c
+GROUP BY GROUPING SETS ((period), ())
+"""  # noqa: S608
+
+TRUTH_REASONS = f"""
+SELECT period, coalesce(ended_reason, 'unknown') AS reason, count(*) AS n
+FROM ({ENDED_ROWS}) AS c
+GROUP BY GROUPING SETS ((period, 2), (2))
+"""  # noqa: S608
+
+TRUTH_COSTS = f"""
+SELECT period, coalesce(cost->>'currency', 'unknown') AS currency, sum(total_cost) AS total,
+       round(avg(total_cost), 6) AS avg, count(*) AS n
+FROM ({ENDED_ROWS}) AS c
+WHERE total_cost IS NOT NULL
+GROUP BY GROUPING SETS ((period, 2), (2))
+"""  # noqa: S608
+
+TRUTH_LATENCY = f"""
+SELECT period, percentile_disc(0.5) WITHIN GROUP (ORDER BY t.v) AS p50,
+       percentile_disc(0.9) WITHIN GROUP (ORDER BY t.v) AS p90
+FROM ({ENDED_ROWS}) AS c CROSS JOIN LATERAL unnest(c.latency_rounded_ms) AS t(v)
+GROUP BY GROUPING SETS ((period), ())
+"""  # noqa: S608
+
+
 def _num(value: Any) -> Decimal | None:
     """A JSON number or a SQL numeric, comparable exactly."""
     return None if value is None else Decimal(str(value)).normalize()
@@ -278,6 +398,56 @@ def _num(value: Any) -> Decimal | None:
 
 def _counts(db: Db, sql: str, params: dict[str, Any]) -> dict[Any, int]:
     return {row["key"]: row["n"] for row in db.execute(sql, params)}
+
+
+def check_outcomes(
+    db: Db, client: httpx.Client, query: dict[str, Any], p: dict[str, Any], g: str
+) -> None:
+    """The outcome statistics, every period and the totals, against plain SQL."""
+    got = client.get("/kalimera/statistics/outcomes", params={**query, "granularity": g})
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["granularity"] == g
+    truth = db.execute(TRUTH_HISTORY, {**p, "g": g})  # the periods
+    assert [x["period_start"] for x in body["series"]] == [r["period"].isoformat() for r in truth]
+    q = {**p, "g": g}
+    counts = {r["period"]: r for r in db.execute(TRUTH_OUTCOMES, q)}
+    reasons: dict[Any, dict[str, int]] = {}
+    for r in db.execute(TRUTH_REASONS, q):
+        reasons.setdefault(r["period"], {})[r["reason"]] = r["n"]
+    costs: dict[Any, dict[str, dict[str, Any]]] = {}
+    for r in db.execute(TRUTH_COSTS, q):
+        costs.setdefault(r["period"], {})[r["currency"]] = r
+    latency = {r["period"]: r for r in db.execute(TRUTH_LATENCY, q)}
+    points = [(date.fromisoformat(x["period_start"]), x) for x in body["series"]]
+    for period, point in [*points, (None, body["totals"])]:
+        row = counts.get(period, {})
+        for key in ("ended", "analysed", "success_evaluated", "success_pass"):
+            assert point[key] == row.get(key, 0), (period, key, point, row)
+        for key in ("success_rate", "avg_score"):
+            assert _num(point[key]) == _num(row.get(key)), (period, key, point, row)
+        assert point["by_ended_reason"] == dict.fromkeys(REASONS, 0) | reasons.get(period, {})
+        mine = costs.get(period, {})
+        assert {
+            k: (_num(v["total"]), _num(v["avg"]), v["conversations"])
+            for k, v in point["cost_by_currency"].items()
+        } == {k: (_num(v["total"]), _num(v["avg"]), v["n"]) for k, v in mine.items()}, (
+            period,
+            point,
+            mine,
+        )
+        one = next(iter(mine.items())) if len(mine) == 1 else None
+        if not mine:
+            assert (point["cost_total"], point["cost_avg"], point["currency"]) == (0, None, None)
+        elif one is None:
+            assert (point["cost_total"], point["cost_avg"], point["currency"]) == (None, None, None)
+        else:
+            assert _num(point["cost_total"]) == _num(one[1]["total"])
+            assert _num(point["cost_avg"]) == _num(one[1]["avg"])
+            assert point["currency"] == (None if one[0] == "unknown" else one[0])
+        lat = latency.get(period, {})
+        assert point["latency_p50_ms"] == lat.get("p50"), (period, point, lat)
+        assert point["latency_p90_ms"] == lat.get("p90"), (period, point, lat)
 
 
 def check_everything(
@@ -354,6 +524,8 @@ def check_everything(
     assert body["active_total"] == truth_rt["inbound"] + truth_rt["outbound"]
     assert body["as_of"].endswith("Z")
 
+    check_outcomes(db, client, query, p, g)
+
     # recent logs
     got = client.get(
         "/kalimera/statistics/recent-logs",
@@ -412,6 +584,16 @@ def test_busy_days_answered_from_hour_rows_equal_the_ground_truth(
                 language=["en", "el", None][i % 3],
                 duration=DURATIONS[i % len(DURATIONS)],
                 sentiment=["positive", "neutral", "negative", "unknown"][i % 4],
+                ended_reason=[None, *REASONS][i % 13],
+                cost=[None, {"currency": "EUR", "telephony": i / 1000}][i % 2],
+                latencies=[(i * 37) % 90 * 10 for _ in range(i % 4)],
+                analysis_status=["done", None, "pending"][i % 3],
+                success_rubric=["pass_fail", "score_1_10", None][i % 3],
+                success_result=["pass", None, None][i % 3]
+                if i % 5
+                else ["fail", None, None][i % 3],
+                success_score=[None, i % 10 + 1, None][i % 3],
+                analysis_cost=Decimal(i) / 10000 if i % 7 else None,
             )
             for i in range(count)
         ]
