@@ -3,6 +3,10 @@
 The agent is checked here, in SQL on ``kalimera_ai_agents`` (the analysis domain does not import
 the agents domain): the table's foreign key makes a plan's agent exist, and these statements
 tell an unknown agent (404) from an agent without a plan (the default plan).
+
+Over 400 lines because it is the domain's one SQL module (plans, results, runs and their items):
+each statement is short, and splitting them by table would split transactions the service
+runs across them.
 """
 
 import uuid

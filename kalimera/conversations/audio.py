@@ -15,6 +15,9 @@ computed in C (``anycrc``), and the tail searches share a ``Budget`` of CRC'd by
 to the window, so a file of nothing but valid frame headers or page headers is refused after a
 bounded amount of work instead of re-scanning the window for every candidate.
 
+Over 400 lines because each format's completeness check is its own small parser; they share the
+sparse reader and the work budget, which is why they live together.
+
 Over 400 lines, on purpose: it is one concern (is this audio of its type, whole, and how long),
 and its parts are bound together by the work bounds above. ``SparseFile`` counts the parser's
 reads and refuses with ``BadAudio``; the format checks read through it within the same

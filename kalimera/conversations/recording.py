@@ -16,6 +16,9 @@ used by both sides:
 - the outcomes (``TurnOutcomes``): ``ended_reason`` and ``cost`` (a JSON object), which telephony
   sends with the final turn and which replace the conversation's, and ``latency_ms``, an output
   turn's. The upload refuses a bad one (422 naming it), the ingestion rejects the recording.
+
+Over 400 lines on purpose: it is the contract, and both of its sides (writing and reading) stay
+in one module so that neither can drift from the other.
 """
 
 from __future__ import annotations

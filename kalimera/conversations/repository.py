@@ -1,5 +1,10 @@
 """SQL for conversations, recordings and ingestion bookkeeping. Never commits: the caller's
-``transaction`` is the unit of work."""
+``transaction`` is the unit of work.
+
+Over 400 lines, one statement per intent: the listing's filters and word search, the ingestion's
+claims and recomputation, and the API's reads share the conversation row's columns. The next
+split is the listing's SQL into a module of its own (noted in the session's closing note).
+"""
 
 from __future__ import annotations
 

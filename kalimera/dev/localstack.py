@@ -13,6 +13,9 @@ running on ``.local/``, where the next stack would start a second Azurite on the
   same parent-death signal runs ``pg_ctl stop`` when it fires;
 - and, as the net under both, each stack records its children in ``stack-<pid>.pids`` under its
   folder: a new stack stops the children of a record whose owner is gone before starting its own.
+
+Over 400 lines: three services, each started, waited for and stopped, and the crash net above;
+dev-only (never deployed, see .funcignore).
 """
 
 from __future__ import annotations
