@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from kalimera.db import Conn
 from kalimera.statistics.measures import (
@@ -355,30 +355,34 @@ async def _claim(conn: Conn, *, today: date, after: Pair, limit: int) -> list[Pa
 async def _fit(conn: Conn, claimed: list[Pair], budget: int) -> list[Pair]:
     """The leading claimed days whose conversations fit in ``budget`` (at least one day). The
     days left out stay locked until the batch commits and are claimed again by the next batch."""
-    cur = await conn.execute(
-        _SIZE,
-        {
-            "tenants": [tenant for tenant, _ in claimed],
-            "starts": [_midnight(day) for _, day in claimed],
-            "stops": [_midnight(day + timedelta(days=1)) for _, day in claimed],
-            "rows": budget,
-        },
-    )
+    cur = await conn.execute(_SIZE, {**pair_arrays(claimed), "rows": budget})
     running = [int(row["n"]) for row in await cur.fetchall()]
     return claimed[: max(1, sum(1 for n in running if n <= budget))]
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
+def pair_arrays(pairs: list[Pair]) -> dict[str, str]:
+    """The pairs as the four arrays every statement of a batch reads (``_PAIRS``): tenants,
+    days and each day's UTC bounds, as PostgreSQL array literals.
+
+    Made once a batch and sent as text: psycopg adapts a list parameter element by element in
+    Python (10 to 20 microseconds an element, C extension included), and a batch of 4,000 days
+    sent its four arrays to nine statements: about half a second of the worker's CPU a batch,
+    on the cores the database needs. A literal is one string for psycopg, one parse for the
+    server."""
+    return {
+        "tenants": "{" + ",".join(str(tenant) for tenant, _ in pairs) + "}",
+        "days": "{" + ",".join(day.isoformat() for _, day in pairs) + "}",
+        "starts": "{" + ",".join(f"{day.isoformat()} 00:00+00" for _, day in pairs) + "}",
+        "stops": "{"
+        + ",".join(f"{(day + timedelta(days=1)).isoformat()} 00:00+00" for _, day in pairs)
+        + "}",
+    }
 
 
 async def _recompute(conn: Conn, pairs: list[Pair]) -> int:
     """Recompute these days; returns how many conversations they hold."""
     params = {
-        "tenants": [tenant for tenant, _ in pairs],
-        "days": [day for _, day in pairs],
-        "starts": [_midnight(day) for _, day in pairs],
-        "stops": [_midnight(day + timedelta(days=1)) for _, day in pairs],
+        **pair_arrays(pairs),
         "all": ALL_AGENTS,
         "busy": BUSY_DAY,
     }
