@@ -21,6 +21,7 @@ from kalimera.contacts.csv_upload import csv_limit
 from kalimera.contacts.routes import router as contacts_router
 from kalimera.conversations import upload
 from kalimera.conversations.routes import router as conversations_router
+from kalimera.conversations.routes import settings_router
 from kalimera.deps import principal_for
 from kalimera.services import Services
 from kalimera.settings import Settings, get_settings
@@ -34,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     agents_router,
     contacts_router,
     conversations_router,
+    settings_router,
     statistics_router,
     tokens_router,
 ]

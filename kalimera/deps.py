@@ -93,6 +93,7 @@ ConversationsRead = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_REA
 ConversationsWrite = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_WRITE))]
 StatisticsRead = Annotated[Principal, Depends(require(Scope.STATISTICS_READ))]
 TokensAdmin = Annotated[Principal, Depends(require(Scope.TOKENS_ADMIN))]
+SettingsAdmin = Annotated[Principal, Depends(require(Scope.SETTINGS_ADMIN))]
 
 
 IfMatch = Annotated[

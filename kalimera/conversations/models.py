@@ -318,3 +318,32 @@ class VoiceUploadUrl(BaseModel):
         "recording's metadata (x-ms-meta-*)"
     )
     expires_at: datetime = Field(description="The URL works until then (15 minutes)")
+
+
+RETENTION_DAYS_MAX = 3650  # ten years: the CHECK of kalimera_retention (migration 0024)
+RetentionDays = Annotated[int, Field(strict=True, ge=1, le=RETENTION_DAYS_MAX)]
+
+
+class RetentionUpdate(BaseModel):
+    """The tenant's retention: its conversations older than ``days`` are erased, with their
+    recordings and history, by the timer; ``null`` keeps them until deleted."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"days": 365}]})
+
+    days: RetentionDays | None = Field(
+        description="Days a conversation is kept after it started (1 to 3650), or null: forever"
+    )
+
+
+class RetentionRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"days": 365, "updated_at": "2026-12-01T09:00:00Z", "due": 42}]
+        }
+    )
+
+    days: int | None = Field(description="The retention in days, or null: kept until deleted")
+    updated_at: datetime | None = Field(description="When it was last set")
+    due: int = Field(
+        description="How many conversations this retention would erase now (the dry-run count)"
+    )

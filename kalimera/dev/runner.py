@@ -3,8 +3,9 @@
 On Azure the Functions host runs the blob, queue and timer triggers; here the same functions are
 driven by background jobs: the poller over Azurite (``kalimera.dev.poller``) for the blob trigger,
 its consumer of the analysis queue for the queue trigger, the analysis relay's sweeper every few
-seconds, and the statistics rollup and the recordings sweep every five minutes for the timer. A
-job is an async callable in ``BACKGROUND_JOBS`` that runs until cancelled.
+seconds, the statistics rollup and the recordings sweep every five minutes for the timer, and the
+retention with the erasure sweeper every minute. A job is an async callable in
+``BACKGROUND_JOBS`` that runs until cancelled.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rich.console import Console
 from kalimera import settings as settings_module
 from kalimera.app import create_app
 from kalimera.auth import DEFAULT_SCOPES, create_token, revoke_tokens_named
+from kalimera.conversations.erasure import retention_timer
 from kalimera.conversations.sweep import sweep
 from kalimera.db import transaction
 from kalimera.dev.localstack import LocalStack, port_answers
@@ -40,6 +42,7 @@ BackgroundJob = Callable[[Services], Awaitable[None]]
 
 TIMER_SECONDS = 300  # the nightly timer's work, every five minutes under `kalimera run`
 RELAY_SECONDS = 5  # the analysis relay's sweeper (every minute on Azure)
+ERASURE_SECONDS = 60  # retention and the erasure sweeper (every minute on Azure too)
 
 
 def every(seconds: float, work: Callable[..., Awaitable[object]]) -> BackgroundJob:
@@ -63,6 +66,7 @@ BACKGROUND_JOBS: list[BackgroundJob] = [
     every(RELAY_SECONDS, relay_analysis),
     every(TIMER_SECONDS, rollup_statistics),
     every(TIMER_SECONDS, sweep),
+    every(ERASURE_SECONDS, retention_timer),
 ]
 
 DEV_TOKEN_NAME = "kalimera run"  # noqa: S105 - a label, not a secret
