@@ -227,7 +227,10 @@ async def get_conversation(
     "/conversations/{conversation_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401, 403, 404, 422, 503),
+    responses={
+        204: {"description": "Erased: the call is gone from every store and every statistic"},
+        **problem_responses(401, 403, 404, 422, 503),
+    },
 )
 async def delete_conversation(
     conversation_id: uuid.UUID, principal: ConversationsWrite, services: ServicesDep
