@@ -54,13 +54,17 @@ CREATE TABLE kalimera_erasure_log (
 CREATE INDEX kalimera_erasure_log_recent_idx ON kalimera_erasure_log (tenant_id, erased_at DESC);
 SELECT kalimera_protect_tenant_table('kalimera_erasure_log');
 
+-- An erasure finds a conversation's re-run items by it (the key leads with the run).
+CREATE INDEX kalimera_analysis_run_items_conversation_idx
+    ON kalimera_analysis_run_items (tenant_id, conversation_id);
+
 -- Erase a tenant's conversations, in the caller's transaction: lock them, note the storage
 -- they leave (kalimera_erasure_pending), delete what refers to them without a foreign key (the
--- analysis requests, the upload seqs, the processed blob versions), delete the rows (their
--- turns, search terms and analysis results go by cascade; the statistics triggers mark their
--- days dirty), and log the erasure when it erased anything. One function, so that a DELETE, a
--- contact's erasure (another domain: kalimera/contacts) and the retention timer erase alike.
--- Returns how many conversations and recordings went.
+-- analysis requests, the upload seqs, the processed blob versions), finish their re-run items,
+-- delete the rows (their turns, search terms and analysis results go by cascade; the statistics
+-- triggers mark their days dirty), and log the erasure when it erased anything. One function,
+-- so that a DELETE, a contact's erasure (another domain: kalimera/contacts) and the retention
+-- timer erase alike. Returns how many conversations and recordings went.
 CREATE FUNCTION kalimera_erase_conversations(
     tenant uuid, ids uuid[], why text, token uuid, OUT conversations integer,
     OUT recordings integer
@@ -93,6 +97,10 @@ BEGIN
             available_at = now(), settle_at = now() + interval '10 minutes';
     DELETE FROM kalimera_analysis_outbox
      WHERE tenant_id = tenant AND conversation_id = ANY(erased);
+    -- A re-run's items for them finish as skipped (their requests just went): the run ends.
+    UPDATE kalimera_analysis_run_items SET state = 'skipped'
+     WHERE tenant_id = tenant AND conversation_id = ANY(erased)
+       AND state IN ('waiting', 'queued', 'started');
     DELETE FROM kalimera_upload_seqs WHERE tenant_id = tenant AND conversation_id = ANY(erased);
     DELETE FROM kalimera_processed_recordings WHERE tenant_id = tenant AND blob_name = ANY(names);
     DELETE FROM kalimera_conversations WHERE tenant_id = tenant AND id = ANY(erased);

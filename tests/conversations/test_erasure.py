@@ -314,3 +314,27 @@ def test_a_failed_contact_delete_erases_nothing(server: Server, tenant: Tenant) 
     )
     assert_problem(bad, 422)
     assert rows(server.settings, "kalimera_erasure_log", tenant.id) == []
+
+
+def test_an_erased_calls_analysis_requests_go_and_its_rerun_item_is_skipped(
+    server: Server, tenant: Tenant
+) -> None:
+    settings = server.settings
+    agent_id, conversation_id, _ = _call(server, tenant, turns=1)
+    run_id = uuid.uuid4()
+    query(
+        settings,
+        "WITH r AS (INSERT INTO kalimera_analysis_runs (tenant_id, id, agent_id, plan_version,"
+        "  since, until, total) VALUES (%(t)s, %(r)s, %(a)s, 1, '2026-01-01', '2026-12-31', 1)"
+        "  RETURNING 1),"
+        " i AS (INSERT INTO kalimera_analysis_run_items (tenant_id, run_id, conversation_id, state)"
+        "  SELECT %(t)s, %(r)s, %(c)s, 'queued' FROM r RETURNING 1)"
+        " INSERT INTO kalimera_analysis_outbox (tenant_id, kind, conversation_id, run_id, reason)"
+        " SELECT %(t)s, 'analyse', %(c)s, %(r)s, 'run' FROM i RETURNING 1",
+        {"t": tenant.id, "r": run_id, "a": agent_id, "c": conversation_id},
+    )
+    assert tenant.client.delete(f"/kalimera/conversations/{conversation_id}").status_code == 204
+    c = uuid.UUID(conversation_id)
+    assert rows(settings, "kalimera_analysis_outbox", tenant.id, conversation_id=c) == []
+    (item,) = rows(settings, "kalimera_analysis_run_items", tenant.id, run_id=run_id)
+    assert item["state"] == "skipped"
