@@ -28,17 +28,19 @@ numbers, names or words.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from kalimera.conversations import erasure_repository as repository
 from kalimera.conversations.erasure_repository import Erased
 from kalimera.conversations.history import partition_key
-from kalimera.conversations.models import RetentionRead, RetentionUpdate
+from kalimera.conversations.models import ErasureLog, RetentionRead, RetentionUpdate
 from kalimera.conversations.recording import SIDECAR_EXTENSION, conversation_prefix
 from kalimera.db import Conn, transaction
 from kalimera.errors import NotFound
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+INLINE_SECONDS = 10  # a DELETE waits this long for storage, then leaves it to the sweeper
 SWEEP_BATCH = 100  # pending conversations a sweep cleans
 SWEEP_ROUNDS = 20  # sweeps a timer run makes at most (each takes rows the others did not)
 SWEEP_LEASE = timedelta(minutes=5)  # a sweeper that dies frees its rows after this
@@ -55,7 +58,9 @@ RETENTION_BATCH = 200  # conversations one retention transaction erases
 RETENTION_BATCHES = 25  # batches per tenant per run: a run stays bounded, the next continues
 
 
-class Reason:
+class Reason(StrEnum):
+    """Why calls were erased, as the log says (the contacts domain writes CONTACT itself)."""
+
     API = "api"
     CONTACT = "contact"
     RETENTION = "retention"
@@ -69,7 +74,7 @@ async def erase_conversation(
     token_id: uuid.UUID | None,
 ) -> Erased:
     """Erase one conversation of the tenant (404 when it has none such: another tenant's, or
-    erased already), then its storage at once."""
+    erased already), then its storage at once, for at most ``INLINE_SECONDS``."""
     async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         erased = await repository.erase(
             conn=conn,
@@ -83,7 +88,11 @@ async def erase_conversation(
         left = await repository.pending(
             conn=conn, tenant_id=tenant_id, conversation_ids=[conversation_id]
         )
-    await clean_all(services=services, rows=left)
+    try:
+        async with asyncio.timeout(INLINE_SECONDS):
+            await clean_all(services=services, rows=left)
+    except TimeoutError:  # storage hangs: the call is gone; the sweeper deletes the rest
+        logger.warning("erasing the storage of %s timed out; left to the sweeper", conversation_id)
     return erased
 
 
@@ -214,6 +223,13 @@ async def _due(conn: Conn, tenant_id: uuid.UUID, days: int | None) -> int:
     if days is None:
         return 0
     return await repository.count_older(conn=conn, tenant_id=tenant_id, days=days)
+
+
+async def erasures(*, services: Services, tenant_id: uuid.UUID, limit: int) -> ErasureLog:
+    """The tenant's latest erasures, newest first."""
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
+        found = await repository.log(conn=conn, tenant_id=tenant_id, limit=limit)
+    return ErasureLog.model_validate({"items": found})
 
 
 @dataclass(frozen=True, slots=True)

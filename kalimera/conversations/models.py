@@ -347,3 +347,33 @@ class RetentionRead(BaseModel):
     due: int = Field(
         description="How many conversations this retention would erase now (the dry-run count)"
     )
+
+
+class ErasureRead(BaseModel):
+    """One erasure, as the log keeps it: counts, why and who; never what was erased."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reason": "api",
+                    "token_id": "0b3f7c1e-2d4a-4f5b-9c8d-7e6f5a4b3c2d",
+                    "conversations": 1,
+                    "recordings": 6,
+                    "erased_at": "2026-12-01T09:00:00Z",
+                }
+            ]
+        }
+    )
+
+    reason: Literal["api", "contact", "retention"] = Field(
+        description="api: a DELETE; contact: a contact deleted with its calls; retention: the timer"
+    )
+    token_id: uuid.UUID | None = Field(description="The token that asked; null for the timer")
+    conversations: int
+    recordings: int
+    erased_at: datetime
+
+
+class ErasureLog(BaseModel):
+    items: list[ErasureRead] = Field(description="Newest first")

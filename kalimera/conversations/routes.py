@@ -25,6 +25,7 @@ from kalimera.conversations.models import (
     ConversationStatus,
     ConversationUpdate,
     EndedReason,
+    ErasureLog,
     ProfileType,
     RetentionRead,
     RetentionUpdate,
@@ -250,6 +251,15 @@ async def delete_conversation(
 async def get_retention(principal: SettingsAdmin, services: ServicesDep) -> RetentionRead:
     """The tenant's retention, and how many conversations it would erase now (``due``)."""
     return await erasure.retention(services=services, tenant_id=principal.tenant_id)
+
+
+@settings_router.get("/erasures", responses=problem_responses(401, 403, 422, 503))
+async def list_erasures(
+    principal: SettingsAdmin, services: ServicesDep, limit: Limit = 50
+) -> ErasureLog:
+    """The tenant's erasures, newest first: how many calls and recordings went, why, and which
+    token asked. The log holds no personal data, so it is kept."""
+    return await erasure.erasures(services=services, tenant_id=principal.tenant_id, limit=limit)
 
 
 @settings_router.put("/retention", responses=problem_responses(400, 401, 403, 422, 503))

@@ -205,3 +205,35 @@ def test_the_cli_dry_run_counts_per_tenant_and_the_enforcement_erases(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["conversations"] == 2
     assert _left(server.settings, admin.id) == 1
+
+
+def test_an_administrator_reads_the_erasure_log_without_personal_data(
+    server: Server, new_tenant: Callable[..., Tenant]
+) -> None:
+    admin = new_tenant((*ADMIN, Scope.AGENTS_RUNTIME))
+    _, conversation_id, _ = _call(server, admin)
+    assert admin.client.delete(f"/kalimera/conversations/{conversation_id}").status_code == 204
+    _calls(server.settings, admin.id, 9, 9)
+    assert admin.client.put(PATH, json={"days": 3}).status_code == 200
+    _enforce(server.settings, admin.id)
+
+    log = admin.client.get("/kalimera/settings/erasures")
+    assert log.status_code == 200, log.text
+    items = log.json()["items"]
+    assert [(e["reason"], e["conversations"], e["recordings"]) for e in items] == [
+        ("retention", 2, 0),
+        ("api", 1, 2),
+    ]
+    assert items[0]["token_id"] is None
+    assert items[1]["token_id"] is not None
+    assert set(items[0]) == {"reason", "token_id", "conversations", "recordings", "erased_at"}
+    assert conversation_id not in log.text
+    assert (
+        len(admin.client.get("/kalimera/settings/erasures", params={"limit": 1}).json()["items"])
+        == 1
+    )
+    assert_problem(admin.client.get("/kalimera/settings/erasures", params={"limit": 0}), 422)
+    others = new_tenant(ADMIN)
+    assert others.client.get("/kalimera/settings/erasures").json() == {"items": []}
+    everyone = new_tenant()
+    assert_problem(everyone.client.get("/kalimera/settings/erasures"), 403)
