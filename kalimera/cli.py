@@ -34,10 +34,10 @@ cli.add_typer(dev_cli)  # `kalimera run`, `kalimera demo`
 cli.add_typer(token_cli, name="token")
 cli.add_typer(deploy_cli)  # `kalimera openapi`
 cli.add_typer(ingest_cli, name="ingest")
-cli.add_typer(retention_cli, name="retention")
 cli.add_typer(secrets_cli, name="secrets")
 cli.add_typer(stats_cli, name="stats")
 cli.add_typer(analysis_cli, name="analysis")
+cli.add_typer(retention_cli, name="retention")
 
 
 @cli.callback()

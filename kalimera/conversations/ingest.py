@@ -33,15 +33,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from kalimera import outbox
-from kalimera.conversations import (
-    attempts,
-    erasure_repository,
-    history,
-    reading,
-    recording,
-    repository,
-    sentiment,
-)
+from kalimera.conversations import attempts, history, reading, recording, repository, sentiment
+from kalimera.conversations.erasure_repository import erasure_pending
 from kalimera.conversations.reading import Recording, Rejected
 from kalimera.db import Conn, transaction
 
@@ -187,9 +180,7 @@ async def _write(
     if conversation is None:
         raise Rejected(f"unknown agent {p.agent_id} for tenant {p.tenant_id}")
     # After the lock: an erasure that held the row has committed, and its pending row is seen.
-    if await erasure_repository.erasure_pending(
-        conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id
-    ):
+    if await erasure_pending(conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id):
         raise Rejected(f"conversation {p.conversation_id} was erased")
     if conversation["agent_id"] != p.agent_id:
         msg = f"conversation {p.conversation_id} belongs to agent {conversation['agent_id']}"

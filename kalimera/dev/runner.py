@@ -3,9 +3,8 @@
 On Azure the Functions host runs the blob, queue and timer triggers; here the same functions are
 driven by background jobs: the poller over Azurite (``kalimera.dev.poller``) for the blob trigger,
 its consumer of the analysis queue for the queue trigger, the analysis relay's sweeper every few
-seconds, the statistics rollup and the recordings sweep every five minutes for the timer, and the
-retention with the erasure sweeper every minute. A job is an async callable in
-``BACKGROUND_JOBS`` that runs until cancelled.
+seconds, and the statistics rollup and the recordings sweep every five minutes for the timer. A
+job is an async callable in ``BACKGROUND_JOBS`` that runs until cancelled.
 """
 
 from __future__ import annotations
@@ -42,7 +41,9 @@ BackgroundJob = Callable[[Services], Awaitable[None]]
 
 TIMER_SECONDS = 300  # the nightly timer's work, every five minutes under `kalimera run`
 RELAY_SECONDS = 5  # the analysis relay's sweeper (every minute on Azure)
-ERASURE_SECONDS = 60  # retention and the erasure sweeper (every minute on Azure too)
+# The retention timer and the erasure sweeper (kalimera.conversations.erasure): every minute, as
+# on Azure.
+ERASURE_SECONDS = 60
 
 
 def every(seconds: float, work: Callable[..., Awaitable[object]]) -> BackgroundJob:
