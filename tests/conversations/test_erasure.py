@@ -338,3 +338,19 @@ def test_an_erased_calls_analysis_requests_go_and_its_rerun_item_is_skipped(
     assert rows(settings, "kalimera_analysis_outbox", tenant.id, conversation_id=c) == []
     (item,) = rows(settings, "kalimera_analysis_run_items", tenant.id, run_id=run_id)
     assert item["state"] == "skipped"
+
+
+def test_recordings_named_in_upper_case_are_erased_too(server: Server, tenant: Tenant) -> None:
+    """Telephony may write the ids of a name in upper case; the ingestion keeps the name as
+    written, and the erasure deletes it by that name (and a rejected one by its prefix)."""
+    settings = server.settings
+    agent_id = make_agent(settings, tenant.id)
+    conversation_id = uuid.uuid4()
+    prefix = f"{tenant.id}/{agent_id}/{conversation_id}/".upper()
+    put_blob(settings, f"{prefix}000001-input.wav", wav_bytes(0.4))
+    assert ingest(settings, f"{prefix}000001-input.wav").outcome is Outcome.INGESTED
+    put_blob(settings, f"{prefix}000002-input.wav", b"not audio at all")
+    assert ingest(settings, f"{prefix}000002-input.wav").outcome is Outcome.REJECTED
+    assert len(blobs_under(settings, prefix)) == 2
+    assert tenant.client.delete(f"/kalimera/conversations/{conversation_id}").status_code == 204
+    assert blobs_under(settings, prefix) == []
