@@ -5,8 +5,10 @@ and no blob behind for good, and every erasure is logged without personal data."
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -354,3 +356,35 @@ def test_recordings_named_in_upper_case_are_erased_too(server: Server, tenant: T
     assert len(blobs_under(settings, prefix)) == 2
     assert tenant.client.delete(f"/kalimera/conversations/{conversation_id}").status_code == 204
     assert blobs_under(settings, prefix) == []
+
+
+def test_a_hung_blob_store_holds_a_delete_for_at_most_the_inline_bound(
+    server: Server, tenant: Tenant, settings_env: dict[str, str], blackhole: int
+) -> None:
+    settings = server.settings
+    agent_id, conversation_id, _ = _call(server, tenant, turns=1)
+    blob_port = re.search(
+        r"BlobEndpoint=http://127\.0\.0\.1:(\d+)", settings_env["KALIMERA_STORAGE"]
+    )
+    assert blob_port is not None
+    hung = settings_env["KALIMERA_STORAGE"].replace(f":{blob_port[1]}/", f":{blackhole}/")
+    broken = settings_with(settings_env, KALIMERA_STORAGE=hung)
+
+    async def erase(services: Services) -> float:
+        started = time.monotonic()
+        await erasure.erase_conversation(
+            services=services,
+            tenant_id=tenant.id,
+            conversation_id=uuid.UUID(conversation_id),
+            token_id=None,
+        )
+        return time.monotonic() - started
+
+    took = with_services(broken, erase)
+    assert erasure.INLINE_SECONDS <= took < erasure.INLINE_SECONDS + 5
+    assert tenant.client.get(f"/kalimera/conversations/{conversation_id}").status_code == 404
+    (left,) = rows(settings, "kalimera_erasure_pending", tenant.id)
+    assert left["available_at"] <= left["created_at"] + timedelta(seconds=1)  # the sweeper's now
+    sweep(settings, tenant.id)
+    assert blobs_under(settings, f"{tenant.id}/{agent_id}/{conversation_id}/") == []
+    assert rows(settings, "kalimera_erasure_pending", tenant.id) == []
