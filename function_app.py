@@ -70,3 +70,16 @@ async def relay_analysis(timer: func.TimerRequest) -> None:
 
     with telemetry.operation("relay_analysis", past_due=timer.past_due):
         await sweep(services=shared())
+
+
+# Every minute, not a setting: it is the erasure's guarantee (storage an erasure left is deleted,
+# or tried again, within a minute; a contact's erased calls rely on it), and each run is bounded.
+@app.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def enforce_retention(timer: func.TimerRequest) -> None:
+    """Erase the conversations past each tenant's retention (in bounded batches), then delete
+    the recordings and history that erasures left: see ``kalimera.conversations.erasure``."""
+    from kalimera.conversations.erasure import retention_timer
+    from kalimera.services import shared
+
+    with telemetry.operation("enforce_retention", past_due=timer.past_due):
+        await retention_timer(services=shared())

@@ -20,6 +20,8 @@ from kalimera.auth import TokenCache
 from kalimera.contacts.csv_upload import csv_limit
 from kalimera.contacts.routes import router as contacts_router
 from kalimera.conversations import upload
+from kalimera.conversations.erasure_routes import router as erasure_router
+from kalimera.conversations.erasure_routes import settings_router
 from kalimera.conversations.routes import router as conversations_router
 from kalimera.deps import principal_for
 from kalimera.services import Services
@@ -34,6 +36,8 @@ ROUTERS: list[APIRouter] = [
     agents_router,
     contacts_router,
     conversations_router,
+    erasure_router,
+    settings_router,
     statistics_router,
     tokens_router,
 ]

@@ -55,10 +55,11 @@ class Scope(StrEnum):
     STATISTICS_READ = "statistics:read"
     AGENTS_RUNTIME = "agents:runtime"
     TOKENS_ADMIN = "tokens:admin"
+    SETTINGS_ADMIN = "settings:admin"  # the tenant's settings, such as its retention
 
 
-# Granted only when asked for by name: the voice runtime's scope, and the power to make tokens.
-EXPLICIT_SCOPES = frozenset({Scope.AGENTS_RUNTIME, Scope.TOKENS_ADMIN})
+# Granted only when asked for by name: the voice runtime's scope, and the administrator's.
+EXPLICIT_SCOPES = frozenset({Scope.AGENTS_RUNTIME, Scope.TOKENS_ADMIN, Scope.SETTINGS_ADMIN})
 DEFAULT_SCOPES = tuple(s for s in Scope if s not in EXPLICIT_SCOPES)
 
 

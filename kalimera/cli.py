@@ -19,7 +19,7 @@ import typer
 from kalimera.agents.cli import secrets_cli
 from kalimera.analysis.cli import analysis_cli
 from kalimera.cli_support import console, settings, with_services
-from kalimera.conversations.cli import ingest_cli
+from kalimera.conversations.cli import ingest_cli, retention_cli
 from kalimera.deploy.cli import deploy_cli
 from kalimera.dev.cli import dev_cli
 from kalimera.statistics.cli import stats_cli
@@ -37,6 +37,7 @@ cli.add_typer(ingest_cli, name="ingest")
 cli.add_typer(secrets_cli, name="secrets")
 cli.add_typer(stats_cli, name="stats")
 cli.add_typer(analysis_cli, name="analysis")
+cli.add_typer(retention_cli, name="retention")
 
 
 @cli.callback()

@@ -92,6 +92,7 @@ ContactsWrite = Annotated[Principal, Depends(require(Scope.CONTACTS_WRITE))]
 ConversationsRead = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_READ))]
 ConversationsWrite = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_WRITE))]
 StatisticsRead = Annotated[Principal, Depends(require(Scope.STATISTICS_READ))]
+SettingsAdmin = Annotated[Principal, Depends(require(Scope.SETTINGS_ADMIN))]
 TokensAdmin = Annotated[Principal, Depends(require(Scope.TOKENS_ADMIN))]
 
 

@@ -36,8 +36,9 @@ PATH_IDS: dict[str, Callable[[Resources], dict[str, str]]] = {
     "/kalimera/analysis-runs/{run_id}": lambda r: {"run_id": r["run"]},
     "/kalimera/tokens/{token_id}": lambda r: {"token_id": r["token"]},
 }
-# Both tenants may manage tokens, so that only tenancy can refuse B (not a missing scope).
-SCOPES = (*DEFAULT_SCOPES, Scope.AGENTS_RUNTIME, Scope.TOKENS_ADMIN)
+# Both tenants may manage tokens and settings, so that only tenancy can refuse B (not a missing
+# scope).
+SCOPES = (*DEFAULT_SCOPES, Scope.AGENTS_RUNTIME, Scope.TOKENS_ADMIN, Scope.SETTINGS_ADMIN)
 
 # Valid requests (so that only tenancy can refuse them), by method and path template.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -148,3 +149,13 @@ def test_b_never_sees_a_in_its_lists(new_tenant: Callable[..., Tenant]) -> None:
     tokens = b.client.get("/kalimera/tokens").json()["tokens"]
     assert resources["token"] not in {t["id"] for t in tokens}
     assert len(tokens) == 1
+
+
+def test_a_tenants_settings_are_its_own(new_tenant: Callable[..., Tenant]) -> None:
+    """Routes without a path id act on the caller's tenant only: B's retention is not A's, and
+    erasing with B's token leaves A's calls (the DELETEs above already answered 404)."""
+    a, b = new_tenant(SCOPES), new_tenant(SCOPES)
+    assert a.client.put("/kalimera/settings/retention", json={"days": 30}).status_code == 200
+    assert b.client.get("/kalimera/settings/retention").json()["days"] is None
+    assert b.client.put("/kalimera/settings/retention", json={"days": 1}).status_code == 200
+    assert a.client.get("/kalimera/settings/retention").json()["days"] == 30

@@ -97,6 +97,24 @@ async def delete(
     return cur.rowcount == 1
 
 
+async def erase_calls(
+    *, conn: Conn, tenant_id: uuid.UUID, contact_id: int, token_id: uuid.UUID | None
+) -> int:
+    """Erase the contact's conversations (``contact_id``, migration 0022) by the one erasure
+    of migration 0024, which logs it (reason 'contact') and leaves their recordings and history
+    to the conversations' sweeper. How many went."""
+    cur = await conn.execute(
+        "SELECT conversations FROM kalimera_erase_conversations(%(tenant_id)s,"
+        " ARRAY(SELECT id FROM kalimera_conversations"
+        "       WHERE tenant_id = %(tenant_id)s AND contact_id = %(id)s),"
+        " 'contact', %(token)s)",
+        {"tenant_id": tenant_id, "id": contact_id, "token": token_id},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["conversations"])
+
+
 async def page(
     *,
     conn: Conn,

@@ -197,11 +197,22 @@ async def delete_contact(
     principal: ContactsWrite,
     services: ServicesDep,
     if_match: IfMatch = None,
+    erase_conversations: Annotated[
+        bool,
+        Query(
+            description="Erase the contact's conversations too (rows, recordings, history); "
+            "without it they stay, no longer linked to a contact"
+        ),
+    ] = False,
 ) -> ContactDeleted:
+    """Delete the contact; with ``erase_conversations=true``, its calls too (docs/retention.md:
+    their recordings and history go within minutes, by the erasure sweeper)."""
     await service.delete(
         services=services,
         tenant_id=principal.tenant_id,
         contact_id=contact_id,
         if_match=if_match,
+        erase_conversations=erase_conversations,
+        token_id=principal.token_id,
     )
     return ContactDeleted()

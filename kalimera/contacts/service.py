@@ -180,9 +180,22 @@ async def update(
 
 
 async def delete(
-    *, services: Services, tenant_id: uuid.UUID, contact_id: int, if_match: str | None = None
+    *,
+    services: Services,
+    tenant_id: uuid.UUID,
+    contact_id: int,
+    if_match: str | None = None,
+    erase_conversations: bool = False,
+    token_id: uuid.UUID | None = None,
 ) -> None:
+    """Delete the contact; its calls stay (their contact_id is cleared by the foreign key),
+    unless ``erase_conversations``: then they are erased too, in the same transaction (a 404
+    or 412 erases nothing)."""
     async with transaction(await services.db()) as conn:
+        if erase_conversations:
+            await repository.erase_calls(
+                conn=conn, tenant_id=tenant_id, contact_id=contact_id, token_id=token_id
+            )
         deleted = await repository.delete(
             conn=conn, tenant_id=tenant_id, contact_id=contact_id, version=parse_if_match(if_match)
         )

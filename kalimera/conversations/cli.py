@@ -13,6 +13,10 @@ from kalimera.cli_support import with_services
 ingest_cli = typer.Typer(
     help="Voice ingestion: rejected recordings and replays.", no_args_is_help=True
 )
+retention_cli = typer.Typer(
+    help="Retention and erasure (docs/retention.md): erase calls past each tenant's retention.",
+    no_args_is_help=True,
+)
 
 
 @ingest_cli.command("failures")
@@ -95,3 +99,40 @@ def reindex_words(
                 return total
 
     typer.echo(f"indexed the words of {with_services(work)} calls")
+
+
+@retention_cli.command("enforce")
+def enforce(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be erased; erase nothing.")
+    ] = False,
+    tenant: Annotated[uuid.UUID | None, typer.Option(help="Only this tenant.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array of objects.")] = False,
+) -> None:
+    """Erase the calls older than each tenant's retention, as the timer does (bounded batches:
+    run it again for the rest), then delete the recordings and history they left. With
+    ``--dry-run``, say per tenant how many would go."""
+    from dataclasses import asdict
+
+    from kalimera.conversations import erasure
+    from kalimera.listing import show
+
+    async def work(services):  # type: ignore[no-untyped-def]
+        runs = await erasure.enforce_retention(services=services, dry_run=dry_run, tenant_id=tenant)
+        if not dry_run:
+            await erasure.sweep(services=services)
+        return runs
+
+    columns = {"tenant_id": "tenant", "days": "days", "conversations": "conversations"}
+    if not dry_run:
+        columns["recordings"] = "recordings"
+    rows = [asdict(run) for run in with_services(work)]
+    show(rows, columns, as_json=as_json, empty="no tenant has a retention")
+
+
+@retention_cli.command("sweep")
+def sweep_leftovers() -> None:
+    """Delete the recordings and history that erasures left (a storage outage), now."""
+    from kalimera.conversations import erasure
+
+    typer.echo(f"cleaned {with_services(lambda s: erasure.sweep(services=s))} erased calls")

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalimera import outbox
 from kalimera.conversations import attempts, history, reading, recording, repository, sentiment
+from kalimera.conversations.erasure_repository import erasure_pending
 from kalimera.conversations.reading import Recording, Rejected
 from kalimera.db import Conn, transaction
 
@@ -178,6 +179,9 @@ async def _write(
     )
     if conversation is None:
         raise Rejected(f"unknown agent {p.agent_id} for tenant {p.tenant_id}")
+    # After the lock: an erasure that held the row has committed, and its pending row is seen.
+    if await erasure_pending(conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id):
+        raise Rejected(f"conversation {p.conversation_id} was erased")
     if conversation["agent_id"] != p.agent_id:
         msg = f"conversation {p.conversation_id} belongs to agent {conversation['agent_id']}"
         raise Rejected(msg)

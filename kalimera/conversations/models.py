@@ -318,3 +318,62 @@ class VoiceUploadUrl(BaseModel):
         "recording's metadata (x-ms-meta-*)"
     )
     expires_at: datetime = Field(description="The URL works until then (15 minutes)")
+
+
+RETENTION_DAYS_MAX = 3650  # ten years: the CHECK of kalimera_retention (migration 0024)
+RetentionDays = Annotated[int, Field(strict=True, ge=1, le=RETENTION_DAYS_MAX)]
+
+
+class RetentionUpdate(BaseModel):
+    """The tenant's retention: its conversations older than ``days`` are erased, with their
+    recordings and history, by the timer; ``null`` keeps them until deleted."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"days": 365}]})
+
+    days: RetentionDays | None = Field(
+        description="Days a conversation is kept after it started (1 to 3650), or null: forever"
+    )
+
+
+class RetentionRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"days": 365, "updated_at": "2026-12-01T09:00:00Z", "due": 42}]
+        }
+    )
+
+    days: int | None = Field(description="The retention in days, or null: kept until deleted")
+    updated_at: datetime | None = Field(description="When it was last set")
+    due: int = Field(
+        description="How many conversations this retention would erase now (the dry-run count)"
+    )
+
+
+class ErasureRead(BaseModel):
+    """One erasure, as the log keeps it: counts, why and who; never what was erased."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reason": "api",
+                    "token_id": "0b3f7c1e-2d4a-4f5b-9c8d-7e6f5a4b3c2d",
+                    "conversations": 1,
+                    "recordings": 6,
+                    "erased_at": "2026-12-01T09:00:00Z",
+                }
+            ]
+        }
+    )
+
+    reason: Literal["api", "contact", "retention"] = Field(
+        description="api: a DELETE; contact: a contact deleted with its calls; retention: the timer"
+    )
+    token_id: uuid.UUID | None = Field(description="The token that asked; null for the timer")
+    conversations: int
+    recordings: int
+    erased_at: datetime
+
+
+class ErasureLog(BaseModel):
+    items: list[ErasureRead] = Field(description="Newest first")

@@ -22,6 +22,7 @@ from rich.console import Console
 from kalimera import settings as settings_module
 from kalimera.app import create_app
 from kalimera.auth import DEFAULT_SCOPES, create_token, revoke_tokens_named
+from kalimera.conversations.erasure import retention_timer
 from kalimera.conversations.sweep import sweep
 from kalimera.db import transaction
 from kalimera.dev.localstack import LocalStack, port_answers
@@ -40,6 +41,9 @@ BackgroundJob = Callable[[Services], Awaitable[None]]
 
 TIMER_SECONDS = 300  # the nightly timer's work, every five minutes under `kalimera run`
 RELAY_SECONDS = 5  # the analysis relay's sweeper (every minute on Azure)
+# The retention timer and the erasure sweeper (kalimera.conversations.erasure): every minute, as
+# on Azure.
+ERASURE_SECONDS = 60
 
 
 def every(seconds: float, work: Callable[..., Awaitable[object]]) -> BackgroundJob:
@@ -63,6 +67,7 @@ BACKGROUND_JOBS: list[BackgroundJob] = [
     every(RELAY_SECONDS, relay_analysis),
     every(TIMER_SECONDS, rollup_statistics),
     every(TIMER_SECONDS, sweep),
+    every(ERASURE_SECONDS, retention_timer),
 ]
 
 DEV_TOKEN_NAME = "kalimera run"  # noqa: S105 - a label, not a secret

@@ -15,7 +15,8 @@ class TokenCreate(BaseModel):
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=len(Scope))] | None = Field(
         None,
         description="What the token may do; each must be a scope of the token making it. "
-        "Default: the default scopes (all but agents:runtime and tokens:admin) that it has.",
+        "Default: the default scopes (all but agents:runtime, tokens:admin and settings:admin) "
+        "that it has.",
         examples=[["conversations:read", "statistics:read"]],
     )
     expires_at: AwareDatetime | None = Field(

@@ -133,3 +133,11 @@ def test_a_timer_relays_the_analysis_outbox_every_minute(
     (binding,) = indexed["relay_analysis"]["bindings"]
     assert binding["type"] == "timerTrigger"
     assert binding["schedule"] == "0 * * * * *"
+
+
+def test_a_timer_enforces_retention_and_sweeps_erasures_every_minute(
+    indexed: dict[str, dict[str, Any]],
+) -> None:
+    (binding,) = indexed["enforce_retention"]["bindings"]
+    assert binding["type"] == "timerTrigger"
+    assert binding["schedule"] == "0 * * * * *"
