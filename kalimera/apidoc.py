@@ -10,7 +10,7 @@ app knows.
 - each request body's example at its media type, taken from its schema's first example;
 - every problem+json answer written once, in ``components/responses`` (``Problem404`` …), and
   referred to by each operation: the document stays within what API Management imports inline
-  (``LOAD_TEXT_LIMIT``), and generators name one error type per status.
+  (``LOAD_JSON_LIMIT``), and generators name one error type per status.
 """
 
 from typing import Any

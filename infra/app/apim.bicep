@@ -108,7 +108,8 @@ resource api 'Microsoft.ApiManagement/service/apis@2024-05-01' = {
     path: 'v1'
     protocols: [ 'https' ]
     format: 'openapi+json'
-    value: loadTextContent('../apim/openapi.json')
+    // loadJsonContent: up to 1,048,576 characters (loadTextContent stops at 131,072).
+    value: string(loadJsonContent('../apim/openapi.json'))
     subscriptionRequired: true
   }
 }

@@ -16,7 +16,7 @@ def openapi(
     ] = None,
 ) -> None:
     """Print (or write) the app's OpenAPI document, as infra/apim/openapi.json commits it."""
-    from kalimera.deploy.openapi import LOAD_TEXT_LIMIT, render, served_document
+    from kalimera.deploy.openapi import LOAD_JSON_LIMIT, render, served_document
 
     text = render(served_document())
     if output is None:
@@ -25,8 +25,8 @@ def openapi(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {output} ({len(text)} characters)", err=True)
-    if len(text) > LOAD_TEXT_LIMIT:
+    if len(text) > LOAD_JSON_LIMIT:
         typer.echo(
-            f"warning: over Bicep's loadTextContent limit of {LOAD_TEXT_LIMIT} characters",
+            f"warning: over Bicep's loadJsonContent limit of {LOAD_JSON_LIMIT} characters",
             err=True,
         )

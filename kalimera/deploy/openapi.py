@@ -1,8 +1,10 @@
 """The OpenAPI document API Management imports, rendered the same way every time.
 
 ``infra/apim/openapi.json`` is this document, committed: ``infra/app/apim.bicep`` loads it with
-``loadTextContent`` (the code is not deployed yet when APIM is provisioned, so APIM cannot fetch
-it from the app). ``tests/infra`` fails when the committed file differs from what the app serves.
+``loadJsonContent`` (the code is not deployed yet when APIM is provisioned, so APIM cannot fetch
+it from the app). Not ``loadTextContent``: that reads at most 131,072 characters, which the
+document outgrew once every body had an example; ``loadJsonContent`` reads 1,048,576.
+``tests/infra`` fails when the committed file differs from what the app serves.
 """
 
 import base64
@@ -14,8 +16,8 @@ from kalimera.settings import load_settings
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "infra" / "apim" / "openapi.json"
 COMMAND = "kalimera openapi --output infra/apim/openapi.json"
-# Bicep's loadTextContent reads at most this many characters.
-LOAD_TEXT_LIMIT = 131_072
+# Bicep's loadJsonContent reads at most this many characters.
+LOAD_JSON_LIMIT = 1_048_576
 
 
 def served_document() -> dict[str, Any]:
@@ -31,5 +33,5 @@ def served_document() -> dict[str, Any]:
 
 
 def render(document: dict[str, Any]) -> str:
-    """Compact JSON (APIM imports it inline, within loadTextContent's size limit), one newline."""
+    """Compact JSON (APIM imports it inline, within loadJsonContent's size limit), one newline."""
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from kalimera.deploy.openapi import COMMAND, DOCUMENT, LOAD_TEXT_LIMIT, render, served_document
+from kalimera.deploy.openapi import COMMAND, DOCUMENT, LOAD_JSON_LIMIT, render, served_document
 
 
 def test_the_committed_openapi_document_is_what_the_app_serves(anon: httpx.Client) -> None:
@@ -28,8 +28,10 @@ def test_the_cli_renders_the_served_document(anon: httpx.Client) -> None:
     assert render(served_document()) == render(anon.get("/kalimera/openapi.json").json())
 
 
-def test_the_document_fits_bicep_load_text_content() -> None:
-    assert len(DOCUMENT.read_text(encoding="utf-8")) <= LOAD_TEXT_LIMIT
+def test_api_management_loads_the_document_within_bicep_limits() -> None:
+    assert len(DOCUMENT.read_text(encoding="utf-8")) <= LOAD_JSON_LIMIT
+    bicep = (DOCUMENT.parents[1] / "app" / "apim.bicep").read_text(encoding="utf-8")
+    assert "value: string(loadJsonContent('../apim/openapi.json'))" in bicep
 
 
 def test_the_command_writes_the_document_apim_imports(tmp_path) -> None:  # type: ignore[no-untyped-def]
