@@ -36,9 +36,10 @@ statement can also change them (or ``RESET ROLE`` where the login role is more t
 """
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -157,3 +158,14 @@ async def transaction(
             yield conn
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(type(exc).__name__) from exc
+
+
+def array_literal(values: Iterable[uuid.UUID | date | int]) -> str:
+    """``values`` as a PostgreSQL array literal (``{a,b,c}``), for a parameter the SQL casts
+    (``%(x)s::timestamptz[]``).
+
+    For the arrays a statement of the statistics sends by the hundred or thousand: psycopg adapts
+    a list parameter element by element in Python (10 to 20 microseconds an element, C extension
+    included), where this is one join. Only for values whose text has no comma, brace, quote or
+    space (uuids, dates, aware datetimes in ISO format, integers), which need no quoting."""
+    return "{" + ",".join(v.isoformat() if isinstance(v, date) else str(v) for v in values) + "}"

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from psycopg.rows import DictRow
 
-from kalimera.db import Conn
+from kalimera.db import Conn, array_literal
 from kalimera.statistics.measures import (
     ALL_AGENTS,
     CURRENCY,
@@ -365,13 +365,13 @@ async def outcome_sums(
         "all": ALL_AGENTS,
         "tz": window.tz,
         "unit": granularity.value,
-        "dlo": [lo for lo, _, _ in p.days],
-        "dhi": [hi for _, hi, _ in p.days],
-        "dperiod": [period for _, _, period in p.days],
-        "qlo": [lo for lo, _ in p.quarters],
-        "qhi": [hi for _, hi in p.quarters],
-        "llo": [lo for lo, _ in p.live],
-        "lhi": [hi for _, hi in p.live],
+        "dlo": array_literal(lo for lo, _, _ in p.days),
+        "dhi": array_literal(hi for _, hi, _ in p.days),
+        "dperiod": array_literal(period for _, _, period in p.days),
+        "qlo": array_literal(lo for lo, _ in p.quarters),
+        "qhi": array_literal(hi for _, hi in p.quarters),
+        "llo": array_literal(lo for lo, _ in p.live),
+        "lhi": array_literal(hi for _, hi in p.live),
     }
     out: dict[date, OutcomeSums] = {}
     cur = await conn.execute(_OUTCOME_COUNTS[agent_id is not None], params)
@@ -433,22 +433,22 @@ def _params(
         "all": ALL_AGENTS,
         "language_key": str(agent_id) if agent_id else None,
         "tz": window.tz,
-        "rlo": [lo for lo, _ in p.rolled],
-        "rhi": [hi for _, hi in p.rolled],
-        "hlo": [lo for lo, _ in p.hours],
-        "hhi": [hi for _, hi in p.hours],
-        "llo": [lo for lo, _ in p.live],
-        "lhi": [hi for _, hi in p.live],
+        "rlo": array_literal(lo for lo, _ in p.rolled),
+        "rhi": array_literal(hi for _, hi in p.rolled),
+        "hlo": array_literal(lo for lo, _ in p.hours),
+        "hhi": array_literal(hi for _, hi in p.hours),
+        "llo": array_literal(lo for lo, _ in p.live),
+        "lhi": array_literal(hi for _, hi in p.live),
     }
 
 
 def _language_params(params: dict[str, Any], p: Plan) -> dict[str, Any]:
     """``params`` with the whole rolled UTC days and the live ranges of the language plan."""
     return params | {
-        "dlo": [lo for lo, _ in p.language_days],
-        "dhi": [hi for _, hi in p.language_days],
-        "llo": [lo for lo, _ in p.language_live],
-        "lhi": [hi for _, hi in p.language_live],
+        "dlo": array_literal(lo for lo, _ in p.language_days),
+        "dhi": array_literal(hi for _, hi in p.language_days),
+        "llo": array_literal(lo for lo, _ in p.language_live),
+        "lhi": array_literal(hi for _, hi in p.language_live),
     }
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from kalimera.db import Conn
+from kalimera.db import Conn, array_literal
 from kalimera.statistics.measures import (
     ALL_AGENTS,
     CURRENCY,
@@ -362,21 +362,19 @@ async def _fit(conn: Conn, claimed: list[Pair], budget: int) -> list[Pair]:
 
 def pair_arrays(pairs: list[Pair]) -> dict[str, str]:
     """The pairs as the four arrays every statement of a batch reads (``_PAIRS``): tenants,
-    days and each day's UTC bounds, as PostgreSQL array literals.
-
-    Made once a batch and sent as text: psycopg adapts a list parameter element by element in
-    Python (10 to 20 microseconds an element, C extension included), and a batch of 4,000 days
-    sent its four arrays to nine statements: about half a second of the worker's CPU a batch,
-    on the cores the database needs. A literal is one string for psycopg, one parse for the
-    server."""
+    days and each day's UTC bounds, made once a batch (``array_literal``: a batch of 4,000 days
+    sent four lists to nine statements, about half a second of the worker's CPU in psycopg's
+    adaptation, on the cores the database needs)."""
     return {
-        "tenants": "{" + ",".join(str(tenant) for tenant, _ in pairs) + "}",
-        "days": "{" + ",".join(day.isoformat() for _, day in pairs) + "}",
-        "starts": "{" + ",".join(f"{day.isoformat()} 00:00+00" for _, day in pairs) + "}",
-        "stops": "{"
-        + ",".join(f"{(day + timedelta(days=1)).isoformat()} 00:00+00" for _, day in pairs)
-        + "}",
+        "tenants": array_literal(tenant for tenant, _ in pairs),
+        "days": array_literal(day for _, day in pairs),
+        "starts": array_literal(_midnight(day) for _, day in pairs),
+        "stops": array_literal(_midnight(day + timedelta(days=1)) for _, day in pairs),
     }
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
 
 
 async def _recompute(conn: Conn, pairs: list[Pair]) -> int:
