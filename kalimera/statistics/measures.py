@@ -7,10 +7,12 @@ alike, so both import them from here rather than the reads importing the rollup.
 from __future__ import annotations
 
 import math
+import operator
 import sys
 import uuid
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -137,6 +139,10 @@ these, the live reads sum them too, so both count alike."""
 OUTCOME_MEASURES = tuple(OUTCOME_EXPRESSIONS)
 """The summable columns of ``kalimera_stats_outcome_quarter`` and ``_day``."""
 
+COST_MEASURES = ("cost_sum", "cost_count")
+COUNTED = tuple(m for m in OUTCOME_MEASURES if m not in COST_MEASURES)
+"""The outcome measures that are plain counts, in the order ``OutcomeSums.counts`` holds them."""
+
 CURRENCY = "coalesce(c.cost->>'currency', '')"
 """The currency ``c``'s cost is counted in: telephony's ('' when it reported no cost)."""
 
@@ -210,27 +216,34 @@ def percentile_disc(parts: list[Histogram], fraction: float) -> int | None:
 @dataclass
 class OutcomeSums:
     """The summed outcome measures of a set of ended conversations, costs by currency, and the
-    latency histograms of their parts."""
+    latency histograms of their parts.
 
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOME_MEASURES, 0))
+    ``counts`` is a list in ``COUNTED``'s order rather than a dict: a year by day adds some
+    seven hundred rows of eighteen counts, on every request."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * len(COUNTED))
     costs: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
     latencies: list[Histogram] = field(default_factory=list)
 
-    def add_row(self, row: dict[str, Any]) -> None:
-        """Add a row of summed measures of one currency (``currency``, the measures)."""
-        for column in OUTCOME_MEASURES:
-            if column not in ("cost_sum", "cost_count"):
-                self.counts[column] += int(row[column])
-        if row["cost_count"]:
-            total, n = self.costs.get(row["currency"], (Decimal(0), 0))
-            self.costs[row["currency"]] = (total + Decimal(row["cost_sum"]), n + row["cost_count"])
+    def add_row(
+        self, currency: str, counted: Sequence[int], cost_sum: Decimal, cost_count: int
+    ) -> None:
+        """Add the summed measures of one currency: the ``COUNTED`` values and the cost."""
+        self.counts = list(map(operator.add, self.counts, counted))
+        if cost_count:
+            self._add_cost(currency, cost_sum, cost_count)
+
+    def _add_cost(self, currency: str, total: Decimal, n: int) -> None:
+        mine = self.costs.get(currency)
+        self.costs[currency] = (total, n) if mine is None else (mine[0] + total, mine[1] + n)
+
+    def named_counts(self) -> dict[str, int]:
+        return dict(zip(COUNTED, self.counts, strict=True))
 
     def __iadd__(self, other: OutcomeSums) -> OutcomeSums:
-        for column, n in other.counts.items():
-            self.counts[column] += n
+        self.counts = list(map(operator.add, self.counts, other.counts))
         for currency, (total, n) in other.costs.items():
-            mine = self.costs.get(currency, (Decimal(0), 0))
-            self.costs[currency] = (mine[0] + total, mine[1] + n)
+            self._add_cost(currency, total, n)
         self.latencies.extend(other.latencies)
         return self
 

@@ -17,16 +17,17 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 
 from kalimera.db import Conn, array_literal
 from kalimera.statistics.measures import (
     ALL_AGENTS,
+    COST_MEASURES,
+    COUNTED,
     CURRENCY,
     ENDED,
     MEASURES,
     OUTCOME_EXPRESSIONS,
-    OUTCOME_MEASURES,
     Histogram,
     OutcomeSums,
     Sums,
@@ -305,23 +306,23 @@ _OUTCOME_LIVE_ROWS = {
     for agent in (False, True)
 }
 
-_OUTCOME_X = ", ".join(f"x.{m}" for m in OUTCOME_MEASURES)
+_OUTCOME_ORDER = (*COUNTED, *COST_MEASURES)
 
+# The rollup rows come as they are stored (a period's rows are added up in Python, which costs
+# less than PostgreSQL grouping them again); the live rows are summed per period here.
 _OUTCOME_COUNTS = {
     agent: f"""
-SELECT period, currency, {_sums(*OUTCOME_MEASURES)} FROM (
-    {_outcome_rolled(agent, "{x}.currency, " + ", ".join(f"{{x}}.{m}" for m in OUTCOME_MEASURES))}
-    UNION ALL
-    SELECT {_LOCAL_PERIOD.format(t="x.started_at")}, x.currency, {_OUTCOME_X} FROM (
-        {
+{_outcome_rolled(agent, "{x}.currency, " + ", ".join(f"{{x}}.{m}" for m in _OUTCOME_ORDER))}
+UNION ALL
+SELECT {_LOCAL_PERIOD.format(t="x.started_at")}, x.currency, {_sums(*_OUTCOME_ORDER)} FROM (
+    {
         _OUTCOME_LIVE_ROWS[agent].format(
             columns=f"c.started_at, {CURRENCY} AS currency, "
-            + ", ".join(f"{e} AS {m}" for m, e in OUTCOME_EXPRESSIONS.items())
+            + ", ".join(f"{OUTCOME_EXPRESSIONS[m]} AS {m}" for m in _OUTCOME_ORDER)
         )
     }
-    ) AS x
-) AS s
-GROUP BY period, currency
+) AS x
+GROUP BY 1, 2
 """  # noqa: S608 - constant SQL fragments, values are parameters
     for agent in (False, True)
 }
@@ -374,14 +375,14 @@ async def outcome_sums(
         "lhi": array_literal(hi for _, hi in p.live),
     }
     out: dict[date, OutcomeSums] = {}
-    cur = await conn.execute(_OUTCOME_COUNTS[agent_id is not None], params)
-    for row in await cur.fetchall():
-        out.setdefault(row["period"], OutcomeSums()).add_row(row)
-    cur = await conn.execute(_OUTCOME_LATENCIES[agent_id is not None], params, binary=True)
-    for row in await cur.fetchall():
-        out.setdefault(row["period"], OutcomeSums()).latencies.append(
-            Histogram.of(row["lat_values"], row["lat_cum"])
-        )
+    counted = len(COUNTED)
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(_OUTCOME_COUNTS[agent_id is not None], params)
+        for row in await cur.fetchall():
+            out.setdefault(row[0], OutcomeSums()).add_row(row[1], row[2 : 2 + counted], *row[-2:])
+        await cur.execute(_OUTCOME_LATENCIES[agent_id is not None], params, binary=True)
+        for period, values, cumulative in await cur.fetchall():
+            out.setdefault(period, OutcomeSums()).latencies.append(Histogram.of(values, cumulative))
     return out
 
 

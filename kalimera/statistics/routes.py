@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from kalimera.deps import ServicesDep, StatisticsRead
 from kalimera.problems import problem_responses
@@ -122,7 +122,7 @@ async def get_statistics_outcomes(
     w: WindowDep,
     granularity: GranularityQuery = Granularity.DAY,
     agent_id: AgentQuery = None,
-) -> OutcomeStatistics:
+) -> Response:
     """What the ended conversations (Completed or Failed, by local start) came to, per local
     day, ISO week or month and in total: `ended`; `analysed` (analysis done);
     `success_evaluated` / `success_pass` (pass_fail verdicts) and `success_rate` (one decimal,
@@ -131,13 +131,14 @@ async def get_statistics_outcomes(
     analysis cost) as `cost_total` / `cost_avg` in `currency` when one currency occurs, and
     per currency in `cost_by_currency`; `latency_p50_ms` / `latency_p90_ms`, percentile_disc
     over the output turns' latencies rounded down to 10 ms."""
-    return await service.outcomes(
+    document = await service.outcomes(
         services=services,
         tenant_id=principal.tenant_id,
         agent_id=agent_id,
         window=w,
         granularity=granularity,
     )
+    return Response(document, media_type="application/json")
 
 
 @router.get("/recent-logs", response_model=RecentLogs)

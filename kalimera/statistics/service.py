@@ -14,6 +14,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+import orjson
+
 from kalimera.db import transaction
 from kalimera.errors import Invalid, invalid
 from kalimera.services import Services
@@ -34,13 +36,9 @@ from kalimera.statistics.models import (
     ByStatus,
     CallBreakdown,
     ConversationLog,
-    CurrencyCost,
     Granularity,
     History,
     HistoryPoint,
-    OutcomePoint,
-    OutcomeStatistics,
-    OutcomeTotals,
     Realtime,
     RecentLogs,
     SentimentPercentages,
@@ -285,13 +283,13 @@ async def recent_logs(
 
 def _outcome_fields(s: OutcomeSums) -> dict[str, Any]:
     """The fields of an outcome point (statistics.md, "Outcome statistics") from its sums."""
-    n = s.counts
+    n = s.named_counts()
     costs = {
-        currency or "unknown": CurrencyCost(
-            total=float(total),
-            avg=float(round_to(total / count, MILLIONTH)),
-            conversations=count,
-        )
+        currency or "unknown": {
+            "total": float(total),
+            "avg": float(round_to(total / count, MILLIONTH)),
+            "conversations": count,
+        }
         for currency, (total, count) in sorted(s.costs.items())
     }
     one = next(iter(s.costs.items())) if len(s.costs) == 1 else None
@@ -308,7 +306,7 @@ def _outcome_fields(s: OutcomeSums) -> dict[str, Any]:
         else None,
         "by_ended_reason": {reason: n[column] for reason, column in REASON_COLUMNS.items()},
         "cost_total": 0.0 if not s.costs else float(one[1][0]) if one else None,
-        "cost_avg": costs[one[0] or "unknown"].avg if one else None,
+        "cost_avg": costs[one[0] or "unknown"]["avg"] if one else None,
         "currency": one[0] or None if one else None,
         "cost_by_currency": costs,
         "latency_p50_ms": percentile_disc(s.latencies, 0.5),
@@ -323,9 +321,14 @@ async def outcomes(
     agent_id: uuid.UUID | None,
     window: Window,
     granularity: Granularity,
-) -> OutcomeStatistics:
+) -> bytes:
     """What the ended conversations came to, per local day, ISO week or month and over the
-    window: analysis verdicts, ended reasons, costs and the agent's answer latency."""
+    window: analysis verdicts, ended reasons, costs and the agent's answer latency.
+
+    The ``OutcomeStatistics`` document as JSON bytes, built from plain dicts: a year by day is
+    366 points of some twenty fields, and building them as models to be dumped, re-validated
+    and dumped again by FastAPI cost more than the queries (its shape is held to the model by
+    the contract tests)."""
     async with transaction(await services.db()) as conn:
         await repository.snapshot(conn)
         p = await repository.window_plan(
@@ -343,8 +346,10 @@ async def outcomes(
     whole = OutcomeSums()
     for _, s in series:
         whole += s
-    return OutcomeStatistics(
-        granularity=granularity,
-        series=[OutcomePoint(period_start=period, **_outcome_fields(s)) for period, s in series],
-        totals=OutcomeTotals(**_outcome_fields(whole)),
+    return orjson.dumps(
+        {
+            "granularity": granularity,
+            "series": [{"period_start": period, **_outcome_fields(s)} for period, s in series],
+            "totals": _outcome_fields(whole),
+        }
     )

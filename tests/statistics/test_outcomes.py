@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from kalimera.settings import Settings
+from kalimera.statistics.models import OutcomeStatistics
 from tests.conftest import Tenant
 from tests.statistics.conftest import Conv, Db, rollup
 
@@ -79,6 +80,8 @@ def test_the_outcomes_of_a_day_live_and_from_the_rollup(
     db.insert(_calls(tenant.id, uuid.uuid4()))
     for _ in range(2):  # live, then from the rollup
         body = tenant.client.get("/kalimera/statistics/outcomes", params=PARAMS).json()
+        # The service writes the JSON itself: it is exactly what the documented model emits.
+        assert OutcomeStatistics.model_validate(body).model_dump(mode="json", by_alias=True) == body
         assert body["series"][0]["period_start"] == DAY.isoformat()
         totals = body["totals"]
         assert {k: v for k, v in totals.items() if k != "by_ended_reason"} == {
