@@ -3,7 +3,7 @@
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Request, Security
+from fastapi import Depends, Header, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -112,6 +112,15 @@ def not_modified(if_none_match: str | None, tag: str) -> Response | None:
         return Response(status_code=304, headers={"ETag": tag})
     return None
 
+
+TzQuery = Annotated[
+    str,
+    Query(
+        max_length=64,
+        description="IANA time zone that decides the local day and hour (default UTC)",
+        examples=["Europe/Athens"],
+    ),
+]
 
 IdempotencyKey = Annotated[
     str | None,

@@ -249,6 +249,10 @@ class ConversationRead(BaseModel):
     analysis: ConversationAnalysis | None = Field(
         None, description="null until the call ends (or while no analysis was asked for)"
     )
+    contact_id: int | None = Field(
+        description="The tenant's contact whose number (E.164) is the caller's on an inbound "
+        "call, the callee's on an outbound one; null when none is"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BeforeValidator
 
 from kalimera import idempotency
@@ -38,6 +38,7 @@ from kalimera.deps import (
     ConversationsWrite,
     IdempotencyKey,
     ServicesDep,
+    TzQuery,
     answer,
 )
 from kalimera.problems import problem_responses
@@ -57,6 +58,7 @@ def _iso_day(value: object) -> object:
 
 Day = Annotated[date, BeforeValidator(_iso_day)]
 Limit = Annotated[int, Query(ge=1, le=100, description="At most 100")]
+MAX_CONTACT_ID = 2**63 - 1  # a contact's id is a bigint
 
 _FIELDS_SCHEMA = RecordingFields.model_json_schema(ref_template="#/components/schemas/{model}")
 UPLOAD_BODY: dict[str, Any] = {
@@ -139,6 +141,8 @@ Seconds = Annotated[float, Query(ge=0, le=1_000_000_000, allow_inf_nan=False)]
         "quotes as that string, anything else as the text written. The field is a letter or "
         "`_` then up to 63 letters, digits or `_`; at most 5 such filters; a value has at most "
         "100 characters.\n\n"
+        "Days: `start` and `end` are local dates in `tz` (an IANA zone, default UTC), "
+        "counted as the statistics count them, so a chart's period and this list agree.\n\n"
         "Pages: `page` and `limit` over a total order (newest first; with `q`, the relevance, "
         "then newest first, then the id), so paging through an unchanging result shows each "
         "conversation once."
@@ -151,8 +155,17 @@ async def list_conversations(
     agent_id: uuid.UUID | None = None,
     status: ConversationStatus | None = None,
     profile_type: ProfileType | None = None,
-    start: Annotated[Day | None, Query(description="Started on or after this day (UTC)")] = None,
-    end: Annotated[Day | None, Query(description="Started on or before this day (UTC)")] = None,
+    start: Annotated[
+        Day | None, Query(description="Started on or after this local day (in `tz`)")
+    ] = None,
+    end: Annotated[
+        Day | None, Query(description="Started on or before this local day (in `tz`)")
+    ] = None,
+    tz: TzQuery = "UTC",
+    contact_id: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_CONTACT_ID, description="Only the calls with this contact"),
+    ] = None,
     success: Annotated[
         SuccessResult | None,
         Query(
@@ -201,9 +214,35 @@ async def list_conversations(
         max_duration=None if max_duration is None else Decimal(str(max_duration)),
         q=q,
         data=service.data_filters(request.query_params.multi_items()),
+        contact_id=contact_id,
+        tz=tz,
     )
     return await service.page(
         services=services, tenant_id=principal.tenant_id, filters=filters, page=page, limit=limit
+    )
+
+
+@router.get(
+    "/contact/{contact_id}/conversations",
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def list_contact_conversations(
+    contact_id: Annotated[
+        int, Path(ge=1, le=MAX_CONTACT_ID, description="The contact's integer id")
+    ],
+    principal: ConversationsRead,
+    services: ServicesDep,
+    page: Page = 1,
+    limit: Limit = 10,
+) -> ConversationPage:
+    """The calls with one contact (its number is the caller's on an inbound call, the
+    callee's on an outbound one), newest first, paged as the conversation list is."""
+    return await service.contact_page(
+        services=services,
+        tenant_id=principal.tenant_id,
+        contact_id=contact_id,
+        number=page,
+        limit=limit,
     )
 
 
