@@ -106,6 +106,18 @@ IfNoneMatch = Annotated[
 ]
 
 
+# The response headers the OpenAPI document declares, the same wherever they are sent.
+ETAG_HEADER: dict[str, Any] = {
+    "ETag": {
+        "description": "The resource's version: If-Match on a change, If-None-Match on a read",
+        "schema": {"type": "string"},
+    }
+}
+LOCATION_HEADER: dict[str, Any] = {
+    "Location": {"description": "The path of what was made", "schema": {"type": "string"}}
+}
+
+
 def not_modified(if_none_match: str | None, tag: str) -> Response | None:
     """The 304 a read answers when the client's copy (``If-None-Match``) is current."""
     if none_match(if_none_match, tag):

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kalimera import days, outbox
 from kalimera.conversations import history, recording, repository, seqs, upload
@@ -32,7 +32,8 @@ from kalimera.conversations.multipart import Form
 from kalimera.conversations.recording import UploadUrlRequest
 from kalimera.conversations.signing import Signer
 from kalimera.db import transaction
-from kalimera.errors import Conflict, NotFound, Unavailable, invalid
+from kalimera.errors import Conflict, NotFound, Stale, Unavailable, invalid
+from kalimera.etags import etag, parse_if_match
 from kalimera.phones import e164_or_none
 
 if TYPE_CHECKING:
@@ -70,9 +71,45 @@ async def require_agent(*, services: Services, tenant_id: uuid.UUID, agent_id: u
     return profile
 
 
+STALE = "The conversation changed since it was read (If-Match is stale)"
+T = TypeVar("T", ConversationRead, ConversationDetail)
+
+
+@dataclass(frozen=True, slots=True)
+class Tagged(Generic[T]):
+    """A conversation as read, and its ETag (None while its turns are still being written)."""
+
+    conversation: T
+    etag: str | None
+
+
+def _read(row: Any, signer: Signer) -> ConversationRead:
+    """The row as the API answers it: its recordings as signed URLs (the row holds container
+    URLs, which no browser can fetch); ``conversation_url`` is never written."""
+    read = ConversationRead.model_validate(row)
+    return read.model_copy(
+        update={
+            "input_file_url": signer.stored_url(read.input_file_url),
+            "output_file_url": signer.stored_url(read.output_file_url),
+            "conversation_url": None,
+        }
+    )
+
+
+def _tag(row: Any, signer: Signer) -> str:
+    """The version (the row's ``xmin``: any write to the row moves it, ingestion and analysis
+    included) and the window its URLs were signed in (``kalimera.etags``)."""
+    return etag(int(row["row_version"]), signer.window)
+
+
+async def _tagged(services: Services, row: Any) -> Tagged[ConversationRead]:
+    signer = await Signer.for_services(services)
+    return Tagged(_read(row, signer), _tag(row, signer))
+
+
 async def start(
     *, services: Services, tenant_id: uuid.UUID, body: ConversationCreate
-) -> tuple[ConversationRead, bool]:
+) -> tuple[Tagged[ConversationRead], bool]:
     """Create the conversation (True), or return the one with that id unchanged (False)."""
     started_at = body.started_at or datetime.now(UTC)
     conversation_id = body.id or uuid.uuid4()
@@ -106,7 +143,7 @@ async def start(
                 conn=conn, tenant_id=tenant_id, conversation_id=conversation_id
             )
     assert row is not None
-    return ConversationRead.model_validate(row), created
+    return await _tagged(services, row), created
 
 
 async def update(
@@ -115,13 +152,18 @@ async def update(
     tenant_id: uuid.UUID,
     conversation_id: uuid.UUID,
     body: ConversationUpdate,
-) -> ConversationRead:
+    if_match: str | None = None,
+) -> Tagged[ConversationRead]:
+    """Apply a PATCH; with ``If-Match``, only to the version it names (else ``Stale``)."""
+    version = parse_if_match(if_match)
     async with transaction(await services.db()) as conn:
         current = await repository.get_conversation(
             conn=conn, tenant_id=tenant_id, conversation_id=conversation_id, lock=True
         )
         if current is None:
             raise conversation_not_found()
+        if version is not None and version != current["row_version"]:
+            raise Stale(STALE)
         if body.ended_at is not None and body.ended_at < current["started_at"]:
             raise invalid(["body", "ended_at"], "ended_at is before started_at")
         row = await repository.update_conversation(
@@ -140,7 +182,7 @@ async def update(
         await outbox.relay_after_commit(
             services=services, tenant_id=tenant_id, conversation_id=conversation_id
         )
-    return ConversationRead.model_validate(row)
+    return await _tagged(services, row)
 
 
 DATA_PREFIX = "data."
@@ -281,8 +323,9 @@ async def page(
             limit=limit,
             offset=(page - 1) * limit,
         )
+    signer = await Signer.for_services(services)
     return ConversationPage(
-        items=[ConversationRead.model_validate(r) for r in found.rows],
+        items=[_read(r, signer) for r in found.rows],
         total=found.total,
         page=page,
         limit=limit,
@@ -315,26 +358,29 @@ async def detail(
     tenant_id: uuid.UUID,
     conversation_id: uuid.UUID,
     agent_id: uuid.UUID | None = None,
-) -> ConversationDetail:
-    """The conversation with its turns from the history table, each with a signed URL."""
+) -> Tagged[ConversationDetail]:
+    """The conversation with its turns from the history table, each with a signed URL. Its
+    ETag is the row's; none while the history lags the row (a turn committed, its entity not
+    yet written): a 304 must not hide a turn."""
     async with transaction(await services.db()) as conn:
         row = await repository.get_conversation(
             conn=conn, tenant_id=tenant_id, conversation_id=conversation_id
         )
     if row is None or (agent_id is not None and row["agent_id"] != agent_id):
         raise conversation_not_found()
+    signer = await Signer.for_services(services)
     with storage_unavailable():
-        turns = await _turns(services, tenant_id, row["id"])
-    return ConversationDetail(**ConversationRead.model_validate(row).model_dump(), turns=turns)
+        turns = await _turns(services, tenant_id, row["id"], signer)
+    conversation = ConversationDetail(**_read(row, signer).model_dump(), turns=turns)
+    return Tagged(conversation, _tag(row, signer) if len(turns) == row["turn_count"] else None)
 
 
 async def _turns(
-    services: Services, tenant_id: uuid.UUID, conversation_id: uuid.UUID
+    services: Services, tenant_id: uuid.UUID, conversation_id: uuid.UUID, signer: Signer
 ) -> list[Turn]:
     entities = await history.entities(
         services=services, tenant_id=tenant_id, conversation_id=conversation_id
     )
-    signer = await Signer.for_services(services)
     return [
         Turn(
             seq=int(e["Seq"]),
