@@ -25,7 +25,8 @@ CONVERSATION_COLUMNS = """
     duration, input_file_url, output_file_url, conversation_url, started_at, ended_at,
     last_activity_at, sentiment, sentiment_score, turn_count, ended_reason, cost,
     latency_p50_ms, latency_p90_ms, latency_max_ms, latency_turns, created_at, updated_at,
-    analysis, analysis_cost, contact_id, xmin::text::bigint AS row_version
+    analysis, analysis_cost, contact_id,
+    kalimera_conversations.xmin::text::bigint AS row_version
 """
 
 
