@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
 
 from tests.conftest import Server, Tenant
 from tests.support.audio_fixtures import wav_bytes
@@ -155,3 +158,28 @@ def test_a_bad_contact_id_is_422_and_an_unknown_one_404(tenant: Tenant) -> None:
         assert_problem(
             tenant.client.get(f"/kalimera/contact/{contact}/conversations", params=bad_page), 422
         )
+
+
+def test_a_contact_made_while_its_calls_start_gets_every_one_of_them(
+    server: Server, tenant: Tenant
+) -> None:
+    """The two sides race: calls starting while the contact is created. Neither sees the
+    other's uncommitted row; the tenant's contact-numbers lock makes the second to commit see
+    the first, so no call is left without its contact (and nothing deadlocks)."""
+    agent = make_agent(server.settings, tenant.id)
+    headers = dict(tenant.client.headers)
+    for round_ in range(3):
+        number = f"+3021099900{round_:02d}"
+
+        def start(_: int, number: str = number) -> str:
+            with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+                body = {"agent_id": str(agent), "profile_type": "inbound", "from_number": number}
+                started = client.post("/kalimera/conversations", json=body)
+                assert started.status_code == 201, started.text
+                return str(started.json()["id"])
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            calls = pool.map(start, range(12))
+            contact = _contact(tenant, number, f"Racer{round_}")
+            started = list(calls)
+        assert _calls_of(tenant, contact) == sorted(started)
