@@ -3,7 +3,7 @@
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Request, Security
+from fastapi import Depends, Header, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -106,12 +106,33 @@ IfNoneMatch = Annotated[
 ]
 
 
+# The response headers the OpenAPI document declares, the same wherever they are sent.
+ETAG_HEADER: dict[str, Any] = {
+    "ETag": {
+        "description": "The resource's version: If-Match on a change, If-None-Match on a read",
+        "schema": {"type": "string"},
+    }
+}
+LOCATION_HEADER: dict[str, Any] = {
+    "Location": {"description": "The path of what was made", "schema": {"type": "string"}}
+}
+
+
 def not_modified(if_none_match: str | None, tag: str) -> Response | None:
     """The 304 a read answers when the client's copy (``If-None-Match``) is current."""
     if none_match(if_none_match, tag):
         return Response(status_code=304, headers={"ETag": tag})
     return None
 
+
+TzQuery = Annotated[
+    str,
+    Query(
+        max_length=64,
+        description="IANA time zone that decides the local day and hour (default UTC)",
+        examples=["Europe/Athens"],
+    ),
+]
 
 IdempotencyKey = Annotated[
     str | None,

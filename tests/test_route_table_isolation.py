@@ -28,6 +28,7 @@ PATH_IDS: dict[str, Callable[[Resources], dict[str, str]]] = {
     "/kalimera/ai-agent/{agent_id}/voice": lambda r: {"agent_id": r["agent"]},
     "/kalimera/ai-agent/{agent_id}/voice/upload-url": lambda r: {"agent_id": r["agent"]},
     "/kalimera/contact/{contact_id}": lambda r: {"contact_id": r["contact"]},
+    "/kalimera/contact/{contact_id}/conversations": lambda r: {"contact_id": r["contact"]},
     "/kalimera/conversations/{conversation_id}": lambda r: {"conversation_id": r["conversation"]},
     "/kalimera/conversations/{conversation_id}/analysis": lambda r: {
         "conversation_id": r["conversation"]

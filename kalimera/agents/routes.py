@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from kalimera.agents import service
@@ -23,9 +23,12 @@ from kalimera.agents.models import (
 from kalimera.agents.sections import KEYS, NAMES
 from kalimera.auth import Scope
 from kalimera.deps import (
+    ETAG_HEADER,
+    LOCATION_HEADER,
     AgentsRead,
     AgentsRuntime,
     AgentsWrite,
+    IfMatch,
     IfNoneMatch,
     ServicesDep,
     not_modified,
@@ -37,9 +40,6 @@ from kalimera.services import Services
 router = APIRouter(prefix="/kalimera/ai-agent", tags=["ai-agents"])
 
 JSON = "application/json"
-IfMatch = Annotated[
-    str | None, Header(description="An ETag from a GET: answer 412 if the agent changed since.")
-]
 
 
 def _link(operation_id: str) -> dict[str, Any]:
@@ -60,7 +60,10 @@ CREATED_LINKS = {
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=AgentCreated,
-    responses={201: {"links": CREATED_LINKS}, **problem_responses(400, 401, 403, 413, 422)},
+    responses={
+        201: {"links": CREATED_LINKS, "headers": LOCATION_HEADER},
+        **problem_responses(400, 401, 403, 413, 422),
+    },
 )
 async def create_agent(
     body: AgentCreate, principal: AgentsWrite, services: ServicesDep, response: Response
@@ -132,7 +135,7 @@ router.add_route(
     "/{agent_id}",
     response_model=AgentRead,
     responses={
-        200: {"headers": {"ETag": {"schema": {"type": "string"}}}},
+        200: {"headers": ETAG_HEADER},
         304: {"description": "Not Modified"},
         **problem_responses(401, 403, 404, 422),
     },

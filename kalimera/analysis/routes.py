@@ -7,7 +7,7 @@ would otherwise take ``analysis-plan`` for a section name.
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from kalimera.analysis import runs, service
 from kalimera.analysis.models import (
@@ -19,16 +19,20 @@ from kalimera.analysis.models import (
     AnalysisRunCreated,
     AnalysisRunRead,
 )
-from kalimera.deps import AgentsRead, AgentsWrite, ConversationsWrite, ServicesDep
+from kalimera.deps import (
+    ETAG_HEADER,
+    LOCATION_HEADER,
+    AgentsRead,
+    AgentsWrite,
+    ConversationsWrite,
+    IfMatch,
+    ServicesDep,
+)
 from kalimera.problems import problem_responses
 
 router = APIRouter(prefix="/kalimera/ai-agent/{agent_id}/analysis-plan", tags=["analysis"])
 
-IfMatch = Annotated[
-    str | None,
-    Header(description="An ETag from a GET: answer 412 if the plan changed since."),
-]
-ETAG: dict[int | str, dict[str, Any]] = {200: {"headers": {"ETag": {"schema": {"type": "string"}}}}}
+ETAG: dict[int | str, dict[str, Any]] = {200: {"headers": ETAG_HEADER}}
 
 
 @router.get(
@@ -113,15 +117,22 @@ async def rerun_conversation_analysis(
     "/ai-agent/{agent_id}/analysis-runs",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AnalysisRunCreated,
-    responses=problem_responses(400, 401, 403, 404, 413, 422, 503),
+    responses={
+        202: {"headers": LOCATION_HEADER},
+        **problem_responses(400, 401, 403, 404, 413, 422, 503),
+    },
 )
 async def create_analysis_run(
-    agent_id: uuid.UUID, body: AnalysisRunCreate, principal: AgentsWrite, services: ServicesDep
+    agent_id: uuid.UUID,
+    body: AnalysisRunCreate,
+    principal: AgentsWrite,
+    services: ServicesDep,
+    response: Response,
 ) -> AnalysisRunCreated:
     """Re-run the analysis over the agent's conversations that ended from ``since`` to
     ``until`` (UTC days) and have no result for ``plan_version`` (default: the current plan).
-    Follow it with ``GET /kalimera/analysis-runs/{id}``."""
-    return await runs.start_run(
+    Follow it with ``GET /kalimera/analysis-runs/{id}`` (its ``Location``)."""
+    run = await runs.start_run(
         services=services,
         tenant_id=principal.tenant_id,
         agent_id=agent_id,
@@ -129,6 +140,8 @@ async def create_analysis_run(
         until=body.until,
         plan_version=body.plan_version,
     )
+    response.headers["Location"] = f"{runs_router.prefix}/analysis-runs/{run.id}"
+    return run
 
 
 @runs_router.get(

@@ -25,9 +25,9 @@ from pydantic import ValidationError
 
 from kalimera.contacts import repository
 from kalimera.contacts.models import NAMES_REQUIRED, ContactCreate, ImportResult, RowError
-from kalimera.contacts.service import normalise_phone
 from kalimera.db import transaction
 from kalimera.errors import Invalid, TooLarge, Unsupported
+from kalimera.phones import e164
 from kalimera.services import Services
 from kalimera.sizecap import SizeCap
 
@@ -179,7 +179,7 @@ def check(data: bytes, region: str) -> tuple[list[Candidate], list[RowError]]:
         try:
             fields = ContactCreate.model_validate(values).model_dump()
             if fields["contact_no"] is not None:
-                fields["contact_no"] = normalise_phone(fields["contact_no"], region)
+                fields["contact_no"] = e164(fields["contact_no"], region)
         except ValidationError as exc:
             errors.append(RowError(row=line, detail=_row_error(exc)))
             continue
@@ -216,6 +216,14 @@ async def import_csv(*, services: Services, tenant_id: uuid.UUID, data: bytes) -
             inserted = await repository.insert_many(
                 conn=conn, tenant_id=tenant_id, rows=[c.fields for c in batch]
             )
+            numbered = [row for row in inserted if row["contact_no"] is not None]
+            if numbered:  # the batch's calls, in one statement (migration 0025)
+                await repository.link_calls(
+                    conn=conn,
+                    tenant_id=tenant_id,
+                    contact_ids=[row["id"] for row in numbered],
+                    numbers=[row["contact_no"] for row in numbered],
+                )
         stored = {_stored_key(row) for row in inserted}
         created += len(stored)
         errors.extend(

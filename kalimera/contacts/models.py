@@ -1,6 +1,6 @@
 """Pydantic models for contacts: the schema family and the field rules they share.
 
-Phone numbers are normalised in ``service.normalise_phone`` rather than here, because the region
+Phone numbers are normalised in ``kalimera.phones.e164`` rather than here, because the region
 for numbers written without a country code is a setting, and the model knows no settings.
 """
 
@@ -97,7 +97,7 @@ Language = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=30),
     AfterValidator(_no_nul),
 ]
-# The raw number as written; ``service.normalise_phone`` turns it into E.164.
+# The raw number as written; ``kalimera.phones.e164`` turns it into E.164.
 PhoneInput = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=50),

@@ -19,6 +19,8 @@ from kalimera.contacts.models import (
     StatusInput,
 )
 from kalimera.deps import (
+    ETAG_HEADER,
+    LOCATION_HEADER,
     ContactsRead,
     ContactsWrite,
     IfMatch,
@@ -71,7 +73,10 @@ router = APIRouter(prefix="/kalimera/contact", tags=["contacts"], route_class=Co
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ContactRead,
-    responses=problem_responses(400, 401, 403, 409, 422),
+    responses={
+        201: {"headers": {**LOCATION_HEADER, **ETAG_HEADER}},
+        **problem_responses(400, 401, 403, 409, 422),
+    },
 )
 async def create_contact(
     body: ContactCreate, principal: ContactsWrite, services: ServicesDep, response: Response
@@ -132,7 +137,7 @@ async def import_other_methods() -> None:
     raise Problem(405, "Method Not Allowed", headers={"Allow": "POST"})
 
 
-TAGGED: dict[str, Any] = {"headers": {"ETag": {"schema": {"type": "string"}}}}
+TAGGED: dict[str, Any] = {"headers": ETAG_HEADER}
 
 
 @router.get(

@@ -25,6 +25,7 @@ from kalimera.db import Conn, transaction
 from kalimera.errors import Conflict, DomainError, NotFound, Stale, invalid
 from kalimera.etags import etag, parse_if_match
 from kalimera.paging import contains
+from kalimera.phones import e164
 from kalimera.services import Services
 
 NOT_FOUND = "Contact not found"
@@ -48,33 +49,12 @@ def _tagged(row: Any) -> Tagged:
     return Tagged(ContactRead.model_validate(row), etag(row["version"]))
 
 
-def normalise_phone(raw: str, region: str) -> str:
-    """``raw`` in E.164; numbers without a country code are read as in ``region``.
-
-    Raises ValueError with a message for the caller when it is not a valid phone number.
-    """
-    import phonenumbers  # here, not at the top: the cold start need not load its metadata
-
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        msg = "not a phone number"
-        raise ValueError(msg) from None
-    if not phonenumbers.is_valid_number(number):
-        msg = "not a valid phone number (write it with its country code, e.g. +302101234567)"
-        raise ValueError(msg)
-    if number.extension:
-        msg = "phone number extensions are not supported"
-        raise ValueError(msg)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 def _with_phone(fields: dict[str, Any], region: str) -> dict[str, Any]:
     raw = fields.get("contact_no")
     if raw is None:
         return fields
     try:
-        return {**fields, "contact_no": normalise_phone(raw, region)}
+        return {**fields, "contact_no": e164(raw, region)}
     except ValueError as exc:
         raise invalid(["body", "contact_no"], str(exc)) from None
 
@@ -96,9 +76,22 @@ async def create(*, services: Services, tenant_id: uuid.UUID, body: ContactCreat
     try:
         async with transaction(await services.db()) as conn:
             row = await repository.insert(conn=conn, tenant_id=tenant_id, fields=fields)
+            await _link_calls(conn, tenant_id, row)
     except (pg_errors.UniqueViolation, pg_errors.CheckViolation) as exc:
         raise _conflict(exc, fields) from None
     return _tagged(row)
+
+
+async def _link_calls(conn: Conn, tenant_id: uuid.UUID, row: Any) -> None:
+    """The calls with the contact's number become its calls; those of a number it no longer
+    holds are let go."""
+    number = row["contact_no"]
+    await repository.link_calls(
+        conn=conn,
+        tenant_id=tenant_id,
+        contact_ids=[row["id"]],
+        numbers=[] if number is None else [number],
+    )
 
 
 async def get(*, services: Services, tenant_id: uuid.UUID, contact_id: int) -> Tagged:
@@ -174,6 +167,8 @@ async def update(
             )
             if row is None:
                 await _missing_or_stale(conn, tenant_id, contact_id)
+            if "contact_no" in changes:
+                await _link_calls(conn, tenant_id, row)
     except (pg_errors.UniqueViolation, pg_errors.CheckViolation) as exc:
         raise _conflict(exc, changes) from None
     return _tagged(row)

@@ -37,6 +37,7 @@ from kalimera.conversations import attempts, history, reading, recording, reposi
 from kalimera.conversations.erasure_repository import erasure_pending
 from kalimera.conversations.reading import Recording, Rejected
 from kalimera.db import Conn, transaction
+from kalimera.phones import e164_or_none
 
 if TYPE_CHECKING:
     from kalimera.services import Services
@@ -166,6 +167,10 @@ async def _write(
     ):
         return Outcome.DUPLICATE
     duration = rec.info.duration
+    region = services.settings.default_phone_region
+    from_e164, to_e164 = (e164_or_none(n, region) for n in (rec.from_number, rec.to_number))
+    if from_e164 or to_e164:  # it may find its contact: before the row lock (migration 0025)
+        await repository.share_contact_numbers(conn=conn, tenant_id=p.tenant_id)
     # Created Active by its first turn unless telephony's start report made it first, and
     # locked: the turns of one conversation are serialised, so the totals below (later
     # statements, later snapshots) see every committed turn.
@@ -216,6 +221,8 @@ async def _write(
         blob_base_url=container_url.rstrip("/") + "/",
         from_number=rec.from_number,
         to_number=rec.to_number,
+        from_e164=from_e164,
+        to_e164=to_e164,
         ended_reason=rec.ended_reason,
         cost=rec.cost,
         transcript_changed=bool(rec.transcript and rec.transcript.strip()),

@@ -234,9 +234,18 @@ class ConversationRead(BaseModel):
     to_number: str | None
     language: str | None
     duration: float | None = Field(description="Seconds: the sum of the turns' exact durations")
-    input_file_url: str | None
-    output_file_url: str | None
-    conversation_url: str | None
+    input_file_url: str | None = Field(
+        description="The latest caller recording: a signed, read-only download URL valid 15 "
+        "minutes or more (as a turn's audio_url)"
+    )
+    output_file_url: str | None = Field(
+        description="The latest agent recording: a signed, read-only download URL valid 15 "
+        "minutes or more"
+    )
+    conversation_url: str | None = Field(
+        description="Always null: recordings are kept per turn (the turns' audio_url), not "
+        "for the whole call; kept for the seed's clients"
+    )
     started_at: datetime
     ended_at: datetime | None
     last_activity_at: datetime
@@ -248,6 +257,10 @@ class ConversationRead(BaseModel):
     latency: ConversationLatency
     analysis: ConversationAnalysis | None = Field(
         None, description="null until the call ends (or while no analysis was asked for)"
+    )
+    contact_id: int | None = Field(
+        description="The tenant's contact whose number (E.164) is the caller's on an inbound "
+        "call, the callee's on an outbound one; null when none is"
     )
     created_at: datetime
     updated_at: datetime

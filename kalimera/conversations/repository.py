@@ -25,7 +25,8 @@ CONVERSATION_COLUMNS = """
     duration, input_file_url, output_file_url, conversation_url, started_at, ended_at,
     last_activity_at, sentiment, sentiment_score, turn_count, ended_reason, cost,
     latency_p50_ms, latency_p90_ms, latency_max_ms, latency_turns, created_at, updated_at,
-    analysis, analysis_cost
+    analysis, analysis_cost, contact_id,
+    kalimera_conversations.xmin::text::bigint AS row_version
 """
 
 
@@ -42,16 +43,36 @@ async def agent_profile_type(
     return None if row is None else str(row["profile_type"])
 
 
+async def share_contact_numbers(*, conn: Conn, tenant_id: uuid.UUID) -> None:
+    """Hold the tenant's contact-numbers lock, shared, to the commit: taken before a call looks
+    its contact up, and before its conversation row is locked (migration 0025 says why)."""
+    await conn.execute(
+        "SELECT kalimera_lock_contact_numbers(%(tenant_id)s, false)", {"tenant_id": tenant_id}
+    )
+
+
+async def contact_exists(*, conn: Conn, tenant_id: uuid.UUID, contact_id: int) -> bool:
+    cur = await conn.execute(
+        "SELECT 1 FROM kalimera_contacts WHERE tenant_id = %(tenant_id)s AND id = %(id)s",
+        {"tenant_id": tenant_id, "id": contact_id},
+    )
+    return await cur.fetchone() is not None
+
+
 async def insert_conversation(*, conn: Conn, tenant_id: uuid.UUID, **values: Any) -> DictRow | None:
-    """Insert a conversation unless one with its id exists (then None: the caller decides)."""
+    """Insert a conversation unless one with its id exists (then None: the caller decides),
+    with the contact whose number is its ``contact_number``, if any."""
     cur = await conn.execute(
         f"""
         INSERT INTO kalimera_conversations (
             tenant_id, id, agent_id, title, profile_type, instance_id, from_number, to_number,
-            language, started_at, last_activity_at)
+            language, started_at, last_activity_at, contact_number, contact_id)
         VALUES (
             %(tenant_id)s, %(id)s, %(agent_id)s, %(title)s, %(profile_type)s, %(instance_id)s,
-            %(from_number)s, %(to_number)s, %(language)s, %(started_at)s, %(started_at)s)
+            %(from_number)s, %(to_number)s, %(language)s, %(started_at)s, %(started_at)s,
+            %(contact_number)s::text, (SELECT id FROM kalimera_contacts
+                                 WHERE tenant_id = %(tenant_id)s
+                                 AND contact_no = %(contact_number)s::text))
         ON CONFLICT (tenant_id, id) DO NOTHING
         RETURNING {CONVERSATION_COLUMNS}
         """,  # noqa: S608 - a fixed column list, no values
@@ -62,6 +83,7 @@ async def insert_conversation(*, conn: Conn, tenant_id: uuid.UUID, **values: Any
             "from_number": None,
             "to_number": None,
             "language": None,
+            "contact_number": None,
             **values,
         },
     )
@@ -144,6 +166,7 @@ _FILTERED = """
     AND (%(sentiment)s::text IS NULL OR sentiment = %(sentiment)s::text)
     AND (%(min_ms)s::bigint IS NULL OR duration_ms >= %(min_ms)s::bigint)
     AND (%(max_ms)s::bigint IS NULL OR duration_ms <= %(max_ms)s::bigint)
+    AND (%(contact)s::bigint IS NULL OR contact_id = %(contact)s::bigint)
 """
 
 # The conversations holding every one of the terms (migration 0019), ranked by how often the
@@ -170,6 +193,7 @@ def listing(
     sentiment: str | None = None,
     min_ms: int | None = None,
     max_ms: int | None = None,
+    contact_id: int | None = None,
     terms: list[str] | None = None,
 ) -> Listing:
     """The listing's SQL: newest first; with ``terms`` (``search_terms``), only the
@@ -187,6 +211,7 @@ def listing(
         "sentiment": sentiment,
         "min_ms": min_ms,
         "max_ms": max_ms,
+        "contact": contact_id,
     }
     if not terms:
         return Listing(
@@ -448,6 +473,14 @@ KEEP_ANALYSED_SENTIMENT = (
 )
 
 
+# The call's counterpart in E.164 after a turn: the number it first brought (telephony's stays
+# as first sent, so the normalised one does too).
+COUNTERPART = """(CASE
+    WHEN c.profile_type = 'inbound' AND c.from_number IS NULL THEN %(from_e164)s::text
+    WHEN c.profile_type = 'outbound' AND c.to_number IS NULL THEN %(to_e164)s::text
+    ELSE c.contact_number END)"""
+
+
 async def recompute_conversation(
     *,
     conn: Conn,
@@ -457,13 +490,17 @@ async def recompute_conversation(
     blob_base_url: str,
     from_number: str | None,
     to_number: str | None,
+    from_e164: str | None,
+    to_e164: str | None,
     ended_reason: str | None,
     cost: str | None,
     transcript_changed: bool,
 ) -> None:
     """Derive the conversation's totals from its recordings (never by adding to them, so a
     replay can not double anything); a ``final`` turn completes an Active conversation; phone
-    numbers fill in where unset; the sentiment is the mean of the caller turns' scores, labelled
+    numbers fill in where unset, and the counterpart's (``from_e164`` inbound, ``to_e164``
+    outbound, normalised by the caller) with its contact, whose lock the caller holds
+    (``share_contact_numbers``); the sentiment is the mean of the caller turns' scores, labelled
     by ``sentiment``'s thresholds; the latency summary is over the output turns' ``latency_ms``
     (percentiles of the values rounded down to 10 ms, as the outcome statistics take them). The
     turn's ``ended_reason`` and ``cost`` (JSON), when it carries them, replace the
@@ -508,6 +545,13 @@ async def recompute_conversation(
             output_file_url = %(base)s || agg.output_blob,
             from_number = coalesce(c.from_number, %(from)s),
             to_number = coalesce(c.to_number, %(to)s),
+            contact_number = {COUNTERPART},
+            contact_id = CASE WHEN {COUNTERPART} IS NOT DISTINCT FROM c.contact_number
+                              THEN c.contact_id
+                              ELSE (SELECT k.id FROM kalimera_contacts k
+                                    WHERE k.tenant_id = c.tenant_id
+                                    AND k.contact_no = {COUNTERPART})
+                              END,
             sentiment = CASE WHEN {KEEP_ANALYSED_SENTIMENT} THEN c.sentiment
                              WHEN agg.score IS NULL THEN 'unknown'
                              WHEN agg.score >= %(positive_at)s THEN 'positive'
@@ -538,6 +582,8 @@ async def recompute_conversation(
             "negative_at": sentiment.NEGATIVE_AT,
             "from": from_number,
             "to": to_number,
+            "from_e164": from_e164,
+            "to_e164": to_e164,
             "ended_reason": ended_reason,
             "cost": cost,
             "changed": transcript_changed,

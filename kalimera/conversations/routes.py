@@ -12,7 +12,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
 from kalimera import idempotency
@@ -34,12 +35,19 @@ from kalimera.conversations.recording import CONTENT_TYPES, RecordingFields, Upl
 from kalimera.conversations.sentiment import SentimentLabel
 from kalimera.conversations.upload import FILE_FIELD
 from kalimera.deps import (
+    ETAG_HEADER,
+    LOCATION_HEADER,
     ConversationsRead,
     ConversationsWrite,
     IdempotencyKey,
+    IfMatch,
+    IfNoneMatch,
     ServicesDep,
+    TzQuery,
     answer,
+    not_modified,
 )
+from kalimera.idempotency import Replay
 from kalimera.problems import problem_responses
 
 router = APIRouter(prefix="/kalimera", tags=["conversations"])
@@ -57,6 +65,7 @@ def _iso_day(value: object) -> object:
 
 Day = Annotated[date, BeforeValidator(_iso_day)]
 Limit = Annotated[int, Query(ge=1, le=100, description="At most 100")]
+MAX_CONTACT_ID = 2**63 - 1  # a contact's id is a bigint
 
 _FIELDS_SCHEMA = RecordingFields.model_json_schema(ref_template="#/components/schemas/{model}")
 UPLOAD_BODY: dict[str, Any] = {
@@ -84,11 +93,45 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not Modified: the copy named by If-None-Match is current"}
+}
+
+
+def conversation_path(conversation_id: uuid.UUID | str) -> str:
+    return f"{router.prefix}/conversations/{conversation_id}"
+
+
+def _located(result: VoiceStored | VoiceUploadUrl | Replay, response: Response) -> Any:
+    """The answer of a route that stores a recording, replayed or not, with ``Location``: the
+    conversation the recording joins (it appears there once the blob trigger has run)."""
+    answered = answer(result)
+    if isinstance(result, Replay):
+        conversation_id = result.body.get("conversation_id")
+    else:
+        conversation_id = result.conversation_id
+    if conversation_id is not None:
+        headers = answered.headers if isinstance(answered, JSONResponse) else response.headers
+        headers["Location"] = conversation_path(conversation_id)
+    return answered
+
+
+def _tagged(found: service.Tagged[Any], response: Response) -> Any:
+    if found.etag is not None:
+        response.headers["ETag"] = found.etag
+    return found.conversation
+
+
 @router.post(
     "/conversations",
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"model": ConversationRead, "description": "Already started: unchanged"},
+        201: {"headers": {**LOCATION_HEADER, **ETAG_HEADER}},
+        200: {
+            "model": ConversationRead,
+            "description": "Already started: unchanged",
+            "headers": ETAG_HEADER,
+        },
         **problem_responses(400, 401, 403, 404, 422, 503),
     },
 )
@@ -99,28 +142,41 @@ async def start_conversation(
     response: Response,
 ) -> ConversationRead:
     """Telephony reports a call start; posting the same ``id`` again changes nothing (200)."""
-    conversation, created = await service.start(
+    found, created = await service.start(
         services=services, tenant_id=principal.tenant_id, body=body
     )
-    if not created:
+    if created:
+        response.headers["Location"] = conversation_path(found.conversation.id)
+    else:
         response.status_code = status.HTTP_200_OK
-    return conversation
+    return _tagged(found, response)  # type: ignore[no-any-return]
 
 
 @router.patch(
-    "/conversations/{conversation_id}", responses=problem_responses(400, 401, 403, 404, 422, 503)
+    "/conversations/{conversation_id}",
+    responses={
+        200: {"headers": ETAG_HEADER},
+        **problem_responses(400, 401, 403, 404, 412, 422, 503),
+    },
 )
 async def update_conversation(
     conversation_id: uuid.UUID,
     body: ConversationUpdate,
     principal: ConversationsWrite,
     services: ServicesDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ConversationRead:
     """End a call (``status`` Completed or Failed sets ``ended_at``), rename it, or set its
-    language."""
-    return await service.update(
-        services=services, tenant_id=principal.tenant_id, conversation_id=conversation_id, body=body
+    language. With ``If-Match`` (an ETag from a read), 412 if it changed since."""
+    updated = await service.update(
+        services=services,
+        tenant_id=principal.tenant_id,
+        conversation_id=conversation_id,
+        body=body,
+        if_match=if_match,
     )
+    return _tagged(updated, response)  # type: ignore[no-any-return]
 
 
 Seconds = Annotated[float, Query(ge=0, le=1_000_000_000, allow_inf_nan=False)]
@@ -139,6 +195,8 @@ Seconds = Annotated[float, Query(ge=0, le=1_000_000_000, allow_inf_nan=False)]
         "quotes as that string, anything else as the text written. The field is a letter or "
         "`_` then up to 63 letters, digits or `_`; at most 5 such filters; a value has at most "
         "100 characters.\n\n"
+        "Days: `start` and `end` are local dates in `tz` (an IANA zone, default UTC), "
+        "counted as the statistics count them, so a chart's period and this list agree.\n\n"
         "Pages: `page` and `limit` over a total order (newest first; with `q`, the relevance, "
         "then newest first, then the id), so paging through an unchanging result shows each "
         "conversation once."
@@ -151,8 +209,17 @@ async def list_conversations(
     agent_id: uuid.UUID | None = None,
     status: ConversationStatus | None = None,
     profile_type: ProfileType | None = None,
-    start: Annotated[Day | None, Query(description="Started on or after this day (UTC)")] = None,
-    end: Annotated[Day | None, Query(description="Started on or before this day (UTC)")] = None,
+    start: Annotated[
+        Day | None, Query(description="Started on or after this local day (in `tz`)")
+    ] = None,
+    end: Annotated[
+        Day | None, Query(description="Started on or before this local day (in `tz`)")
+    ] = None,
+    tz: TzQuery = "UTC",
+    contact_id: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_CONTACT_ID, description="Only the calls with this contact"),
+    ] = None,
     success: Annotated[
         SuccessResult | None,
         Query(
@@ -201,6 +268,8 @@ async def list_conversations(
         max_duration=None if max_duration is None else Decimal(str(max_duration)),
         q=q,
         data=service.data_filters(request.query_params.multi_items()),
+        contact_id=contact_id,
+        tz=tz,
     )
     return await service.page(
         services=services, tenant_id=principal.tenant_id, filters=filters, page=page, limit=limit
@@ -208,15 +277,63 @@ async def list_conversations(
 
 
 @router.get(
-    "/conversations/{conversation_id}", responses=problem_responses(401, 403, 404, 422, 503)
+    "/contact/{contact_id}/conversations",
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def list_contact_conversations(
+    contact_id: Annotated[
+        int, Path(ge=1, le=MAX_CONTACT_ID, description="The contact's integer id")
+    ],
+    principal: ConversationsRead,
+    services: ServicesDep,
+    page: Page = 1,
+    limit: Limit = 10,
+) -> ConversationPage:
+    """The calls with one contact (its number is the caller's on an inbound call, the
+    callee's on an outbound one), newest first, paged as the conversation list is."""
+    return await service.contact_page(
+        services=services,
+        tenant_id=principal.tenant_id,
+        contact_id=contact_id,
+        number=page,
+        limit=limit,
+    )
+
+
+def _detail(
+    found: service.Tagged[ConversationDetail], if_none_match: str | None, response: Response
+) -> Any:
+    """The detail with its ETag, or 304 when the client's copy is current."""
+    if found.etag is not None:
+        unchanged = not_modified(if_none_match, found.etag)
+        if unchanged is not None:
+            return unchanged
+    return _tagged(found, response)
+
+
+@router.get(
+    "/conversations/{conversation_id}",
+    response_model=ConversationDetail,
+    responses={
+        200: {"headers": ETAG_HEADER},
+        **NOT_MODIFIED,
+        **problem_responses(401, 403, 404, 422, 503),
+    },
 )
 async def get_conversation(
-    conversation_id: uuid.UUID, principal: ConversationsRead, services: ServicesDep
-) -> ConversationDetail:
-    """The conversation with its turns, each with a read-only download URL valid 15 minutes."""
-    return await service.detail(
+    conversation_id: uuid.UUID,
+    principal: ConversationsRead,
+    services: ServicesDep,
+    response: Response,
+    if_none_match: IfNoneMatch = None,
+) -> Any:
+    """The conversation with its turns, each with a read-only download URL valid 15 minutes
+    or more. ``If-None-Match`` with its ETag answers 304 while it is unchanged and the URLs
+    of that copy are those handed out now (the ETag names their signing window)."""
+    found = await service.detail(
         services=services, tenant_id=principal.tenant_id, conversation_id=conversation_id
     )
+    return _detail(found, if_none_match, response)
 
 
 @router.post(
@@ -224,13 +341,17 @@ async def get_conversation(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=VoiceStored,
     openapi_extra={"requestBody": UPLOAD_BODY},
-    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
+    responses={
+        202: {"headers": LOCATION_HEADER},
+        **problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
+    },
 )
 async def upload_voice(
     agent_id: uuid.UUID,
     request: Request,
     principal: ConversationsWrite,
     services: ServicesDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Store one recording under the naming contract; the conversation appears when the blob
@@ -254,7 +375,7 @@ async def upload_voice(
     async def fingerprint() -> str:
         return (await receive(store=False))[1]
 
-    return answer(
+    return _located(
         await idempotency.once(
             services=services,
             tenant_id=tenant_id,
@@ -263,7 +384,8 @@ async def upload_voice(
             status=202,
             run=run,
             fingerprint=fingerprint,
-        )
+        ),
+        response,
     )
 
 
@@ -271,13 +393,17 @@ async def upload_voice(
     "/ai-agent/{agent_id}/voice/upload-url",
     status_code=status.HTTP_201_CREATED,
     response_model=VoiceUploadUrl,
-    responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
+    responses={
+        201: {"headers": LOCATION_HEADER},
+        **problem_responses(400, 401, 403, 404, 409, 422, 503),
+    },
 )
 async def create_voice_upload_url(
     agent_id: uuid.UUID,
     body: UploadUrlRequest,
     principal: ConversationsWrite,
     services: ServicesDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """A URL to PUT one recording straight to Blob Storage (any size; the multipart upload
@@ -296,7 +422,7 @@ async def create_voice_upload_url(
     async def same() -> str:
         return fingerprint
 
-    return answer(
+    return _located(
         await idempotency.once(
             services=services,
             tenant_id=tenant_id,
@@ -305,29 +431,42 @@ async def create_voice_upload_url(
             status=201,
             run=run,
             fingerprint=same,
-        )
+        ),
+        response,
     )
 
 
-@router.get("/ai-agent/{agent_id}/voice", responses=problem_responses(401, 403, 404, 422, 503))
+@router.get(
+    "/ai-agent/{agent_id}/voice",
+    response_model=ConversationDetail | ConversationPage,
+    responses={
+        200: {"headers": ETAG_HEADER},
+        **NOT_MODIFIED,
+        **problem_responses(401, 403, 404, 422, 503),
+    },
+)
 async def get_voice(
     agent_id: uuid.UUID,
     principal: ConversationsRead,
     services: ServicesDep,
+    response: Response,
     conversation_id: uuid.UUID | None = None,
     page: Page = 1,
     limit: Limit = 10,
-) -> ConversationDetail | ConversationPage:
-    """With ``conversation_id``: that conversation with its turns; without: the agent's
-    conversations, newest first."""
+    if_none_match: IfNoneMatch = None,
+) -> Any:
+    """With ``conversation_id``: that conversation with its turns (with its ETag, and 304 as
+    ``GET /kalimera/conversations/{id}`` answers); without: the agent's conversations, newest
+    first."""
     await service.require_agent(services=services, tenant_id=principal.tenant_id, agent_id=agent_id)
     if conversation_id is not None:
-        return await service.detail(
+        found = await service.detail(
             services=services,
             tenant_id=principal.tenant_id,
             conversation_id=conversation_id,
             agent_id=agent_id,
         )
+        return _detail(found, if_none_match, response)
     return await service.page(
         services=services,
         tenant_id=principal.tenant_id,

@@ -12,11 +12,11 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from kalimera import outbox
+from kalimera import days, outbox
 from kalimera.conversations import history, recording, repository, seqs, upload
 from kalimera.conversations.models import (
     ConversationCreate,
@@ -32,7 +32,9 @@ from kalimera.conversations.multipart import Form
 from kalimera.conversations.recording import UploadUrlRequest
 from kalimera.conversations.signing import Signer
 from kalimera.db import transaction
-from kalimera.errors import Conflict, NotFound, Unavailable, invalid
+from kalimera.errors import Conflict, NotFound, Stale, Unavailable, invalid
+from kalimera.etags import etag, parse_if_match
+from kalimera.phones import e164_or_none
 
 if TYPE_CHECKING:
     from kalimera.services import Services
@@ -69,18 +71,58 @@ async def require_agent(*, services: Services, tenant_id: uuid.UUID, agent_id: u
     return profile
 
 
+STALE = "The conversation changed since it was read (If-Match is stale)"
+T = TypeVar("T", ConversationRead, ConversationDetail)
+
+
+@dataclass(frozen=True, slots=True)
+class Tagged(Generic[T]):
+    """A conversation as read, and its ETag (None while its turns are still being written)."""
+
+    conversation: T
+    etag: str | None
+
+
+def _read(row: Any, signer: Signer) -> ConversationRead:
+    """The row as the API answers it: its recordings as signed URLs (the row holds container
+    URLs, which no browser can fetch); ``conversation_url`` is never written."""
+    read = ConversationRead.model_validate(row)
+    return read.model_copy(
+        update={
+            "input_file_url": signer.stored_url(read.input_file_url),
+            "output_file_url": signer.stored_url(read.output_file_url),
+            "conversation_url": None,
+        }
+    )
+
+
+def _tag(row: Any, signer: Signer) -> str:
+    """The version (the row's ``xmin``: any write to the row moves it, ingestion and analysis
+    included) and the window its URLs were signed in (``kalimera.etags``)."""
+    return etag(int(row["row_version"]), signer.window)
+
+
+async def _tagged(services: Services, row: Any) -> Tagged[ConversationRead]:
+    signer = await Signer.for_services(services)
+    return Tagged(_read(row, signer), _tag(row, signer))
+
+
 async def start(
     *, services: Services, tenant_id: uuid.UUID, body: ConversationCreate
-) -> tuple[ConversationRead, bool]:
+) -> tuple[Tagged[ConversationRead], bool]:
     """Create the conversation (True), or return the one with that id unchanged (False)."""
     started_at = body.started_at or datetime.now(UTC)
     conversation_id = body.id or uuid.uuid4()
+    counterpart = body.from_number if body.profile_type == "inbound" else body.to_number
+    contact_number = e164_or_none(counterpart, services.settings.default_phone_region)
     async with transaction(await services.db()) as conn:
         agent = await repository.agent_profile_type(
             conn=conn, tenant_id=tenant_id, agent_id=body.agent_id
         )
         if agent is None:
             raise agent_not_found()
+        if contact_number is not None:
+            await repository.share_contact_numbers(conn=conn, tenant_id=tenant_id)
         row = await repository.insert_conversation(
             conn=conn,
             tenant_id=tenant_id,
@@ -93,6 +135,7 @@ async def start(
             to_number=body.to_number,
             language=body.language,
             started_at=started_at,
+            contact_number=contact_number,
         )
         created = row is not None
         if row is None:
@@ -100,7 +143,7 @@ async def start(
                 conn=conn, tenant_id=tenant_id, conversation_id=conversation_id
             )
     assert row is not None
-    return ConversationRead.model_validate(row), created
+    return await _tagged(services, row), created
 
 
 async def update(
@@ -109,13 +152,18 @@ async def update(
     tenant_id: uuid.UUID,
     conversation_id: uuid.UUID,
     body: ConversationUpdate,
-) -> ConversationRead:
+    if_match: str | None = None,
+) -> Tagged[ConversationRead]:
+    """Apply a PATCH; with ``If-Match``, only to the version it names (else ``Stale``)."""
+    version = parse_if_match(if_match)
     async with transaction(await services.db()) as conn:
         current = await repository.get_conversation(
             conn=conn, tenant_id=tenant_id, conversation_id=conversation_id, lock=True
         )
         if current is None:
             raise conversation_not_found()
+        if version is not None and version != current["row_version"]:
+            raise Stale(STALE)
         if body.ended_at is not None and body.ended_at < current["started_at"]:
             raise invalid(["body", "ended_at"], "ended_at is before started_at")
         row = await repository.update_conversation(
@@ -134,7 +182,7 @@ async def update(
         await outbox.relay_after_commit(
             services=services, tenant_id=tenant_id, conversation_id=conversation_id
         )
-    return ConversationRead.model_validate(row)
+    return await _tagged(services, row)
 
 
 DATA_PREFIX = "data."
@@ -152,8 +200,8 @@ class Filters:
     agent_id: uuid.UUID | None = None
     status: str | None = None
     profile_type: str | None = None
-    start: date | None = None  # started on or after this day (UTC)
-    end: date | None = None  # started on or before this day (UTC), inclusive
+    start: date | None = None  # started on or after this local day
+    end: date | None = None  # started on or before this local day, inclusive
     success: str | None = None  # pass or fail
     ended_reason: str | None = None
     sentiment: str | None = None
@@ -161,6 +209,8 @@ class Filters:
     max_duration: Decimal | None = None  # seconds, inclusive
     q: str | None = None  # words, all of them in the transcripts or the summary
     data: dict[str, str] = field(default_factory=dict)  # field -> the value as JSON text
+    contact_id: int | None = None
+    tz: str = "UTC"  # the zone of start and end's days (kalimera.days)
 
 
 def data_filters(query: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -208,14 +258,19 @@ def _not_json(constant: str) -> Any:
     raise ValueError(constant)  # NaN and Infinity: not JSON, so the text as written
 
 
-def _day_start(day: date | None) -> datetime | None:
-    return None if day is None else datetime.combine(day, time.min, UTC)
-
-
-def _day_after(day: date | None) -> datetime | None:
-    if day is None or day == date.max:
-        return None
-    return datetime.combine(day + timedelta(days=1), time.min, UTC)
+def _bounds(filters: Filters) -> tuple[datetime | None, datetime | None]:
+    """Where ``start``'s local day begins and ``end``'s ends, in UTC, as the statistics count
+    days in ``tz``; a bound beyond the calendar's ends bounds nothing."""
+    zone = days.zone(filters.tz)
+    try:
+        lo = None if filters.start is None else days.local_midnight(filters.start, zone)
+    except OverflowError:
+        lo = None
+    try:
+        hi = None if filters.end is None else days.day_after(filters.end, zone)
+    except OverflowError:
+        hi = None
+    return lo, hi
 
 
 def _ms(seconds: Decimal | None, rounding: str) -> int | None:
@@ -238,6 +293,7 @@ async def page(
         raise invalid(("query", "max_duration"), "max_duration is below min_duration")
     if filters.q is not None and NUL in filters.q:
         raise invalid(("query", "q"), NO_NUL)
+    start, end_before = _bounds(filters)
     async with transaction(await services.db()) as conn:
         terms: list[str] = []
         if filters.q is not None or filters.data:
@@ -254,22 +310,44 @@ async def page(
                 agent_id=filters.agent_id,
                 status=filters.status,
                 profile_type=filters.profile_type,
-                start=_day_start(filters.start),
-                end_before=_day_after(filters.end),
+                start=start,
+                end_before=end_before,
                 success=filters.success,
                 ended_reason=filters.ended_reason,
                 sentiment=filters.sentiment,
                 min_ms=_ms(filters.min_duration, ROUND_CEILING),
                 max_ms=_ms(filters.max_duration, ROUND_FLOOR),
+                contact_id=filters.contact_id,
                 terms=terms,
             ),
             limit=limit,
             offset=(page - 1) * limit,
         )
+    signer = await Signer.for_services(services)
     return ConversationPage(
-        items=[ConversationRead.model_validate(r) for r in found.rows],
+        items=[_read(r, signer) for r in found.rows],
         total=found.total,
         page=page,
+        limit=limit,
+    )
+
+
+async def contact_page(
+    *, services: Services, tenant_id: uuid.UUID, contact_id: int, number: int, limit: int
+) -> ConversationPage:
+    """One page of the calls with one of the tenant's contacts, newest first; 404 when the
+    tenant has no such contact."""
+    async with transaction(await services.db()) as conn:
+        found = await repository.contact_exists(
+            conn=conn, tenant_id=tenant_id, contact_id=contact_id
+        )
+    if not found:
+        raise NotFound("Contact not found")
+    return await page(
+        services=services,
+        tenant_id=tenant_id,
+        filters=Filters(contact_id=contact_id),
+        page=number,
         limit=limit,
     )
 
@@ -280,26 +358,29 @@ async def detail(
     tenant_id: uuid.UUID,
     conversation_id: uuid.UUID,
     agent_id: uuid.UUID | None = None,
-) -> ConversationDetail:
-    """The conversation with its turns from the history table, each with a signed URL."""
+) -> Tagged[ConversationDetail]:
+    """The conversation with its turns from the history table, each with a signed URL. Its
+    ETag is the row's; none while the history lags the row (a turn committed, its entity not
+    yet written): a 304 must not hide a turn."""
     async with transaction(await services.db()) as conn:
         row = await repository.get_conversation(
             conn=conn, tenant_id=tenant_id, conversation_id=conversation_id
         )
     if row is None or (agent_id is not None and row["agent_id"] != agent_id):
         raise conversation_not_found()
+    signer = await Signer.for_services(services)
     with storage_unavailable():
-        turns = await _turns(services, tenant_id, row["id"])
-    return ConversationDetail(**ConversationRead.model_validate(row).model_dump(), turns=turns)
+        turns = await _turns(services, tenant_id, row["id"], signer)
+    conversation = ConversationDetail(**_read(row, signer).model_dump(), turns=turns)
+    return Tagged(conversation, _tag(row, signer) if len(turns) == row["turn_count"] else None)
 
 
 async def _turns(
-    services: Services, tenant_id: uuid.UUID, conversation_id: uuid.UUID
+    services: Services, tenant_id: uuid.UUID, conversation_id: uuid.UUID, signer: Signer
 ) -> list[Turn]:
     entities = await history.entities(
         services=services, tenant_id=tenant_id, conversation_id=conversation_id
     )
-    signer = await Signer.for_services(services)
     return [
         Turn(
             seq=int(e["Seq"]),

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from kalimera.deps import ServicesDep, StatisticsRead
+from kalimera.deps import ServicesDep, StatisticsRead, TzQuery
 from kalimera.problems import problem_responses
 from kalimera.statistics import service
 from kalimera.statistics.models import (
@@ -30,13 +30,6 @@ router = APIRouter(
 
 AgentQuery = Annotated[
     uuid.UUID | None, Query(description="Only this agent's conversations (default: all)")
-]
-TzQuery = Annotated[
-    str,
-    Query(
-        max_length=64,
-        description="IANA time zone that decides the local day and hour (default UTC)",
-    ),
 ]
 StartQuery = Annotated[
     date | None, Query(description="First local date, inclusive (default: 29 days before end)")

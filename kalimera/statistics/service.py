@@ -10,12 +10,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import orjson
 
+from kalimera.days import zone
 from kalimera.db import transaction
 from kalimera.errors import Invalid, invalid
 from kalimera.services import Services
@@ -54,23 +53,6 @@ DEFAULT_RANGE_DAYS = 30
 def _invalid(field: str, msg: str) -> Invalid:
     # The message is the detail too: the one thing wrong with a statistics query.
     return invalid(("query", field), msg, detail=msg)
-
-
-@lru_cache(maxsize=1)
-def _zone_names() -> frozenset[str]:
-    # The names of the system tz database, which PostgreSQL reads too (checked: it accepts every
-    # one): a name outside it never reaches the database.
-    return frozenset(available_timezones())
-
-
-def zone(tz: str) -> ZoneInfo:
-    """The zone named ``tz``, or ``Invalid``."""
-    if tz not in _zone_names():
-        raise _invalid("tz", f"unknown time zone {tz!r}")
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _invalid("tz", f"unknown time zone {tz!r}") from None
 
 
 def window(*, tz: str, start: date | None, end: date | None) -> Window:

@@ -20,17 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from kalimera.days import ONE_DAY, local_midnight
 from kalimera.statistics.models import Granularity
 
-ONE_DAY = timedelta(days=1)
 QUARTER_SECONDS = 15 * 60
 
 Range = tuple[datetime, datetime]
-
-
-def local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    """The first instant of local ``day`` in UTC (a midnight skipped by DST starts at the jump)."""
-    return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from kalimera.deps import ServicesDep, TokensAdmin
+from kalimera.deps import LOCATION_HEADER, ServicesDep, TokensAdmin
 from kalimera.problems import problem_responses
 from kalimera.tokens import service
 from kalimera.tokens.models import TokenCreate, TokenCreated, TokenPage, TokenRead, TokenRevoked
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/kalimera/tokens", tags=["tokens"])
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=TokenCreated,
-    responses=problem_responses(400, 401, 403, 413, 422),
+    responses={201: {"headers": LOCATION_HEADER}, **problem_responses(400, 401, 403, 413, 422)},
 )
 async def create_token(
     body: TokenCreate, principal: TokensAdmin, services: ServicesDep, response: Response

@@ -61,7 +61,9 @@ def test_identity_based_storage_signs_with_one_reused_user_delegation_key() -> N
     start, expiry = (
         datetime.fromisoformat(query[k][0].replace("Z", "+00:00")) for k in ("st", "se")
     )
-    assert (expiry - start).total_seconds() == 20 * 60  # 15 minutes plus 5 of clock skew
+    # From the window's start less 5 minutes of clock skew, to 15 minutes after its 5 end.
+    assert (expiry - start).total_seconds() == 25 * 60
+    assert start.minute % 5 == 0
     assert urlparse(urls[0]).path == "/kalimera-voice/t/a/c/000001-input.wav"
 
 
