@@ -2,6 +2,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { can, onSession, restore, session, signIn, signOut } from "./api.js";
+import { Agent } from "./pages/agent.jsx";
 import { Call, Conversations } from "./pages/conversations.jsx";
 import { Overview } from "./pages/overview.jsx";
 import { Agents, Contacts, Webhooks } from "./pages/more.jsx";
@@ -53,7 +54,8 @@ function Shell() {
   const route = useRoute();
   const visible = PAGES.filter((p) => !p.scope || can(p.scope));
   const current = visible.find((p) => p.page === route.page) || visible[0];
-  const View = current?.page === "conversations" && route.id ? Call : current?.view;
+  const detail = { conversations: Call, agents: Agent }[current?.page];
+  const View = route.id && detail ? detail : current?.view;
   return (
     <>
       <header class="top">

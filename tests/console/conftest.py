@@ -25,8 +25,9 @@ from kalimera import console
 from kalimera.auth import DEFAULT_SCOPES, Scope
 from tests.conftest import Server, Tenant, make_token
 from tests.statistics.conftest import Conv, Db, rollup
-from tests.support.analysis import say
-from tests.support.calls import Call
+from tests.support.analysis import meta
+from tests.support.audio_fixtures import wav_bytes
+from tests.support.calls import Call, ingest, put_blob
 
 CONSOLE = "/kalimera/console/"
 # The seeded window: 10 days ending yesterday (UTC), so the rollup has closed every day of it.
@@ -41,12 +42,24 @@ class Seeded:
     start: date
     end: date
     narrow_token: str = ""
+    agent_with_secret: str = ""
 
     def api(self, path: str, **params: Any) -> Any:
         answer = self.tenant.client.get(path, params=params)
         assert answer.status_code == 200, answer.text
         return answer.json()
 
+
+# The seeded call's turns: (seq, direction, transcript, the agent's latency in ms).
+TURNS = [
+    (1, "input", "Good evening, a table for two at eight please.", None),
+    (1, "output", "Of course, two at eight. Under which name?", 640),
+    (2, "input", "Papadopoulos.", None),
+    (2, "output", "Thank you, see you tonight.", 910),
+]
+
+# planted in an agent to prove the page never shows it
+SECRET = "sk-console-test-0123456789"
 
 ANALYSIS = {
     "status": "done",
@@ -70,14 +83,11 @@ def seed(server: Server) -> Seeded:
     two real turns, a cost, a reason and an analysis."""
     tenant = Tenant(server, (*DEFAULT_SCOPES, Scope.AGENTS_RUNTIME))
     call = Call(server.settings, tenant)
-    say(
-        call,
-        [
-            ("input", "Good evening, a table for two at eight please."),
-            ("output", "Of course, two at eight. Under which name?"),
-        ],
-        final=False,
-    )
+    for seq, direction, words, latency in TURNS:
+        fields = {"transcript": words, **({"latency_ms": latency} if latency else {})}
+        name = call.name(seq, direction, "wav")
+        put_blob(server.settings, name, wav_bytes(0.5), meta(**fields))
+        assert ingest(server.settings, name).outcome.value == "ingested"
     ended = tenant.client.patch(
         f"/kalimera/conversations/{call.conversation_id}",
         json={
@@ -141,7 +151,22 @@ def seed(server: Server) -> Seeded:
         db.close()
     rollup(server.settings)
     narrow = make_token(server.settings, tenant.id, (Scope.CONVERSATIONS_READ,))
-    return Seeded(tenant, call.agent_id, call.conversation_id, start, end, narrow)
+    agent = tenant.client.post(
+        "/kalimera/ai-agent",
+        json={
+            "name": "Reception",
+            "description": "Answers the restaurant's calls",
+            "ai_hub": {
+                "Endpoint": "https://example.openai.azure.com",
+                "ApiKey": SECRET,
+                "ModelName": "gpt-4.1-mini",
+            },
+        },
+    )
+    assert agent.status_code == 201, agent.text
+    return Seeded(
+        tenant, call.agent_id, call.conversation_id, start, end, narrow, agent.json()["id"]
+    )
 
 
 @pytest.fixture(scope="module")

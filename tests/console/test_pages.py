@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import Server
-from tests.console.conftest import CONSOLE, Seeded, sign_in
+from tests.console.conftest import CONSOLE, TURNS, Seeded, sign_in
 
 STATS = "/kalimera/statistics"
 
@@ -42,14 +42,16 @@ def pages(seeded: Seeded) -> dict[str, tuple[str, str]]:
         "conversations": ("#/conversations", "[data-table=conversations] [data-id]"),
         "call": (f"#/conversations/{seeded.call_id}", "[data-seq]"),
         "agents": ("#/agents", "[data-table=agents] [data-id]"),
+        "agent": (f"#/agents/{seeded.agent_with_secret}", "[data-section]"),
         "contacts": ("#/contacts", "[data-table=contacts]"),
         "webhooks": ("#/webhooks", "[data-state=not-configured]"),
     }
 
 
-@pytest.mark.parametrize(
-    "name", ["overview", "conversations", "call", "agents", "contacts", "webhooks"]
-)
+PAGES = ["overview", "conversations", "call", "agents", "agent", "contacts", "webhooks"]
+
+
+@pytest.mark.parametrize("name", PAGES)
 def test_each_page_loads_without_a_console_error(
     page: Page, server: Server, seeded: Seeded, name: str
 ):
@@ -118,7 +120,7 @@ def test_a_calls_page_shows_its_turns_audio_and_analysis(
     api = seeded.api(f"/kalimera/conversations/{seeded.call_id}")
     turns = page.locator("[data-seq]")
     expect(turns).to_have_count(len(api["turns"]))
-    assert len(api["turns"]) == 2
+    assert len(api["turns"]) == len(TURNS)
     for i, turn in enumerate(api["turns"]):
         shown = turns.nth(i)
         assert shown.locator(".transcript").inner_text() == turn["transcript"]
@@ -130,9 +132,12 @@ def test_a_calls_page_shows_its_turns_audio_and_analysis(
         .startswith(api["analysis"]["success"]["result"])
     )
     assert page.locator("[data-field=summary]").inner_text() == api["analysis"]["summary"]
-    shown = tiles(page, "ended_reason", "cost")
+    shown = tiles(page, "ended_reason", "cost", "latency")
     assert shown["ended_reason"] == api["ended_reason"] == "customer-ended-call"
     assert shown["cost"] == f"{api['cost']['total']:.4f} {api['cost']['currency']}"
+    latency = api["latency"]
+    assert latency["max_ms"] == 910
+    assert shown["latency"] == f"{latency['p50_ms']} / {latency['p90_ms']} / {latency['max_ms']} ms"
 
 
 def test_the_audio_of_a_turn_plays_under_the_policy(page: Page, server: Server, seeded: Seeded):
@@ -189,7 +194,7 @@ def test_the_time_zone_defaults_to_the_browsers(browser, server: Server, seeded:
         context.close()
 
 
-@pytest.mark.parametrize("name", ["overview", "conversations", "call", "agents", "webhooks"])
+@pytest.mark.parametrize("name", PAGES)
 def test_nothing_overflows_at_390_px(page: Page, server: Server, seeded: Seeded, name: str):
     page.set_viewport_size({"width": 390, "height": 844})
     fragment, ready = pages(seeded)[name]

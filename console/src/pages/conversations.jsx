@@ -149,7 +149,7 @@ function Analysis({ a }) {
       <dt>Status</dt>
       <dd data-field="analysis_status">{a.status}{a.reason ? ` (${a.reason})` : ""}{a.error ? `: ${a.error}` : ""}</dd>
       {a.summary && (<><dt>Summary</dt><dd data-field="summary">{a.summary}</dd></>)}
-      {a.success && (<><dt>Verdict</dt><dd data-field="verdict">{String(a.success.result ?? a.success.score)} {a.success.rationale ? `: ${a.success.rationale}` : ""}</dd></>)}
+      {a.success && (<><dt>Verdict</dt><dd data-field="verdict">{String(a.success.result ?? a.success.score)}{a.success.rationale ? `: ${a.success.rationale}` : ""}</dd></>)}
       {a.sentiment && (<><dt>Sentiment</dt><dd>{a.sentiment.label} ({a.sentiment.score})</dd></>)}
       {a.data && (<><dt>Data</dt><dd><Json value={a.data} /></dd></>)}
       {a.model && (<><dt>Model</dt><dd>{a.model}, {a.input_tokens} in / {a.output_tokens} out tokens</dd></>)}

@@ -35,7 +35,7 @@ export function Agents({ params }) {
             <tbody>
               {data.items.map((a) => (
                 <tr key={a.id} data-id={a.id}>
-                  <td><a href={href("conversations", { agent_id: a.id })}>{a.name}</a></td>
+                  <td><a href={href("agents", {}, a.id)}>{a.name}</a></td>
                   <td>{a.type}</td>
                   <td>{a.description || ""}</td>
                 </tr>

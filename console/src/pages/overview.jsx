@@ -128,6 +128,7 @@ function Sentiment({ q }) {
   const { data, error } = useData(() => get(`${BASE}/sentiment`, q), [JSON.stringify(q)]);
   const rows = data?.series || [];
   const labels = ["positive", "neutral", "negative", "unknown"];
+  const colours = { positive: "#16a34a", neutral: "#6b7280", negative: "#dc2626", unknown: "#d97706" };
   return (
     <Card title="Sentiment" id="sentiment" wide>
       <Problem error={error} />
@@ -141,7 +142,7 @@ function Sentiment({ q }) {
       <Chart
         label="Sentiment per period"
         periods={rows.map((r) => r.period_start)}
-        series={labels.map((l) => ({ label: l, values: rows.map((r) => r[l]) }))}
+        series={labels.map((l) => ({ label: l, values: rows.map((r) => r[l]), colour: colours[l] }))}
         height={180}
       />
     </Card>
@@ -229,9 +230,9 @@ function Outcomes({ q }) {
                 label="Success rate (%) and latency p50 / p90 (ms) per period"
                 periods={rows.map((r) => r.period_start)}
                 series={[
-                  { label: "success %", values: rows.map((r) => r.success_rate) },
                   { label: "p50 ms", values: rows.map((r) => r.latency_p50_ms) },
                   { label: "p90 ms", values: rows.map((r) => r.latency_p90_ms) },
+                  { label: "success % (right)", values: rows.map((r) => r.success_rate), scale: "right" },
                 ]}
                 height={180}
               />
