@@ -5,7 +5,8 @@ import { can, onSession, restore, session, signIn, signOut } from "./api.js";
 import { Agent } from "./pages/agent.jsx";
 import { Call, Conversations } from "./pages/conversations.jsx";
 import { Overview } from "./pages/overview.jsx";
-import { Agents, Contacts, Webhooks } from "./pages/more.jsx";
+import { Contacts } from "./pages/contacts.jsx";
+import { Agents, Webhooks } from "./pages/more.jsx";
 import { href, useRoute } from "./route.js";
 import "./style.css";
 

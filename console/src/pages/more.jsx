@@ -6,7 +6,7 @@ import { NotConfigured, Problem } from "../ui.jsx";
 import { useDraft } from "./conversations.jsx";
 import { int, useData } from "../util.js";
 
-function Search({ value, label }) {
+export function Search({ value, label }) {
   const bind = useDraft({ search: value });
   return (
     <form class="controls" role="search" aria-label={label} onSubmit={(e) => { e.preventDefault(); setParams({ search: new FormData(e.currentTarget).get("search"), page: "" }); }}>
@@ -38,35 +38,6 @@ export function Agents({ params }) {
                   <td><a href={href("agents", {}, a.id)}>{a.name}</a></td>
                   <td>{a.type}</td>
                   <td>{a.description || ""}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </>
-  );
-}
-
-export function Contacts({ params }) {
-  const q = { search: params.search, page: params.page || 1, per_page: 20 };
-  const { data, error } = useData(() => get("/kalimera/contact", q), [JSON.stringify(q)]);
-  return (
-    <>
-      <h1>Contacts</h1>
-      <Search value={params.search} label="Search contacts" />
-      <Problem error={error} />
-      {data && (
-        <div class="scroll">
-          <p class="lead">{int(data.total)} contacts</p>
-          <table class="grid" data-table="contacts">
-            <thead><tr><th scope="col">Name</th><th scope="col">Phone</th><th scope="col">Email</th></tr></thead>
-            <tbody>
-              {data.contacts.map((c) => (
-                <tr key={c.id} data-id={c.id}>
-                  <td>{[c.first_name, c.last_name].filter(Boolean).join(" ")}</td>
-                  <td>{c.contact_no || ""}</td>
-                  <td>{c.email || ""}</td>
                 </tr>
               ))}
             </tbody>
