@@ -43,6 +43,7 @@ class Seeded:
     end: date
     narrow_token: str = ""
     agent_with_secret: str = ""
+    revocable_token: str = ""
 
     def api(self, path: str, **params: Any) -> Any:
         answer = self.tenant.client.get(path, params=params)
@@ -164,8 +165,17 @@ def seed(server: Server) -> Seeded:
         },
     )
     assert agent.status_code == 201, agent.text
+    # a token that may revoke itself, to end a session while a page is open
+    revocable = make_token(server.settings, tenant.id, (Scope.STATISTICS_READ, Scope.TOKENS_ADMIN))
     return Seeded(
-        tenant, call.agent_id, call.conversation_id, start, end, narrow, agent.json()["id"]
+        tenant,
+        call.agent_id,
+        call.conversation_id,
+        start,
+        end,
+        narrow,
+        agent.json()["id"],
+        revocable,
     )
 
 

@@ -6,14 +6,17 @@ scopes hide the pages it cannot use."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import Server
 from tests.console.conftest import CONSOLE, TURNS, Seeded, sign_in
+from tests.statistics.conftest import Conv, Db
 
 STATS = "/kalimera/statistics"
 
@@ -71,6 +74,52 @@ def test_the_realtime_tiles_are_the_apis(page: Page, server: Server, seeded: See
         k: api[k] for k in ("active_inbound", "active_outbound", "active_total")
     }
     assert api["active_total"] == 3  # the seeded calls, so the comparison is not of zeros
+
+
+def test_the_realtime_tiles_refresh_every_10_seconds(page: Page, server: Server, seeded: Seeded):
+    """A call that starts while the page is open shows at the next refresh, not before."""
+    page.clock.install()
+    sign_in(page, server, seeded.tenant.token, overview(seeded))
+    total = page.locator("[data-tile=active_total] .tile-value")
+    expect(total).to_have_text("3")
+    now = datetime.now(UTC)
+    started = Conv(seeded.tenant.id, seeded.agent_id, now, status="Active", last_activity_at=now)
+    db = Db(server.settings.database_url.get_secret_value())  # type: ignore[union-attr]
+    try:
+        db.insert([started])
+        page.clock.run_for(9_000)
+        expect(total).to_have_text("3")
+        page.clock.run_for(1_500)
+        expect(total).to_have_text("4")
+        assert seeded.api(f"{STATS}/realtime", tz="UTC")["active_total"] == 4
+    finally:
+        db.execute(
+            "DELETE FROM kalimera_conversations WHERE tenant_id = %(t)s AND id = %(c)s",
+            {"t": seeded.tenant.id, "c": started.id},
+        )
+        db.close()
+
+
+def test_a_token_revoked_while_a_page_is_open_returns_to_the_sign_in(
+    page: Page, server: Server, seeded: Seeded, errors: list[str]
+):
+    page.clock.install()
+    sign_in(page, server, seeded.revocable_token, overview(seeded))
+    expect(page.locator("[data-tile=active_total] .tile-value")).to_have_text("3")
+    me = page.evaluate(
+        "t => fetch('/kalimera/tokens/current', {headers: {Authorization: `Bearer ${t}`}})"
+        ".then(r => r.json())",
+        seeded.revocable_token,
+    )
+    revoked = httpx.delete(
+        f"{server.url}/kalimera/tokens/{me['id']}",
+        headers={"Authorization": f"Bearer {seeded.revocable_token}"},
+    )
+    assert revoked.status_code == 200, revoked.text
+    page.clock.run_for(10_500)  # the tiles' next refresh meets the 401
+    expect(page.locator("[data-message=signed-out]")).to_contain_text("401")
+    assert page.evaluate("sessionStorage.getItem('kalimera.token')") is None
+    errors[:] = [e for e in errors if "401" not in e]
 
 
 @pytest.mark.parametrize("granularity", ["day", "week"])
