@@ -16,9 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Route,
+    sync_playwright,
+)
 from psycopg.types.json import Jsonb
 
 from kalimera import console
@@ -219,6 +227,16 @@ def page(browser: Browser, seeded: Seeded, errors: list[str]) -> Iterator[Page]:
         if message.type == "error":
             errors.append(message.text)
 
+    def offline(route: Route) -> None:
+        """The console works offline: a request for anything but this machine fails the test
+        (the API, and the blob store that signs the turns' audio, are both on 127.0.0.1)."""
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            errors.append(f"a request left the machine: {route.request.url}")
+            route.abort()
+
+    context.route("**/*", offline)
     tab.on("console", on_console)
     tab.on("pageerror", lambda error: errors.append(str(error)))
     tab.set_default_timeout(15_000)

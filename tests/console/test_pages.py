@@ -224,6 +224,28 @@ def test_the_main_controls_work_from_the_keyboard(page: Page, server: Server, se
     expect(page.locator("[data-figure=conversations_total]")).to_have_text("1 conversations")
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("status", "Failed"), ("profile_type", "outbound"), ("ended_reason", "agent-ended-call")],
+)
+def test_a_conversation_filter_shows_the_apis_answer(
+    page: Page, server: Server, seeded: Seeded, field: str, value: str
+):
+    sign_in(page, server, seeded.tenant.token, "#/conversations")
+    page.locator("[data-table=conversations] [data-id]").first.wait_for()
+    form = page.get_by_role("form", name="Conversation filters")
+    form.locator(f"select[name={field}]").select_option(value)
+    form.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(f"{field}={value}"))
+    api = seeded.api("/kalimera/conversations", **{field: value, "limit": 20})
+    assert 0 < api["total"] < seeded.api("/kalimera/conversations")["total"]
+    total = page.locator("[data-figure=conversations_total]")
+    expect(total).to_have_text(f"{api['total']} conversations")
+    ids = page.locator("[data-table=conversations] [data-id]")
+    expect(ids).to_have_count(len(api["items"]))
+    assert [i.get_attribute("data-id") for i in ids.all()] == [c["id"] for c in api["items"]]
+
+
 def test_the_controls_live_in_the_url(page: Page, server: Server, seeded: Seeded):
     url = overview(seeded, granularity="month", agent=seeded.agent_id)
     sign_in(page, server, seeded.tenant.token, url)
