@@ -67,3 +67,32 @@ def test_a_stale_edit_shows_the_conflict_and_reloads(
     expect(conflict).to_have_count(0)
     expect(page.locator("[data-section=logging] pre")).to_contain_text("Warning")
     errors[:] = [e for e in errors if "412" not in e]  # the browser logs the refused PUT
+
+
+def test_a_bulk_rerun_shows_the_runs_progress(page: Page, server: Server, seeded: Seeded):
+    sign_in(page, server, seeded.tenant.token, f"#/agents/{seeded.agent_id}")
+    form = page.get_by_role("form", name="Re-run the analysis")
+    form.get_by_label("Ended from (UTC)").fill(str(seeded.start))
+    with page.expect_response("**/analysis-runs") as answered:
+        form.get_by_role("button", name="Re-run").click()
+    made = answered.value.json()
+    run = seeded.api(f"/kalimera/analysis-runs/{made['id']}")
+    assert run["total"] == made["total"] > 0  # the seeded ended calls
+    expect(page.locator("[data-figure=run_total]")).to_have_text(str(run["total"]))
+    expect(page.locator("[data-figure=run_status]")).to_have_text(run["status"])
+    handled = run["done"] + run["failed"] + run["skipped"] + run["cancelled"]
+    expect(page.locator("[data-figure=run_handled]")).to_have_text(str(handled))
+    expect(page.get_by_role("progressbar", name="Re-run progress")).to_be_visible()
+
+
+def test_the_plan_versions_are_listed(page: Page, server: Server, seeded: Seeded):
+    written = seeded.tenant.client.put(
+        f"/kalimera/ai-agent/{seeded.agent_with_secret}/analysis-plan",
+        json={"summary": {"enabled": True, "max_words": 60}},
+    )
+    assert written.status_code == 200, written.text
+    sign_in(page, server, seeded.tenant.token, f"#/agents/{seeded.agent_with_secret}")
+    versions = seeded.api(f"/kalimera/ai-agent/{seeded.agent_with_secret}/analysis-plan/versions")
+    shown = page.locator("[data-list=plan-versions] summary")
+    expect(shown).to_have_count(len(versions["items"]))
+    expect(shown.first).to_contain_text(f"Version {versions['items'][0]['version']}")

@@ -2,11 +2,12 @@
 // If-Match (the ETag of the read shown). A stale edit (412: someone saved since) says so and
 // offers to reload. Secrets arrive masked ("********"); sending the mask back keeps the stored
 // value, so a secret changes only when a new one is typed.
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { ApiError, can, request } from "../api.js";
 import { href } from "../route.js";
 import { Card, Json, Problem } from "../ui.jsx";
-import { useData, when } from "../util.js";
+import { useDraft } from "./conversations.jsx";
+import { localDate, useData, when } from "../util.js";
 
 const SECTIONS = [
   "ai_hub", "audio_server", "azure", "eleven_labs_tts", "call_processing", "redis", "knowledge_base",
@@ -74,6 +75,76 @@ function Section({ name, value, etag, agentId, onSaved, onStale }) {
   );
 }
 
+const FINISHED = new Set(["done", "cancelled"]);
+
+/** A bulk re-run of the analysis over the agent's ended calls, followed every 2 s until it is
+ * done; its figures are the run's as GET /kalimera/analysis-runs/{id} answers them. */
+function Rerun({ agentId }) {
+  const [run, setRun] = useState(null);
+  const [error, setError] = useState(null);
+  const bind = useDraft({ since: localDate("UTC", -29), until: localDate("UTC", 0) });
+  useEffect(() => {
+    if (!run || FINISHED.has(run.status)) return undefined;
+    const timer = setTimeout(
+      () => request("GET", `/kalimera/analysis-runs/${run.id}`).then(setRun, setError),
+      2000,
+    );
+    return () => clearTimeout(timer);
+  }, [run]);
+  const start = async (e) => {
+    e.preventDefault();
+    setError(null);
+    const form = new FormData(e.currentTarget);
+    try {
+      const made = await request("POST", `/kalimera/ai-agent/${agentId}/analysis-runs`, {
+        body: { since: form.get("since"), until: form.get("until") },
+      });
+      setRun(await request("GET", `/kalimera/analysis-runs/${made.id}`));
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const cancel = () => request("DELETE", `/kalimera/analysis-runs/${run.id}`).then(setRun, setError);
+  const handled = run ? run.done + run.failed + run.skipped + run.cancelled : 0;
+  return (
+    <>
+      <form class="controls" aria-label="Re-run the analysis" onSubmit={start}>
+        <label>Ended from (UTC)<input type="date" required {...bind("since")} /></label>
+        <label>to<input type="date" required {...bind("until")} /></label>
+        <button type="submit" disabled={run && !FINISHED.has(run.status)}>Re-run</button>
+      </form>
+      <Problem error={error} />
+      {run && (
+        <div data-run={run.status} role="status">
+          <progress max={run.total || 1} value={run.total ? handled : 1} aria-label="Re-run progress" />
+          <p>
+            <span data-figure="run_status">{run.status}</span>: <span data-figure="run_handled">{handled}</span> of{" "}
+            <span data-figure="run_total">{run.total}</span> (done {run.done}, failed {run.failed}, skipped {run.skipped}, cancelled {run.cancelled})
+            {!FINISHED.has(run.status) && <> <button type="button" class="link" onClick={cancel}>Cancel</button></>}
+          </p>
+        </div>
+      )}
+    </>
+  );
+}
+
+function Versions({ agentId, version }) {
+  const { data } = useData(() => request("GET", `/kalimera/ai-agent/${agentId}/analysis-plan/versions`, { params: { limit: 20 } }), [agentId, version]);
+  if (!data?.items?.length) return <p class="note">No version written yet (the default plan applies).</p>;
+  return (
+    <ol class="versions" data-list="plan-versions">
+      {data.items.map((v) => (
+        <li key={v.version}>
+          <details>
+            <summary>Version {v.version}, {when(v.created_at)}</summary>
+            <Json value={v} />
+          </details>
+        </li>
+      ))}
+    </ol>
+  );
+}
+
 export function Agent({ id }) {
   const [version, setVersion] = useState(0);
   const [stale, setStale] = useState(null);
@@ -109,7 +180,14 @@ export function Agent({ id }) {
             </Card>
             <Card title="Analysis plan" id="plan" wide>
               {plan.data ? <Json value={plan.data} /> : <p class="note">No analysis plan readable with this token.</p>}
+              <h3>Versions</h3>
+              <Versions agentId={id} version={version} />
             </Card>
+            {can("agents:write") && (
+              <Card title="Re-run the analysis" id="rerun" wide>
+                <Rerun agentId={id} />
+              </Card>
+            )}
           </div>
         </>
       )}
