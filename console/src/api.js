@@ -67,6 +67,14 @@ export async function request(method, path, { params, body, headers = {}, raw = 
 
 export const get = (path, params) => request("GET", path, { params });
 
+/** A read and its ETag, for an update under If-Match. */
+export async function getTagged(path) {
+  const response = await request("GET", path, { raw: true });
+  const data = await response.json();
+  if (!response.ok) throw new ApiError(response.status, data);
+  return { data, etag: response.headers.get("ETag") };
+}
+
 export async function signIn(token) {
   session.token = token.trim();
   session.message = null;

@@ -5,7 +5,7 @@ import { can, onSession, restore, session, signIn, signOut } from "./api.js";
 import { Agent } from "./pages/agent.jsx";
 import { Call, Conversations } from "./pages/conversations.jsx";
 import { Overview } from "./pages/overview.jsx";
-import { Contacts } from "./pages/contacts.jsx";
+import { Contact, Contacts } from "./pages/contacts.jsx";
 import { Agents, Webhooks } from "./pages/more.jsx";
 import { href, useRoute } from "./route.js";
 import "./style.css";
@@ -55,7 +55,7 @@ function Shell() {
   const route = useRoute();
   const visible = PAGES.filter((p) => !p.scope || can(p.scope));
   const current = visible.find((p) => p.page === route.page) || visible[0];
-  const detail = { conversations: Call, agents: Agent }[current?.page];
+  const detail = { conversations: Call, agents: Agent, contacts: Contact }[current?.page];
   const View = route.id && detail ? detail : current?.view;
   return (
     <>

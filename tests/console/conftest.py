@@ -52,6 +52,7 @@ class Seeded:
     narrow_token: str = ""
     agent_with_secret: str = ""
     revocable_token: str = ""
+    contact_id: int = 0
 
     def api(self, path: str, **params: Any) -> Any:
         answer = self.tenant.client.get(path, params=params)
@@ -173,6 +174,11 @@ def seed(server: Server) -> Seeded:
         },
     )
     assert agent.status_code == 201, agent.text
+    contact = tenant.client.post(
+        "/kalimera/contact",
+        json={"first_name": "Dimitra", "last_name": "Nikolaou", "contact_no": "+302105550000"},
+    )
+    assert contact.status_code == 201, contact.text
     # a token that may revoke itself, to end a session while a page is open
     revocable = make_token(server.settings, tenant.id, (Scope.STATISTICS_READ, Scope.TOKENS_ADMIN))
     return Seeded(
@@ -184,6 +190,7 @@ def seed(server: Server) -> Seeded:
         narrow,
         agent.json()["id"],
         revocable,
+        contact.json()["id"],
     )
 
 

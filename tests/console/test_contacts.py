@@ -67,3 +67,32 @@ def test_a_csv_import_lists_each_bad_row(
     assert shown[0][1].startswith("last_name")
     assert shown[1][1].startswith("email")
     expect(page.locator("[data-table=contacts]")).to_contain_text("Eleni Georgiou")
+
+
+def test_a_contact_is_edited_under_if_match_and_a_stale_edit_says_so(
+    page: Page, server: Server, seeded: Seeded, errors: list[str]
+):
+    made = seeded.tenant.client.post(
+        "/kalimera/contact", json={"first_name": "Anna", "last_name": "Pappa"}
+    )
+    assert made.status_code == 201, made.text
+    contact = made.json()["id"]
+    sign_in(page, server, seeded.tenant.token, f"#/contacts/{contact}")
+    form = page.get_by_role("form", name="Edit contact")
+    expect(form.get_by_label("last name")).to_have_value("Pappa")
+    form.get_by_label("last name").fill("Papa")
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("[data-state=saved]")).to_be_visible()
+    assert seeded.api(f"/kalimera/contact/{contact}")["last_name"] == "Papa"
+    meanwhile = seeded.tenant.client.put(
+        f"/kalimera/contact/{contact}", json={"email": "anna@example.com"}
+    )
+    assert meanwhile.status_code == 200, meanwhile.text
+    form.get_by_label("first name").fill("Annoula")
+    form.get_by_role("button", name="Save").click()
+    conflict = page.locator("[data-state=conflict]")
+    expect(conflict).to_contain_text("changed since you opened it")
+    assert seeded.api(f"/kalimera/contact/{contact}")["first_name"] == "Anna"
+    conflict.get_by_role("button", name="Reload").click()
+    expect(form.get_by_label("email")).to_have_value("anna@example.com")
+    errors[:] = [e for e in errors if "412" not in e]

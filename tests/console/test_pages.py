@@ -47,11 +47,21 @@ def pages(seeded: Seeded) -> dict[str, tuple[str, str]]:
         "agents": ("#/agents", "[data-table=agents] [data-id]"),
         "agent": (f"#/agents/{seeded.agent_with_secret}", "[data-section]"),
         "contacts": ("#/contacts", "[data-table=contacts]"),
+        "contact": (f"#/contacts/{seeded.contact_id}", "form[aria-label='Edit contact']"),
         "webhooks": ("#/webhooks", "[data-state=not-configured]"),
     }
 
 
-PAGES = ["overview", "conversations", "call", "agents", "agent", "contacts", "webhooks"]
+PAGES = [
+    "overview",
+    "conversations",
+    "call",
+    "agents",
+    "agent",
+    "contacts",
+    "contact",
+    "webhooks",
+]
 
 
 @pytest.mark.parametrize("name", PAGES)

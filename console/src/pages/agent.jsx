@@ -3,7 +3,7 @@
 // offers to reload. Secrets arrive masked ("********"); sending the mask back keeps the stored
 // value, so a secret changes only when a new one is typed.
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, can, request } from "../api.js";
+import { can, getTagged, request } from "../api.js";
 import { href } from "../route.js";
 import { Card, Json, Problem } from "../ui.jsx";
 import { useDraft } from "./conversations.jsx";
@@ -16,10 +16,8 @@ const SECTIONS = [
 export const MASK = "********";
 
 async function read(id) {
-  const response = await request("GET", `/kalimera/ai-agent/${id}`, { raw: true });
-  const data = await response.json();
-  if (!response.ok) throw new ApiError(response.status, data);
-  return { agent: data, etag: response.headers.get("ETag") };
+  const { data, etag } = await getTagged(`/kalimera/ai-agent/${id}`);
+  return { agent: data, etag };
 }
 
 function Section({ name, value, etag, agentId, onSaved, onStale }) {

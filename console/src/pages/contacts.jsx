@@ -1,9 +1,11 @@
 // Contacts: the list with search, a new contact (the API's field errors shown beside the
 // form), and a CSV import that lists each bad row's line and reason as the API reports them.
 import { useState } from "preact/hooks";
-import { can, get, request } from "../api.js";
+import { can, get, getTagged, request } from "../api.js";
+import { href } from "../route.js";
 import { Card, Problem } from "../ui.jsx";
 import { int, useData } from "../util.js";
+import { useDraft } from "./conversations.jsx";
 import { Search } from "./more.jsx";
 
 const problemText = (err) =>
@@ -78,6 +80,57 @@ function Import({ onDone }) {
   );
 }
 
+const EDITABLE = ["first_name", "last_name", "contact_no", "email", "language", "status"];
+
+/** One contact, edited under If-Match: a change saved by someone else meanwhile (412) is said,
+ * with a reload, instead of being overwritten. */
+export function Contact({ id }) {
+  const [version, setVersion] = useState(0);
+  const [message, setMessage] = useState(null);
+  const { data, error } = useData(() => getTagged(`/kalimera/contact/${id}`), [id, version]);
+  const bind = useDraft(data ? Object.fromEntries(EDITABLE.map((k) => [k, data.data[k] ?? ""])) : {});
+  const save = async (e) => {
+    e.preventDefault();
+    const form = new FormData(e.currentTarget);
+    const body = Object.fromEntries(EDITABLE.map((k) => [k, form.get(k) === "" ? null : form.get(k)]));
+    try {
+      await request("PUT", `/kalimera/contact/${id}`, { body, headers: { "If-Match": data.etag } });
+      setMessage({ kind: "saved", text: "Saved." });
+      setVersion((v) => v + 1);
+    } catch (err) {
+      const stale = err.status === 412;
+      setMessage({ kind: stale ? "conflict" : "error", text: stale ? "Not saved: this contact changed since you opened it. Reload to see the current version." : problemText(err) });
+    }
+  };
+  const reload = () => {
+    setMessage(null);
+    setVersion((v) => v + 1);
+  };
+  return (
+    <>
+      <p><a href={href("contacts")}>← Contacts</a></p>
+      <Problem error={error} />
+      {data && (
+        <>
+          <h1>{data.data.first_name} {data.data.last_name}</h1>
+          <form class="controls" aria-label="Edit contact" onSubmit={save}>
+            {EDITABLE.map((k) => (
+              <label key={k}>{k.replace("_", " ")}<input {...bind(k)} disabled={!can("contacts:write")} /></label>
+            ))}
+            {can("contacts:write") && <button type="submit">Save</button>}
+          </form>
+          {message && (
+            <div class={message.kind === "saved" ? "note" : "conflict"} role="alert" data-state={message.kind}>
+              <p>{message.text}</p>
+              {message.kind === "conflict" && <button type="button" onClick={reload}>Reload</button>}
+            </div>
+          )}
+        </>
+      )}
+    </>
+  );
+}
+
 export function Contacts({ params }) {
   const [version, setVersion] = useState(0);
   const q = { search: params.search, page: params.page || 1, per_page: 20 };
@@ -102,7 +155,7 @@ export function Contacts({ params }) {
             <tbody>
               {data.contacts.map((c) => (
                 <tr key={c.id} data-id={c.id}>
-                  <td>{c.first_name} {c.last_name}</td>
+                  <td><a href={href("contacts", {}, c.id)}>{c.first_name} {c.last_name}</a></td>
                   <td>{c.contact_no || ""}</td>
                   <td>{c.email || ""}</td>
                   <td>{c.language}</td>
