@@ -159,6 +159,10 @@ def test_the_breakdown_and_outcomes_are_the_apis(page: Page, server: Server, see
     days = page.locator("[data-heat=weekday] [data-cell] .cell-n").all_inner_texts()
     assert [number(d) for d in days] == breakdown["by_weekday"]
     assert number(page.locator("[data-figure=breakdown_total]").inner_text()) == breakdown["total"]
+    matrix = breakdown["by_weekday_hour"]
+    assert sum(map(sum, matrix)) == breakdown["total"] > 0
+    cells = page.locator("[data-heat=weekday-hour] td[data-cell]").all_inner_texts()
+    assert cells == [str(n) if n else "" for row in matrix for n in row]
     outcomes = seeded.api(f"{STATS}/outcomes", **window(seeded))["totals"]
     shown = tiles(page, "ended", "success_rate", "latency_p50_ms", "latency_p90_ms")
     assert number(shown["ended"]) == outcomes["ended"]

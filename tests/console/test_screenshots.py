@@ -23,3 +23,9 @@ def test_screenshots_of_every_page(page: Page, server: Server, seeded: Seeded, t
         path = folder / f"{name}.png"
         page.screenshot(path=path, full_page=True)
         assert path.stat().st_size > 10_000, name
+    page.set_viewport_size({"width": 390, "height": 844})
+    fragment, ready = pages(seeded)["overview"]
+    page.goto(f"{server.url}/kalimera/console/{fragment}")
+    page.locator(ready).first.wait_for()
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=folder / "overview-390.png", full_page=True)

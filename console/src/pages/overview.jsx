@@ -166,6 +166,36 @@ function HeatRow({ label, counts, names, name }) {
   );
 }
 
+/** The weekday x local hour heat map: a row per weekday (Monday first), a cell per hour. */
+function HeatMap({ matrix }) {
+  const top = Math.max(1, ...matrix.flat());
+  return (
+    <table class="heatmap" data-heat="weekday-hour">
+      <caption class="sr">Conversations by weekday and local hour</caption>
+      <thead>
+        <tr>
+          <td />
+          {matrix[0].map((_, h) => (
+            <th scope="col" key={h}>{h % 3 === 0 ? String(h).padStart(2, "0") : ""}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {matrix.map((row, d) => (
+          <tr key={d}>
+            <th scope="row">{WEEKDAYS[d]}</th>
+            {row.map((n, h) => (
+              <td key={h} data-cell={`${d}-${h}`} class={`lvl${Math.ceil((4 * n) / top)}`} title={`${WEEKDAYS[d]} ${String(h).padStart(2, "0")}:00: ${n}`}>
+                {n || ""}
+              </td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 function Breakdown({ q }) {
   const { granularity: _, ...window } = q;
   const { data, error } = useData(() => get(`${BASE}/call-breakdown`, window), [JSON.stringify(window)]);
@@ -177,6 +207,7 @@ function Breakdown({ q }) {
           <p class="lead">
             <span data-figure="breakdown_total">{int(data.total)}</span> conversations, average {seconds(data.avg_duration)}
           </p>
+          <HeatMap matrix={data.by_weekday_hour} />
           <HeatRow name="hour" label="Local hour" counts={data.by_hour} names={data.by_hour.map((_, i) => String(i).padStart(2, "0"))} />
           <HeatRow name="weekday" label="Weekday" counts={data.by_weekday} names={WEEKDAYS} />
           <div class="columns">
