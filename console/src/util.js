@@ -34,6 +34,8 @@ export function localDate(tz, days = 0) {
 
 export const zones = () => (Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : ["UTC"]);
 
+/** "1 contact", "2 contacts". */
+export const count = (n, noun) => `${int(n)} ${noun}${n === 1 ? "" : "s"}`;
 export const int = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en"));
 export const fixed = (n, digits = 2) => (n === null || n === undefined ? "–" : Number(n).toFixed(digits));
 export const seconds = (s) => {

@@ -235,7 +235,7 @@ def test_the_main_controls_work_from_the_keyboard(page: Page, server: Server, se
     page.keyboard.type("table")
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"q=table"))
-    expect(page.locator("[data-figure=conversations_total]")).to_have_text("1 conversations")
+    expect(page.locator("[data-figure=conversations_total]")).to_have_text("1 conversation")
 
 
 @pytest.mark.parametrize(
@@ -254,7 +254,7 @@ def test_a_conversation_filter_shows_the_apis_answer(
     api = seeded.api("/kalimera/conversations", **{field: value, "limit": 20})
     assert 0 < api["total"] < seeded.api("/kalimera/conversations")["total"]
     total = page.locator("[data-figure=conversations_total]")
-    expect(total).to_have_text(f"{api['total']} conversations")
+    expect(total).to_have_text(f"{api['total']} conversations")  # several: 0 < total
     ids = page.locator("[data-table=conversations] [data-id]")
     expect(ids).to_have_count(len(api["items"]))
     assert [i.get_attribute("data-id") for i in ids.all()] == [c["id"] for c in api["items"]]

@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { can, get, getTagged, request } from "../api.js";
 import { href } from "../route.js";
 import { Card, Problem } from "../ui.jsx";
-import { int, useData } from "../util.js";
+import { count, useData } from "../util.js";
 import { useDraft } from "./conversations.jsx";
 import { Search } from "./more.jsx";
 
@@ -149,7 +149,7 @@ export function Contacts({ params }) {
       <Problem error={error} />
       {data && (
         <div class="scroll">
-          <p class="lead" data-figure="contacts_total">{int(data.total)} contacts</p>
+          <p class="lead" data-figure="contacts_total">{count(data.total, "contact")}</p>
           <table class="grid" data-table="contacts">
             <thead><tr><th scope="col">Name</th><th scope="col">Phone</th><th scope="col">Email</th><th scope="col">Language</th><th scope="col">Status</th></tr></thead>
             <tbody>

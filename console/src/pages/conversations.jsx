@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { can, get } from "../api.js";
 import { href, setParams } from "../route.js";
 import { Card, Json, Problem, Tile } from "../ui.jsx";
-import { browserZone, fixed, int, seconds, useData, when } from "../util.js";
+import { browserZone, count, fixed, int, seconds, useData, when } from "../util.js";
 
 const REASONS = [
   "customer-ended-call", "agent-ended-call", "silence-timeout", "max-duration-reached", "transferred",
@@ -102,7 +102,7 @@ export function Conversations({ params }) {
       <Problem error={error} />
       {data && (
         <>
-          <p class="lead" data-figure="conversations_total">{int(data.total)} conversations</p>
+          <p class="lead" data-figure="conversations_total">{count(data.total, "conversation")}</p>
           <div class="scroll">
             <table class="grid" data-table="conversations">
               <thead>

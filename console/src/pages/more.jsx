@@ -4,7 +4,7 @@ import { get } from "../api.js";
 import { href, setParams } from "../route.js";
 import { NotConfigured, Problem } from "../ui.jsx";
 import { useDraft } from "./conversations.jsx";
-import { int, useData } from "../util.js";
+import { count, useData } from "../util.js";
 
 export function Search({ value, label }) {
   const bind = useDraft({ search: value });
@@ -29,7 +29,7 @@ export function Agents({ params }) {
       <Problem error={error} />
       {data && (
         <div class="scroll">
-          <p class="lead">{int(data.total)} agents</p>
+          <p class="lead">{count(data.total, "agent")}</p>
           <table class="grid" data-table="agents">
             <thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Description</th></tr></thead>
             <tbody>
