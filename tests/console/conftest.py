@@ -25,6 +25,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Route,
+    expect,
     sync_playwright,
 )
 from psycopg.types.json import Jsonb
@@ -38,6 +39,10 @@ from tests.support.audio_fixtures import wav_bytes
 from tests.support.calls import Call, ingest, put_blob
 
 CONSOLE = "/kalimera/console/"
+# Every read scope and no write one.
+READER = tuple(s for s in DEFAULT_SCOPES if s.value.endswith(":read"))
+# A loaded machine (the suite beside a benchmark) answers slower than Playwright's 5 s default.
+expect.set_options(timeout=15_000)
 # The seeded window: 10 days ending yesterday (UTC), so the rollup has closed every day of it.
 DAYS = 10
 
@@ -52,6 +57,7 @@ class Seeded:
     narrow_token: str = ""
     agent_with_secret: str = ""
     revocable_token: str = ""
+    reader_token: str = ""
     contact_id: int = 0
 
     def api(self, path: str, **params: Any) -> Any:
@@ -190,6 +196,7 @@ def seed(server: Server) -> Seeded:
         narrow,
         agent.json()["id"],
         revocable,
+        make_token(server.settings, tenant.id, READER),
         contact.json()["id"],
     )
 

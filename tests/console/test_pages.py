@@ -328,3 +328,31 @@ def test_a_tokens_scopes_hide_what_it_cannot_use(page: Page, server: Server, see
     expect(page.locator("h1")).to_have_text("Conversations")  # not an overview it cannot read
     page.locator("[data-table=conversations] [data-id]").first.wait_for()
     expect(page.locator("select[name=agent_id]")).to_have_count(0)  # no agents:read
+
+
+def test_a_read_only_token_sees_no_way_to_change_anything(
+    page: Page, server: Server, seeded: Seeded
+):
+    sign_in(page, server, seeded.reader_token, f"#/agents/{seeded.agent_with_secret}")
+    page.locator("[data-section=ai_hub]").wait_for()
+    expect(page.get_by_role("button", name="Edit")).to_have_count(0)
+    expect(page.get_by_role("form", name="Re-run the analysis")).to_have_count(0)
+    page.goto(f"{server.url}{CONSOLE}#/contacts")
+    page.locator("[data-table=contacts] [data-id]").first.wait_for()
+    expect(page.get_by_role("form", name="New contact")).to_have_count(0)
+    expect(page.get_by_role("form", name="Import contacts")).to_have_count(0)
+    page.goto(f"{server.url}{CONSOLE}#/contacts/{seeded.contact_id}")
+    form = page.get_by_role("form", name="Edit contact")
+    expect(form.get_by_label("last name")).to_be_disabled()
+    expect(form.get_by_role("button", name="Save")).to_have_count(0)
+
+
+def test_the_analysis_data_filter_is_the_apis(page: Page, server: Server, seeded: Seeded):
+    sign_in(page, server, seeded.tenant.token, "#/conversations?data=intent%3Dbooking")
+    api = seeded.api("/kalimera/conversations", **{"data.intent": "booking"})
+    assert [c["id"] for c in api["items"]] == [str(seeded.call_id)]
+    expect(page.locator("[data-figure=conversations_total]")).to_have_text("1 conversation")
+    expect(page.locator("[data-table=conversations] [data-id]")).to_have_attribute(
+        "data-id", str(seeded.call_id)
+    )
+    expect(page.get_by_label("Analysis data")).to_have_value("intent=booking")

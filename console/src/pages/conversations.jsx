@@ -17,7 +17,16 @@ const SELECTS = {
   sentiment: ["positive", "neutral", "negative", "unknown"],
   ended_reason: REASONS,
 };
-const FIELDS = ["q", "agent_id", "status", "profile_type", "start", "end", "success", "ended_reason", "sentiment", "min_duration", "max_duration"];
+const FIELDS = ["q", "agent_id", "status", "profile_type", "start", "end", "success", "ended_reason", "sentiment", "min_duration", "max_duration", "data"];
+const DATA_FILTER = /^([A-Za-z_][A-Za-z0-9_]{0,63})=(.+)$/;
+
+/** The list's query: the named filters as they are, and the analysis-data one ("field=value"
+ * in the URL) as the API's `data.<field>=<value>`. */
+function listQuery(params, page) {
+  const { data, ...named } = Object.fromEntries(FIELDS.map((k) => [k, params[k]]));
+  const match = DATA_FILTER.exec(data || "");
+  return { ...named, ...(match ? { [`data.${match[1]}`]: match[2] } : {}), page, limit: 20 };
+}
 
 /** The form's values as typed, reset whenever the URL's change: a re-render (the agent list
  * arriving) must not undo what is being typed. */
@@ -84,6 +93,10 @@ function Filters({ params }) {
         Max s
         <input type="number" min="0" {...bind("max_duration")} />
       </label>
+      <label>
+        Analysis data
+        <input {...bind("data")} placeholder="intent=booking" pattern="[A-Za-z_][A-Za-z0-9_]{0,63}=.+" title="field=value, as the analysis extracted it" />
+      </label>
       <button type="submit">Apply</button>
     </form>
   );
@@ -92,7 +105,7 @@ function Filters({ params }) {
 export function Conversations({ params }) {
   const tz = browserZone();
   const page = Number(params.page || 1);
-  const q = { ...Object.fromEntries(FIELDS.map((k) => [k, params[k]])), page, limit: 20 };
+  const q = listQuery(params, page);
   const { data, error } = useData(() => get("/kalimera/conversations", q), [JSON.stringify(q)]);
   const pages = data ? Math.max(1, Math.ceil(data.total / data.limit)) : 1;
   return (
