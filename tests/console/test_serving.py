@@ -4,6 +4,7 @@ nothing was built, and the token's own scopes that decide what the console shows
 
 import gzip
 import re
+import uuid
 from pathlib import Path
 
 import httpx
@@ -114,3 +115,22 @@ def test_the_current_token_needs_a_token(anon: httpx.Client):
     assert answer.status_code == 401
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("built", [True, False])
+def test_make_run_prints_the_console_link_beside_the_token(
+    built: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    from kalimera.dev import runner
+
+    if not built:
+        monkeypatch.setattr(console, "DIST", tmp_path / "dist")
+    runner._print_banner(host="127.0.0.1", port=7071, tenant_id=uuid.uuid4(), token="klm_x")
+    lines = capsys.readouterr().out.splitlines()
+    (link,) = [line for line in lines if line.strip().startswith("console:")]
+    assert "http://127.0.0.1:7071/kalimera/console/" in link
+    assert ("not built" in link) is not built
+    assert [line.strip().split(":")[0] for line in lines if line.strip()][2:4] == [
+        "console",
+        "tenant",
+    ]
