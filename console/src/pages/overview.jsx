@@ -268,6 +268,19 @@ function Outcomes({ q }) {
                 height={180}
               />
             </div>
+            <div class="grow">
+              <h3>Cost per period{t.currency ? ` (${t.currency})` : ""}</h3>
+              {t.cost_total === null ? (
+                <p class="note">Several currencies: see each call's cost.</p>
+              ) : (
+                <Chart
+                  label="Cost per period"
+                  periods={rows.map((r) => r.period_start)}
+                  series={[{ label: `cost ${t.currency || ""}`, values: rows.map((r) => r.cost_total), colour: "#7c3aed" }]}
+                  height={180}
+                />
+              )}
+            </div>
           </div>
         </>
       )}
