@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: run test test-unit lint fmt bench fuzz openapi clean install audio-tools
+.PHONY: run test test-unit lint fmt bench fuzz openapi clean install audio-tools console chromium \
+	screenshots
 
 ## The environment: a venv with pinned dependencies, the package editable, Azurite from npm.
 $(BIN)/kalimera: requirements.txt requirements-dev.txt pyproject.toml
@@ -46,11 +47,34 @@ audio-tools:
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-run: install
+## The operator console (console/, served at /kalimera/console/): built by esbuild into
+## console/dist (git-ignored) whenever a source, the lock or the build script is newer.
+CONSOLE_SOURCES := $(shell find console/src -type f) console/index.html console/build.mjs
+console/dist/index.html: node_modules/.package-lock.json $(CONSOLE_SOURCES)
+	node console/build.mjs
+
+console: console/dist/index.html
+
+## The browser the console's tests drive (tests/console): Debian's chromium, through Playwright's
+## executable_path (Playwright's own browser download is never used); apt-get when missing.
+chromium:
+	@command -v chromium >/dev/null || { \
+		echo "installing chromium"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	}
+
+run: install console
 	$(BIN)/kalimera run
 
-test: install audio-tools
+test: install audio-tools console chromium
 	$(BIN)/pytest
+
+## One screenshot per console page, from a seeded stack, into docs/screenshots/ (the README
+## shows them).
+screenshots: install console chromium
+	KALIMERA_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/console/test_screenshots.py
 
 ## The unit tier alone (tests/unit, seconds): no Postgres, Redis or Azurite is started. It loads
 ## no conftest above tests/unit (the stack's fixtures do not even exist there) and none of the
@@ -81,4 +105,4 @@ fuzz: install
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/hostile/test_probe_hypothesis.py
 
 clean:
-	rm -rf $(VENV) node_modules .local
+	rm -rf $(VENV) node_modules .local console/dist

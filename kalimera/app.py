@@ -12,7 +12,17 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
-from kalimera import __version__, apidoc, cors, gateway, health, limits, problems, telemetry
+from kalimera import (
+    __version__,
+    apidoc,
+    console,
+    cors,
+    gateway,
+    health,
+    limits,
+    problems,
+    telemetry,
+)
 from kalimera.agents.routes import router as agents_router
 from kalimera.analysis.routes import router as analysis_router
 from kalimera.analysis.routes import runs_router as analysis_runs_router
@@ -40,6 +50,7 @@ ROUTERS: list[APIRouter] = [
     settings_router,
     statistics_router,
     tokens_router,
+    console.router,
 ]
 
 DESCRIPTION = (

@@ -63,9 +63,9 @@ async def principal_for(app: Any, header: str | None) -> Principal:
     return principal
 
 
-def require(scope: Scope):  # type: ignore[no-untyped-def]
-    """A dependency that admits a token carrying ``scope``: 401 without a valid token, 403
-    with a valid one that lacks the scope."""
+def require(scope: Scope | None):  # type: ignore[no-untyped-def]
+    """A dependency that admits a token carrying ``scope`` (any valid token when None): 401
+    without a valid token, 403 with a valid one that lacks the scope."""
 
     async def dependency(
         request: Request,
@@ -76,7 +76,7 @@ def require(scope: Scope):  # type: ignore[no-untyped-def]
         principal = request.scope.get(PRINCIPAL_KEY)
         if principal is None:
             principal = await principal_for(request.app, request.headers.get("authorization"))
-        if scope.value not in principal.scopes:
+        if scope is not None and scope.value not in principal.scopes:
             raise Problem(403, f"This token lacks the {scope.value!r} scope")
         act_for_tenant(principal.tenant_id)  # the request's transactions see only its rows
         return principal
@@ -84,6 +84,7 @@ def require(scope: Scope):  # type: ignore[no-untyped-def]
     return dependency
 
 
+Authenticated = Annotated[Principal, Depends(require(None))]
 AgentsRead = Annotated[Principal, Depends(require(Scope.AGENTS_READ))]
 AgentsWrite = Annotated[Principal, Depends(require(Scope.AGENTS_WRITE))]
 AgentsRuntime = Annotated[Principal, Depends(require(Scope.AGENTS_RUNTIME))]

@@ -20,6 +20,7 @@ import uvicorn
 import uvloop
 from rich.console import Console
 
+from kalimera import console as operator_console
 from kalimera import settings as settings_module
 from kalimera.app import create_app
 from kalimera.auth import DEFAULT_SCOPES, create_token, revoke_tokens_named
@@ -165,6 +166,9 @@ def _print_banner(*, host: str, port: int, tenant_id: uuid.UUID, token: str) -> 
     out = Console(highlight=False, soft_wrap=True)
     out.print(f"\nKalimera is serving on {base}  (Ctrl-C stops it and everything it started)")
     out.print(f"  docs:    {base}/kalimera/docs")
+    built = (operator_console.DIST / "index.html").is_file()
+    note = "" if built else "  (not built: `make run` builds it)"
+    out.print(f"  console: {base}{operator_console.PREFIX}/{note}  (sign in with the token below)")
     out.print(f"  tenant:  {tenant_id}")
     out.print(f"  token:   {token}")
     out.print(f'  try:     curl -H "Authorization: Bearer {token}" {base}/kalimera/ai-agent\n')

@@ -104,6 +104,12 @@ class CallBreakdown(StatsBase):
     by_profile_type: ByProfileType
     by_hour: list[int] = Field(min_length=24, max_length=24, description="Index = local hour")
     by_weekday: list[int] = Field(min_length=7, max_length=7, description="Monday first")
+    by_weekday_hour: list[list[int]] = Field(
+        min_length=7,
+        max_length=7,
+        description="7 rows (Monday first) of 24 counts (index = local hour): the weekday x hour"
+        " heat map, whose rows add up to by_weekday and columns to by_hour",
+    )
     by_duration_bucket: ByDurationBucket
     by_language: dict[str, int] = Field(description="A null language counts as 'unknown'")
     avg_duration: float | None

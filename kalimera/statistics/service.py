@@ -222,9 +222,11 @@ async def call_breakdown(
         )
 
     by_hour, by_weekday = [0] * 24, [0] * 7
+    by_weekday_hour = [[0] * 24 for _ in range(7)]
     for row in rows:
         by_hour[row["hour"]] += int(row["total"])
         by_weekday[row["dow"]] += int(row["total"])
+        by_weekday_hour[row["dow"]][row["hour"]] += int(row["total"])
     bucketed = w.d_0_30 + w.d_30_60 + w.d_1_3 + w.d_3_5 + w.d_5_10
     return CallBreakdown(
         by_status=ByStatus(
@@ -233,6 +235,7 @@ async def call_breakdown(
         by_profile_type=ByProfileType(inbound=w.inbound, outbound=w.total - w.inbound),
         by_hour=by_hour,
         by_weekday=by_weekday,
+        by_weekday_hour=by_weekday_hour,
         by_duration_bucket=ByDurationBucket(
             d_0_30=w.d_0_30,
             d_30_60=w.d_30_60,

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from kalimera.deps import LOCATION_HEADER, ServicesDep, TokensAdmin
+from kalimera.deps import LOCATION_HEADER, Authenticated, ServicesDep, TokensAdmin
 from kalimera.problems import problem_responses
 from kalimera.tokens import service
 from kalimera.tokens.models import TokenCreate, TokenCreated, TokenPage, TokenRead, TokenRevoked
@@ -38,6 +38,15 @@ async def list_tokens(
     """The tenant's tokens, newest first, revoked and expired ones too (never a token itself)."""
     return await service.list_page(
         services=services, tenant_id=principal.tenant_id, page=page, per_page=per_page
+    )
+
+
+@router.get("/current", response_model=TokenRead, responses=problem_responses(401))
+async def get_current_token(principal: Authenticated, services: ServicesDep) -> TokenRead:
+    """The calling token itself, with its scopes: any valid token may read it, so that a client
+    (the console) shows only what the token can use instead of failing on a 403."""
+    return await service.get(
+        services=services, tenant_id=principal.tenant_id, token_id=principal.token_id
     )
 
 

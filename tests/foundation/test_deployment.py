@@ -116,6 +116,8 @@ def test_the_deployment_holds_the_app_and_no_dev_code_tests_benchmarks_or_script
     assert PurePosixPath("kalimera/app.py") in files
     assert not [f for f in files if f.parts[0] in {"tests", "bench", "scripts", "infra", "docs"}]
     assert not [f for f in files if f.parts[:2] == ("kalimera", "dev")]
+    # the console's sources stay home; only its build (when made) ships
+    assert not [f for f in files if f.parts[0] == "console" and f.parts[1] != "dist"]
     assert not [f for f in files if f.suffix == ".py" and f.stem in DEV_MODULES]
 
 

@@ -303,6 +303,15 @@ LEFT JOIN kalimera_conversations c
 GROUP BY d
 """  # noqa: S608
 
+TRUTH_BY_WEEKDAY_HOUR = f"""
+SELECT d - 1 AS dow, h AS hour, count(c.id) AS n
+FROM generate_series(1, 7) AS d CROSS JOIN generate_series(0, 23) AS h
+LEFT JOIN kalimera_conversations c
+  ON extract(isodow FROM c.started_at AT TIME ZONE %(tz)s) = d
+  AND extract(hour FROM c.started_at AT TIME ZONE %(tz)s) = h AND {IN_RANGE}
+GROUP BY d, h
+"""  # noqa: S608
+
 TRUTH_BY_DURATION = f"""
 SELECT CASE WHEN c.duration IS NULL THEN 'unknown'
             WHEN c.duration < 30 THEN '0-30s'
@@ -507,6 +516,8 @@ def check_everything(
     assert body["by_hour"] == [hours[h] for h in range(24)]
     weekdays = _counts(db, TRUTH_BY_WEEKDAY, p)
     assert body["by_weekday"] == [weekdays[d] for d in range(7)]
+    cells = {(r["dow"], r["hour"]): r["n"] for r in db.execute(TRUTH_BY_WEEKDAY_HOUR, p)}
+    assert body["by_weekday_hour"] == [[cells[d, h] for h in range(24)] for d in range(7)]
     buckets = dict.fromkeys(["0-30s", "30-60s", "1-3m", "3-5m", "5-10m", "10m+", "unknown"], 0)
     assert body["by_duration_bucket"] == buckets | _counts(db, TRUTH_BY_DURATION, p)
     assert body["by_language"] == _counts(db, TRUTH_BY_LANGUAGE, p)
