@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalimera import outbox
+from kalimera import events, outbox
 from kalimera.conversations import history, recording, repository, seqs, upload
 from kalimera.conversations.models import (
     ConversationCreate,
@@ -100,6 +100,8 @@ async def start(
                 conn=conn, tenant_id=tenant_id, conversation_id=conversation_id
             )
     assert row is not None
+    if created:  # conversation.started, written by 0023's trigger
+        await events.relay_after_commit(services=services, tenant_id=tenant_id)
     return ConversationRead.model_validate(row), created
 
 
@@ -134,6 +136,7 @@ async def update(
         await outbox.relay_after_commit(
             services=services, tenant_id=tenant_id, conversation_id=conversation_id
         )
+        await events.relay_after_commit(services=services, tenant_id=tenant_id)  # ended (0023)
     return ConversationRead.model_validate(row)
 
 
