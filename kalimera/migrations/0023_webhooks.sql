@@ -150,7 +150,16 @@ SELECT jsonb_build_object(
     END,
     'latency', jsonb_build_object('p50_ms', c.latency_p50_ms, 'p90_ms', c.latency_p90_ms,
                                   'max_ms', c.latency_max_ms, 'turns', c.latency_turns),
-    'analysis', c.analysis, 'created_at', c.created_at, 'updated_at', c.updated_at,
+    -- The analysis's fields as ConversationAnalysis names them, the absent ones null.
+    'analysis', CASE WHEN c.analysis IS NOT NULL THEN jsonb_build_object(
+        'status', c.analysis -> 'status', 'plan_version', c.analysis -> 'plan_version',
+        'summary', c.analysis -> 'summary', 'success', c.analysis -> 'success',
+        'data', c.analysis -> 'data', 'sentiment', c.analysis -> 'sentiment',
+        'model', c.analysis -> 'model', 'input_tokens', c.analysis -> 'input_tokens',
+        'output_tokens', c.analysis -> 'output_tokens', 'cost', c.analysis -> 'cost',
+        'analysed_at', c.analysis -> 'analysed_at', 'error', c.analysis -> 'error',
+        'reason', c.analysis -> 'reason') END,
+    'created_at', c.created_at, 'updated_at', c.updated_at,
     'turns', coalesce((
         SELECT jsonb_agg(jsonb_build_object(
                    'seq', r.seq, 'direction', r.direction, 'recorded_at', r.recorded_at,

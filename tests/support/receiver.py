@@ -4,6 +4,7 @@ redirect), and that can be down (its port closed) and come back on the same port
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import threading
 import time
@@ -54,7 +55,7 @@ class Receiver:
             def log_message(self, *_: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 with receiver._lock:
@@ -68,10 +69,8 @@ class Receiver:
                     return
                 if b.delay:
                     time.sleep(b.delay)
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self._answer(b)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
             def _answer(self, b: Behaviour) -> None:
                 self.send_response(b.status)

@@ -24,7 +24,8 @@ TIMEOUT = 1.0  # seconds: the attempt's bound, lowered from 10 so a slow receive
 
 
 @pytest.fixture(scope="session")
-def dev_settings(settings_env: dict[str, str]) -> Settings:
+def dev_settings(settings_env: dict[str, str], settings: Settings) -> Settings:
+    """Development mode (over ``settings``, which made the containers)."""
     return settings_with(
         settings_env,
         KALIMERA_ENV="development",
@@ -101,10 +102,7 @@ def drain(
                 await delivery.sweep(services=services)
                 messages = await receive(services, 16, WEBHOOKS)
                 results = await asyncio.gather(
-                    *(
-                        consume_message(services, m, retry_seconds=1, job=WEBHOOKS)
-                        for m in messages
-                    )
+                    *(consume_message(services, m, retry_seconds=1, job=WEBHOOKS) for m in messages)
                 )
                 outcomes["messages"] = outcomes.get("messages", 0) + len(results)
                 if not messages:
@@ -130,4 +128,3 @@ def all_settled(tenant: Tenant, endpoint_id: str) -> Callable[[], bool]:
         return bool(items) and all(d["status"] != "pending" for d in items)
 
     return settled
-
