@@ -82,10 +82,12 @@ class WebhookRead(BaseModel):
     description: str
     enabled: bool
     disabled_reason: str | None = Field(
-        description="Why Kalimera disabled it (410 Gone, five days of failures); null otherwise"
+        None,
+        description="Why Kalimera disabled it (410 Gone, five days of failures); null otherwise",
     )
     previous_secret_expires_at: datetime | None = Field(
-        description="During a rotation: until when the previous secret signs beside the new one"
+        None,
+        description="During a rotation: until when the previous secret signs beside the new one",
     )
     created_at: datetime
     updated_at: datetime
@@ -137,9 +139,9 @@ class Accepted(BaseModel):
 
 class Attempt(BaseModel):
     at: datetime
-    status: int | None = Field(description="The receiver's HTTP status; null when none came")
+    status: int | None = Field(None, description="The receiver's HTTP status; null when none came")
     latency_ms: int
-    error: str | None = Field(description="Why it failed (a timeout, a refused address…)")
+    error: str | None = Field(None, description="Why it failed (a timeout, a refused address…)")
 
 
 DeliveryStatus = Literal["pending", "delivered", "failed"]
@@ -168,7 +170,7 @@ class DeliveryRead(BaseModel):
     event_type: EventType
     status: DeliveryStatus
     attempts: list[Attempt]
-    next_attempt_at: datetime | None = Field(description="While pending: the next try")
+    next_attempt_at: datetime | None = Field(None, description="While pending: the next try")
     created_at: datetime
 
 
