@@ -53,7 +53,7 @@ async def create(
     await address.check_for_api(body.url, development=services.settings.is_development)
     endpoint_id = uuid.uuid4()
     secret = new_secret()
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         if await repository.count_endpoints(conn=conn, tenant_id=tenant_id) >= MAX_ENDPOINTS:
             msg = f"A tenant has at most {MAX_ENDPOINTS} webhook endpoints: delete one first"
             raise Conflict(msg)
@@ -71,13 +71,13 @@ async def create(
 
 
 async def list_all(*, services: Services, tenant_id: uuid.UUID) -> WebhookList:
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         rows = await repository.list_endpoints(conn=conn, tenant_id=tenant_id)
     return WebhookList(items=[WebhookRead.model_validate(r) for r in rows])
 
 
 async def get(*, services: Services, tenant_id: uuid.UUID, endpoint_id: uuid.UUID) -> WebhookRead:
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         row = await repository.get_endpoint(conn=conn, tenant_id=tenant_id, endpoint_id=endpoint_id)
     if row is None:
         raise NotFound(NOT_FOUND)
@@ -89,7 +89,7 @@ async def update(
 ) -> WebhookRead:
     if body.url is not None:
         await address.check_for_api(body.url, development=services.settings.is_development)
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         row = await repository.update_endpoint(
             conn=conn,
             tenant_id=tenant_id,
@@ -107,7 +107,7 @@ async def update(
 
 
 async def delete(*, services: Services, tenant_id: uuid.UUID, endpoint_id: uuid.UUID) -> None:
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         deleted = await repository.delete_endpoint(
             conn=conn, tenant_id=tenant_id, endpoint_id=endpoint_id
         )
@@ -120,7 +120,7 @@ async def rotate_secret(
 ) -> WebhookSecret:
     """A new secret; the current one keeps signing beside it for ``ROTATION_HOURS``."""
     secret = new_secret()
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         until = await repository.rotate_secret(
             conn=conn,
             tenant_id=tenant_id,
@@ -137,7 +137,7 @@ async def send_test(
     *, services: Services, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
 ) -> Accepted:
     data: dict[str, Any] = {"webhook_id": str(endpoint_id), "message": "A test from Kalimera"}
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         if await repository.get_endpoint(conn=conn, tenant_id=tenant_id, endpoint_id=endpoint_id):
             await repository.test_delivery(
                 conn=conn, tenant_id=tenant_id, endpoint_id=endpoint_id, data=data
@@ -157,7 +157,7 @@ async def deliveries(
     page: int,
     limit: int,
 ) -> DeliveryPage:
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         if not await repository.get_endpoint(
             conn=conn, tenant_id=tenant_id, endpoint_id=endpoint_id
         ):
@@ -181,7 +181,7 @@ async def deliveries(
 async def retry(
     *, services: Services, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> Accepted:
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         queued = await repository.restart_delivery(
             conn=conn, tenant_id=tenant_id, endpoint_id=endpoint_id, delivery_id=delivery_id
         )
@@ -194,7 +194,7 @@ async def retry(
 async def replay(
     *, services: Services, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, since: datetime
 ) -> Accepted:
-    async with transaction(await services.db()) as conn:
+    async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         if not await repository.get_endpoint(
             conn=conn, tenant_id=tenant_id, endpoint_id=endpoint_id
         ):
