@@ -20,6 +20,9 @@ from kalimera.errors import invalid
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+RESOLVE_SECONDS = 5.0  # a name that takes longer to resolve is refused (an attempt retries it)
+
+
 class Refused(Exception):
     """The URL, or an address its host resolves to, is not one a webhook may go to."""
 
@@ -88,10 +91,11 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     except ValueError:
         pass
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )
-    except OSError:
+        async with asyncio.timeout(RESOLVE_SECONDS):
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
+    except (OSError, TimeoutError):
         msg = f"{host} does not resolve"
         raise Refused(msg) from None
     found = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
