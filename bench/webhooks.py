@@ -1,15 +1,18 @@
-"""Webhook deliveries from commit to receiver: ``--events`` events committed at once to a tenant
-with one endpoint, whose receiver answers in ``--receiver-ms``, delivered through the product's
-path (the outbox and its relay, the ``kalimera-webhooks`` queue on Azurite, one consumer
-instance: the dev runner's, with host.json's batch of 8 and threshold of 4, so at most 12
-attempts at once), then ``--trickle`` events at ``--rate`` a second (a load below capacity).
+"""Webhook deliveries from commit to receiver: ``--events`` events committed at ``--rate`` a
+second (one per transaction, as calls end) to a tenant with one endpoint whose receiver answers in
+``--receiver-ms``, delivered through the product's path (the outbox and its relay, the
+``kalimera-webhooks`` queue on Azurite, one consumer instance: the dev runner's, with host.json's
+batch of 8 and threshold of 4, so at most 12 attempts at once); then a burst of ``--burst``
+events committed at once (500 a transaction), which the queue holds while the consumer drains it.
 
-Prints the events per second from the first commit to the last arrival, and the median and p99
-of each event's commit-to-arrival latency (its ``timestamp``, written in the committing
-transaction, to the moment the receiver has the request), for the burst and for the trickle;
-every event is checked to arrive (at least once; duplicates counted by ``webhook-id``).
+Prints, for each, the events per second from the first commit to the last arrival and the median
+and p99 of each event's commit-to-arrival latency (its ``timestamp``, written in the committing
+transaction, to the moment the receiver has the request); every event is checked to arrive (at
+least once; duplicates counted by ``webhook-id``). Azurite's queue slows down as it grows (a
+receive of 8 takes 16 ms with 100 messages queued, 600 ms with 10,000; a delete 6 ms, 285 ms), so
+a burst measures Azurite more than the product: the steady rate is the figure that transfers.
 
-    .venv/bin/python -m bench.webhooks [--events 10000] [--receiver-ms 50]
+    .venv/bin/python -m bench.webhooks [--events 10000] [--rate 25] [--burst 2000]
 """
 
 from __future__ import annotations
@@ -149,15 +152,16 @@ async def measure(stack: BenchStack, args: argparse.Namespace, receiver: Receive
             await dev.aclose()
         print(
             f"receiver answers in {args.receiver_ms} ms; one consumer instance (at most 12 "
-            f"attempts at once); events committed {BATCH} a transaction"
+            "attempts at once)"
         )
-        started = await produce(services, tenant_id, args.events, None)
+        started = await produce(services, tenant_id, args.events, args.rate)
         await wait_for(receiver, args.events, seconds=args.events)
-        report("burst", receiver, 0, args.events, started)
-        first = len(receiver.arrivals)
-        started = await produce(services, tenant_id, args.trickle, args.rate)
-        await wait_for(receiver, args.events + args.trickle, seconds=120)
-        report(f"trickle at {args.rate:.0f}/s", receiver, first, args.trickle, started)
+        report(f"steady, {args.rate:.0f}/s", receiver, 0, args.events, started)
+        if args.burst:
+            first = len(receiver.arrivals)
+            started = await produce(services, tenant_id, args.burst, None)
+            await wait_for(receiver, args.events + args.burst, seconds=args.burst)
+            report(f"burst, {BATCH} a transaction", receiver, first, args.burst, started)
     finally:
         await services.aclose()
 
@@ -179,8 +183,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--receiver-ms", type=int, default=50)
-    parser.add_argument("--trickle", type=int, default=500)
-    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, default=25.0)
+    parser.add_argument("--burst", type=int, default=2000)
     args = parser.parse_args()
     receiver = Receiver(args.receiver_ms / 1000)
     with BenchStack() as stack:
