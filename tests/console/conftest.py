@@ -185,6 +185,21 @@ def seed(server: Server) -> Seeded:
         json={"first_name": "Dimitra", "last_name": "Nikolaou", "contact_no": "+302105550000"},
     )
     assert contact.status_code == 201, contact.text
+    for minutes in (90, 30):  # two ended calls from the contact's number: its calls
+        started = tenant.client.post(
+            "/kalimera/conversations",
+            json={
+                "agent_id": str(call.agent_id),
+                "profile_type": "inbound",
+                "from_number": "+302105550000",
+                "started_at": (now - timedelta(minutes=minutes)).isoformat(),
+            },
+        )
+        assert started.status_code == 201, started.text
+        ended = tenant.client.patch(
+            f"/kalimera/conversations/{started.json()['id']}", json={"status": "Completed"}
+        )
+        assert ended.status_code == 200, ended.text
     # a token that may revoke itself, to end a session while a page is open
     revocable = make_token(server.settings, tenant.id, (Scope.STATISTICS_READ, Scope.TOKENS_ADMIN))
     return Seeded(
