@@ -1,15 +1,12 @@
 // Contacts: the list with search, a new contact (the API's field errors shown beside the
 // form), and a CSV import that lists each bad row's line and reason as the API reports them.
 import { useState } from "preact/hooks";
-import { can, get, getTagged, request } from "../api.js";
+import { can, get, getTagged, problemText, request } from "../api.js";
 import { href } from "../route.js";
 import { Card, Problem } from "../ui.jsx";
 import { browserZone, count, seconds, useData, when } from "../util.js";
 import { useDraft } from "./conversations.jsx";
 import { Search } from "./more.jsx";
-
-const problemText = (err) =>
-  err.problem?.errors?.map((x) => `${(x.loc || []).slice(1).join(".")}: ${x.msg}`).join("; ") || err.message;
 
 function NewContact({ onDone }) {
   const [error, setError] = useState(null);
