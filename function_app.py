@@ -72,6 +72,29 @@ async def relay_analysis(timer: func.TimerRequest) -> None:
         await sweep(services=shared())
 
 
+@app.queue_trigger(arg_name="msg", queue_name="kalimera-webhooks", connection="KALIMERA_STORAGE")
+async def deliver_webhook(msg: func.QueueMessage) -> None:
+    """One attempt of one webhook delivery (a retry is a new message, delayed by the queue):
+    see ``kalimera.webhooks.delivery``. Raising leaves the message to the queue's retries."""
+    from kalimera.services import shared
+    from kalimera.webhooks.delivery import handle
+
+    with telemetry.operation("deliver_webhook", dequeue_count=msg.dequeue_count or 0):
+        await handle(services=shared(), body=msg.get_body())
+
+
+# Every minute, not a setting: the webhooks' outbox guarantee, as relay_analysis's.
+@app.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=True, use_monitor=False)
+async def relay_webhooks(timer: func.TimerRequest) -> None:
+    """Queue the deliveries that the code which made them could not queue right after its
+    commit, and those whose message was lost: see ``kalimera.webhooks.delivery.sweep``."""
+    from kalimera.services import shared
+    from kalimera.webhooks.delivery import sweep
+
+    with telemetry.operation("relay_webhooks", past_due=timer.past_due):
+        await sweep(services=shared())
+
+
 # Every minute, not a setting: it is the erasure's guarantee (storage an erasure left is deleted,
 # or tried again, within a minute; a contact's erased calls rely on it), and each run is bounded.
 @app.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)

@@ -250,6 +250,8 @@ module rbac 'app/rbac.bicep' = {
     poisonQueueName: storage.outputs.poisonQueueName
     analysisQueueName: storage.outputs.analysisQueueName
     analysisPoisonQueueName: storage.outputs.analysisPoisonQueueName
+    webhooksQueueName: storage.outputs.webhooksQueueName
+    webhooksPoisonQueueName: storage.outputs.webhooksPoisonQueueName
     turnsTableName: turnsTableName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.outputs.name

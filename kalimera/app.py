@@ -38,6 +38,7 @@ from kalimera.services import Services
 from kalimera.settings import Settings, get_settings
 from kalimera.statistics.routes import router as statistics_router
 from kalimera.tokens.routes import router as tokens_router
+from kalimera.webhooks.routes import router as webhooks_router
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -51,6 +52,7 @@ ROUTERS: list[APIRouter] = [
     statistics_router,
     tokens_router,
     console.router,
+    webhooks_router,
 ]
 
 DESCRIPTION = (

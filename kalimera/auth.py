@@ -53,6 +53,8 @@ class Scope(StrEnum):
     CONVERSATIONS_READ = "conversations:read"
     CONVERSATIONS_WRITE = "conversations:write"
     STATISTICS_READ = "statistics:read"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
     AGENTS_RUNTIME = "agents:runtime"
     TOKENS_ADMIN = "tokens:admin"
     SETTINGS_ADMIN = "settings:admin"  # the tenant's settings, such as its retention

@@ -93,6 +93,8 @@ ContactsWrite = Annotated[Principal, Depends(require(Scope.CONTACTS_WRITE))]
 ConversationsRead = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_READ))]
 ConversationsWrite = Annotated[Principal, Depends(require(Scope.CONVERSATIONS_WRITE))]
 StatisticsRead = Annotated[Principal, Depends(require(Scope.STATISTICS_READ))]
+WebhooksRead = Annotated[Principal, Depends(require(Scope.WEBHOOKS_READ))]
+WebhooksWrite = Annotated[Principal, Depends(require(Scope.WEBHOOKS_WRITE))]
 SettingsAdmin = Annotated[Principal, Depends(require(Scope.SETTINGS_ADMIN))]
 TokensAdmin = Annotated[Principal, Depends(require(Scope.TOKENS_ADMIN))]
 

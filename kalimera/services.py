@@ -19,6 +19,7 @@ from kalimera.db import Pool, create_pool
 from kalimera.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    import httpx
     from azure.data.tables.aio import TableClient, TableServiceClient
     from azure.storage.blob.aio import BlobServiceClient, ContainerClient
     from azure.storage.queue.aio import QueueClient
@@ -113,6 +114,21 @@ class Services:
         return storage.queue_client(self.settings, storage.ANALYSIS_POISON_QUEUE, cred)
 
     @cached_property
+    def webhooks_queue(self) -> QueueClient:
+        cred = None if self.settings.storage_connection_string else self.credential
+        return storage.queue_client(self.settings, storage.WEBHOOKS_QUEUE, cred)
+
+    @cached_property
+    def webhooks_poison_queue(self) -> QueueClient:
+        cred = None if self.settings.storage_connection_string else self.credential
+        return storage.queue_client(self.settings, storage.WEBHOOKS_POISON_QUEUE, cred)
+
+    @cached_property
+    def http_clients(self) -> dict[str, httpx.AsyncClient]:
+        """Outgoing HTTP clients by host (the webhook deliveries'), closed with the rest."""
+        return {}
+
+    @cached_property
     def llm(self) -> ChatModel | None:
         """The configured Chat Completions model (the post-call analysis asks it); None when none
         is configured. Azure OpenAI uses the Entra credential, so it is only built then."""
@@ -140,11 +156,18 @@ class Services:
         closers = []
         if self._pool_opened:
             closers.append(self.pool.close())
-        for name in ("cache", "blobs", "tables", "analysis_queue", "analysis_poison_queue"):
+        queues = (
+            "analysis_queue",
+            "analysis_poison_queue",
+            "webhooks_queue",
+            "webhooks_poison_queue",
+        )
+        for name in ("cache", "blobs", "tables", *queues):
             if name in self.__dict__:
                 closers.append(
                     self.__dict__[name].close() if name != "cache" else self.cache.aclose()
                 )
+        closers.extend(client.aclose() for client in self.__dict__.get("http_clients", {}).values())
         if self.__dict__.get("llm") is not None:
             closers.append(self.__dict__["llm"].aclose())
         results = await asyncio.gather(*closers, return_exceptions=True)

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
         Decimal(0), ge=0, validation_alias="KALIMERA_LLM_PRICE_OUTPUT"
     )
     llm_timeout_seconds: float = Field(60.0, gt=0, validation_alias="KALIMERA_LLM_TIMEOUT_SECONDS")
+    # One webhook attempt's bound (docs/webhooks.md, "Delivery"): 10 s; tests lower it.
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=10, validation_alias="KALIMERA_WEBHOOK_TIMEOUT_SECONDS"
+    )
 
     @field_validator("*", mode="before")
     @classmethod

@@ -33,6 +33,9 @@ def credential(settings: Settings) -> Any:
 # maxDequeueCount times (host.json); infra/ creates both.
 ANALYSIS_QUEUE = "kalimera-analysis"
 ANALYSIS_POISON_QUEUE = "kalimera-analysis-poison"
+# The webhook deliveries' queue (kalimera/outbox.py sends, ``deliver_webhook`` consumes).
+WEBHOOKS_QUEUE = "kalimera-webhooks"
+WEBHOOKS_POISON_QUEUE = "kalimera-webhooks-poison"
 
 # The SDKs' default retries back off from 15 s, so an outage would hold a request for a minute;
 # two quick retries then an error (503 at the API, a host retry for the trigger) serve better.

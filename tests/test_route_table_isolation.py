@@ -36,6 +36,15 @@ PATH_IDS: dict[str, Callable[[Resources], dict[str, str]]] = {
     "/kalimera/ai-agent/{agent_id}/analysis-runs": lambda r: {"agent_id": r["agent"]},
     "/kalimera/analysis-runs/{run_id}": lambda r: {"run_id": r["run"]},
     "/kalimera/tokens/{token_id}": lambda r: {"token_id": r["token"]},
+    "/kalimera/webhooks/{webhook_id}": lambda r: {"webhook_id": r["webhook"]},
+    "/kalimera/webhooks/{webhook_id}/rotate-secret": lambda r: {"webhook_id": r["webhook"]},
+    "/kalimera/webhooks/{webhook_id}/test": lambda r: {"webhook_id": r["webhook"]},
+    "/kalimera/webhooks/{webhook_id}/deliveries": lambda r: {"webhook_id": r["webhook"]},
+    "/kalimera/webhooks/{webhook_id}/deliveries/{delivery_id}/retry": lambda r: {
+        "webhook_id": r["webhook"],
+        "delivery_id": r["delivery"],
+    },
+    "/kalimera/webhooks/{webhook_id}/replay": lambda r: {"webhook_id": r["webhook"]},
 }
 # Both tenants may manage tokens and settings, so that only tenancy can refuse B (not a missing
 # scope).
@@ -60,6 +69,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/kalimera/ai-agent/{agent_id}/voice/upload-url"): {
         "json": {"ext": "wav", "direction": "input", "seq": 1}
     },
+    ("patch", "/kalimera/webhooks/{webhook_id}"): {"json": {"url": "https://192.0.32.10/b"}},
+    ("post", "/kalimera/webhooks/{webhook_id}/replay"): {"json": {"since": "2026-01-01T00:00:00Z"}},
 }
 
 
@@ -91,12 +102,20 @@ def make_resources(a: Tenant) -> Resources:
     assert run.status_code == 202, run.text
     token = a.client.post("/kalimera/tokens", json={"name": "A's console"})
     assert token.status_code == 201, token.text
+    # A literal public address: production mode checks it without a DNS lookup.
+    webhook = a.client.post("/kalimera/webhooks", json={"url": "https://192.0.32.10/a"})
+    assert webhook.status_code == 201, webhook.text
+    webhook_id = webhook.json()["id"]
+    assert a.client.post(f"/kalimera/webhooks/{webhook_id}/test").status_code == 202
+    (delivery,) = a.client.get(f"/kalimera/webhooks/{webhook_id}/deliveries").json()["items"]
     return {
         "agent": agent_id,
         "contact": str(contact.json()["id"]),
         "conversation": conversation.json()["id"],
         "run": run.json()["id"],
         "token": token.json()["id"],
+        "webhook": webhook_id,
+        "delivery": delivery["id"],
     }
 
 
@@ -111,6 +130,9 @@ def snapshot(a: Tenant, r: Resources) -> str:
         f"/kalimera/conversations/{r['conversation']}",
         f"/kalimera/analysis-runs/{r['run']}",
         f"/kalimera/tokens/{r['token']}",
+        f"/kalimera/webhooks/{r['webhook']}",
+        f"/kalimera/webhooks/{r['webhook']}/deliveries",
+        "/kalimera/webhooks",
         "/kalimera/ai-agent",
         "/kalimera/contact",
         "/kalimera/conversations",
@@ -146,6 +168,7 @@ def test_b_never_sees_a_in_its_lists(new_tenant: Callable[..., Tenant]) -> None:
     for path in ("/kalimera/ai-agent", "/kalimera/contact", "/kalimera/conversations"):
         body = b.client.get(path).json()
         assert body.get("total") == 0, (path, body)
+    assert b.client.get("/kalimera/webhooks").json()["items"] == []
     # B's own token (its fixture's) is all it lists.
     tokens = b.client.get("/kalimera/tokens").json()["tokens"]
     assert resources["token"] not in {t["id"] for t in tokens}

@@ -11,6 +11,8 @@ param deadLetterContainerName string
 param poisonQueueName string
 param analysisQueueName string
 param analysisPoisonQueueName string
+param webhooksQueueName string
+param webhooksPoisonQueueName string
 param turnsTableName string
 param applicationInsightsName string
 param keyVaultName string
@@ -76,6 +78,16 @@ resource analysisQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2
 resource analysisPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
   parent: queueService
   name: analysisPoisonQueueName
+}
+
+resource webhooksQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  parent: queueService
+  name: webhooksQueueName
+}
+
+resource webhooksPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  parent: queueService
+  name: webhooksPoisonQueueName
 }
 
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' existing = {
@@ -158,6 +170,29 @@ resource appAnalysisQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 resource appAnalysisPoisonQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(analysisPoisonQueue.id, appPrincipalId, roles.storageQueueDataContributor)
   scope: analysisPoisonQueue
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+  }
+}
+
+// The webhook deliveries: the relay sends (a retry with a visibility delay), deliver_webhook
+// receives and deletes.
+resource appWebhooksQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(webhooksQueue.id, appPrincipalId, roles.storageQueueDataContributor)
+  scope: webhooksQueue
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+  }
+}
+
+// Where the Functions host moves a webhook message after its last failed try.
+resource appWebhooksPoisonQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(webhooksPoisonQueue.id, appPrincipalId, roles.storageQueueDataContributor)
+  scope: webhooksPoisonQueue
   properties: {
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'

@@ -1,5 +1,6 @@
 // The Storage account: the Functions host's own storage and deployment container, the recordings
-// container (blob trigger), the turns table, the analysis queue and its poison queue, the Event Grid system topic that feeds the trigger
+// container (blob trigger), the turns table, the analysis and webhooks queues and their poison
+// queues, the Event Grid system topic that feeds the trigger
 // and the container its undeliverable events go to. Shared keys are off: everything connects
 // with an identity. Every container, queue and table the app uses is declared here, so its
 // roles (app/rbac.bicep) can be scoped to each one instead of the account.
@@ -27,6 +28,11 @@ var poisonQueueName = 'webjobs-blobtrigger-poison'
 // maxDequeueCount times (host.json) to the second.
 var analysisQueueName = 'kalimera-analysis'
 var analysisPoisonQueueName = 'kalimera-analysis-poison'
+// The webhook deliveries (docs/webhooks.md): the relay sends one message per attempt (a retry
+// with its visibility delay), the queue trigger deliver_webhook sends it; the poison queue as
+// the analysis one's.
+var webhooksQueueName = 'kalimera-webhooks'
+var webhooksPoisonQueueName = 'kalimera-webhooks-poison'
 
 resource stg 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: dev: Flex Consumption without a VNet has no fixed outbound address, so default Deny would lock out the app; shared keys are off (identity only) and privateNetworking sets Deny with private endpoints
@@ -105,6 +111,16 @@ resource analysisQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2
 resource analysisPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queueService
   name: analysisPoisonQueueName
+}
+
+resource webhooksQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: webhooksQueueName
+}
+
+resource webhooksPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: webhooksPoisonQueueName
 }
 
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
@@ -215,3 +231,5 @@ output systemTopicPrincipalId string = systemTopic.identity.principalId
 output poisonQueueName string = poisonQueue.name
 output analysisQueueName string = analysisQueue.name
 output analysisPoisonQueueName string = analysisPoisonQueue.name
+output webhooksQueueName string = webhooksQueue.name
+output webhooksPoisonQueueName string = webhooksPoisonQueue.name

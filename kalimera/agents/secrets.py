@@ -8,35 +8,25 @@ as associated data, so a ciphertext copied to another agent does not decrypt. Re
 ``kalimera_keep_masked`` function of the agents migration).
 """
 
-import base64
-import hashlib
-import os
 import re
 import uuid
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
-import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from kalimera import secretbox
 from kalimera.agents.sections import EXTRA_SECRETS
-from kalimera.settings import Settings, decode_key
+from kalimera.secretbox import PREFIX, UndecryptableSecret
+from kalimera.settings import Settings
+
+__all__ = ["PREFIX", "Cipher", "UndecryptableSecret", "cipher"]
 
 MASK = "********"
 SECRET_WORDS = ("key", "secret", "password", "token", "connectionstring")
 # A field naming where something is sent: a secret sent back masked stays only while these stay.
 DESTINATION_WORDS = frozenset({"endpoint", "url", "uri", "host", "hostname"})
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z]|[^A-Za-z]|$)|[A-Z]?[a-z]+")
-PREFIX = "enc:v1:"
-NONCE_BYTES = 12
 
 Document = dict[str, Any]
-
-
-class UndecryptableSecret(RuntimeError):
-    """A stored secret does not decrypt with the configured keys (a key was dropped too soon)."""
 
 
 def is_secret_name(name: str, extra: frozenset[str] = frozenset()) -> bool:
@@ -129,34 +119,8 @@ def associated_data(tenant_id: uuid.UUID, agent_id: uuid.UUID) -> bytes:
     return tenant_id.bytes + agent_id.bytes
 
 
-class Cipher:
-    """AES-256-GCM with the current key, and the old key kept for decrypting during rotation."""
-
-    def __init__(self, key: bytes, old_key: bytes | None = None) -> None:
-        self.key_id = _key_id(key)
-        self._current = AESGCM(key)
-        self._keys = {self.key_id: self._current}
-        if old_key is not None:
-            self._keys.setdefault(_key_id(old_key), AESGCM(old_key))
-
-    def encrypt(self, value: Any, aad: bytes) -> str:
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = self._current.encrypt(nonce, orjson.dumps(value), aad)
-        return f"{PREFIX}{self.key_id}:{base64.b64encode(nonce + sealed).decode()}"
-
-    def decrypt(self, token: str, aad: bytes) -> Any:
-        key_id, _, payload = token.removeprefix(PREFIX).partition(":")
-        aead = self._keys.get(key_id)
-        if not token.startswith(PREFIX) or aead is None:
-            raise UndecryptableSecret("no configured key matches a stored secret")
-        raw = base64.b64decode(payload)
-        try:
-            return orjson.loads(aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad))
-        except InvalidTag:
-            raise UndecryptableSecret("a stored secret failed authentication") from None
-
-    def is_current(self, token: str) -> bool:
-        return token.startswith(f"{PREFIX}{self.key_id}:")
+class Cipher(secretbox.Cipher):
+    """The secret box, over an agent's documents: every secret field sealed or opened."""
 
     def seal(self, document: Document, aad: bytes) -> Document:
         """Encrypt every secret a client sent; ``MASK`` stays for SQL to resolve."""
@@ -180,21 +144,6 @@ class Cipher:
         return map_document(document, rotate), changed
 
 
-def _key_id(key: bytes) -> str:
-    # Names the key without revealing it: 32 bits of a hash of a 256-bit random key.
-    return hashlib.sha256(b"kalimera-key-id" + key).hexdigest()[:8]
-
-
-@lru_cache(maxsize=4)
-def _cipher(key: str, old_key: str | None) -> Cipher:
-    return Cipher(
-        decode_key(key, "KALIMERA_ENCRYPTION_KEY"),
-        decode_key(old_key, "KALIMERA_ENCRYPTION_KEY_OLD") if old_key else None,
-    )
-
-
 def cipher(settings: Settings) -> Cipher:
-    """The process's cipher for these settings (built once)."""
-    assert settings.encryption_key is not None
-    old = settings.encryption_key_old
-    return _cipher(settings.encryption_key.get_secret_value(), old and old.get_secret_value())
+    """The process's cipher of agent documents for these settings (built once)."""
+    return secretbox.cipher(settings, Cipher)

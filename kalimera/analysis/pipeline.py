@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kalimera import outbox
+from kalimera import events, outbox
 from kalimera.analysis import repository
 from kalimera.analysis.model import (
     AnswerRefused,
@@ -178,6 +178,8 @@ async def analyse(
         await _finish_item(conn, tenant_id, conversation_id, run_id, stored["status"])
     if not current:
         return Handled.STALE
+    if stored["status"] == "done":  # conversation.analyzed, written by 0023's trigger
+        await events.relay_after_commit(services=services, tenant_id=tenant_id)
     return {"done": Handled.ANALYSED, "failed": Handled.FAILED}.get(
         stored["status"], Handled.SKIPPED
     )

@@ -19,10 +19,12 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from kalimera import events
 from kalimera.contacts import repository
 from kalimera.contacts.models import NAMES_REQUIRED, ContactCreate, ImportResult, RowError
 from kalimera.db import transaction
@@ -209,30 +211,54 @@ async def import_csv(*, services: Services, tenant_id: uuid.UUID, data: bytes) -
     )
     pool = await services.db()
     created = 0
-    for start in range(0, len(candidates), BATCH_ROWS):
+    starts = range(0, len(candidates), BATCH_ROWS)
+    for start in starts or [0]:
         batch = candidates[start : start + BATCH_ROWS]
         async with transaction(pool) as conn:
-            await repository.lock_imports(conn=conn, tenant_id=tenant_id)
-            inserted = await repository.insert_many(
-                conn=conn, tenant_id=tenant_id, rows=[c.fields for c in batch]
-            )
-            numbered = [row for row in inserted if row["contact_no"] is not None]
-            if numbered:  # the batch's calls, in one statement (migration 0025)
-                await repository.link_calls(
-                    conn=conn,
-                    tenant_id=tenant_id,
-                    contact_ids=[row["id"] for row in numbered],
-                    numbers=[row["contact_no"] for row in numbered],
+            if batch:
+                await repository.lock_imports(conn=conn, tenant_id=tenant_id)
+                inserted = await repository.insert_many(
+                    conn=conn, tenant_id=tenant_id, rows=[c.fields for c in batch]
                 )
-        stored = {_stored_key(row) for row in inserted}
-        created += len(stored)
-        errors.extend(
-            RowError(row=c.line, detail=_duplicate(c, "stored"))
-            for c in batch
-            if c.stored_key not in stored
-        )
-    errors.sort(key=lambda e: e.row)
+                numbered = [row for row in inserted if row["contact_no"] is not None]
+                if numbered:  # the batch's calls, in one statement (migration 0025)
+                    await repository.link_calls(
+                        conn=conn,
+                        tenant_id=tenant_id,
+                        contact_ids=[row["id"] for row in numbered],
+                        numbers=[row["contact_no"] for row in numbered],
+                    )
+                stored = {_stored_key(row) for row in inserted}
+                created += len(stored)
+                errors.extend(
+                    RowError(row=c.line, detail=_duplicate(c, "stored"))
+                    for c in batch
+                    if c.stored_key not in stored
+                )
+            if start == (starts[-1] if starts else 0):
+                # With the last batch's rows: the event is committed with the import's end.
+                errors.sort(key=lambda e: e.row)
+                await events.emit(
+                    conn,
+                    tenant_id=tenant_id,
+                    event_type="contacts.imported",
+                    data=_event_data(created, errors),
+                )
+    await events.relay_after_commit(services=services, tenant_id=tenant_id)
     return ImportResult(created=created, errors=errors)
+
+
+EVENT_ERRORS = 100  # the rows refused that an event lists (all are counted)
+
+
+def _event_data(created: int, errors: list[RowError]) -> dict[str, Any]:
+    """``contacts.imported``'s data: the counts, and the first refused rows with why."""
+    return {
+        "created": created,
+        "refused": len(errors),
+        "errors": [e.model_dump() for e in errors[:EVENT_ERRORS]],
+        "updated_at": datetime.now(UTC).isoformat(),
+    }
 
 
 def _stored_key(row: dict[str, Any]) -> tuple[str | None, ...]:

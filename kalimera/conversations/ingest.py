@@ -28,11 +28,11 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from kalimera import outbox
+from kalimera import events, outbox
 from kalimera.conversations import attempts, history, reading, recording, repository, sentiment
 from kalimera.conversations.erasure_repository import erasure_pending
 from kalimera.conversations.reading import Recording, Rejected
@@ -107,6 +107,8 @@ async def ingest_blob(*, services: Services, blob_name: str) -> IngestResult:
                     tenant_id=path.tenant_id,
                     conversation_id=path.conversation_id,
                 )
+                # And the events it wrote (0023's trigger: the call started or ended).
+                await events.relay_after_commit(services=services, tenant_id=path.tenant_id)
         except Rejected as exc:
             return await _reject(services, name, etag, path.tenant_id, str(exc))
         except (ResourceModifiedError, ResourceNotFoundError):  # overwritten or deleted meanwhile
@@ -149,10 +151,19 @@ async def _reject(
 ) -> IngestResult:
     logger.warning("rejected recording %r: %s", name, reason, extra={"blob": name})
     async with transaction(await services.db(), system=True) as conn:
-        await repository.record_rejection(
+        first = await repository.record_rejection(
             conn=conn, blob_name=name, etag=etag, tenant_id=tenant_id, reason=reason
         )
+        if first and tenant_id is not None:  # a path with no valid tenant has no one to tell
+            data = {"blob_name": name, "reason": reason, "updated_at": _now()}
+            await events.emit(conn, tenant_id=tenant_id, event_type="recording.rejected", data=data)
+    if first and tenant_id is not None:
+        await events.relay_after_commit(services=services, tenant_id=tenant_id)
     return IngestResult(name, Outcome.REJECTED, reason)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
 
 
 async def _write(

@@ -593,14 +593,17 @@ async def recompute_conversation(
 
 async def record_rejection(
     *, conn: Conn, blob_name: str, etag: str, tenant_id: uuid.UUID | None, reason: str
-) -> None:
-    await conn.execute(
+) -> bool:
+    """Note the rejection; True the first time this blob version is rejected."""
+    cur = await conn.execute(
         "INSERT INTO kalimera_ingest_rejections (blob_name, etag, tenant_id, reason)"
         " VALUES (%(b)s, %(e)s, %(tenant_id)s, %(r)s)"
         " ON CONFLICT (blob_name, etag) DO UPDATE SET reason = EXCLUDED.reason,"
-        " rejected_at = now()",
+        " rejected_at = now() RETURNING (xmax = 0) AS first",
         {"b": blob_name, "e": etag, "tenant_id": tenant_id, "r": reason},
     )
+    row = await cur.fetchone()
+    return bool(row and row["first"])
 
 
 async def list_rejections(

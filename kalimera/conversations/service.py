@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from kalimera import days, outbox
+from kalimera import days, events, outbox
 from kalimera.conversations import history, recording, repository, seqs, upload
 from kalimera.conversations.models import (
     ConversationCreate,
@@ -143,6 +143,8 @@ async def start(
                 conn=conn, tenant_id=tenant_id, conversation_id=conversation_id
             )
     assert row is not None
+    if created:  # conversation.started, written by 0023's trigger
+        await events.relay_after_commit(services=services, tenant_id=tenant_id)
     return await _tagged(services, row), created
 
 
@@ -182,6 +184,7 @@ async def update(
         await outbox.relay_after_commit(
             services=services, tenant_id=tenant_id, conversation_id=conversation_id
         )
+        await events.relay_after_commit(services=services, tenant_id=tenant_id)  # ended (0023)
     return await _tagged(services, row)
 
 

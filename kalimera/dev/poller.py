@@ -1,6 +1,6 @@
 """``kalimera run``'s stand-ins for the Functions host's triggers: poll the recordings container
-and ingest what changed (Event Grid's blob trigger), and consume the analysis queue (the queue
-trigger ``analyse_conversation``).
+and ingest what changed (Event Grid's blob trigger), and consume the analysis and webhooks queues
+(the queue triggers ``analyse_conversation`` and ``deliver_webhook``).
 
 Azurite emits no Event Grid events, so ``kalimera run`` lists the container every
 ``POLL_SECONDS`` and calls the same ``ingest_blob`` the blob trigger calls for every blob that is
@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kalimera.analysis.pipeline import MAX_DEQUEUE, handle
 from kalimera.conversations.ingest import ingest_blob
+from kalimera.webhooks import delivery
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueMessage
+    from azure.storage.queue.aio import QueueClient
 
     from kalimera.services import Services
 
@@ -56,12 +60,12 @@ async def run_poller(services: Services, *, seen: dict[str, str] | None = None) 
         await asyncio.sleep(POLL_SECONDS)
 
 
-# ---- the analysis queue ------------------------------------------------------------------------
-# The Functions host runs ``analyse_conversation`` for each message of the queue; here this
-# consumer does, with host.json's settings: ``batchSize`` messages fetched at once, the next batch
-# when no more than ``newBatchThreshold`` are in progress (so at most their sum at once), a failed
-# message visible again after ``visibilityTimeout``, moved to the poison queue after
-# ``maxDequeueCount`` tries.
+# ---- the queues ---------------------------------------------------------------------------------
+# The Functions host runs ``analyse_conversation`` (``deliver_webhook``) for each message of its
+# queue; here this consumer does, with host.json's settings: ``batchSize`` messages fetched at
+# once, the next batch when no more than ``newBatchThreshold`` are in progress (so at most their
+# sum at once), a failed message visible again after ``visibilityTimeout``, moved to the poison
+# queue after ``maxDequeueCount`` tries.
 
 QUEUE_BATCH = 8  # host.json extensions.queues.batchSize
 NEW_BATCH_THRESHOLD = 4  # newBatchThreshold
@@ -70,51 +74,85 @@ HOLD_SECONDS = 600  # a message being processed stays invisible this long (funct
 QUEUE_POLL_SECONDS = 0.5
 
 
+@dataclass(frozen=True, slots=True)
+class QueueJob:
+    """A queue trigger: its queue, its poison queue, and the function it runs per message."""
+
+    name: str
+    queue: Callable[[Services], QueueClient]
+    poison: Callable[[Services], QueueClient]
+    work: Callable[[Services, QueueMessage], Awaitable[object]]
+
+
+ANALYSIS = QueueJob(
+    "analysis",
+    lambda services: services.analysis_queue,
+    lambda services: services.analysis_poison_queue,
+    lambda services, message: handle(
+        services=services, body=message.content, dequeue_count=message.dequeue_count or 1
+    ),
+)
+WEBHOOKS = QueueJob(
+    "webhooks",
+    lambda services: services.webhooks_queue,
+    lambda services: services.webhooks_poison_queue,
+    lambda services, message: delivery.handle(services=services, body=message.content),
+)
+
+
 async def consume_message(
-    services: Services, message: QueueMessage, *, retry_seconds: int = RETRY_SECONDS
+    services: Services,
+    message: QueueMessage,
+    *,
+    retry_seconds: int = RETRY_SECONDS,
+    job: QueueJob = ANALYSIS,
 ) -> bool:
     """Process one message as the queue trigger would; True when it was deleted (done, or moved
     to the poison queue), False when it was left for redelivery in ``retry_seconds``."""
-    queue = services.analysis_queue
+    queue = job.queue(services)
     try:
-        await handle(
-            services=services, body=message.content, dequeue_count=message.dequeue_count or 1
-        )
+        await job.work(services, message)
     except Exception as exc:  # noqa: BLE001 - the queue's retry, as the Functions host does it
         if message.dequeue_count is not None and message.dequeue_count >= MAX_DEQUEUE:
-            logger.error("analysis message failed %d times, poisoned: %r", MAX_DEQUEUE, exc)
-            await services.analysis_poison_queue.send_message(message.content)
+            logger.error("%s message failed %d times, poisoned: %r", job.name, MAX_DEQUEUE, exc)
+            await job.poison(services).send_message(message.content)
             await queue.delete_message(message)
             return True
-        logger.warning("analysis message failed, retried in %d s: %r", retry_seconds, exc)
+        logger.warning("%s message failed, retried in %d s: %r", job.name, retry_seconds, exc)
         await queue.update_message(message, visibility_timeout=retry_seconds)
         return False
     await queue.delete_message(message)
     return True
 
 
-async def receive(services: Services, count: int) -> list[QueueMessage]:
-    pages = services.analysis_queue.receive_messages(
+async def receive(services: Services, count: int, job: QueueJob = ANALYSIS) -> list[QueueMessage]:
+    pages = job.queue(services).receive_messages(
         max_messages=count, messages_per_page=count, visibility_timeout=HOLD_SECONDS
     )
     return [message async for message in pages]
 
 
 async def run_consumer(
-    services: Services, *, batch: int = QUEUE_BATCH, threshold: int = NEW_BATCH_THRESHOLD
+    services: Services,
+    *,
+    batch: int = QUEUE_BATCH,
+    threshold: int = NEW_BATCH_THRESHOLD,
+    job: QueueJob = ANALYSIS,
 ) -> None:
-    """Consume the analysis queue until cancelled (a ``BACKGROUND_JOBS`` entry): ``batch``
-    messages fetched whenever no more than ``threshold`` are in progress, as Functions does."""
+    """Consume a queue until cancelled (a ``BACKGROUND_JOBS`` entry): ``batch`` messages
+    fetched whenever no more than ``threshold`` are in progress, as Functions does."""
     running: set[asyncio.Task[bool]] = set()
     try:
         while True:
             if len(running) <= threshold:
                 try:
-                    messages = await receive(services, batch)
+                    messages = await receive(services, batch, job)
                 except Exception as exc:  # noqa: BLE001 - Azurite not up yet: try again
-                    logger.warning("receiving from the analysis queue failed: %r", exc)
+                    logger.warning("receiving from the %s queue failed: %r", job.name, exc)
                     messages = []
-                running |= {asyncio.create_task(consume_message(services, m)) for m in messages}
+                running |= {
+                    asyncio.create_task(consume_message(services, m, job=job)) for m in messages
+                }
             if not running:
                 await asyncio.sleep(QUEUE_POLL_SECONDS)
                 continue
@@ -123,7 +161,7 @@ async def run_consumer(
             )
             for task in done:
                 if task.exception() is not None:  # the queue itself failed: logged, redelivered
-                    logger.warning("analysis message not settled: %r", task.exception())
+                    logger.warning("%s message not settled: %r", job.name, task.exception())
     finally:
         for task in running:
             task.cancel()

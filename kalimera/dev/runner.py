@@ -2,14 +2,15 @@
 
 On Azure the Functions host runs the blob, queue and timer triggers; here the same functions are
 driven by background jobs: the poller over Azurite (``kalimera.dev.poller``) for the blob trigger,
-its consumer of the analysis queue for the queue trigger, the analysis relay's sweeper every few
-seconds, and the statistics rollup and the recordings sweep every five minutes for the timer. A
-job is an async callable in ``BACKGROUND_JOBS`` that runs until cancelled.
+its consumers of the analysis and webhooks queues for the queue triggers, the two relays'
+sweepers every few seconds, and the statistics rollup and the recordings sweep every five minutes
+for the timer. A job is an async callable in ``BACKGROUND_JOBS`` that runs until cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -28,7 +29,7 @@ from kalimera.conversations.erasure import retention_timer
 from kalimera.conversations.sweep import sweep
 from kalimera.db import transaction
 from kalimera.dev.localstack import LocalStack, port_answers
-from kalimera.dev.poller import run_consumer, run_poller
+from kalimera.dev.poller import WEBHOOKS, run_consumer, run_poller
 from kalimera.migrate import migrate
 from kalimera.outbox import ensure_queues
 from kalimera.outbox import sweep as relay_analysis
@@ -36,6 +37,7 @@ from kalimera.services import Services
 from kalimera.settings import DEV_DATABASE_URL, DEV_REDIS_URL, LOCAL_DIR, load_settings
 from kalimera.statistics.rollup import rollup_statistics
 from kalimera.storage import ensure_containers
+from kalimera.webhooks.delivery import sweep as relay_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +68,9 @@ def every(seconds: float, work: Callable[..., Awaitable[object]]) -> BackgroundJ
 BACKGROUND_JOBS: list[BackgroundJob] = [
     run_poller,
     run_consumer,
+    functools.partial(run_consumer, job=WEBHOOKS),
     every(RELAY_SECONDS, relay_analysis),
+    every(RELAY_SECONDS, relay_webhooks),
     every(TIMER_SECONDS, rollup_statistics),
     every(TIMER_SECONDS, sweep),
     every(ERASURE_SECONDS, retention_timer),
@@ -119,7 +123,12 @@ async def _serve(settings: settings_module.Settings, *, host: str, port: int) ->
     jobs: list[asyncio.Task[None]] = []
     try:
         await ensure_containers(services.blobs, services.tables, settings)
-        await ensure_queues(services.analysis_queue, services.analysis_poison_queue)
+        await ensure_queues(
+            services.analysis_queue,
+            services.analysis_poison_queue,
+            services.webhooks_queue,
+            services.webhooks_poison_queue,
+        )
         tenant_id, token = await _dev_token(services)
         server = uvicorn.Server(
             uvicorn.Config(

@@ -197,6 +197,11 @@ def test_with_no_tenant_set_a_transaction_sees_no_tenant_rows(
         "kalimera_retention",
         "kalimera_erasure_pending",
         "kalimera_erasure_log",
+        # Written only for a tenant with a webhook endpoint (tests/webhooks).
+        "kalimera_webhook_endpoints",
+        "kalimera_webhook_events",
+        "kalimera_webhook_deliveries",
+        "kalimera_webhook_outbox",
     }
 
 

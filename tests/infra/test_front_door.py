@@ -19,7 +19,12 @@ from pathlib import Path
 import pytest
 
 from kalimera import gateway
-from kalimera.storage import ANALYSIS_POISON_QUEUE, ANALYSIS_QUEUE
+from kalimera.storage import (
+    ANALYSIS_POISON_QUEUE,
+    ANALYSIS_QUEUE,
+    WEBHOOKS_POISON_QUEUE,
+    WEBHOOKS_QUEUE,
+)
 from tests.infra.bicep import INFRA, ROOT, app_settings, of_type, resources, scope_of, symbol
 
 APP = INFRA / "app"
@@ -148,6 +153,8 @@ def test_the_app_storage_roles_are_on_its_containers_queue_and_table() -> None:
         "poisonQueueName",
         "analysisQueueName",
         "analysisPoisonQueueName",
+        "webhooksQueueName",
+        "webhooksPoisonQueueName",
     }
     assert scoped["storageTableDataContributor"] == {"turnsTableName"}
     assert scoped["storageBlobDataOwner"] == {"hostContainer"}
@@ -172,6 +179,10 @@ def test_every_container_queue_and_table_the_app_is_given_exists() -> None:
     assert {"analysisQueueName", "analysisPoisonQueueName"} <= made
     assert f"var analysisQueueName = '{ANALYSIS_QUEUE}'" in text
     assert f"var analysisPoisonQueueName = '{ANALYSIS_POISON_QUEUE}'" in text
+    # The webhooks' queue and its poison queue (docs/webhooks.md), likewise.
+    assert {"webhooksQueueName", "webhooksPoisonQueueName"} <= made
+    assert f"var webhooksQueueName = '{WEBHOOKS_QUEUE}'" in text
+    assert f"var webhooksPoisonQueueName = '{WEBHOOKS_POISON_QUEUE}'" in text
 
 
 def test_event_grid_dead_letters_what_it_cannot_deliver() -> None:
