@@ -51,8 +51,8 @@ ROUTERS: list[APIRouter] = [
     settings_router,
     statistics_router,
     tokens_router,
-    webhooks_router,
     console.router,
+    webhooks_router,
 ]
 
 DESCRIPTION = (

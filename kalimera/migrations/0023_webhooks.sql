@@ -129,7 +129,8 @@ END
 $$;
 
 -- A conversation as GET /kalimera/conversations/{id} shows it (ConversationRead), with its turns
--- from the recordings but without the short-lived audio_url: an event's `data`. In SQL so that the
+-- from the recordings but without the short-lived signed URLs (the turns' audio_url, and the
+-- recordings' input_file_url / output_file_url, null here): an event's `data`. In SQL so that the
 -- trigger below writes it in the change's transaction, whichever path made the change;
 -- tests/webhooks/test_events.py holds it equal to the API's answer.
 CREATE FUNCTION kalimera_conversation_document(c kalimera_conversations) RETURNS jsonb
@@ -138,8 +139,8 @@ SELECT jsonb_build_object(
     'id', c.id, 'agent_id', c.agent_id, 'title', c.title, 'status', c.status,
     'profile_type', c.profile_type, 'instance_id', c.instance_id,
     'from_number', c.from_number, 'to_number', c.to_number, 'language', c.language,
-    'duration', c.duration::float8, 'input_file_url', c.input_file_url,
-    'output_file_url', c.output_file_url, 'conversation_url', c.conversation_url,
+    'duration', c.duration::float8, 'input_file_url', NULL, 'output_file_url', NULL,
+    'conversation_url', NULL, 'contact_id', c.contact_id,
     'started_at', c.started_at, 'ended_at', c.ended_at, 'last_activity_at', c.last_activity_at,
     'sentiment', c.sentiment, 'sentiment_score', c.sentiment_score, 'turn_count', c.turn_count,
     'ended_reason', c.ended_reason,
