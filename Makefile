@@ -74,7 +74,8 @@ test: install audio-tools console chromium
 ## One screenshot per console page, from a seeded stack, into docs/screenshots/ (the README
 ## shows them).
 screenshots: install console chromium
-	KALIMERA_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/console/test_screenshots.py
+	KALIMERA_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/console/test_screenshots.py \
+		tests/console/test_webhooks.py::test_screenshot_of_the_webhooks_page
 
 ## The unit tier alone (tests/unit, seconds): no Postgres, Redis or Azurite is started. It loads
 ## no conftest above tests/unit (the stack's fixtures do not even exist there) and none of the

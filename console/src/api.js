@@ -34,6 +34,11 @@ export class ApiError extends Error {
   }
 }
 
+/** A refusal as one line: each field's error from a 422 ("url: must be http or https"), else
+ * the problem's detail. */
+export const problemText = (err) =>
+  err.problem?.errors?.map((x) => `${(x.loc || []).slice(1).join(".")}: ${x.msg}`).join("; ") || err.message;
+
 export const REFUSED =
   "The API refused the token (401): it was revoked, it expired, or it was mistyped. Paste a token to sign in again.";
 

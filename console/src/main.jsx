@@ -6,7 +6,8 @@ import { Agent } from "./pages/agent.jsx";
 import { Call, Conversations } from "./pages/conversations.jsx";
 import { Overview } from "./pages/overview.jsx";
 import { Contact, Contacts } from "./pages/contacts.jsx";
-import { Agents, Webhooks } from "./pages/more.jsx";
+import { Agents } from "./pages/more.jsx";
+import { Webhook, Webhooks } from "./pages/webhooks.jsx";
 import { href, useRoute } from "./route.js";
 import "./style.css";
 
@@ -15,7 +16,7 @@ const PAGES = [
   { page: "conversations", title: "Conversations", scope: "conversations:read", view: Conversations },
   { page: "agents", title: "Agents", scope: "agents:read", view: Agents },
   { page: "contacts", title: "Contacts", scope: "contacts:read", view: Contacts },
-  { page: "webhooks", title: "Webhooks", scope: null, view: Webhooks },
+  { page: "webhooks", title: "Webhooks", scope: "webhooks:read", view: Webhooks },
 ];
 
 function SignIn({ message }) {
@@ -55,7 +56,7 @@ function Shell() {
   const route = useRoute();
   const visible = PAGES.filter((p) => !p.scope || can(p.scope));
   const current = visible.find((p) => p.page === route.page) || visible[0];
-  const detail = { conversations: Call, agents: Agent, contacts: Contact }[current?.page];
+  const detail = { conversations: Call, agents: Agent, contacts: Contact, webhooks: Webhook }[current?.page];
   const View = route.id && detail ? detail : current?.view;
   return (
     <>

@@ -27,14 +27,6 @@ export function Problem({ error }) {
   );
 }
 
-export function NotConfigured({ what }) {
-  return (
-    <p class="note" data-state="not-configured">
-      Not configured: {what}
-    </p>
-  );
-}
-
 export const Json = ({ value }) => <pre class="json">{JSON.stringify(value, null, 2)}</pre>;
 
 /** Horizontal bars for a {label: count} object, largest first; the counts are printed. */

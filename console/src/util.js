@@ -34,8 +34,8 @@ export function localDate(tz, days = 0) {
 
 export const zones = () => (Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : ["UTC"]);
 
-/** "1 contact", "2 contacts". */
-export const count = (n, noun) => `${int(n)} ${noun}${n === 1 ? "" : "s"}`;
+/** "1 contact", "2 contacts" ("1 delivery", "2 deliveries" with the plural given). */
+export const count = (n, noun, plural = `${noun}s`) => `${int(n)} ${n === 1 ? noun : plural}`;
 export const int = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en"));
 export const fixed = (n, digits = 2) => (n === null || n === undefined ? "–" : Number(n).toFixed(digits));
 export const seconds = (s) => {

@@ -9,6 +9,7 @@ module, which keeps its own event loop on this thread.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -185,6 +186,21 @@ def seed(server: Server) -> Seeded:
         json={"first_name": "Dimitra", "last_name": "Nikolaou", "contact_no": "+302105550000"},
     )
     assert contact.status_code == 201, contact.text
+    for minutes in (90, 30):  # two ended calls from the contact's number: its calls
+        started = tenant.client.post(
+            "/kalimera/conversations",
+            json={
+                "agent_id": str(call.agent_id),
+                "profile_type": "inbound",
+                "from_number": "+302105550000",
+                "started_at": (now - timedelta(minutes=minutes)).isoformat(),
+            },
+        )
+        assert started.status_code == 201, started.text
+        ended = tenant.client.patch(
+            f"/kalimera/conversations/{started.json()['id']}", json={"status": "Completed"}
+        )
+        assert ended.status_code == 200, ended.text
     # a token that may revoke itself, to end a session while a page is open
     revocable = make_token(server.settings, tenant.id, (Scope.STATISTICS_READ, Scope.TOKENS_ADMIN))
     return Seeded(
@@ -213,6 +229,13 @@ def seeded(server: Server) -> Iterator[Seeded]:
 @pytest.fixture(scope="module")
 def browser(seeded: Seeded) -> Iterator[Browser]:
     """Debian's chromium (``make chromium`` installs it), never a browser Playwright downloads."""
+    with chromium() as launched:
+        yield launched
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's chromium under Playwright (start it after any asyncio work of the module)."""
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail("chromium is not installed: `make test` installs it (or `make chromium`)")
@@ -231,11 +254,21 @@ def errors() -> list[str]:
 
 
 @pytest.fixture
-def page(browser: Browser, seeded: Seeded, errors: list[str]) -> Iterator[Page]:
+def page(browser: Browser, errors: list[str]) -> Iterator[Page]:
     """A fresh tab (its own sessionStorage) in UTC; every console error or uncaught page error
     fails the test that made it (a test that provokes one removes it from ``errors``)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="UTC")
-    tab = context.new_page()
+    with tab(browser, errors) as opened:
+        yield opened
+
+
+@contextlib.contextmanager
+def tab(browser: Browser, errors: list[str], **options: Any) -> Iterator[Page]:
+    """A tab in a context of its own that records console errors in ``errors`` and fails any
+    request that leaves the machine; the errors are asserted empty when it closes."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, timezone_id="UTC", **options
+    )
+    opened = context.new_page()
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
@@ -251,10 +284,10 @@ def page(browser: Browser, seeded: Seeded, errors: list[str]) -> Iterator[Page]:
             route.abort()
 
     context.route("**/*", offline)
-    tab.on("console", on_console)
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    tab.set_default_timeout(15_000)
-    yield tab
+    opened.on("console", on_console)
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.set_default_timeout(15_000)
+    yield opened
     context.close()
     assert errors == [], f"console errors: {errors}"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 import pytest
@@ -48,7 +48,7 @@ def pages(seeded: Seeded) -> dict[str, tuple[str, str]]:
         "agent": (f"#/agents/{seeded.agent_with_secret}", "[data-section]"),
         "contacts": ("#/contacts", "[data-table=contacts]"),
         "contact": (f"#/contacts/{seeded.contact_id}", "form[aria-label='Edit contact']"),
-        "webhooks": ("#/webhooks", "[data-state=not-configured]"),
+        "webhooks": ("#/webhooks", "[data-table=webhooks]"),
     }
 
 
@@ -324,7 +324,7 @@ def test_a_wrong_token_is_refused_at_sign_in(page: Page, server: Server, errors:
 def test_a_tokens_scopes_hide_what_it_cannot_use(page: Page, server: Server, seeded: Seeded):
     sign_in(page, server, seeded.narrow_token)
     nav = page.get_by_role("navigation", name="Console pages", exact=True)
-    expect(nav.get_by_role("link")).to_have_text(["Conversations", "Webhooks"])
+    expect(nav.get_by_role("link")).to_have_text(["Conversations"])
     expect(page.locator("h1")).to_have_text("Conversations")  # not an overview it cannot read
     page.locator("[data-table=conversations] [data-id]").first.wait_for()
     expect(page.locator("select[name=agent_id]")).to_have_count(0)  # no agents:read
@@ -356,3 +356,72 @@ def test_the_analysis_data_filter_is_the_apis(page: Page, server: Server, seeded
         "data-id", str(seeded.call_id)
     )
     expect(page.get_by_label("Analysis data")).to_have_value("intent=booking")
+
+
+@pytest.mark.parametrize(
+    ("tz", "granularity"), [("Europe/Athens", "day"), ("America/New_York", "week")]
+)
+def test_a_history_periods_total_is_the_conversation_lists(
+    page: Page, server: Server, seeded: Seeded, tz: str, granularity: str
+):
+    """A period's total on the overview links to the list of its calls: the same local days in
+    the same zone, and the list counts what the chart counted."""
+    sign_in(page, server, seeded.tenant.token, overview(seeded, tz=tz, granularity=granularity))
+    api = seeded.api(f"{STATS}/history", **window(seeded, tz=tz, granularity=granularity))
+    busy = [p for p in api["series"] if p["total"]]
+    assert len(busy) >= 2
+    for point in (busy[0], busy[-1]):  # the range clips the first week, not the last day
+        row = page.locator(f"[data-table=history] [data-period='{point['period_start']}']")
+        row.locator("[data-key=total] a").click()
+        expect(page).to_have_url(re.compile(f"#/conversations\\?.*tz={quote(tz, safe='')}"))
+        listed = page.locator("[data-figure=conversations_total]")
+        expect(listed).to_have_text(re.compile(f"^{point['total']} conversations?$"))
+        params = dict(parse_qsl(urlsplit(page.url).fragment.split("?", 1)[1]))
+        assert params["tz"] == tz
+        same = seeded.api("/kalimera/conversations", **params)
+        assert same["total"] == point["total"]
+        expect(page.locator("select[name=tz]")).to_have_value(tz)
+        page.go_back()
+        page.locator("[data-table=history] [data-period]").first.wait_for()
+
+
+def test_the_conversation_list_defaults_to_the_browsers_zone(
+    browser, server: Server, seeded: Seeded
+):
+    context = browser.new_context(timezone_id="Pacific/Auckland")
+    try:
+        tab = context.new_page()
+        day = {"start": str(seeded.end), "end": str(seeded.end)}
+        sign_in(
+            tab,
+            server,
+            seeded.tenant.token,
+            f"#/conversations?start={day['start']}&end={day['end']}",
+        )
+        expect(
+            tab.get_by_role("form", name="Conversation filters").locator("select[name=tz]")
+        ).to_have_value("Pacific/Auckland")
+        api = seeded.api("/kalimera/conversations", **day, tz="Pacific/Auckland")
+        utc = seeded.api("/kalimera/conversations", **day, tz="UTC")
+        assert api["total"] != utc["total"]  # the zone decides which calls are listed
+        expect(tab.locator("[data-figure=conversations_total]")).to_have_text(
+            re.compile(f"^{api['total']} conversations?$")
+        )
+    finally:
+        context.close()
+
+
+def test_a_contacts_page_links_to_its_calls(page: Page, server: Server, seeded: Seeded):
+    sign_in(page, server, seeded.tenant.token, f"#/contacts/{seeded.contact_id}")
+    api = seeded.api(f"/kalimera/contact/{seeded.contact_id}/conversations", limit=5)
+    assert api["total"] == 2
+    shown = page.locator("[data-card=contact-calls] [data-id]")
+    expect(shown).to_have_count(2)
+    assert [s.get_attribute("data-id") for s in shown.all()] == [c["id"] for c in api["items"]]
+    page.locator("[data-figure=contact_calls]").click()
+    expect(page).to_have_url(re.compile(f"contact_id={seeded.contact_id}"))
+    expect(page.locator("[data-figure=conversations_total]")).to_have_text("2 conversations")
+    ids = page.locator("[data-table=conversations] [data-id]")
+    expect(ids).to_have_count(2)
+    assert [i.get_attribute("data-id") for i in ids.all()] == [c["id"] for c in api["items"]]
+    expect(page.get_by_label("Contact id")).to_have_value(str(seeded.contact_id))

@@ -1,15 +1,12 @@
 // Contacts: the list with search, a new contact (the API's field errors shown beside the
 // form), and a CSV import that lists each bad row's line and reason as the API reports them.
 import { useState } from "preact/hooks";
-import { can, get, getTagged, request } from "../api.js";
+import { can, get, getTagged, problemText, request } from "../api.js";
 import { href } from "../route.js";
 import { Card, Problem } from "../ui.jsx";
-import { count, useData } from "../util.js";
+import { browserZone, count, seconds, useData, when } from "../util.js";
 import { useDraft } from "./conversations.jsx";
 import { Search } from "./more.jsx";
-
-const problemText = (err) =>
-  err.problem?.errors?.map((x) => `${(x.loc || []).slice(1).join(".")}: ${x.msg}`).join("; ") || err.message;
 
 function NewContact({ onDone }) {
   const [error, setError] = useState(null);
@@ -80,6 +77,34 @@ function Import({ onDone }) {
   );
 }
 
+/** The contact's latest calls (the API's own list for a contact) and a link to all of them in
+ * the filterable conversation list. */
+function Calls({ id }) {
+  const { data, error } = useData(() => get(`/kalimera/contact/${id}/conversations`, { limit: 5 }), [id]);
+  const tz = browserZone();
+  return (
+    <Card title="Calls" id="contact-calls">
+      <Problem error={error} />
+      {data && (
+        <>
+          <p>
+            <a href={href("conversations", { contact_id: id })} data-figure="contact_calls">{count(data.total, "call")}</a> with this contact
+          </p>
+          {data.items.length > 0 && (
+            <ul class="plain">
+              {data.items.map((c) => (
+                <li key={c.id} data-id={c.id}>
+                  <a href={href("conversations", {}, c.id)}>{when(c.started_at, tz)}</a> · {c.profile_type} · {c.status} · {seconds(c.duration)}
+                </li>
+              ))}
+            </ul>
+          )}
+        </>
+      )}
+    </Card>
+  );
+}
+
 const EDITABLE = ["first_name", "last_name", "contact_no", "email", "language", "status"];
 
 /** One contact, edited under If-Match: a change saved by someone else meanwhile (412) is said,
@@ -125,6 +150,7 @@ export function Contact({ id }) {
               {message.kind === "conflict" && <button type="button" onClick={reload}>Reload</button>}
             </div>
           )}
+          {can("conversations:read") && <div class="cards"><Calls id={id} /></div>}
         </>
       )}
     </>

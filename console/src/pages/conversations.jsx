@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { can, get } from "../api.js";
 import { href, setParams } from "../route.js";
 import { Card, Json, Problem, Tile } from "../ui.jsx";
-import { browserZone, count, fixed, int, seconds, useData, when } from "../util.js";
+import { browserZone, count, fixed, int, seconds, useData, when, zones } from "../util.js";
 
 const REASONS = [
   "customer-ended-call", "agent-ended-call", "silence-timeout", "max-duration-reached", "transferred",
@@ -17,15 +17,16 @@ const SELECTS = {
   sentiment: ["positive", "neutral", "negative", "unknown"],
   ended_reason: REASONS,
 };
-const FIELDS = ["q", "agent_id", "status", "profile_type", "start", "end", "success", "ended_reason", "sentiment", "min_duration", "max_duration", "data"];
+const FIELDS = ["q", "agent_id", "contact_id", "status", "profile_type", "tz", "start", "end", "success", "ended_reason", "sentiment", "min_duration", "max_duration", "data"];
 const DATA_FILTER = /^([A-Za-z_][A-Za-z0-9_]{0,63})=(.+)$/;
 
-/** The list's query: the named filters as they are, and the analysis-data one ("field=value"
+/** The list's query: the named filters as they are (the days are local to `tz`, the browser's
+ * zone unless the URL names one, as on the overview), and the analysis-data one ("field=value"
  * in the URL) as the API's `data.<field>=<value>`. */
 function listQuery(params, page) {
   const { data, ...named } = Object.fromEntries(FIELDS.map((k) => [k, params[k]]));
   const match = DATA_FILTER.exec(data || "");
-  return { ...named, ...(match ? { [`data.${match[1]}`]: match[2] } : {}), page, limit: 20 };
+  return { ...named, tz: named.tz || browserZone(), ...(match ? { [`data.${match[1]}`]: match[2] } : {}), page, limit: 20 };
 }
 
 /** The form's values as typed, reset whenever the URL's change: a re-render (the agent list
@@ -41,8 +42,8 @@ export function useDraft(params) {
   return bind;
 }
 
-function Filters({ params }) {
-  const bind = useDraft(params);
+function Filters({ params, tz }) {
+  const bind = useDraft({ ...params, tz });
   const agents = useData(() => (can("agents:read") ? get("/kalimera/ai-agent", { limit: 100 }) : Promise.resolve(null)), []);
   const submit = (e) => {
     e.preventDefault();
@@ -78,11 +79,23 @@ function Filters({ params }) {
         </label>
       ))}
       <label>
-        From (UTC)
+        Contact id
+        <input type="number" min="1" {...bind("contact_id")} />
+      </label>
+      <label>
+        Time zone
+        <select {...bind("tz")}>
+          {[...new Set([tz, "UTC", ...zones()])].map((z) => (
+            <option key={z} value={z}>{z}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        From
         <input type="date" {...bind("start")} />
       </label>
       <label>
-        To (UTC)
+        To
         <input type="date" {...bind("end")} />
       </label>
       <label>
@@ -103,15 +116,15 @@ function Filters({ params }) {
 }
 
 export function Conversations({ params }) {
-  const tz = browserZone();
   const page = Number(params.page || 1);
   const q = listQuery(params, page);
+  const tz = q.tz;
   const { data, error } = useData(() => get("/kalimera/conversations", q), [JSON.stringify(q)]);
   const pages = data ? Math.max(1, Math.ceil(data.total / data.limit)) : 1;
   return (
     <>
       <h1>Conversations</h1>
-      <Filters params={params} />
+      <Filters params={params} tz={tz} />
       <Problem error={error} />
       {data && (
         <>

@@ -1,8 +1,7 @@
-// Agents and contacts (lists from the API), and webhooks: not on this API yet, so the page says
-// so rather than show anything made up.
+// The agent list with its search (the search form serves the contact list too).
 import { get } from "../api.js";
 import { href, setParams } from "../route.js";
-import { NotConfigured, Problem } from "../ui.jsx";
+import { Problem } from "../ui.jsx";
 import { useDraft } from "./conversations.jsx";
 import { count, useData } from "../util.js";
 
@@ -44,15 +43,6 @@ export function Agents({ params }) {
           </table>
         </div>
       )}
-    </>
-  );
-}
-
-export function Webhooks() {
-  return (
-    <>
-      <h1>Webhooks</h1>
-      <NotConfigured what="this API has no webhook endpoints yet (/kalimera/webhooks), so there are no deliveries to show." />
     </>
   );
 }

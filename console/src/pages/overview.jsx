@@ -2,7 +2,7 @@
 // the range, zone, agent and granularity kept in the URL. Every figure is the API's as answered.
 import { can, get } from "../api.js";
 import { Chart } from "../chart.jsx";
-import { setParams } from "../route.js";
+import { href, setParams } from "../route.js";
 import { Bars, Card, Problem, Tile } from "../ui.jsx";
 import { browserZone, fixed, int, localDate, seconds, useData, zones } from "../util.js";
 
@@ -82,6 +82,21 @@ function Realtime({ f }) {
   );
 }
 
+const dayBefore = (day) => {
+  const d = new Date(`${day}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() - 1);
+  return d.toISOString().slice(0, 10);
+};
+
+/** The conversation list's filters for one history period: its local days inside the range (a
+ * week or month may start before the range), in the same zone, for the same agent. */
+export function periodFilters(q, rows, i) {
+  const next = rows[i + 1]?.period_start;
+  const start = rows[i].period_start > q.start ? rows[i].period_start : q.start;
+  const end = next && dayBefore(next) < q.end ? dayBefore(next) : q.end;
+  return { start, end, tz: q.tz, agent_id: q.agent_id };
+}
+
 function History({ q }) {
   const { data, error } = useData(() => get(`${BASE}/history`, q), [JSON.stringify(q)]);
   const rows = data?.series || [];
@@ -107,13 +122,13 @@ function History({ q }) {
             </tr>
           </thead>
           <tbody>
-            {rows.map((r) => (
+            {rows.map((r, i) => (
               <tr key={r.period_start} data-period={r.period_start}>
                 <th scope="row">{r.period_start}</th>
                 {keys.map((k) => (
                   <td class="num" data-key={k} key={k}>{r[k]}</td>
                 ))}
-                <td class="num" data-key="total">{r.total}</td>
+                <td class="num" data-key="total">{can("conversations:read") ? <a href={href("conversations", periodFilters(q, rows, i))} title="These conversations">{r.total}</a> : r.total}</td>
                 <td class="num">{seconds(r.avg_duration)}</td>
               </tr>
             ))}
