@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
-from kalimera.deps import ServicesDep, WebhooksRead, WebhooksWrite
+from kalimera.deps import LOCATION_HEADER, ServicesDep, WebhooksRead, WebhooksWrite
 from kalimera.problems import problem_responses
 from kalimera.webhooks import service
 from kalimera.webhooks.models import (
@@ -32,7 +32,10 @@ Limit = Annotated[int, Query(ge=1, le=100, description="At most 100")]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=WebhookCreated,
-    responses=problem_responses(400, 401, 403, 409, 413, 422),
+    responses={
+        201: {"headers": LOCATION_HEADER},
+        **problem_responses(400, 401, 403, 409, 413, 422),
+    },
 )
 async def create_webhook(
     body: WebhookCreate, principal: WebhooksWrite, services: ServicesDep, response: Response
