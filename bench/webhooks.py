@@ -188,6 +188,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=25.0)
     parser.add_argument("--burst", type=int, default=2000)
     args = parser.parse_args()
+    # A SIGTERM unwinds like Ctrl-C (by default it ends the process on the spot), so the
+    # consumer is stopped and the throwaway database and Azurite go with the run.
+    signal.signal(signal.SIGTERM, _stop)
     receiver = Receiver(args.receiver_ms / 1000)
     with BenchStack() as stack:
         consumer = subprocess.Popen(
@@ -200,6 +203,10 @@ def main() -> None:
         finally:
             consumer.send_signal(signal.SIGTERM)
             consumer.wait(timeout=30)
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
