@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import threading
 import time
@@ -16,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kalimera.dev.localstack import free_port, start_uvicorn
 from tests.conftest import make_token
 from tests.support.analysis import drain_with, say
 from tests.support.calls import Call, query
+from tests.support.outages import start_app_with_hung_queues
 
 pytestmark = pytest.mark.slow
 
@@ -37,21 +36,8 @@ def test_a_sigkill_between_the_commit_and_the_send_loses_no_request(
     call: Call, settings_env: dict[str, str], blackhole: int, tmp_path: Path
 ) -> None:
     say(call, [("input", "Γεια σας, θα ήθελα ένα τραπέζι για δύο.")], final=False)
-    # The API's queue endpoint hangs (its blobs and tables answer): the relay that follows the
-    # PATCH's commit waits on it, and the process dies there.
-    storage = re.sub(
-        r"QueueEndpoint=[^;]+;",
-        f"QueueEndpoint=http://127.0.0.1:{blackhole}/devstoreaccount1;",
-        settings_env["KALIMERA_STORAGE"],
-    )
-    port = free_port()
-    server = start_uvicorn(
-        "kalimera.app:create_app",
-        port=port,
-        env={**os.environ, **settings_env, "KALIMERA_STORAGE": storage},
-        extra=("--factory",),
-        log=tmp_path / "server.log",
-    )
+    # The relay that follows the PATCH's commit waits on the hung queue; the process dies there.
+    port, server = start_app_with_hung_queues(settings_env, blackhole, tmp_path / "server.log")
     try:
         token = make_token(call.settings, call.tenant.id)
         url = f"http://127.0.0.1:{port}/kalimera/conversations/{call.conversation_id}"

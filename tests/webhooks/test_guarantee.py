@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import threading
 import time
@@ -17,11 +16,10 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from kalimera.dev.localstack import free_port, start_uvicorn
 from kalimera.settings import Settings
 from tests.conftest import Tenant
 from tests.support.calls import query
-from tests.support.outages import blackhole  # noqa: F401 - a fixture
+from tests.support.outages import blackhole, start_app_with_hung_queues  # noqa: F401
 from tests.support.receiver import Behaviour, Receiver
 from tests.webhooks.conftest import all_settled, create_endpoint, deliveries, drain, start_call
 
@@ -89,21 +87,8 @@ def test_a_sigkill_between_the_commit_and_the_send_loses_no_event(
     try:
         endpoint = create_endpoint(dev_tenant, receiver.url)
         agent = dev_tenant.client.post("/kalimera/ai-agent", json={"name": "A", "type": "inbound"})
-        # The API's queue endpoint hangs: the relay after the commit waits on it, and the
-        # process dies there.
-        storage = re.sub(
-            r"QueueEndpoint=[^;]+;",
-            f"QueueEndpoint=http://127.0.0.1:{blackhole}/devstoreaccount1;",
-            settings_env["KALIMERA_STORAGE"],
-        )
-        port = free_port()
-        server = start_uvicorn(
-            "kalimera.app:create_app",
-            port=port,
-            env={**os.environ, **settings_env, "KALIMERA_STORAGE": storage},
-            extra=("--factory",),
-            log=tmp_path / "server.log",
-        )
+        # The relay after the commit waits on the hung queue, and the process dies there.
+        port, server = start_app_with_hung_queues(settings_env, blackhole, tmp_path / "server.log")
         try:
 
             def start() -> None:
