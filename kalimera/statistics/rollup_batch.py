@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from kalimera.db import Conn, array_literal
 from kalimera.statistics.measures import (
     ALL_AGENTS,
-    CURRENCY,
     ENDED,
     MEASURES,
     OUTCOME_EXPRESSIONS,
@@ -217,98 +216,124 @@ _OUTCOME_COLUMNS = ", ".join(OUTCOME_MEASURES)
 
 # The outcome rows of the claimed days (migration 0018), from their ended conversations: the
 # measures summed per conversation and the latencies counted per output turn, at four grains
-# (g: 0 agent and quarter, 1 agent and day, 2 quarter, 3 day), in one stream ordered by latency
-# within each grain row, from which each row takes its sums and its histogram. The per-agent
-# grains only where several agents share the quarter or the day (the all-agents row names the
-# one agent otherwise, sole_agent): most quarters and days of most tenants have one, and the
-# turns grouped are most of the statement's work. string_agg has no ORDER BY of its own (in
-# PostgreSQL 15 each group would sort apart): it reads the rows in the window's order, the grain
-# then the latency, which the grouping keeps.
-_GRAIN = "g, day, bucket, agent_id, currency, tenant_id"
-_OUTCOME_GRAINS = (
-    # (agent, bucket, g, where, group by: {v} adds the latency)
-    (
-        "NULL::uuid",
-        "bucket",
-        "2 + GROUPING(bucket)",
-        "true",
-        "GROUPING SETS ((tenant_id, day, bucket, currency{v}), (tenant_id, day, currency{v}))",
-    ),
-    ("agent_id", "bucket", "0", "shared_quarter", "tenant_id, agent_id, day, bucket, currency{v}"),
-    ("agent_id", "NULL::timestamptz", "1", "shared_day", "tenant_id, agent_id, day, currency{v}"),
+# (g: 0 agent and quarter, 1 quarter, 2 agent and day, 3 day). The per-agent grains only where
+# several agents share the quarter or the day (the all-agents row names the one agent otherwise,
+# sole_agent): most quarters and days of most tenants have one.
+#
+# Each grain row is named by one bigint and the agent (NULL for the all-agents grains):
+# key = ((i * 128 + q) * 4 + g) * 32768 + currency code, with i the claimed day's place in the
+# batch, q its quarter (0 to 95; 96 for the day grains) and the currency as a number ('' 0, the
+# three letters of an ISO code, which migration 0015's check guarantees, in base 27). The turns
+# are unnested once and counted per agent and quarter (a hash aggregate), the other grains are
+# counted from those counts, and the one sort the histograms need (by row, then latency) compares
+# two integers and a uuid: the seven columns of the grain (a date, a timestamptz, a text among
+# them) cost three times as much CPU to sort, and grouping the turns at every grain apart twice
+# as much again. string_agg has no ORDER BY of its own (in PostgreSQL 15 each group would sort
+# apart): it reads the rows in the window's order, the row then the latency, which the grouping
+# keeps.
+_CURRENCY_CODE = (
+    "CASE WHEN c.cost IS NULL THEN 0 ELSE"
+    " (ascii(substr(c.cost->>'currency', 1, 1)) - 64) * 729"
+    " + (ascii(substr(c.cost->>'currency', 2, 1)) - 64) * 27"
+    " + ascii(substr(c.cost->>'currency', 3, 1)) - 64 END"
 )
-_OUTCOME_SUMS_ARRAY = ", ".join(f"sum({m})" for m in OUTCOME_MEASURES)
-_STREAM = "\n    UNION ALL\n".join(
-    f"""
-    SELECT tenant_id, {agent} AS agent_id, day, {bucket} AS bucket, currency, {g} AS g,
-           NULL::int AS v, 0::bigint AS n,
-           ARRAY[min(agent_id::text), max(agent_id::text)] AS agents,
-           ARRAY[{_OUTCOME_SUMS_ARRAY}]::numeric[] AS sums
-    FROM ended WHERE {where}
-    GROUP BY {group.format(v="")}
-    UNION ALL
-    SELECT tenant_id, {agent}, day, {bucket}, currency, {g}, t.v, count(*), NULL, NULL
-    FROM ended CROSS JOIN LATERAL unnest(ended.latency_rounded_ms) AS t(v)
-    WHERE {where}
-    GROUP BY {group.format(v=", v")}"""  # noqa: S608 - constant SQL fragments
-    for agent, bucket, g, where, group in _OUTCOME_GRAINS
+_CODES = 32_768
+_GRAIN_STEP = 4 * _CODES
+_DAY_STEP = 128 * _GRAIN_STEP
+_WHOLE_DAY = 96
+_CURRENCY_OF_KEY = (
+    f"CASE WHEN mod(s.key, {_CODES}) = 0 THEN '' ELSE"
+    f" chr(64 + (mod(s.key, {_CODES}) / 729)::int)"
+    f" || chr(64 + mod(mod(s.key, {_CODES}) / 27, 27)::int)"
+    f" || chr(64 + mod(mod(s.key, {_CODES}), 27)::int) END"
 )
-
-_SUMS_OF_M = ", ".join(f"m[{i}]" for i in range(1, len(OUTCOME_MEASURES) + 1))
+# A quarter's key (g 0) to its day's key (g 0).
+_DAY_OF = f"kq - mod(kq / {_GRAIN_STEP}, 128) * {_GRAIN_STEP} + {_WHOLE_DAY * _GRAIN_STEP}"
 
 _RECOMPUTE_OUTCOMES = f"""
-WITH ended AS (
-    SELECT *,
-           min(agent_id::text) OVER quarter <> max(agent_id::text) OVER quarter AS shared_quarter,
-           min(agent_id::text) OVER whole_day <> max(agent_id::text) OVER whole_day AS shared_day
-    FROM (
-        SELECT c.*, p.day FROM {_PAIRS}
-        -- One index range scan per day, whatever the planner thinks of the table (OFFSET 0).
-        CROSS JOIN LATERAL (
-            SELECT c.tenant_id, c.agent_id,
-                   date_bin('15 minutes', c.started_at, timestamptz '2000-01-01 00:00+00')
-                       AS bucket,
-                   {CURRENCY} COLLATE "C" AS currency, c.latency_rounded_ms,
-                   {", ".join(f"{e} AS {m}" for m, e in OUTCOME_EXPRESSIONS.items())}
-            FROM kalimera_conversations c
-            WHERE c.tenant_id = p.tenant_id AND c.started_at >= p.start
-              AND c.started_at < p.stop AND {ENDED}
-            OFFSET 0
-        ) AS c
-    ) AS e
-    WINDOW quarter AS (PARTITION BY tenant_id, bucket, currency),
-           whole_day AS (PARTITION BY tenant_id, day, currency)
+WITH ended AS MATERIALIZED (
+    SELECT c.agent_id, c.lat,
+           p.i * {_DAY_STEP} + c.q * {_GRAIN_STEP} + c.code AS kq,
+           p.i * {_DAY_STEP} + {_WHOLE_DAY * _GRAIN_STEP} + c.code AS kd,
+           {", ".join(f"c.{m}" for m in OUTCOME_MEASURES)}
+    FROM unnest(%(tenants)s::uuid[], %(starts)s::timestamptz[], %(stops)s::timestamptz[])
+         WITH ORDINALITY AS p(tenant_id, start, stop, i)
+    -- One index range scan per day, whatever the planner thinks of the table (OFFSET 0).
+    CROSS JOIN LATERAL (
+        SELECT c.agent_id,
+               floor(extract(epoch FROM c.started_at - p.start) / 900)::bigint AS q,
+               {_CURRENCY_CODE} AS code, c.latency_rounded_ms AS lat,
+               {", ".join(f"{e} AS {m}" for m, e in OUTCOME_EXPRESSIONS.items())}
+        FROM kalimera_conversations c
+        WHERE c.tenant_id = p.tenant_id AND c.started_at >= p.start
+          AND c.started_at < p.stop AND {ENDED}
+        OFFSET 0
+    ) AS c
 ),
-stream AS ({_STREAM}
+sums AS MATERIALIZED (
+    SELECT k.key, k.agent, min(e.agent_id::text) AS first_agent,
+           min(e.agent_id::text) <> max(e.agent_id::text) AS shared,
+           {", ".join(f"sum(e.{m}) AS {m}" for m in OUTCOME_MEASURES)}
+    FROM ended e
+    CROSS JOIN LATERAL (VALUES (e.kq, e.agent_id), (e.kq + {_CODES}, NULL::uuid),
+                               (e.kd + {2 * _CODES}, e.agent_id), (e.kd + {3 * _CODES}, NULL))
+        AS k(key, agent)
+    GROUP BY k.key, k.agent
 ),
-running AS (
-    SELECT *, sum(n) OVER (PARTITION BY {_GRAIN} ORDER BY v) AS cum FROM stream
+-- The per-agent keys (g 0 and 2) of the quarters and days that several agents share.
+shared AS MATERIALIZED (
+    SELECT key - {_CODES} AS key FROM sums WHERE agent IS NULL AND shared
+),
+turns AS MATERIALIZED (
+    SELECT e.kq, e.agent_id AS agent, t.v, count(*) AS n
+    FROM ended e CROSS JOIN LATERAL unnest(e.lat) AS t(v)
+    GROUP BY e.kq, e.agent_id, t.v
+),
+counts AS (
+    SELECT kq AS key, agent, v, n FROM turns WHERE kq IN (SELECT key FROM shared)
+    UNION ALL
+    SELECT kq + {_CODES}, NULL, v, sum(n) FROM turns GROUP BY kq, v
+    UNION ALL
+    SELECT kd, agent, v, sum(n)
+    FROM (SELECT {_DAY_OF} + {2 * _CODES} AS kd, agent, v, n FROM turns) AS d
+    WHERE kd IN (SELECT key FROM shared)
+    GROUP BY kd, agent, v
+    UNION ALL
+    SELECT {_DAY_OF} + {3 * _CODES}, NULL, v, sum(n) FROM turns GROUP BY 1, v
+),
+histograms AS MATERIALIZED (
+    SELECT key, agent, string_agg(int4send(v), ''::bytea) AS lat_values,
+           string_agg(int4send(cum::int), ''::bytea) AS lat_cum
+    FROM (SELECT *, sum(n) OVER (PARTITION BY key, agent ORDER BY v) AS cum FROM counts) AS h
+    GROUP BY key, agent
 ),
 rows AS MATERIALIZED (
-    SELECT {_GRAIN},
-           CASE WHEN g >= 2 AND max(agents[1]) = max(agents[2]) THEN max(agents[1])::uuid END
+    SELECT s.*, mod(s.key / {_CODES}, 4) AS g, p.tenant_id, p.day,
+           p.start + mod(s.key / {_GRAIN_STEP}, 128) * interval '15 minutes' AS bucket,
+           {_CURRENCY_OF_KEY} COLLATE "C" AS currency,
+           CASE WHEN s.agent IS NULL AND NOT s.shared THEN s.first_agent::uuid END
                AS sole_agent,
-           max(sums) AS m,
-           coalesce(string_agg(int4send(v), ''::bytea) FILTER (WHERE v IS NOT NULL), ''::bytea)
-               AS lat_values,
-           coalesce(string_agg(int4send(cum::int), ''::bytea) FILTER (WHERE v IS NOT NULL),
-                    ''::bytea) AS lat_cum
-    FROM running
-    GROUP BY {_GRAIN}
+           coalesce(h.lat_values, ''::bytea) AS lat_values,
+           coalesce(h.lat_cum, ''::bytea) AS lat_cum
+    FROM sums s
+    JOIN unnest(%(tenants)s::uuid[], %(days)s::date[], %(starts)s::timestamptz[])
+         WITH ORDINALITY AS p(tenant_id, day, start, i) ON p.i = s.key / {_DAY_STEP}
+    LEFT JOIN histograms h ON h.key = s.key AND h.agent IS NOT DISTINCT FROM s.agent
+    WHERE s.agent IS NULL OR s.key IN (SELECT key FROM shared)
 ),
 quarters AS (
     INSERT INTO kalimera_stats_outcome_quarter (
         tenant_id, agent_id, bucket, currency, sole_agent, {_OUTCOME_COLUMNS}, lat_values,
         lat_cum)
-    SELECT tenant_id, coalesce(agent_id, %(all)s), bucket, currency, sole_agent, {_SUMS_OF_M},
-           lat_values, lat_cum
-    FROM rows WHERE g IN (0, 2)
+    SELECT tenant_id, coalesce(agent, %(all)s), bucket, currency, sole_agent,
+           {_OUTCOME_COLUMNS}, lat_values, lat_cum
+    FROM rows WHERE g IN (0, 1)
 )
 INSERT INTO kalimera_stats_outcome_day (
     tenant_id, agent_id, day, currency, sole_agent, {_OUTCOME_COLUMNS}, lat_values, lat_cum)
-SELECT tenant_id, coalesce(agent_id, %(all)s), day, currency, sole_agent, {_SUMS_OF_M},
+SELECT tenant_id, coalesce(agent, %(all)s), day, currency, sole_agent, {_OUTCOME_COLUMNS},
        lat_values, lat_cum
-FROM rows WHERE g IN (1, 3)
+FROM rows WHERE g IN (2, 3)
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 # Every join in a batch is a few thousand keys probing a primary key or (tenant_id, started_at):
@@ -391,6 +416,10 @@ async def _recompute(conn: Conn, pairs: list[Pair]) -> int:
     await conn.execute(_DELETE_ROLLED, params)
     cur = await conn.execute(_RECOMPUTE, params)
     rows = sum(int(row["total"]) for row in await cur.fetchall())
-    await conn.execute(_RECOMPUTE_OUTCOMES, params)
     await conn.execute(_UNMARK, params)
+    # The outcome statement joins its own small aggregates (by hash: a nested loop over them
+    # would be quadratic); its only table read is the lateral index scan, which a hash join
+    # cannot replace. Last in the batch, so the setting holds for it alone.
+    await conn.execute("SET LOCAL enable_hashjoin = on")
+    await conn.execute(_RECOMPUTE_OUTCOMES, params)
     return rows
