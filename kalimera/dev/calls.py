@@ -1,0 +1,425 @@
+"""``kalimera demo seed --calls N``: recorded calls a console can play, through the product's paths.
+
+The statistics rows of ``kalimera.dev.seed`` have no recordings; these calls do. For each agent
+given, ``N`` recent calls from a few scripts of a restaurant's phone line: each line said by
+espeak-ng (``kalimera.dev.speech``), uploaded to the recordings container with telephony's
+metadata (transcript, latency, and on the final turn the ended reason and cost) and ingested by
+``ingest_blob``, as the blob trigger ingests it. The agent gets an analysis plan (summary,
+pass/fail verdict, extracted data, sentiment) through the analysis service, and each call is
+analysed by ``pipeline.analyse``, the queue trigger's function, with ``ScriptedModel`` standing in
+for the model: it answers what the script's author wrote about that call (checked against the
+plan's schema like any answer) and says so in ``model``. Each tenant gets two webhook endpoints
+(through the webhooks service): one to a receiver this seed runs while it delivers (204), one to
+a receiver that answers 503, so the delivery log shows both; the events are relayed and
+delivered by the webhooks worker's own functions. Development stacks only (the endpoints are
+local ``http`` URLs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+import wave
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from kalimera.analysis import pipeline
+from kalimera.analysis import service as plans
+from kalimera.analysis.models import AnalysisPlan
+from kalimera.conversations import recording
+from kalimera.conversations.ingest import Outcome, ingest_blob
+from kalimera.db import act_for_tenant
+from kalimera.dev import speech
+from kalimera.dev.poller import WEBHOOKS, consume_message, receive
+from kalimera.llm import ChatModel, Reply
+from kalimera.services import Services
+from kalimera.webhooks import delivery
+from kalimera.webhooks import service as webhooks
+from kalimera.webhooks.models import WebhookCreate, WebhookUpdate
+
+logger = logging.getLogger(__name__)
+
+DEMO_MODEL = "kalimera-demo-script"
+"""The ``model`` the analyses name: the seed's script, not a language model."""
+RECEIVER_SECONDS = 60
+"""How long the seed waits for every webhook delivery's first attempt."""
+CALLER_NUMBER = "+302105550{:03d}"
+LINE_NUMBER = "+302100000000"
+
+PLAN = AnalysisPlan.model_validate(
+    {
+        "summary": {"enabled": True, "max_words": 60},
+        "success": {
+            "enabled": True,
+            "rubric": "pass_fail",
+            "criteria": "The caller booked a table.",
+        },
+        "data": {
+            "enabled": True,
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "intent": {"type": "string", "enum": ["booking", "cancel", "question"]},
+                    "party_size": {"type": "integer"},
+                    "date": {"type": "string", "format": "date"},
+                },
+            },
+        },
+        "sentiment": {"enabled": True},
+    }
+)
+
+ENDPOINTS = {
+    # description -> (path on the receiver, events); the description finds them on a re-run
+    "CRM sync (demo: a receiver run by kalimera demo seed)": ("/crm", []),
+    "Legacy CRM (demo: answers 503)": ("/legacy", ["conversation.ended"]),
+}
+
+
+@dataclass(frozen=True)
+class Script:
+    """One call: its lines (caller first), why it ended, and what its analysis says."""
+
+    lines: tuple[str, ...]
+    ended_reason: str
+    summary: str
+    verdict: str
+    rationale: str
+    data: Callable[[date], dict[str, Any]]
+    sentiment: tuple[str, float]
+
+    def answer(self, day: date) -> dict[str, Any]:
+        """The analysis a model would give for this call on ``day``, in the plan's shape."""
+        label, score = self.sentiment
+        return {
+            "summary": self.summary,
+            "success": {"rationale": self.rationale, "result": self.verdict},
+            "data": self.data(day),
+            "sentiment": {"label": label, "score": score},
+        }
+
+
+def _next(day: date, weekday: int) -> str:
+    return (day + timedelta(days=(weekday - day.weekday()) % 7 or 7)).isoformat()
+
+
+SCRIPTS = (
+    Script(
+        lines=(
+            "Hello, I would like to book a table for four on Friday at eight, please.",
+            "Good evening, this is Kalimera. Friday at eight for four: a table by the window "
+            "is free. May I have your name?",
+            "Papadopoulou. Maria Papadopoulou.",
+            "Thank you, Maria. Your table for four is booked for Friday at eight. See you then!",
+        ),
+        ended_reason="agent-ended-call",
+        summary="Maria Papadopoulou booked a table for four on Friday at eight, by the window.",
+        verdict="pass",
+        rationale="A table for four was booked for Friday at eight.",
+        data=lambda day: {"intent": "booking", "party_size": 4, "date": _next(day, 4)},
+        sentiment=("positive", 0.8),
+    ),
+    Script(
+        lines=(
+            "Hi, I need to cancel my booking for Saturday evening. It is under Nikolaou.",
+            "I found it: a table for two on Saturday at nine, under Nikolaou. Shall I cancel it?",
+            "Yes please, we cannot make it.",
+            "Done, your booking is cancelled. We hope to see you another time.",
+        ),
+        ended_reason="customer-ended-call",
+        summary="Mr Nikolaou cancelled his booking for two on Saturday at nine.",
+        verdict="fail",
+        rationale="The caller cancelled a booking; no table was booked.",
+        data=lambda day: {"intent": "cancel", "party_size": 2, "date": _next(day, 5)},
+        sentiment=("neutral", 0.0),
+    ),
+    Script(
+        lines=(
+            "Good afternoon. Are you open on Sunday, and do you have vegan dishes?",
+            "We are open on Sunday from one until eleven, and a third of our menu is vegan.",
+            "Lovely, thank you. I will call back to book.",
+            "You are welcome. Have a nice day!",
+        ),
+        ended_reason="customer-ended-call",
+        summary="The caller asked about Sunday's opening hours and vegan dishes, and will call "
+        "back to book.",
+        verdict="fail",
+        rationale="The caller only asked questions and will call back; no table was booked.",
+        data=lambda day: {"intent": "question", "party_size": None, "date": None},
+        sentiment=("positive", 0.6),
+    ),
+    Script(
+        lines=(
+            "Can I get a table for twelve tonight at eight?",
+            "I am sorry, we are fully booked tonight for a group of twelve. Tomorrow at eight "
+            "is free.",
+            "No, it has to be tonight. Never mind.",
+            "I understand. Sorry we could not help this time.",
+        ),
+        ended_reason="customer-ended-call",
+        summary="The caller wanted a table for twelve tonight at eight; the restaurant was full "
+        "and the caller declined tomorrow instead.",
+        verdict="fail",
+        rationale="No table was booked: the restaurant was full tonight.",
+        data=lambda day: {"intent": "booking", "party_size": 12, "date": day.isoformat()},
+        sentiment=("negative", -0.5),
+    ),
+)
+LATENCIES_MS = (640, 910, 720, 1180, 560, 830)
+
+
+class ScriptedModel(ChatModel):
+    """Stands in for the model: answers each transcript with the analysis its script's author
+    wrote (matched by the call's first line). Costs nothing and counts no tokens."""
+
+    def __init__(self) -> None:  # no client: nothing is sent anywhere
+        self.model = DEMO_MODEL
+        self.max_input_chars = 48_000
+        self.answers: dict[str, dict[str, Any]] = {}
+
+    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+        return Decimal(0)
+
+    async def aclose(self) -> None:
+        return None
+
+    async def ask(self, messages: list[dict[str, str]], fmt: dict[str, Any]) -> Reply:
+        transcript = messages[-1]["content"]
+        for first_line, answer in self.answers.items():
+            if first_line in transcript:
+                return Reply(json.dumps(answer), None, self.model, 0, 0)
+        return Reply(None, "this call is not one of the demo's scripts", self.model, 0, 0)
+
+
+@dataclass
+class CallsReport:
+    calls: int = 0
+    turns: int = 0
+    deliveries: int = 0
+    conversations: list[uuid.UUID] = field(default_factory=list)
+
+
+async def seed_calls(
+    services: Services,
+    *,
+    agents: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    per_agent: int,
+    audio: Path,
+    now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> CallsReport:
+    """``per_agent`` recorded, analysed calls for each (tenant, agent), the last ending a few
+    minutes before ``now``, and the webhook deliveries they cause; ``audio``: the speech cache."""
+    if not services.settings.is_development:
+        msg = "recorded demo calls are for a development stack (KALIMERA_ENV=development)"
+        raise RuntimeError(msg)
+    speech.require(speech.SPEECH_TOOLS)
+    now = now or datetime.now(UTC)
+    model = ScriptedModel()
+    services.llm = model  # the analyses of this process are the scripts'
+    report = CallsReport()
+    async with _receiver() as port:
+        for t, (tenant_id, agent_id) in enumerate(agents):
+            act_for_tenant(tenant_id)  # the services act for the tenant, as in its request
+            await _plan(services, tenant_id, agent_id)
+            await _endpoints(services, tenant_id, port)
+            for k in range(per_agent):
+                script = SCRIPTS[(t + k) % len(SCRIPTS)]
+                started = now - timedelta(minutes=12 + 53 * k + 7 * t)
+                model.answers[script.lines[0]] = script.answer(started.date())
+                call = Call(tenant_id, agent_id, uuid.uuid4(), started, t * 10 + k)
+                report.turns += await _say(services, call, script, audio)
+                await pipeline.analyse(
+                    services=services, tenant_id=tenant_id, conversation_id=call.id
+                )
+                report.calls += 1
+                report.conversations.append(call.id)
+                if progress is not None:
+                    progress(report.calls)
+        report.deliveries = await _deliver(services, [tenant for tenant, _ in agents])
+    return report
+
+
+@dataclass(frozen=True)
+class Call:
+    tenant_id: uuid.UUID
+    agent_id: uuid.UUID
+    id: uuid.UUID
+    started: datetime
+    number: int
+
+
+async def _plan(services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> None:
+    """Give the agent the demo's plan, unless it has it already (a re-run adds no version)."""
+    current = await plans.current(services=services, tenant_id=tenant_id, agent_id=agent_id)
+    parts = set(AnalysisPlan.model_fields)
+    if current.plan.model_dump(mode="json", by_alias=True, include=parts) != PLAN.stored():
+        await plans.replace(services=services, tenant_id=tenant_id, agent_id=agent_id, plan=PLAN)
+
+
+async def _endpoints(services: Services, tenant_id: uuid.UUID, port: int) -> None:
+    """The demo's endpoints, pointed at this run's receiver (created on the first run)."""
+    existing = {
+        e.description: e.id
+        for e in (await webhooks.list_all(services=services, tenant_id=tenant_id)).items
+    }
+    for description, (path, events) in ENDPOINTS.items():
+        url = f"http://127.0.0.1:{port}{path}"
+        if description in existing:
+            await webhooks.update(
+                services=services,
+                tenant_id=tenant_id,
+                endpoint_id=existing[description],
+                body=WebhookUpdate.model_validate({"url": url, "enabled": True}),
+            )
+            continue
+        body = {"url": url, "description": description, **({"events": events} if events else {})}
+        await webhooks.create(
+            services=services, tenant_id=tenant_id, body=WebhookCreate.model_validate(body)
+        )
+
+
+def _seconds(path: Path) -> float:
+    with wave.open(str(path), "rb") as audio:
+        return audio.getnframes() / audio.getframerate()
+
+
+def _meta(**values: Any) -> dict[str, str]:
+    """Blob metadata as telephony writes it: URL-encoded text, objects as JSON."""
+    return {
+        k: quote(v if isinstance(v, str) else json.dumps(v), safe="") for k, v in values.items()
+    }
+
+
+async def _say(services: Services, call: Call, script: Script, audio: Path) -> int:
+    """Upload and ingest the call's turns in order (caller, agent, ...); the last is final."""
+    at = call.started
+    total = 0.0
+    for i, text in enumerate(script.lines):
+        direction = recording.Direction.INPUT if i % 2 == 0 else recording.Direction.OUTPUT
+        voice = speech.CALLER_VOICE if i % 2 == 0 else speech.AGENT_VOICE
+        path = await asyncio.to_thread(speech.spoken, text, voice=voice, folder=audio)
+        seconds = _seconds(path)
+        total += seconds
+        at += timedelta(seconds=seconds + 0.8)
+        fields: dict[str, Any] = {
+            "transcript": text,
+            "recorded_at": at.isoformat(),
+            "language": "en",
+            "profile_type": "inbound",
+            "from_number": CALLER_NUMBER.format(call.number % 1000),
+            "to_number": LINE_NUMBER,
+        }
+        if i == 0:
+            fields["started_at"] = call.started.isoformat()
+        if direction is recording.Direction.OUTPUT:
+            fields["latency_ms"] = LATENCIES_MS[(call.number + i) % len(LATENCIES_MS)]
+        if i == len(script.lines) - 1:
+            minutes = total / 60
+            fields |= {
+                "final": "true",
+                "ended_reason": script.ended_reason,
+                "cost": {
+                    "currency": "EUR",
+                    "telephony": round(0.008 + 0.012 * minutes, 6),
+                    "stt": round(0.006 * minutes, 6),
+                    "llm": round(0.0004 * len(script.lines), 6),
+                    "tts": round(0.004 * minutes, 6),
+                },
+            }
+        name = recording.build(
+            tenant_id=call.tenant_id,
+            agent_id=call.agent_id,
+            conversation_id=call.id,
+            seq=i // 2 + 1,
+            direction=direction,
+            ext="wav",
+        ).blob_name
+        blob = services.recordings.get_blob_client(name)
+        await blob.upload_blob(path.read_bytes(), overwrite=True, metadata=_meta(**fields))
+        result = await ingest_blob(services=services, blob_name=name)
+        if result.outcome not in (Outcome.INGESTED, Outcome.DUPLICATE):
+            msg = f"the demo recording {name} was not ingested: {result.outcome} {result.reason}"
+            raise RuntimeError(msg)
+    return len(script.lines)
+
+
+async def _deliver(services: Services, tenants: Sequence[uuid.UUID]) -> int:
+    """Relay the events and send them as the webhooks worker does, until every delivery of the
+    tenants has had its first attempt (a running ``kalimera run`` may send some of them)."""
+    deadline = time.monotonic() + RECEIVER_SECONDS
+    while True:
+        await delivery.sweep(services=services)
+        for message in await receive(services, 16, WEBHOOKS):
+            await consume_message(services, message, job=WEBHOOKS)
+        waiting, total = await _unattempted(services, tenants)
+        if not waiting:
+            return total
+        if time.monotonic() > deadline:
+            logger.warning(
+                "%d webhook deliveries not attempted yet; the worker sends them", waiting
+            )
+            return total
+        await asyncio.sleep(0.2)
+
+
+async def _unattempted(services: Services, tenants: Sequence[uuid.UUID]) -> tuple[int, int]:
+    """(deliveries with no attempt yet, all deliveries) of the tenants' endpoints."""
+    waiting = total = 0
+    for tenant_id in tenants:
+        act_for_tenant(tenant_id)
+        for endpoint in (await webhooks.list_all(services=services, tenant_id=tenant_id)).items:
+            page = await webhooks.deliveries(
+                services=services,
+                tenant_id=tenant_id,
+                endpoint_id=endpoint.id,
+                status=None,
+                page=1,
+                limit=100,
+            )
+            total += page.total
+            waiting += sum(1 for d in page.items if not d.attempts)
+    return waiting, total
+
+
+@contextlib.asynccontextmanager
+async def _receiver() -> AsyncIterator[int]:
+    """An integrator's server while the seed runs, on a free local port: ``/crm`` answers 204,
+    anything else 503. Yields its port."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            path = lines[0].split(" ")[1] if " " in lines[0] else ""
+            length = next(
+                (int(v) for k, _, v in (h.partition(":") for h in lines[1:])
+                 if k.strip().lower() == "content-length"),
+                0,
+            )  # fmt: skip
+            await reader.readexactly(length)
+            status = "204 No Content" if path == "/crm" else "503 Service Unavailable"
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, OSError):
+            pass  # a broken request: the delivery records the error
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
