@@ -25,7 +25,7 @@ import time
 import uuid
 import wave
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +42,7 @@ from kalimera.dev import speech
 from kalimera.dev.poller import WEBHOOKS, consume_message, receive
 from kalimera.llm import ChatModel, Reply
 from kalimera.services import Services
+from kalimera.settings import Settings
 from kalimera.webhooks import delivery
 from kalimera.webhooks import service as webhooks
 from kalimera.webhooks.models import WebhookCreate, WebhookUpdate
@@ -200,12 +201,27 @@ class ScriptedModel(ChatModel):
         return Reply(None, "this call is not one of the demo's scripts", self.model, 0, 0)
 
 
+class NotReady(RuntimeError):
+    """The stack or the machine cannot make the recorded calls; the message says why."""
+
+
+def preflight(settings: Settings) -> None:
+    """Refuse before anything is written: a stack that is not a development one (the webhook
+    endpoints are local ``http`` URLs), or a machine without espeak-ng and sox."""
+    if not settings.is_development:
+        msg = "recorded demo calls are for a development stack (KALIMERA_ENV=development)"
+        raise NotReady(msg)
+    try:
+        speech.require(speech.SPEECH_TOOLS)
+    except speech.MissingTools as exc:
+        raise NotReady(str(exc)) from None
+
+
 @dataclass
 class CallsReport:
     calls: int = 0
     turns: int = 0
     deliveries: int = 0
-    conversations: list[uuid.UUID] = field(default_factory=list)
 
 
 async def seed_calls(
@@ -219,10 +235,7 @@ async def seed_calls(
 ) -> CallsReport:
     """``per_agent`` recorded, analysed calls for each (tenant, agent), the last ending a few
     minutes before ``now``, and the webhook deliveries they cause; ``audio``: the speech cache."""
-    if not services.settings.is_development:
-        msg = "recorded demo calls are for a development stack (KALIMERA_ENV=development)"
-        raise RuntimeError(msg)
-    speech.require(speech.SPEECH_TOOLS)
+    preflight(services.settings)
     now = now or datetime.now(UTC)
     model = ScriptedModel()
     services.llm = model  # the analyses of this process are the scripts'
@@ -242,7 +255,6 @@ async def seed_calls(
                     services=services, tenant_id=tenant_id, conversation_id=call.id
                 )
                 report.calls += 1
-                report.conversations.append(call.id)
                 if progress is not None:
                     progress(report.calls)
         report.deliveries = await _deliver(services, [tenant for tenant, _ in agents])
@@ -251,6 +263,8 @@ async def seed_calls(
 
 @dataclass(frozen=True)
 class Call:
+    """One recorded call of the seed; ``number`` varies its caller's number and latencies."""
+
     tenant_id: uuid.UUID
     agent_id: uuid.UUID
     id: uuid.UUID

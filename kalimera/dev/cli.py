@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kalimera.cli_support import console, progress_bar, with_services
+from kalimera.cli_support import console, progress_bar, settings, with_services
 
 if TYPE_CHECKING:
     from kalimera.dev.calls import CallsReport
@@ -98,6 +98,14 @@ def seed(
             from kalimera.dev.runner import prepare
 
             prepare(local.enter_context(LocalStack(LOCAL_DIR)), console)
+        if calls:
+            from kalimera.dev.calls import NotReady, preflight
+
+            try:
+                preflight(settings())
+            except NotReady as exc:
+                console.print(f"[red]{exc}[/red] (or --calls 0)")
+                raise typer.Exit(1) from None
         made = with_services(
             functools.partial(
                 _fill,
