@@ -35,11 +35,14 @@ from urllib.parse import quote
 from kalimera.analysis import pipeline
 from kalimera.analysis import service as plans
 from kalimera.analysis.models import AnalysisPlan
+from kalimera.contacts import service as contacts
+from kalimera.contacts.models import ContactCreate
 from kalimera.conversations import recording
 from kalimera.conversations.ingest import Outcome, ingest_blob
 from kalimera.db import act_for_tenant
 from kalimera.dev import speech
 from kalimera.dev.poller import WEBHOOKS, consume_message, receive
+from kalimera.errors import Conflict
 from kalimera.llm import ChatModel, Reply
 from kalimera.services import Services
 from kalimera.settings import Settings
@@ -53,7 +56,7 @@ DEMO_MODEL = "kalimera-demo-script"
 """The ``model`` the analyses name: the seed's script, not a language model."""
 RECEIVER_SECONDS = 60
 """How long the seed waits for every webhook delivery's first attempt."""
-CALLER_NUMBER = "+302105550{:03d}"
+CALLER_NUMBER = "+30210555{:04d}"  # one a script: the caller is the same contact in every tenant
 LINE_NUMBER = "+302100000000"
 
 PLAN = AnalysisPlan.model_validate(
@@ -88,8 +91,10 @@ ENDPOINTS = {
 
 @dataclass(frozen=True)
 class Script:
-    """One call: its lines (caller first), why it ended, and what its analysis says."""
+    """One call: who calls (a contact of the tenant), its lines (caller first), why it ended,
+    and what its analysis says."""
 
+    caller: tuple[str, str]
     lines: tuple[str, ...]
     ended_reason: str
     summary: str
@@ -115,6 +120,7 @@ def _next(day: date, weekday: int) -> str:
 
 SCRIPTS = (
     Script(
+        caller=("Maria", "Papadopoulou"),
         lines=(
             "Hello, I would like to book a table for four on Friday at eight, please.",
             "Good evening, this is Kalimera. Friday at eight for four: a table by the window "
@@ -130,6 +136,7 @@ SCRIPTS = (
         sentiment=("positive", 0.8),
     ),
     Script(
+        caller=("Giorgos", "Nikolaou"),
         lines=(
             "Hi, I need to cancel my booking for Saturday evening. It is under Nikolaou.",
             "I found it: a table for two on Saturday at nine, under Nikolaou. Shall I cancel it?",
@@ -144,6 +151,7 @@ SCRIPTS = (
         sentiment=("neutral", 0.0),
     ),
     Script(
+        caller=("Eleni", "Vlachou"),
         lines=(
             "Good afternoon. Are you open on Sunday, and do you have vegan dishes?",
             "We are open on Sunday from one until eleven, and a third of our menu is vegan.",
@@ -159,6 +167,7 @@ SCRIPTS = (
         sentiment=("positive", 0.6),
     ),
     Script(
+        caller=("Nikos", "Antoniou"),
         lines=(
             "Can I get a table for twelve tonight at eight?",
             "I am sorry, we are fully booked tonight for a group of twelve. Tomorrow at eight "
@@ -183,6 +192,7 @@ class ScriptedModel(ChatModel):
     wrote (matched by the call's first line). Costs nothing and counts no tokens."""
 
     def __init__(self) -> None:  # no client: nothing is sent anywhere
+        # ChatModel's own __init__ builds an OpenAI client from the settings; none here.
         self.model = DEMO_MODEL
         self.max_input_chars = 48_000
         self.answers: dict[str, dict[str, Any]] = {}
@@ -234,7 +244,8 @@ async def seed_calls(
     progress: Callable[[int], None] | None = None,
 ) -> CallsReport:
     """``per_agent`` recorded, analysed calls for each (tenant, agent), the last ending a few
-    minutes before ``now``, and the webhook deliveries they cause; ``audio``: the speech cache."""
+    minutes before ``now``, from callers who are the tenant's contacts, and the webhook
+    deliveries they cause; ``audio``: the speech cache."""
     preflight(services.settings)
     now = now or datetime.now(UTC)
     model = ScriptedModel()
@@ -245,6 +256,7 @@ async def seed_calls(
             act_for_tenant(tenant_id)  # the services act for the tenant, as in its request
             await _plan(services, tenant_id, agent_id)
             await _endpoints(services, tenant_id, port)
+            await _contacts(services, tenant_id)
             for k in range(per_agent):
                 script = SCRIPTS[(t + k) % len(SCRIPTS)]
                 started = now - timedelta(minutes=12 + 53 * k + 7 * t)
@@ -263,7 +275,7 @@ async def seed_calls(
 
 @dataclass(frozen=True)
 class Call:
-    """One recorded call of the seed; ``number`` varies its caller's number and latencies."""
+    """One recorded call of the seed; ``number`` varies its latencies."""
 
     tenant_id: uuid.UUID
     agent_id: uuid.UUID
@@ -302,6 +314,16 @@ async def _endpoints(services: Services, tenant_id: uuid.UUID, port: int) -> Non
         )
 
 
+async def _contacts(services: Services, tenant_id: uuid.UUID) -> None:
+    """The scripts' callers as the tenant's contacts (created before their calls, which then
+    become theirs; kept on a re-run)."""
+    for i, script in enumerate(SCRIPTS):
+        first, last = script.caller
+        body = ContactCreate(first_name=first, last_name=last, contact_no=CALLER_NUMBER.format(i))
+        with contextlib.suppress(Conflict):  # made by an earlier run
+            await contacts.create(services=services, tenant_id=tenant_id, body=body)
+
+
 def _seconds(path: Path) -> float:
     with wave.open(str(path), "rb") as audio:
         return audio.getnframes() / audio.getframerate()
@@ -330,7 +352,7 @@ async def _say(services: Services, call: Call, script: Script, audio: Path) -> i
             "recorded_at": at.isoformat(),
             "language": "en",
             "profile_type": "inbound",
-            "from_number": CALLER_NUMBER.format(call.number % 1000),
+            "from_number": CALLER_NUMBER.format(SCRIPTS.index(script)),
             "to_number": LINE_NUMBER,
         }
         if i == 0:

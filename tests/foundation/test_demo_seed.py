@@ -1,6 +1,7 @@
 """``kalimera demo seed`` beside a running ``kalimera run``: it finds the run's stack (its Azurite
 on the ports of this run) and fills every console page with data the API serves: a call whose
-turns' audio URLs download real speech, its analysis, webhook deliveries in the log."""
+turns' audio URLs download real speech, its analysis, its caller as a contact, webhook
+deliveries in the log."""
 
 import io
 import os
@@ -76,6 +77,7 @@ def _check(port: int, token: str) -> None:
         timeout=30,
     ) as api:
         _check_calls(api)
+        _check_contacts(api)
         _check_webhooks(api)
 
 
@@ -119,6 +121,16 @@ def _check_calls(api: httpx.Client) -> None:
         assert call["ended_reason"]
         assert call["cost"]["total"] > 0
         assert call["latency"]["turns"] == 2
+
+
+def _check_contacts(api: httpx.Client) -> None:
+    """The scripts' callers are contacts, and a recorded call is its caller's."""
+    contacts = {c["last_name"]: c for c in _get(api, "/kalimera/contact", per_page=100)["contacts"]}
+    assert {"Papadopoulou", "Nikolaou", "Vlachou", "Antoniou"} <= set(contacts)
+    maria = contacts["Papadopoulou"]["id"]
+    (call,) = _get(api, "/kalimera/conversations", contact_id=maria)["items"]
+    assert call["contact_id"] == maria
+    assert call["input_file_url"]
 
 
 def _check_webhooks(api: httpx.Client) -> None:
