@@ -133,6 +133,8 @@ def main() -> int:
             str(args.days),
             "--largest",
             str(args.largest),
+            "--calls",  # the statistics rows only: no recordings, analyses or webhooks
+            "0",
         )
         print(f"seed (kalimera demo seed, COPY): {seconds:.0f} s")
         with psycopg.connect(stack.database_url, autocommit=True) as conn:

@@ -295,6 +295,8 @@ output POSTGRES_APP_ROLE string = identity.outputs.name
 output POSTGRES_APP_PRINCIPAL_ID string = identity.outputs.principalId
 output APIM_NAME string = apim.outputs.name
 output APIM_GATEWAY_URL string = apim.outputs.gatewayUrl
+// The operator console through API Management (no subscription key for the page itself).
+output KALIMERA_CONSOLE_URL string = apim.outputs.consoleUrl
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 // Empty without deployOpenAi: for a developer's .env to reach the same model (with az login).
 output KALIMERA_LLM_ENDPOINT string = deployOpenAi ? openAi.outputs.endpoint : ''

@@ -54,8 +54,10 @@ def _headers(request: Request) -> dict[str, str]:
 
 @router.get("")
 async def console_root() -> RedirectResponse:
-    """The folder's address without its slash: the page's relative asset paths need it."""
-    return RedirectResponse(f"{PREFIX}/", status_code=308)
+    """The folder's address without its slash: the page's relative asset paths need it. The
+    Location is relative (``console/``), so it also holds behind API Management, where the page
+    lives under the gateway's API path (``/v1/kalimera/console/``, infra/README.md)."""
+    return RedirectResponse(f"{PREFIX.rsplit('/', 1)[1]}/", status_code=308)
 
 
 @router.get("/")

@@ -1,13 +1,28 @@
 // The API client: the token lives in sessionStorage only (never the URL or localStorage), a 401
 // anywhere signs out with a message, and the token's own scopes decide what the console shows.
+// Behind API Management the page is at /v1/kalimera/console/ and the API at /v1/kalimera/...
+// (infra/README.md), and every call carries the subscription key typed at sign-in, kept beside
+// the token; served by the app itself (make run) the base is "" and there is no key.
 const KEY = "kalimera.token";
+const SUBSCRIPTION = "kalimera.subscription";
 const listeners = new Set();
+
+const here = location.pathname.indexOf("/kalimera/console");
+export const API_BASE = here > 0 ? location.pathname.slice(0, here) : "";
+export const BEHIND_GATEWAY = API_BASE !== "";
 
 export const session = {
   token: sessionStorage.getItem(KEY),
+  subscription: sessionStorage.getItem(SUBSCRIPTION),
   scopes: null,
   message: null,
 };
+
+function credentials() {
+  const headers = { Authorization: `Bearer ${session.token}` };
+  if (session.subscription) headers["Ocp-Apim-Subscription-Key"] = session.subscription;
+  return headers;
+}
 
 export function onSession(fn) {
   listeners.add(fn);
@@ -20,7 +35,9 @@ function changed() {
 
 export function signOut(message = null) {
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(SUBSCRIPTION);
   session.token = null;
+  session.subscription = null;
   session.scopes = null;
   session.message = message;
   changed();
@@ -52,13 +69,13 @@ function query(params) {
 }
 
 export async function request(method, path, { params, body, headers = {}, raw = false } = {}) {
-  const init = { method, headers: { Authorization: `Bearer ${session.token}`, ...headers } };
+  const init = { method, headers: { ...credentials(), ...headers } };
   if (body instanceof FormData) init.body = body;
   else if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
   }
-  const response = await fetch(`${path}${query(params)}`, init);
+  const response = await fetch(`${API_BASE}${path}${query(params)}`, init);
   if (response.status === 401) {
     signOut(REFUSED);
     throw new ApiError(401, null);
@@ -80,12 +97,11 @@ export async function getTagged(path) {
   return { data, etag: response.headers.get("ETag") };
 }
 
-export async function signIn(token) {
+export async function signIn(token, subscription = null) {
   session.token = token.trim();
+  session.subscription = subscription?.trim() || null;
   session.message = null;
-  const response = await fetch("/kalimera/tokens/current", {
-    headers: { Authorization: `Bearer ${session.token}` },
-  });
+  const response = await fetch(`${API_BASE}/kalimera/tokens/current`, { headers: credentials() });
   if (response.status === 401) {
     session.token = null;
     throw new Error("That token was refused (401): check it was copied whole and is not revoked.");
@@ -96,6 +112,7 @@ export async function signIn(token) {
   }
   const me = await response.json();
   sessionStorage.setItem(KEY, session.token);
+  if (session.subscription) sessionStorage.setItem(SUBSCRIPTION, session.subscription);
   session.scopes = new Set(me.scopes);
   changed();
 }

@@ -1,7 +1,7 @@
 // The console's shell: sign-in, the navigation the token's scopes allow, and the pages.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { can, onSession, restore, session, signIn, signOut } from "./api.js";
+import { BEHIND_GATEWAY, can, onSession, restore, session, signIn, signOut } from "./api.js";
 import { Agent } from "./pages/agent.jsx";
 import { Call, Conversations } from "./pages/conversations.jsx";
 import { Overview } from "./pages/overview.jsx";
@@ -27,7 +27,8 @@ function SignIn({ message }) {
     setBusy(true);
     setError(null);
     try {
-      await signIn(new FormData(e.currentTarget).get("token"));
+      const form = new FormData(e.currentTarget);
+      await signIn(form.get("token"), form.get("subscription"));
     } catch (err) {
       setError(err.message);
     }
@@ -42,6 +43,12 @@ function SignIn({ message }) {
           API token
           <input type="password" name="token" required autocomplete="off" spellcheck={false} autofocus />
         </label>
+        {BEHIND_GATEWAY && (
+          <label>
+            Subscription key (API Management)
+            <input type="password" name="subscription" required autocomplete="off" spellcheck={false} />
+          </label>
+        )}
         <button type="submit" disabled={busy}>Sign in</button>
         {error && <p class="error" role="alert">{error}</p>}
         <p class="note">

@@ -130,5 +130,67 @@ resource apiPolicy 'Microsoft.ApiManagement/service/apis/policies@2024-05-01' = 
   dependsOn: [ backend, gatewayNamedValue ]
 }
 
+// The operator console (infra/README.md, "The operator console"): its static files at
+// https://<apim>.azure-api.net/v1/kalimera/console/ without a subscription key, so a browser can
+// load the page before anyone types one. The path sits inside the `kalimera` API's (v1): API
+// Management picks the API with the longest matching path, and the page, which calls the API at
+// the path before its own /kalimera/console/, then calls /v1/kalimera/... on the same origin
+// (connect-src 'self', no CORS). GET only; forwarded to the Function App's /kalimera/console.
+resource consoleBackend 'Microsoft.ApiManagement/service/backends@2024-05-01' = {
+  parent: apim
+  name: 'kalimera-console'
+  properties: {
+    protocol: 'http'
+    url: 'https://${func.properties.defaultHostName}/kalimera/console'
+    resourceId: '${environment().resourceManager}${substring(func.id, 1)}'
+    tls: { validateCertificateChain: true, validateCertificateName: true }
+  }
+}
+
+resource consoleApi 'Microsoft.ApiManagement/service/apis@2024-05-01' = {
+  parent: apim
+  name: 'kalimera-console'
+  properties: {
+    displayName: 'Kalimera operator console'
+    description: 'The static page and assets of the operator console (no API data: the page calls the Kalimera API with a token and a subscription key)'
+    path: 'v1/kalimera/console'
+    protocols: [ 'https' ]
+    subscriptionRequired: false
+  }
+}
+
+resource consoleIndex 'Microsoft.ApiManagement/service/apis/operations@2024-05-01' = {
+  parent: consoleApi
+  name: 'index'
+  properties: {
+    displayName: 'The console page'
+    method: 'GET'
+    urlTemplate: '/'
+  }
+}
+
+resource consoleFiles 'Microsoft.ApiManagement/service/apis/operations@2024-05-01' = {
+  parent: consoleApi
+  name: 'files'
+  properties: {
+    displayName: 'The files of the console (index.html, hashed assets)'
+    method: 'GET'
+    urlTemplate: '/{*path}'
+    templateParameters: [ { name: 'path', type: 'string', required: true } ]
+  }
+}
+
+resource consolePolicy 'Microsoft.ApiManagement/service/apis/policies@2024-05-01' = {
+  parent: consoleApi
+  name: 'policy'
+  properties: {
+    format: 'rawxml'
+    value: loadTextContent('../apim/console-policy.xml')
+  }
+  dependsOn: [ consoleBackend, gatewayNamedValue ]
+}
+
 output name string = apim.name
 output gatewayUrl string = apim.properties.gatewayUrl
+output consoleUrl string = '${apim.properties.gatewayUrl}/v1/kalimera/console/'
+

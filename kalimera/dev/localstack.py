@@ -206,7 +206,7 @@ def _die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
-def _start_time(pid: int) -> str | None:
+def process_start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22), which
     tells a process from a later one that reuses its pid; None when it is gone, a zombie, or
     this is not Linux."""
@@ -221,14 +221,14 @@ def _start_time(pid: int) -> str | None:
 def _stop_pid(pid: int, started: str, sig: int, *, seconds: float = 10) -> None:
     """Send ``sig`` to the process if it is still the one that started at ``started``; SIGKILL
     it when it has not exited within ``seconds``."""
-    if _start_time(pid) != started:
+    if process_start_time(pid) != started:
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
     deadline = time.monotonic() + seconds
-    while _start_time(pid) == started and time.monotonic() < deadline:
+    while process_start_time(pid) == started and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _start_time(pid) == started:
+    if process_start_time(pid) == started:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
@@ -244,10 +244,10 @@ def stop_orphans(root: Path) -> list[str]:
         except (OSError, ValueError, KeyError, TypeError):
             record.unlink(missing_ok=True)
             continue
-        if _start_time(owner) == owner_started:
+        if process_start_time(owner) == owner_started:
             continue  # a live stack (e.g. a second `kalimera run` beside this one)
         for child in entries["children"]:
-            if _start_time(child["pid"]) == child["started"]:
+            if process_start_time(child["pid"]) == child["started"]:
                 _stop_pid(child["pid"], child["started"], child["signal"])
                 stopped.append(child["name"])
                 logger.warning(
@@ -300,7 +300,7 @@ class LocalStack:
     def _track(self, key: str, pid: int, sig: int) -> None:
         """Record a child in ``stack-<pid>.pids`` so a later stack can stop it if this one is
         killed before ``close``."""
-        started = _start_time(pid)
+        started = process_start_time(pid)
         if started is None:
             return
         name = key.split(":", 1)[0]
@@ -308,7 +308,7 @@ class LocalStack:
         self._write_record()
 
     def _write_record(self) -> None:
-        me = {"owner": os.getpid(), "started": _start_time(os.getpid())}
+        me = {"owner": os.getpid(), "started": process_start_time(os.getpid())}
         tmp = self._record.with_suffix(".tmp")
         # Folders only this stack uses (a throwaway Postgres or Azurite folder), removed with it.
         folders = [str(path) for path in self._remove if path.is_dir()]

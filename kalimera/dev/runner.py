@@ -30,6 +30,7 @@ from kalimera.conversations.sweep import sweep
 from kalimera.db import transaction
 from kalimera.dev.localstack import LocalStack, port_answers
 from kalimera.dev.poller import WEBHOOKS, run_consumer, run_poller
+from kalimera.dev.running import dev_tenant, recorded
 from kalimera.migrate import migrate
 from kalimera.outbox import ensure_queues
 from kalimera.outbox import sweep as relay_analysis
@@ -92,22 +93,31 @@ def run(*, host: str, port: int) -> None:
         raise SystemExit(msg)
     os.environ.setdefault("KALIMERA_ENV", "development")
     with LocalStack(LOCAL_DIR) as stack:
-        with console.status("starting Postgres, Redis and Azurite…"):
-            os.environ["DATABASE_URL"] = stack.postgres(
-                os.environ.get("DATABASE_URL", DEV_DATABASE_URL)
-            )
-            os.environ["REDIS_URL"] = stack.redis(os.environ.get("REDIS_URL", DEV_REDIS_URL))
-            if "KALIMERA_STORAGE" not in os.environ:
-                os.environ["KALIMERA_STORAGE"] = stack.azurite()
-        settings_module.get_settings.cache_clear()
-        settings = load_settings()
-        assert settings.database_url is not None
-        applied = migrate(settings.database_url.get_secret_value())
-        if applied:
-            console.print(f"applied migrations: {', '.join(applied)}")
+        settings = prepare(stack, console)
         # uvloop: the event loop uvicorn's own command line picks (uvicorn's fastest stack, with
         # httptools, which uvicorn picks itself when installed).
-        uvloop.run(_serve(settings, host=host, port=port))
+        with recorded(LOCAL_DIR, os.environ):
+            uvloop.run(_serve(settings, host=host, port=port))
+
+
+def prepare(stack: LocalStack, console: Console) -> settings_module.Settings:
+    """Postgres and Redis where they answer (else private ones), Azurite, migrations: the stack
+    of ``kalimera run``, also started by ``kalimera demo seed`` when no run serves. The
+    connection settings go into this process's environment."""
+    with console.status("starting Postgres, Redis and Azurite…"):
+        os.environ["DATABASE_URL"] = stack.postgres(
+            os.environ.get("DATABASE_URL", DEV_DATABASE_URL)
+        )
+        os.environ["REDIS_URL"] = stack.redis(os.environ.get("REDIS_URL", DEV_REDIS_URL))
+        if "KALIMERA_STORAGE" not in os.environ:
+            os.environ["KALIMERA_STORAGE"] = stack.azurite()
+    settings_module.get_settings.cache_clear()
+    settings = load_settings()
+    assert settings.database_url is not None
+    applied = migrate(settings.database_url.get_secret_value())
+    if applied:
+        console.print(f"applied migrations: {', '.join(applied)}")
+    return settings
 
 
 _serving = {"started": False}
@@ -122,13 +132,7 @@ async def _serve(settings: settings_module.Settings, *, host: str, port: int) ->
     services = Services(settings)
     jobs: list[asyncio.Task[None]] = []
     try:
-        await ensure_containers(services.blobs, services.tables, settings)
-        await ensure_queues(
-            services.analysis_queue,
-            services.analysis_poison_queue,
-            services.webhooks_queue,
-            services.webhooks_poison_queue,
-        )
+        await ensure_storage(services)
         tenant_id, token = await _dev_token(services)
         server = uvicorn.Server(
             uvicorn.Config(
@@ -155,13 +159,21 @@ async def _serve(settings: settings_module.Settings, *, host: str, port: int) ->
         await services.aclose()
 
 
+async def ensure_storage(services: Services) -> None:
+    """The container, table and queues the deployment (``infra/``) creates on Azure."""
+    await ensure_containers(services.blobs, services.tables, services.settings)
+    await ensure_queues(
+        services.analysis_queue,
+        services.analysis_poison_queue,
+        services.webhooks_queue,
+        services.webhooks_poison_queue,
+    )
+
+
 async def _dev_token(services: Services) -> tuple[uuid.UUID, str]:
     """The development tenant (kept in ``.local/dev-tenant``) and a fresh token for it; the
     previous run's token is revoked so tokens do not pile up."""
-    path = LOCAL_DIR / "dev-tenant"
-    if not path.exists():
-        path.write_text(str(uuid.uuid4()))
-    tenant_id = uuid.UUID(path.read_text().strip())
+    tenant_id = dev_tenant(LOCAL_DIR)
     async with transaction(await services.db(), tenant_id=tenant_id) as conn:
         await revoke_tokens_named(conn=conn, tenant_id=tenant_id, name=DEV_TOKEN_NAME)
         _, token = await create_token(

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from kalimera.db import Pool, transaction
-from kalimera.settings import LOCAL_DIR
 
 CHUNK = 20_000
 """Rows a COPY and its INSERT carry: the INSERT fires the statistics and search triggers for
@@ -75,6 +74,8 @@ class SeedReport:
     tenants: int
     largest_tenant: uuid.UUID
     largest_count: int
+    agents: list[tuple[uuid.UUID, uuid.UUID]]
+    """Each tenant's first inbound agent (or first agent), largest tenant first."""
 
 
 @dataclass
@@ -85,12 +86,6 @@ class _Tenant:
     agents: list[tuple[uuid.UUID, str]]
     currency: str
     rubrics: dict[uuid.UUID, str]
-
-
-def settings_tenant() -> list[uuid.UUID]:
-    """The ``make run`` development tenant, when there is one, so its console shows the data."""
-    path = LOCAL_DIR / "dev-tenant"
-    return [uuid.UUID(path.read_text().strip())] if path.exists() else []
 
 
 def _time_ordered_id(rng: random.Random, at: datetime) -> uuid.UUID:
@@ -323,4 +318,9 @@ async def seed_conversations(
         tenants=tenants,
         largest_tenant=people[0].id,
         largest_count=largest,
+        agents=[(t.id, _first_inbound(t.agents)) for t in people],
     )
+
+
+def _first_inbound(agents: list[tuple[uuid.UUID, str]]) -> uuid.UUID:
+    return next((a for a, profile in agents if profile == "inbound"), agents[0][0])

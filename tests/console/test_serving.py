@@ -53,10 +53,12 @@ def test_the_page_has_no_inline_script_and_nothing_from_elsewhere(index_html: st
     assert not re.search(r'(src|href)="(https?:)?//', index_html)  # no CDN
 
 
-def test_the_folder_without_its_slash_redirects(anon: httpx.Client):
+def test_the_folder_without_its_slash_redirects_relatively(anon: httpx.Client):
+    """Relative, so that behind API Management's /v1 the browser stays under /v1."""
     answer = anon.get("/kalimera/console")
     assert answer.status_code == 308
-    assert answer.headers["location"] == "/kalimera/console/"
+    assert answer.headers["location"] == "console/"
+    assert anon.get("/kalimera/console", follow_redirects=True).url.path == "/kalimera/console/"
 
 
 def test_hashed_assets_are_cached_for_a_year_and_sent_gzipped(anon: httpx.Client, index_html: str):

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from kalimera.dev.localstack import LocalStack, free_port
+from tests.support.cli import start_run
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def test_run_serves_prints_a_token_and_stops_everything_on_sigterm(
         "KALIMERA_ENV": "development",
     }
     log = tmp_path / "run.log"
-    proc, _ = _start_run(env, port, log)
+    proc, _ = start_run(env, port, log)
     try:
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/kalimera/health").json()["status"] == "ok"
@@ -50,26 +51,6 @@ def test_run_serves_prints_a_token_and_stops_everything_on_sigterm(
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _start_run(env: dict[str, str], port: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``kalimera run`` in its own session, returned once it has printed its token."""
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [".venv/bin/kalimera", "run", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
-        found = re.search(r"Authorization: Bearer (\S+)\"", log.read_text())
-        if found:
-            return proc, found.group(1)
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError(log.read_text())
 
 
 def _processes_mentioning(text: str) -> list[int]:
@@ -149,7 +130,7 @@ def test_a_run_killed_with_sigkill_leaves_nothing_running_and_the_next_run_works
         "KALIMERA_ENV": "development",
     }
     azurite_folder = f"--location {tmp_path / 'azurite'} "
-    first, first_token = _start_run(env, free_port(), tmp_path / "first.log")
+    first, first_token = start_run(env, free_port(), tmp_path / "first.log")
     second = None
     try:
         # Azurite, Redis and the Postgres watcher are its children; Postgres itself is a daemon
@@ -170,7 +151,7 @@ def test_a_run_killed_with_sigkill_leaves_nothing_running_and_the_next_run_works
         ]
         assert _processes_mentioning(azurite_folder) == []
 
-        second, token = _start_run(env, free_port(), tmp_path / "second.log")
+        second, token = start_run(env, free_port(), tmp_path / "second.log")
         # The first run's stale lock is taken over: the second run uses .local/azurite itself.
         assert (tmp_path / "azurite.pid").read_text() == str(second.pid)
         assert len(_processes_mentioning(azurite_folder)) == 1

@@ -9,8 +9,8 @@ an exact number of samples, so every recording's true length is known by constru
 Encoding a 30-minute call takes tens of seconds, so every file is cached under
 ``.local/corpus/{key}/`` (gitignored), where the key hashes the recipe (the texts and the
 functions that run the tools) and the versions of the tools: change either and the corpus is
-made again. Files are written
-under a temporary name and renamed, so two processes making the same file never see half of it.
+made again. The tools' list and the cache helpers are ``kalimera.dev.speech``'s (the demo seed
+speaks with them too).
 
     from tests.support.corpus import Recording, make
     path = make(Recording(seconds=60, rate=8000, fmt="opus"))
@@ -25,26 +25,18 @@ import math
 import os
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from kalimera.dev.speech import TOOLS, require
+from kalimera.dev.speech import cached as _cached
+from kalimera.dev.speech import run as _run
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".local" / "corpus"
-
-# command -> Debian package; `make test` installs the packages of the missing commands.
-TOOLS = {
-    "sox": "sox",
-    "espeak-ng": "espeak-ng",
-    "lame": "lame",
-    "oggenc": "vorbis-tools",
-    "opusenc": "opus-tools",
-    "flac": "flac",
-    "ffprobe": "ffmpeg",
-}
 
 # format -> the extension the blob carries
 EXTENSIONS = {
@@ -121,17 +113,10 @@ CORPUS: tuple[Recording, ...] = (
 )
 
 
-def missing_tools() -> list[str]:
-    return [tool for tool in TOOLS if shutil.which(tool) is None]
-
-
 @functools.cache
 def cache_dir() -> Path:
     """The cache folder for this recipe and these tool versions."""
-    if missing := missing_tools():
-        packages = " ".join(sorted({TOOLS[t] for t in missing}))
-        msg = f"audio tools missing: {', '.join(missing)} (apt-get install -y {packages})"
-        raise RuntimeError(msg)
+    require()
     recipe = [inspect.getsource(f) for f in (_voice, _speech, _source, _encode)]
     digest = hashlib.sha256("\n".join([CALLER, AGENT, *recipe]).encode())
     for tool in TOOLS:
@@ -142,26 +127,6 @@ def cache_dir() -> Path:
         )
         digest.update(version.stdout.splitlines()[0] if version.stdout else b"")
     return CACHE / digest.hexdigest()[:16]
-
-
-def _run(*args: str | Path) -> None:
-    subprocess.run([str(a) for a in args], check=True, capture_output=True)
-
-
-def _cached(target: Path, build: Callable[[Path], None]) -> Path:
-    """``target`` if it exists, else made by ``build(tmp)`` into a temporary file, renamed."""
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-", suffix=target.suffix)
-    os.close(fd)
-    try:
-        build(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-        return target
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _voice(who: str) -> Path:
