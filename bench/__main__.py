@@ -14,6 +14,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench._bars import parse
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -35,6 +37,7 @@ def main() -> int:
     for script in scripts:
         print(f"== {script.name}", flush=True)
         started = time.monotonic()
+        load_before = os.getloadavg()[0]
         result = subprocess.run(
             [sys.executable, "-m", f"bench.{script.stem}"],
             cwd=HERE.parent,
@@ -51,7 +54,8 @@ def main() -> int:
                 f"## {script.stem}",
                 "",
                 f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores ({cpu}), "
-                f"Python {platform.python_version()}, {time.monotonic() - started:.0f} s"
+                f"Python {platform.python_version()}, {time.monotonic() - started:.0f} s, load"
+                f" average {load_before:.2f} before and {os.getloadavg()[0]:.2f} after"
                 f"{', FAILED' if result.returncode else ''}.",
                 "",
                 "```",
@@ -60,9 +64,34 @@ def main() -> int:
                 "",
             ]
         )
+    table = _bars_table(sections)
+    print(table)
     header = "# Benchmark results\n\nWritten by `make bench` (`python -m bench [NAME ...]`).\n\n"
-    (HERE / "results.md").write_text(header + "\n".join(sections[k] for k in sorted(sections)))
+    (HERE / "results.md").write_text(
+        header + table + "\n" + "\n".join(sections[k] for k in sorted(sections))
+    )
     return 1 if failed else 0
+
+
+def _bars_table(sections: dict[str, str]) -> str:
+    """Every bar the sections' scripts printed (``bench._bars``), one table: the figure beside
+    the bar, and the script (whose section gives the date, the machine and the load)."""
+    rows = [
+        f"| {' | '.join(cells)} | {name} |"
+        for name in sorted(sections)
+        for cells in parse(sections[name])
+        if len(cells) == 4
+    ]
+    return "\n".join(
+        [
+            "## Bars",
+            "",
+            "| measure | figure | bar | verdict | script |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
 
 
 def _previous_sections() -> dict[str, str]:
@@ -73,7 +102,8 @@ def _previous_sections() -> dict[str, str]:
     sections: dict[str, str] = {}
     for chunk in path.read_text().split("\n## ")[1:]:
         name = chunk.split("\n", 1)[0].split()[0]
-        sections[name] = "## " + chunk.rstrip() + "\n"
+        if name != "Bars":
+            sections[name] = "## " + chunk.rstrip() + "\n"
     return sections
 
 

@@ -35,13 +35,14 @@ class BenchStack:
     """The product as a user runs it: its processes get the stack's addresses and secrets and
     otherwise the product's default settings (``process_env``)."""
 
-    def __init__(self, *, keep: bool = False) -> None:
+    def __init__(self, *, keep: bool = False, template: str | None = None) -> None:
+        """``template``: the database starts as a copy of that one (on the same server)."""
         self.keep = keep
         self.tmp = Path(tempfile.mkdtemp(prefix="kalimera-bench-"))
         self.local = LocalStack(self.tmp)
         server = self.local.postgres(ADMIN_URL)
         self.database_url = server.rsplit("/", 1)[0] + f"/kalimera_bench_{secrets.token_hex(4)}"
-        ensure_database(self.database_url)
+        ensure_database(self.database_url, template=template)
         migrate(self.database_url)
         self.env = {
             "KALIMERA_ENV": "production",

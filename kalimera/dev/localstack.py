@@ -156,8 +156,9 @@ def postgres_answers(url: str) -> bool:
         return False
 
 
-def ensure_database(url: str) -> None:
-    """Create the database the URL names when the server lacks it."""
+def ensure_database(url: str, *, template: str | None = None) -> None:
+    """Create the database the URL names when the server lacks it (as a copy of ``template``,
+    a database on the same server, when given)."""
     params = pg_conninfo.conninfo_to_dict(url)
     name = str(params.get("dbname") or "postgres")
     params["dbname"] = "postgres"
@@ -165,7 +166,13 @@ def ensure_database(url: str) -> None:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %(n)s", {"n": name}
         ).fetchone()
-        if not exists:
+        if not exists and template:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        elif not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
