@@ -21,17 +21,21 @@ async def main() -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     webhooks = sys.argv[1:] == ["webhooks"]
-    job, relay = (WEBHOOKS, relay_webhooks) if webhooks else (ANALYSIS, sweep)
-    jobs = [
-        asyncio.create_task(run_consumer(services, job=job)),
-        asyncio.create_task(every(RELAY_SECONDS, relay)(services)),
+    queue, relay = (WEBHOOKS, relay_webhooks) if webhooks else (ANALYSIS, sweep)
+
+    async def relaying() -> None:
+        await every(RELAY_SECONDS, relay)(services)
+
+    tasks = [
+        asyncio.create_task(run_consumer(services, job=queue)),
+        asyncio.create_task(relaying()),
     ]
     try:
         await stop.wait()
     finally:
-        for job in jobs:
-            job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await services.aclose()
 
 

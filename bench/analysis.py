@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._stack import BenchStack, percentile  # noqa: E402
-from kalimera.analysis.model import TranscriptLine, build_analyser  # noqa: E402
+from kalimera.analysis.model import TranscriptLine, analyser_for  # noqa: E402
 from kalimera.analysis.models import DEFAULT_PLAN  # noqa: E402
 from kalimera.outbox import ensure_queues  # noqa: E402
 from kalimera.services import Services  # noqa: E402
@@ -90,7 +90,8 @@ def client_alone(fake: FakeOpenAI, calls: int) -> float:
     ]
 
     async def work() -> float:
-        analyser = build_analyser(settings)
+        services = Services(settings)
+        analyser = analyser_for(services)
         assert analyser is not None
         started = time.monotonic()
         try:
@@ -98,7 +99,7 @@ def client_alone(fake: FakeOpenAI, calls: int) -> float:
                 *(analyser.analyse(plan=DEFAULT_PLAN, lines=lines) for _ in range(calls))
             )
         finally:
-            await analyser.aclose()
+            await services.aclose()
         return calls / (time.monotonic() - started)
 
     rate = asyncio.run(work())

@@ -32,7 +32,7 @@ def main() -> None:
                 for i in range(20)
             ]
         rng = random.Random(3)
-        killed = {"at": None}
+        killed: dict[str, float | None] = {"at": None}
 
         def tick(elapsed: float) -> None:
             if killed["at"] is None and elapsed >= args.seconds / 3:
