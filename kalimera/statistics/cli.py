@@ -19,6 +19,9 @@ def rollup(
         typer.Option(formats=["%Y-%m-%d"], help="Also recompute every day from this date on."),
     ] = None,
     workers: Annotated[int, typer.Option(min=1, max=8, help="Batches run at once.")] = 2,
+    profile: Annotated[
+        bool, typer.Option(help="Print the time each kind of statement took, over all batches.")
+    ] = False,
 ) -> None:
     """Finalise idle conversations and roll up every closed day that is missing or dirty."""
     from kalimera.statistics.rollup import rollup_statistics
@@ -42,3 +45,6 @@ def rollup(
         f"({report.conversations} conversations in {report.batches} batches); "
         f"finalised {report.finalised} idle conversations"
     )
+    if profile:
+        for name, seconds in sorted(report.seconds.items(), key=lambda kv: -kv[1]):
+            console.print(f"  {name:<24} {seconds:8.2f} s")

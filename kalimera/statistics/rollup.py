@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from kalimera.db import Pool, transaction
 from kalimera.statistics import rollup_batch
-from kalimera.statistics.rollup_batch import Pair
+from kalimera.statistics.rollup_batch import Pair, Seconds
 
 if TYPE_CHECKING:
     from kalimera.services import Services
@@ -154,6 +155,8 @@ class RollupReport:
     largest_batch: int = 0
     """The most conversations one batch's statements aggregated."""
     tenants: set[uuid.UUID] = field(default_factory=set)
+    seconds: Seconds = field(default_factory=lambda: defaultdict(float))
+    """Each kind of batch statement's time, summed over the workers (see ``Statements``)."""
 
 
 Progress = Callable[[int, int], None]
@@ -233,7 +236,12 @@ async def run_rollup(
         while True:
             async with transaction(pool, system=True) as conn:
                 batch = await rollup_batch.roll_up(
-                    conn, today=today, after=after, limit=limit, budget=batch_rows
+                    conn,
+                    today=today,
+                    after=after,
+                    limit=limit,
+                    budget=batch_rows,
+                    seconds=report.seconds,
                 )
             if batch is None:
                 return

@@ -7,9 +7,15 @@ values): under row-level security only leakproof conditions go to an index.
 
 from __future__ import annotations
 
+import time as clock
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow
 
 from kalimera.db import Conn, array_literal
 from kalimera.statistics.measures import (
@@ -25,6 +31,9 @@ BUSY_DAY = 96
 
 Pair = tuple[uuid.UUID, date]
 """A tenant and one of its UTC days."""
+
+Seconds = defaultdict[str, float]
+"""Seconds by kind of statement (``Statements``)."""
 
 # Not the row comparison (tenant_id, day) > (…): it is not leakproof, so under row-level security
 # it could not be an index condition and every claim would read all the marks.
@@ -345,6 +354,14 @@ _SETTINGS = (
     " SET LOCAL work_mem = '64MB'"
 )
 
+_DELETES = {
+    "delete quarters": _DELETE_QUARTERS,
+    "delete outcome quarters": _DELETE_OUTCOME_QUARTERS,
+    "delete outcome days": _DELETE_OUTCOME_DAYS,
+    "delete hours": _DELETE_HOURS,
+    "delete rolled": _DELETE_ROLLED,
+}
+
 _UNMARK = f"""
 DELETE FROM kalimera_stats_dirty m USING {_PAIRS}
 WHERE m.tenant_id = p.tenant_id AND m.day = p.day
@@ -359,28 +376,59 @@ class Batch:
     conversations: int
 
 
-async def roll_up(conn: Conn, *, today: date, after: Pair, limit: int, budget: int) -> Batch | None:
+class Statements:
+    """A batch's statements, each timed: the seconds a run's workers waited on each kind, summed
+    (``kalimera stats rollup --profile`` prints them: where a run's time goes, measured on the
+    path that serves users)."""
+
+    def __init__(self, conn: Conn, seconds: Seconds) -> None:
+        self.conn = conn
+        self.seconds = seconds
+
+    async def run(
+        self, name: str, query: str, params: dict[str, Any] | None = None
+    ) -> AsyncCursor[DictRow]:
+        started = clock.perf_counter()
+        try:
+            return await self.conn.execute(query, params)
+        finally:
+            self.seconds[name] += clock.perf_counter() - started
+
+
+async def roll_up(
+    conn: Conn,
+    *,
+    today: date,
+    after: Pair,
+    limit: int,
+    budget: int,
+    seconds: Seconds,
+) -> Batch | None:
     """Claim up to ``limit`` dirty days before ``today`` after ``after``, keep those that fit in
-    ``budget`` conversations and recompute them; None when no day is left to claim."""
-    await conn.execute(_SETTINGS)
-    claimed = await _claim(conn, today=today, after=after, limit=limit)
+    ``budget`` conversations and recompute them; None when no day is left to claim. The time of
+    each statement is added to ``seconds``."""
+    sql = Statements(conn, seconds)
+    await sql.run("settings", _SETTINGS)
+    claimed = await _claim(sql, today=today, after=after, limit=limit)
     if not claimed:
         return None
-    pairs = await _fit(conn, claimed, budget)
-    return Batch(pairs=pairs, conversations=await _recompute(conn, pairs))
+    pairs = await _fit(sql, claimed, budget)
+    return Batch(pairs=pairs, conversations=await _recompute(sql, pairs))
 
 
-async def _claim(conn: Conn, *, today: date, after: Pair, limit: int) -> list[Pair]:
-    cur = await conn.execute(
-        _CLAIM, {"today": today, "after_tenant": after[0], "after_day": after[1], "limit": limit}
+async def _claim(sql: Statements, *, today: date, after: Pair, limit: int) -> list[Pair]:
+    cur = await sql.run(
+        "claim",
+        _CLAIM,
+        {"today": today, "after_tenant": after[0], "after_day": after[1], "limit": limit},
     )
     return [(row["tenant_id"], row["day"]) for row in await cur.fetchall()]
 
 
-async def _fit(conn: Conn, claimed: list[Pair], budget: int) -> list[Pair]:
+async def _fit(sql: Statements, claimed: list[Pair], budget: int) -> list[Pair]:
     """The leading claimed days whose conversations fit in ``budget`` (at least one day). The
     days left out stay locked until the batch commits and are claimed again by the next batch."""
-    cur = await conn.execute(_SIZE, {**pair_arrays(claimed), "rows": budget})
+    cur = await sql.run("size", _SIZE, {**pair_arrays(claimed), "rows": budget})
     running = [int(row["n"]) for row in await cur.fetchall()]
     return claimed[: max(1, sum(1 for n in running if n <= budget))]
 
@@ -402,24 +450,21 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
-async def _recompute(conn: Conn, pairs: list[Pair]) -> int:
+async def _recompute(sql: Statements, pairs: list[Pair]) -> int:
     """Recompute these days; returns how many conversations they hold."""
     params = {
         **pair_arrays(pairs),
         "all": ALL_AGENTS,
         "busy": BUSY_DAY,
     }
-    await conn.execute(_DELETE_QUARTERS, params)
-    await conn.execute(_DELETE_OUTCOME_QUARTERS, params)
-    await conn.execute(_DELETE_OUTCOME_DAYS, params)
-    await conn.execute(_DELETE_HOURS, params)
-    await conn.execute(_DELETE_ROLLED, params)
-    cur = await conn.execute(_RECOMPUTE, params)
+    for name, delete in _DELETES.items():
+        await sql.run(name, delete, params)
+    cur = await sql.run("recompute", _RECOMPUTE, params)
     rows = sum(int(row["total"]) for row in await cur.fetchall())
-    await conn.execute(_UNMARK, params)
+    await sql.run("unmark", _UNMARK, params)
     # The outcome statement joins its own small aggregates (by hash: a nested loop over them
     # would be quadratic); its only table read is the lateral index scan, which a hash join
     # cannot replace. Last in the batch, so the setting holds for it alone.
-    await conn.execute("SET LOCAL enable_hashjoin = on")
-    await conn.execute(_RECOMPUTE_OUTCOMES, params)
+    await sql.run("settings", "SET LOCAL enable_hashjoin = on")
+    await sql.run("recompute outcomes", _RECOMPUTE_OUTCOMES, params)
     return rows

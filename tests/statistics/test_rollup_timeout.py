@@ -127,3 +127,22 @@ def test_stats_rollup_since_the_first_day_finishes_within_the_statement_timeout(
     done = run(settings_env, str(KALIMERA), "stats", "rollup", "--since", FIRST_DAY.isoformat())
     assert done.returncode == 0, done.stderr[-2000:]
     assert_rolled_up_exactly(db, tenant)
+
+
+def test_stats_rollup_profile_prints_each_statements_time(
+    db: Db, tenant: uuid.UUID, settings_env: dict[str, str]
+) -> None:
+    done = run(
+        settings_env,
+        str(KALIMERA),
+        "stats",
+        "rollup",
+        "--since",
+        FIRST_DAY.isoformat(),
+        "--profile",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = done.stdout + done.stderr
+    for statement in ("claim", "size", "recompute", "recompute outcomes", "unmark"):
+        assert f"  {statement} " in said, said[-2000:]
+    assert_rolled_up_exactly(db, tenant)
