@@ -37,6 +37,10 @@ from kalimera.statistics.measures import REASONS
 
 KALIMERA = Path(sys.executable).parent / "kalimera"
 
+# The endpoints served from the rollups, which the live-ratio bar is about (realtime and recent
+# logs read the conversations themselves, as their live query does).
+ROLLED_UP = ("history", "sentiment", "call-breakdown", "outcomes")
+
 # The live ground truth: one plain query over kalimera_conversations per endpoint.
 IN_YEAR = """
 c.tenant_id = %(t)s AND (c.started_at AT TIME ZONE %(tz)s)::date BETWEEN %(start)s AND %(end)s
@@ -147,7 +151,7 @@ def main() -> int:
             f" dirty tenant-days: {dirty[0]:,}"
         )
 
-        seconds, said = kalimera(env, "stats", "rollup")
+        seconds, said = kalimera(env, "stats", "rollup", "--profile")
         print(f"full rollup (kalimera stats rollup after the seed): {seconds:.1f} s")
         print(f"  {said}")
         size = f"{args.conversations // 1_000_000}M" if not args.template else "the template"
@@ -162,7 +166,7 @@ def main() -> int:
                 "SELECT count(*) FROM kalimera_stats_dirty WHERE day < current_date"
             ).fetchone()
         assert dirty is not None
-        seconds, said = kalimera(env, "stats", "rollup")
+        seconds, said = kalimera(env, "stats", "rollup", "--profile")
         print(
             f"nightly rollup (kalimera stats rollup) after {changed:,} rows changed"
             f" (1%, {dirty[0]:,} dirty tenant-days): {seconds:.1f} s"
@@ -210,7 +214,7 @@ def rebuild(stack: BenchStack, env: dict[str, str]) -> None:
         row = conn.execute("SELECT min(day)::text FROM kalimera_stats_rolled").fetchone()
     assert row is not None
     first = row[0]  # the first UTC day with conversations
-    seconds, said = kalimera(env, "stats", "rollup", "--since", first)
+    seconds, said = kalimera(env, "stats", "rollup", "--since", first, "--profile")
     print(f"full rollup again (kalimera stats rollup --since {first}): {seconds:.1f} s")
     print(f"  {said}")
 
@@ -226,7 +230,9 @@ def kalimera(env: dict[str, str], *args: str) -> tuple[float, str]:
         print(f"kalimera {' '.join(args)} failed after {seconds:.1f} s:\n{done.stderr[-3000:]}")
         raise SystemExit(1)
     said = re.search(r"(rolled up|wrote) .*", done.stderr, re.DOTALL)
-    return seconds, " ".join((said.group(0) if said else done.stderr).split())
+    # The summary, then (--profile) one line per kind of statement.
+    lines = (said.group(0) if said else done.stderr).splitlines()
+    return seconds, "\n  ".join(" ".join(line.split()) for line in lines if line.strip())
 
 
 def change_one_percent(conn: psycopg.Connection[Any], total: int) -> int:
@@ -321,12 +327,13 @@ def latency(args: argparse.Namespace, stack: BenchStack, tenant: Any) -> None:
             )
             ratio = live_med / high
             bar(f"statistics {path} p95, tz {args.tz}", f"{high:.1f} ms", "<= 10 ms", high <= 10)
-            bar(
-                f"statistics {path} live/p95, tz {args.tz}",
-                f"{ratio:.0f}x",
-                ">= 100x",
-                ratio >= 100,
-            )
+            if path in ROLLED_UP:
+                bar(
+                    f"statistics {path} live/p95, tz {args.tz}",
+                    f"{ratio:.1f}x",
+                    ">= 100x",
+                    ratio >= 100,
+                )
 
 
 # (This file is bench/statistics.py: the standard library's statistics module is shadowed.)
