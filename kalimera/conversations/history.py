@@ -36,18 +36,21 @@ def partition_key(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> str:
     return f"{tenant_id}_{conversation_id}"
 
 
-async def write(*, services: Services, path: RecordingPath) -> None:
+async def write(*, services: Services, path: RecordingPath, turn: Any = None) -> None:
     """Write the turn's history entity from the turn as Postgres holds it, outside any
-    transaction (an idempotent upsert). Two versions of one turn racing here could leave the
-    older one's entity last; so the holder is read again after the write, and the entity
-    rewritten from it when it changed meanwhile."""
+    transaction (an idempotent upsert). ``turn``: the row as the caller's transaction committed
+    it (saves reading it back), or None to read it. Two versions of one turn racing here could
+    leave the older one's entity last; so the holder is read again after the write, and the
+    entity rewritten from it when it changed meanwhile."""
     from azure.data.tables import UpdateMode
 
     p = path
     written: tuple[str, str] | None = None
+    row = turn
     for _ in range(ROUNDS):
-        async with transaction(await services.db(), tenant_id=p.tenant_id) as conn:
-            row = await held_turn(conn=conn, path=p)
+        if row is None:
+            async with transaction(await services.db(), tenant_id=p.tenant_id) as conn:
+                row = await held_turn(conn=conn, path=p)
         if row is None or (row["blob_name"], row["etag"]) == written:
             return
         transcript = row["transcript"]
@@ -71,6 +74,7 @@ async def write(*, services: Services, path: RecordingPath) -> None:
             {k: v for k, v in entity.items() if v is not None}, UpdateMode.REPLACE
         )
         written = (row["blob_name"], row["etag"])
+        row = None
 
 
 async def held_turn(*, conn: Conn, path: RecordingPath) -> Any:

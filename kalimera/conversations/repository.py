@@ -371,7 +371,8 @@ async def upsert_recording(*, conn: Conn, tenant_id: uuid.UUID, **values: Any) -
             language = EXCLUDED.language, latency_ms = EXCLUDED.latency_ms,
             final = EXCLUDED.final, recorded_at = EXCLUDED.recorded_at, ingested_at = now()
         WHERE r.blob_modified_at <= EXCLUDED.blob_modified_at
-        RETURNING seq, direction, blob_name, etag, duration, transcript, language, recorded_at
+        RETURNING seq, direction, blob_name, etag, duration, transcript, language, recorded_at,
+            latency_ms
         """,
         {"tenant_id": tenant_id, **values},
     )
