@@ -12,14 +12,15 @@ call, then turn 2, ... as telephony produces them). Each becomes a conversation 
 recording row and a history entity in Table storage.
 
 The floor: the fastest this machine does the same I/O with no framework at all. The same blobs
-read with one ranged GET each of the 64 KiB the product's first request reads (its properties
-and metadata come with it) by plain aiohttp with a SAS (no Azure SDK), each one's history entity
-PUT the same way, and the same rows (the version key, the recording, the conversation) written
-with one COPY per table in one transaction by psycopg into tables like the product's (no
-triggers, no row-level security). It does not probe the audio, score the words or guard against
-redelivery; the product must. Both at concurrency 8 (``host.json``'s
-``maxDegreeOfParallelism``), in the same rounds, fresh blobs each round, until each has run
-``--seconds``; medians. Bars (issue 17): >= 200 recordings/s with one process, >= 0.6x the floor.
+read with one ranged GET each of what the product's first request reads
+(``reading.first_read``: their properties and metadata come with it) by plain aiohttp with a
+SAS (no Azure SDK), each one's history entity PUT the same way, and the same rows (the version
+key, the recording, the conversation) written with one COPY per table in one transaction by
+psycopg into tables like the product's (no triggers, no row-level security). It does not probe
+the audio, score the words or guard against redelivery; the product must. Both at concurrency 8
+(``host.json``'s ``maxDegreeOfParallelism``), in the same rounds, fresh blobs each round, until
+each has run ``--seconds``; medians. Bars (issue 17): >= 200 recordings/s with one process,
+>= 0.6x the floor.
 
     .venv/bin/python -m bench.ingest [--recordings 240] [--seconds 30] [--no-floor]
 
@@ -51,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._stack import ensure_storage  # noqa: E402
+from kalimera.conversations.reading import first_read  # noqa: E402
 from kalimera.db import transaction  # noqa: E402
 from kalimera.dev.localstack import LocalStack, drop_database, ensure_database  # noqa: E402
 from kalimera.dev.poller import BLOB_PARALLELISM, ingest_blobs  # noqa: E402
@@ -63,7 +65,6 @@ ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 TURNS_PER_CALL = 6
 REAL_SECONDS = (10, 15, 20, 30, 45, 60, 90, 120)
-HEAD_BYTES = 64 * 1024  # what the product's first request reads (kalimera.conversations.reading)
 TRANSCRIPT = "thank you, great"
 BAR_RATE, BAR_RATIO = 200.0, 0.6
 
@@ -83,6 +84,10 @@ class Blob:
     conversation_id: uuid.UUID
     seq: int
     direction: str
+
+    @property
+    def ext(self) -> str:
+        return self.name.rsplit(".", 1)[1]
 
 
 @contextlib.contextmanager
@@ -236,7 +241,7 @@ class Floor:
             async with gate:
                 async with session.get(
                     self.blob_url.format(name=blob.name),
-                    headers={**headers, "Range": f"bytes=0-{HEAD_BYTES - 1}"},
+                    headers={**headers, "Range": f"bytes=0-{first_read(blob.ext) - 1}"},
                 ) as response:
                     response.raise_for_status()
                     await response.read()

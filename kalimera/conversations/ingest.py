@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 
 from kalimera import events, outbox
 from kalimera.conversations import attempts, history, reading, recording, repository, sentiment
-from kalimera.conversations.erasure_repository import erasure_pending
 from kalimera.conversations.reading import Recording, Rejected
 from kalimera.db import Conn, transaction
 from kalimera.phones import e164_or_none
@@ -86,7 +85,7 @@ async def ingest_blob(*, services: Services, blob_name: str) -> IngestResult:
     )
     try:
         try:
-            head = await reading.head(blob)
+            head = await reading.head(blob, reading.first_read(path.ext if path else None))
         except ResourceNotFoundError:
             return IngestResult(name, Outcome.IGNORED, "the blob no longer exists")
         etag = head.etag
@@ -240,12 +239,19 @@ async def _write(
     if conversation is None:
         raise Rejected(f"unknown agent {p.agent_id} for tenant {p.tenant_id}")
     # After the lock: an erasure that held the row has committed, and its pending row is seen.
-    if await erasure_pending(conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id):
+    context = await repository.turn_context(
+        conn=conn,
+        tenant_id=p.tenant_id,
+        conversation_id=p.conversation_id,
+        seq=p.seq,
+        direction=p.direction.value,
+    )
+    if context["erased"]:
         raise Rejected(f"conversation {p.conversation_id} was erased")
     if conversation["agent_id"] != p.agent_id:
         msg = f"conversation {p.conversation_id} belongs to agent {conversation['agent_id']}"
         raise Rejected(msg)
-    held = await history.held_turn(conn=conn, path=p)
+    held = context if context["blob_name"] is not None else None
     if await _stale(services, rec, held, current):
         return _Written(Outcome.SUPERSEDED)
     written = await repository.upsert_recording(
@@ -267,7 +273,8 @@ async def _write(
     )
     if written is None:
         return _Written(Outcome.SUPERSEDED)
-    await _score_unscored_turns(conn, p)
+    if context["unscored"]:
+        await _score_unscored_turns(conn, p)
     await repository.recompute_conversation(
         conn=conn,
         tenant_id=p.tenant_id,
@@ -287,12 +294,11 @@ async def _write(
 
 async def _score_unscored_turns(conn: Conn, p: recording.RecordingPath) -> None:
     """Score the caller turns ingested before scores were kept per turn, once: this runs in the
-    transaction, but only for a conversation that has such turns, and only the first time."""
+    transaction, but only for a conversation that has such turns (``turn_context`` says), and
+    only the first time."""
     unscored = await repository.unscored_input_turns(
         conn=conn, tenant_id=p.tenant_id, conversation_id=p.conversation_id
     )
-    if not unscored:
-        return
     scores = await asyncio.to_thread(
         lambda: {row["seq"]: sentiment.score_turn(row["transcript"]) for row in unscored}
     )
