@@ -1,4 +1,5 @@
-"""Upload memory: a 25 MiB voice upload must raise the server's peak RSS by < 16 MiB.
+"""Upload memory: a 25 MiB voice upload must raise the server's peak RSS by < 4 MiB (issue 17's
+bar; quality-bars.md's first one was < 16 MiB).
 
 The API runs in a process of its own under uvicorn (the app factory, one worker, the product's
 default settings: ``bench/_stack.py``) on a throwaway database and a private Azurite; the agent
@@ -26,7 +27,7 @@ from bench._stack import BenchStack
 
 MiB = 1024 * 1024
 SIZE = 25 * MiB
-BAR = 16 * MiB
+BAR = 4 * MiB
 
 
 def status_kib(pid: int, field: str) -> int:
