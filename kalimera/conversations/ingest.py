@@ -100,7 +100,9 @@ async def ingest_blob(*, services: Services, blob_name: str) -> IngestResult:
             if outcome in (Outcome.INGESTED, Outcome.DUPLICATE):
                 # After the commit, outside the row lock; a duplicate delivery writes it again,
                 # so a crash between the commit and this write is repaired by the redelivery.
-                await history.write(services=services, path=path, turn=written.turn)
+                await history.write(
+                    services=services, path=path, turn=written.turn, first=written.first
+                )
             # The analysis the turn asked for (a final turn, or words after the end) and the
             # events it wrote (0023's trigger: the call started or ended) are in the outboxes:
             # send them now rather than at the sweeper's next minute. Only an outbox the
@@ -185,10 +187,12 @@ UNREAD = "unread"
 @dataclass(frozen=True, slots=True)
 class _Written:
     """What the transaction did: its outcome, the turn as committed (None unless it wrote one),
-    and the outboxes it wrote to."""
+    whether that is the turn's first version (no version held it before), and the outboxes it
+    wrote to."""
 
     outcome: Outcome
     turn: Any = None
+    first: bool = False
     queued: outbox.Queued = outbox.NOTHING_QUEUED
 
 
@@ -289,7 +293,7 @@ async def _write(
         cost=rec.cost,
         transcript_changed=bool(rec.transcript and rec.transcript.strip()),
     )
-    return _Written(Outcome.INGESTED, written, await outbox.queued(conn))
+    return _Written(Outcome.INGESTED, written, held is None, await outbox.queued(conn))
 
 
 async def _score_unscored_turns(conn: Conn, p: recording.RecordingPath) -> None:
