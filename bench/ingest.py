@@ -51,6 +51,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._bars import bar  # noqa: E402
 from bench._stack import ensure_storage  # noqa: E402
 from kalimera.conversations.reading import first_read  # noqa: E402
 from kalimera.db import transaction  # noqa: E402
@@ -67,6 +68,7 @@ TURNS_PER_CALL = 6
 REAL_SECONDS = (10, 15, 20, 30, 45, 60, 90, 120)
 TRANSCRIPT = "thank you, great"
 BAR_RATE, BAR_RATIO = 200.0, 0.6
+QUALITY_RATE = 50.0  # quality-bars.md's first bar
 
 # The floor's tables: the product's columns and keys, none of its triggers or policies.
 FLOOR_TABLES = {
@@ -353,28 +355,39 @@ async def run(database_url: str, recordings: int, seconds: float, with_floor: bo
         f"  recordings: 8 kHz mono speech {REAL_SECONDS[0]}-{REAL_SECONDS[-1]} s in "
         f"{', '.join(FORMATS)} ({len(files)} files, {size / 1024:,.0f} KiB on average)"
     )
-    verdict = "met" if rate >= BAR_RATE else "NOT met"
     product_cpu = statistics.median(cpu["product"])
     print(
         f"  product (dev runner's blob trigger) {rate:8.1f} recordings/s"
-        f"  ({product_cpu:.1f} ms CPU each)   bar >= {BAR_RATE:.0f}: {verdict}"
+        f"  ({product_cpu:.1f} ms CPU each)"
     )
     if with_floor:
         low = statistics.median(rates["floor"])
-        ratio = rate / low
-        verdict = "met" if ratio >= BAR_RATIO else "NOT met"
         floor_cpu = statistics.median(cpu["floor"])
         print(
             f"  floor (aiohttp + COPY)              {low:8.1f} recordings/s"
             f"  ({floor_cpu:.1f} ms CPU each)"
         )
-        print(
-            f"  ratio product / floor               {ratio:8.2f}x   bar >= {BAR_RATIO}: {verdict}"
-        )
+        print(f"  ratio product / floor               {rate / low:8.2f}x")
     print(
         f"  load average while measuring: {statistics.median(loads):.1f} "
         f"(median of the rounds) on {os.cpu_count()} cores"
     )
+    measure = "ingestion of real recordings, one process"
+    bar(measure, f"{rate:.1f} recordings/s", f">= {BAR_RATE:.0f}/s (issue 17)", rate >= BAR_RATE)
+    bar(
+        measure,
+        f"{rate:.1f} recordings/s",
+        f">= {QUALITY_RATE:.0f}/s (quality-bars)",
+        rate >= QUALITY_RATE,
+    )
+    if with_floor:
+        ratio = rate / statistics.median(rates["floor"])
+        bar(
+            f"{measure}, vs its floor",
+            f"{ratio:.2f}x",
+            f">= {BAR_RATIO}x (issue 17)",
+            ratio >= BAR_RATIO,
+        )
 
 
 def main() -> None:
