@@ -1,4 +1,5 @@
-"""Upload memory: a 25 MiB voice upload must raise the server's peak RSS by < 16 MiB.
+"""Upload memory: a 25 MiB voice upload must raise the server's peak RSS by < 4 MiB (issue 17's
+bar; quality-bars.md's first one was < 16 MiB).
 
 The API runs in a process of its own under uvicorn (the app factory, one worker, the product's
 default settings: ``bench/_stack.py``) on a throwaway database and a private Azurite; the agent
@@ -13,6 +14,7 @@ generator (chunked, no Content-Length), reads ``VmHWM`` after; the figure is the
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import time
@@ -22,11 +24,12 @@ from pathlib import Path
 
 import httpx
 
+from bench._bars import bar
 from bench._stack import BenchStack
 
 MiB = 1024 * 1024
 SIZE = 25 * MiB
-BAR = 16 * MiB
+BAR = 4 * MiB
 
 
 def status_kib(pid: int, field: str) -> int:
@@ -111,9 +114,10 @@ def main() -> None:
     median = statistics.median(increases)
     print(
         f"upload memory: a {SIZE // MiB} MiB upload raises the server's peak RSS by "
-        f"{median / MiB:.1f} MiB (median of {args.rounds}); bar < {BAR // MiB} MiB: "
-        f"{'met' if median < BAR else 'NOT met'}"
+        f"{median / MiB:.1f} MiB (median of {args.rounds}; load average {os.getloadavg()[0]:.1f})"
     )
+    figure = f"{median / MiB:.1f} MiB"
+    bar(f"upload of {SIZE // MiB} MiB, peak RSS growth", figure, "< 4 MiB (issue 17)", median < BAR)
 
 
 if __name__ == "__main__":

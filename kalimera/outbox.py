@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kalimera.db import transaction
+from kalimera.db import Conn, transaction
 
 if TYPE_CHECKING:
     from azure.storage.queue.aio import QueueClient
@@ -186,6 +186,31 @@ async def ensure_queues(*queues: QueueClient) -> None:
     for queue in queues:
         with contextlib.suppress(ResourceExistsError):
             await queue.create_queue()
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """Which outboxes the current transaction has written rows to (so far)."""
+
+    analysis: bool
+    webhooks: bool
+
+
+NOTHING_QUEUED = Queued(analysis=False, webhooks=False)
+
+
+async def queued(conn: Conn) -> Queued:
+    """Which outboxes this transaction wrote to: the flags migration 0027's functions set. Read
+    before the commit, so that the code committing relays only an outbox it wrote to (a relay
+    is a transaction of its own; most ingested turns write to neither)."""
+    cur = await conn.execute(
+        "SELECT coalesce(current_setting('kalimera.queued_analysis', true) = 'on', false)"
+        " AS analysis, coalesce(current_setting('kalimera.queued_webhooks', true) = 'on', false)"
+        " AS webhooks"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return Queued(analysis=row["analysis"], webhooks=row["webhooks"])
 
 
 async def relay_after_commit(

@@ -49,16 +49,6 @@ async def erase(
     return Erased(row["conversations"], row["recordings"])
 
 
-async def erasure_pending(*, conn: Conn, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
-    """Whether this conversation was erased and its storage is not yet confirmed gone."""
-    cur = await conn.execute(
-        "SELECT 1 FROM kalimera_erasure_pending"
-        " WHERE tenant_id = %(tenant_id)s AND conversation_id = %(c)s",
-        {"tenant_id": tenant_id, "c": conversation_id},
-    )
-    return await cur.fetchone() is not None
-
-
 async def pending(
     *, conn: Conn, tenant_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
 ) -> list[DictRow]:

@@ -371,7 +371,8 @@ async def upsert_recording(*, conn: Conn, tenant_id: uuid.UUID, **values: Any) -
             language = EXCLUDED.language, latency_ms = EXCLUDED.latency_ms,
             final = EXCLUDED.final, recorded_at = EXCLUDED.recorded_at, ingested_at = now()
         WHERE r.blob_modified_at <= EXCLUDED.blob_modified_at
-        RETURNING seq, direction, blob_name, etag, duration, transcript, language, recorded_at
+        RETURNING seq, direction, blob_name, etag, duration, transcript, language, recorded_at,
+            latency_ms
         """,
         {"tenant_id": tenant_id, **values},
     )
@@ -392,6 +393,36 @@ async def turn(
     return await cur.fetchone()
 
 
+# Caller turns with words and no score ingested before scores were kept per turn (migration 0013).
+_UNSCORED = (
+    "tenant_id = %(tenant_id)s AND conversation_id = %(c)s AND direction = 'input'"
+    " AND sentiment_score IS NULL AND btrim(transcript) <> '' AND ingested_at < (SELECT"
+    " applied_at FROM kalimera_schema_migrations WHERE version = '0013_turn_sentiment')"
+)
+
+
+async def turn_context(
+    *, conn: Conn, tenant_id: uuid.UUID, conversation_id: uuid.UUID, seq: int, direction: str
+) -> DictRow:
+    """What the ingestion checks once it holds the conversation's lock, in one statement:
+    ``erased`` (an erasure's storage is not yet confirmed gone), ``unscored`` (it has caller
+    turns from before migration 0013: ``unscored_input_turns``), and the turn as stored
+    (``turn``'s columns, all NULL when no version holds it)."""
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM kalimera_erasure_pending"  # noqa: S608 - a fixed condition
+        "   WHERE tenant_id = %(tenant_id)s AND conversation_id = %(c)s) AS erased,"
+        f" EXISTS (SELECT 1 FROM kalimera_recordings WHERE {_UNSCORED}) AS unscored,"
+        " r.blob_name, r.etag, r.blob_modified_at, r.duration, r.transcript, r.language,"
+        " r.recorded_at, r.latency_ms"
+        " FROM (SELECT) AS one LEFT JOIN kalimera_recordings r ON r.tenant_id = %(tenant_id)s"
+        " AND r.conversation_id = %(c)s AND r.seq = %(s)s AND r.direction = %(d)s",
+        {"tenant_id": tenant_id, "c": conversation_id, "s": seq, "d": direction},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
 async def unscored_input_turns(
     *, conn: Conn, tenant_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> list[DictRow]:
@@ -400,10 +431,7 @@ async def unscored_input_turns(
     without a score has words that are not English (``sentiment.score_turn``): looking at it
     again on every new turn would make a long Greek call quadratic work."""
     cur = await conn.execute(
-        "SELECT seq, transcript FROM kalimera_recordings WHERE tenant_id = %(tenant_id)s"
-        " AND conversation_id = %(c)s AND direction = 'input' AND sentiment_score IS NULL"
-        " AND btrim(transcript) <> '' AND ingested_at < (SELECT applied_at"
-        " FROM kalimera_schema_migrations WHERE version = '0013_turn_sentiment')",
+        f"SELECT seq, transcript FROM kalimera_recordings WHERE {_UNSCORED}",  # noqa: S608
         {"tenant_id": tenant_id, "c": conversation_id},
     )
     return await cur.fetchall()

@@ -4,7 +4,8 @@ and ingest what changed (Event Grid's blob trigger), and consume the analysis an
 
 Azurite emits no Event Grid events, so ``kalimera run`` lists the container every
 ``POLL_SECONDS`` and calls the same ``ingest_blob`` the blob trigger calls for every blob that is
-new or has a new ETag. A transient fault leaves the blob unmarked, so the next round retries it.
+new or has a new ETag, as many at once as the host would (``host.json``). A transient fault
+leaves the blob unmarked, so the next round retries it.
 """
 
 from __future__ import annotations
@@ -28,24 +29,40 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
+BLOB_PARALLELISM = 8  # host.json extensions.blobs.maxDegreeOfParallelism
 
 
 async def poll_once(services: Services, seen: dict[str, str]) -> int:
     """One round: ingest every blob whose ETag differs from ``seen`` (updated in place)."""
     container = services.recordings
-    changed = [
-        (blob.name, str(blob.etag))
+    changed = {
+        blob.name: str(blob.etag)
         async for blob in container.list_blobs()
         if seen.get(blob.name) != str(blob.etag)
-    ]
-    for name, etag in changed:
-        try:
-            await ingest_blob(services=services, blob_name=name)
-        except Exception as exc:  # noqa: BLE001 - a transient fault: retried on the next round
-            logger.warning("ingesting %r failed, will retry: %r", name, exc)
-            continue
-        seen[name] = etag
+    }
+    for name in await ingest_blobs(services, list(changed)):
+        seen[name] = changed[name]
     return len(changed)
+
+
+async def ingest_blobs(services: Services, names: list[str]) -> list[str]:
+    """Run the blob trigger's function for each of ``names``, at most ``BLOB_PARALLELISM`` at
+    once, as the host runs it; the names done (a transient fault leaves a name out: retried on
+    the next round)."""
+    gate = asyncio.Semaphore(BLOB_PARALLELISM)
+    done: list[str] = []
+
+    async def one(name: str) -> None:
+        async with gate:
+            try:
+                await ingest_blob(services=services, blob_name=name)
+            except Exception as exc:  # noqa: BLE001 - a transient fault: retried on the next round
+                logger.warning("ingesting %r failed, will retry: %r", name, exc)
+                return
+        done.append(name)
+
+    await asyncio.gather(*(one(name) for name in names))
+    return done
 
 
 async def run_poller(services: Services, *, seen: dict[str, str] | None = None) -> None:

@@ -235,7 +235,8 @@ def test_an_older_version_read_late_does_not_replace_a_newer_one(call: Call) -> 
         assert (await ingest_blob(services=services, blob_name=name)).outcome is Outcome.INGESTED
         current = await reading.current_etag(blob)
         async with transaction(await services.db(), tenant_id=path.tenant_id) as conn:
-            return await ingest_module._write(services, conn, old, container.url, current)
+            written = await ingest_module._write(services, conn, old, container.url, current or "")
+        return written.outcome
 
     assert with_services(call.settings, read_then_lose) is Outcome.SUPERSEDED
     conv = call.conversation()
