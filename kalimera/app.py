@@ -23,6 +23,7 @@ from kalimera import (
     problems,
     telemetry,
 )
+from kalimera.agents.routes import CachedAgentReads
 from kalimera.agents.routes import router as agents_router
 from kalimera.analysis.routes import router as analysis_router
 from kalimera.analysis.routes import runs_router as analysis_runs_router
@@ -102,6 +103,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         files=file_routes(settings),
         authenticate=principal_for,
     )
+    # Inside the request ids, the gateway check and CORS, so its answers carry what theirs do.
+    app.add_middleware(CachedAgentReads)  # type: ignore[arg-type]
     telemetry.install(app)
     if settings.gateway_secret is not None:
         # Outermost: a request that skipped API Management is refused before anything else runs.
