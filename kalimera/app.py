@@ -92,6 +92,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         redoc_url=None,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        # Requests are traced by the Azure Monitor distro's FastAPI instrumentation when
+        # telemetry is on (kalimera.telemetry); FastAPI's own would look the global providers up
+        # on every request (a twentieth of a cached read) to find out it has nothing to do.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.token_cache = TokenCache(settings.auth_cache_seconds)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import re
 import uuid
 from collections.abc import Iterator, Sequence
@@ -122,7 +123,8 @@ class RequestIdMiddleware:
             if key == REQUEST_ID_HEADER.encode():
                 incoming = value.decode("latin-1")
                 break
-        rid = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
+        # 128 random bits in hex, as uuid4().hex but without building a UUID on every request.
+        rid = incoming if _SAFE_ID.fullmatch(incoming) else os.urandom(16).hex()
         token = request_id.set(rid)
 
         async def send_with_id(message: Message) -> None:
