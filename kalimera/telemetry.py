@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
+_HEADER = REQUEST_ID_HEADER.encode()  # as ASGI carries it (encoded once, not per header)
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -120,7 +121,7 @@ class RequestIdMiddleware:
             return
         incoming = ""
         for key, value in scope.get("headers", ()):
-            if key == REQUEST_ID_HEADER.encode():
+            if key == _HEADER:
                 incoming = value.decode("latin-1")
                 break
         # 128 random bits in hex, as uuid4().hex but without building a UUID on every request.
@@ -129,10 +130,8 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k != REQUEST_ID_HEADER.encode()
-                ]
-                headers.append((REQUEST_ID_HEADER.encode(), rid.encode()))
+                headers = [(k, v) for k, v in message.get("headers", []) if k != _HEADER]
+                headers.append((_HEADER, rid.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
