@@ -13,6 +13,7 @@ background later). Entra is not reached either: credentials are built, never ask
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,8 +48,11 @@ CODE = (
 WITH_APP = CODE + "; from kalimera.app import create_app; create_app(function_app.get_settings())"
 
 
-def one_run(env: dict[str, str], code: str = CODE) -> tuple[float, float]:
-    """(whole process wall time, import time measured inside) in seconds."""
+def one_run(env: dict[str, str], code: str = CODE) -> tuple[float, float, float]:
+    """(whole process wall time, import time measured inside, the process's CPU time) in
+    seconds. On a machine shared with other work the wall clock also counts the time the
+    process waited for a core; its CPU time (user + system) is what the import itself costs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", code + "; import os; os._exit(0)"],
@@ -60,7 +64,9 @@ def one_run(env: dict[str, str], code: str = CODE) -> tuple[float, float]:
         timeout=60,
     )
     wall = time.perf_counter() - start
-    return wall, float(result.stdout.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, float(result.stdout.strip().splitlines()[-1]), cpu
 
 
 def main() -> None:
@@ -76,23 +82,27 @@ def main() -> None:
     }
     walls: dict[str, list[float]] = {name: [] for name in variants}
     imports: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
     load = [os.getloadavg()[0]]
     one_run(BASE_ENV, WITH_APP)  # warm the OS file cache and the .pyc files once
     for _ in range(args.runs):  # interleaved, so machine noise hits every variant alike
         for name, (env, code) in variants.items():
-            wall, imported = one_run(env, code)
+            wall, imported, cpu = one_run(env, code)
             walls[name].append(wall)
             imports[name].append(imported)
+            cpus[name].append(cpu)
     load.append(os.getloadavg()[0])
     print(f"cold start of `import function_app`, {args.runs} fresh interpreters each (median):")
     for name in variants:
         wall, imported = statistics.median(walls[name]), statistics.median(imports[name])
+        cpu = statistics.median(cpus[name])
         bar = ""
         if not name.startswith("+"):
             verdict = "PASS" if wall <= BAR_SECONDS else "FAIL"
-            bar = f"   bar <= {BAR_SECONDS} s: {verdict}"
+            on_cpu = "PASS" if cpu <= BAR_SECONDS else "FAIL"
+            bar = f"   bar <= {BAR_SECONDS} s: {verdict} (on CPU time: {on_cpu})"
         print(
-            f"  {name:19} process {wall:6.3f} s   import {imported:6.3f} s"
+            f"  {name:19} process {wall:6.3f} s   import {imported:6.3f} s   CPU {cpu:6.3f} s"
             f"   (fastest process {min(walls[name]):.3f} s){bar}"
         )
     ratio = statistics.median(walls["with telemetry"]) / statistics.median(
