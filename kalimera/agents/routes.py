@@ -171,8 +171,8 @@ async def get_agent(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """One agent, secrets masked; its ``ETag`` serves ``If-Match`` on updates and
-    ``If-None-Match`` here (304 while it is unchanged). A cache hit is answered before the
-    router by ``CachedAgentReads``, with the same answer."""
+    ``If-None-Match`` here (304 while it is unchanged)."""
+    # A cache hit with a cached token never gets here: CachedAgentReads answers it the same way.
     rendered = await service.read(
         services=services, tenant_id=principal.tenant_id, agent_id=agent_id
     )
