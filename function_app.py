@@ -7,11 +7,12 @@ production here, so a missing secret stops the worker with a message naming it.
 import azure.functions as func
 
 from kalimera import telemetry
-from kalimera.app import create_app
+from kalimera.asgi import LazyApp
 from kalimera.settings import get_settings
 
 telemetry.configure(get_settings())  # Application Insights when its connection string is set
-app = func.AsgiFunctionApp(app=create_app(), http_auth_level=func.AuthLevel.ANONYMOUS)
+# The FastAPI app is built on the first HTTP request: a trigger-only cold start never pays it.
+app = func.AsgiFunctionApp(app=LazyApp(get_settings()), http_auth_level=func.AuthLevel.ANONYMOUS)
 
 
 @app.blob_trigger(

@@ -95,13 +95,15 @@ def _bars_table(sections: dict[str, str]) -> str:
 
 
 def _previous_sections() -> dict[str, str]:
-    """The sections of the last results, by script name."""
+    """The sections of the last results, by title: a script's section is titled with its name
+    alone, so a section written by hand (``## statistics at 10,000,000 ...``) is kept beside it,
+    not overwritten by it."""
     path = HERE / "results.md"
     if not path.exists():
         return {}
     sections: dict[str, str] = {}
     for chunk in path.read_text().split("\n## ")[1:]:
-        name = chunk.split("\n", 1)[0].split()[0]
+        name = chunk.split("\n", 1)[0].strip()
         if name != "Bars":
             sections[name] = "## " + chunk.rstrip() + "\n"
     return sections

@@ -1,8 +1,11 @@
 """Cold start: `python -c "import function_app"` in fresh interpreters, median of N runs, with
 and without telemetry configured (APPLICATIONINSIGHTS_CONNECTION_STRING set), side by side.
 
-The bar (quality-bars.md): <= 1.5 s median with telemetry configured. Nothing is contacted: the
-settings point at closed local ports and telemetry is only configured (the exporter sends in the
+The bar (issue 17): <= 0.5 s median for the whole process. The import is what every cold start
+pays, whichever trigger woke the instance; the FastAPI app is built on the first HTTP request
+(``kalimera.asgi.LazyApp``), so the same runs also time the import plus building the app, which
+is what an HTTP cold start pays before its first byte of I/O. Nothing is contacted: the settings
+point at closed local ports and telemetry is only configured (the exporter sends in the
 background later). Entra is not reached either: credentials are built, never asked for a token.
 
     .venv/bin/python bench/cold_start.py [--runs 15]
@@ -10,6 +13,7 @@ background later). Entra is not reached either: credentials are built, never ask
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -17,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BAR_SECONDS = 1.5
+BAR_SECONDS = 0.5
 
 BASE_ENV = {
     "KALIMERA_ENV": "production",
@@ -26,6 +30,8 @@ BASE_ENV = {
     "KALIMERA_STORAGE__blobServiceUri": "https://acct.blob.core.windows.net/",
     "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
     "KALIMERA_ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    # infra/ sets it (a Key Vault reference); it is checked at import
+    "KALIMERA_GATEWAY_SECRET": "0123456789abcdef0123456789abcdef",
 }
 TELEMETRY = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING": (
@@ -38,13 +44,18 @@ CODE = (
     "import time; t = time.perf_counter(); import function_app; "
     "print(time.perf_counter() - t, flush=True)"
 )
+# The same, then the app an HTTP request needs built (what LazyApp does on its first call).
+WITH_APP = CODE + "; from kalimera.app import create_app; create_app(function_app.get_settings())"
 
 
-def one_run(env: dict[str, str]) -> tuple[float, float]:
-    """(whole process wall time, import time measured inside) in seconds."""
+def one_run(env: dict[str, str], code: str = CODE) -> tuple[float, float, float]:
+    """(whole process wall time, import time measured inside, the process's CPU time) in
+    seconds. On a machine shared with other work the wall clock also counts the time the
+    process waited for a core; its CPU time (user + system) is what the import itself costs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-c", CODE + "; import os; os._exit(0)"],
+        [sys.executable, "-c", code + "; import os; os._exit(0)"],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
         cwd=ROOT,
         capture_output=True,
@@ -53,34 +64,55 @@ def one_run(env: dict[str, str]) -> tuple[float, float]:
         timeout=60,
     )
     wall = time.perf_counter() - start
-    return wall, float(result.stdout.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, float(result.stdout.strip().splitlines()[-1]), cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    variants = {"without telemetry": BASE_ENV, "with telemetry": {**BASE_ENV, **TELEMETRY}}
+    telemetry = {**BASE_ENV, **TELEMETRY}
+    variants = {
+        "without telemetry": (BASE_ENV, CODE),
+        "with telemetry": (telemetry, CODE),
+        "+ app, no telemetry": (BASE_ENV, WITH_APP),
+        "+ app, telemetry": (telemetry, WITH_APP),
+    }
     walls: dict[str, list[float]] = {name: [] for name in variants}
     imports: dict[str, list[float]] = {name: [] for name in variants}
-    one_run(BASE_ENV)  # warm the OS file cache and the .pyc files once
-    for _ in range(args.runs):  # interleaved, so machine noise hits both alike
-        for name, env in variants.items():
-            wall, imported = one_run(env)
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
+    load = [os.getloadavg()[0]]
+    one_run(BASE_ENV, WITH_APP)  # warm the OS file cache and the .pyc files once
+    for _ in range(args.runs):  # interleaved, so machine noise hits every variant alike
+        for name, (env, code) in variants.items():
+            wall, imported, cpu = one_run(env, code)
             walls[name].append(wall)
             imports[name].append(imported)
+            cpus[name].append(cpu)
+    load.append(os.getloadavg()[0])
     print(f"cold start of `import function_app`, {args.runs} fresh interpreters each (median):")
     for name in variants:
         wall, imported = statistics.median(walls[name]), statistics.median(imports[name])
+        cpu = statistics.median(cpus[name])
+        bar = ""
+        if not name.startswith("+"):
+            verdict = "PASS" if wall <= BAR_SECONDS else "FAIL"
+            on_cpu = "PASS" if cpu <= BAR_SECONDS else "FAIL"
+            bar = f"   bar <= {BAR_SECONDS} s: {verdict} (on CPU time: {on_cpu})"
         print(
-            f"  {name:18} process {wall:6.3f} s   import {imported:6.3f} s"
-            f"   (fastest process {min(walls[name]):.3f} s)"
+            f"  {name:19} process {wall:6.3f} s   import {imported:6.3f} s   CPU {cpu:6.3f} s"
+            f"   (fastest process {min(walls[name]):.3f} s){bar}"
         )
-    with_t = statistics.median(walls["with telemetry"])
-    ratio = with_t / statistics.median(walls["without telemetry"])
-    verdict = "within" if with_t <= BAR_SECONDS else "OVER"
-    print(f"  telemetry costs x{ratio:.2f}; {verdict} the {BAR_SECONDS} s bar ({with_t:.3f} s)")
-    print(f"  load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    ratio = statistics.median(walls["with telemetry"]) / statistics.median(
+        walls["without telemetry"]
+    )
+    print(f"  telemetry costs x{ratio:.2f} on the import")
+    print(
+        f"  load average while measuring: {load[0]:.1f} at the start, {load[1]:.1f} at the end,"
+        f" on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

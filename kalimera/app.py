@@ -23,6 +23,7 @@ from kalimera import (
     problems,
     telemetry,
 )
+from kalimera.agents.routes import CachedAgentReads
 from kalimera.agents.routes import router as agents_router
 from kalimera.analysis.routes import router as analysis_router
 from kalimera.analysis.routes import runs_router as analysis_runs_router
@@ -91,6 +92,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         redoc_url=None,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        # Requests are traced by the Azure Monitor distro's FastAPI instrumentation when
+        # telemetry is on (kalimera.telemetry); FastAPI's own would look the global providers up
+        # on every request (a twentieth of a cached read) to find out it has nothing to do.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.token_cache = TokenCache(settings.auth_cache_seconds)
@@ -102,6 +107,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         files=file_routes(settings),
         authenticate=principal_for,
     )
+    # Inside the request ids, the gateway check and CORS, so its answers carry what theirs do.
+    app.add_middleware(CachedAgentReads)  # type: ignore[arg-type]
     telemetry.install(app)
     if settings.gateway_secret is not None:
         # Outermost: a request that skipped API Management is refused before anything else runs.

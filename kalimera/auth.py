@@ -270,6 +270,14 @@ def _put(entries: OrderedDict[bytes, Any], key: bytes, value: Any, most: int) ->
 _lookups: SingleFlight[Principal | None] = SingleFlight()
 
 
+def cached_principal(*, cache: TokenCache, token: str) -> Principal | None:
+    """The principal ``cache`` holds for ``token``, without any I/O; None when it holds none
+    (malformed, unknown, expired, or not looked up yet): then ``authenticate`` decides."""
+    if not well_formed(token):
+        return None
+    return cache.get(hash_token(token))[1]
+
+
 async def authenticate(*, pool: Pool, cache: TokenCache, token: str) -> Principal | None:
     """The principal a token stands for, or None when it is unknown or revoked."""
     if not well_formed(token):

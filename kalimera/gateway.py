@@ -17,10 +17,10 @@ answers directly. The Functions host's own endpoints (the Event Grid webhook
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from kalimera.problems import problem_response
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 HEADER = b"x-kalimera-gateway"
 SETTING = "KALIMERA_GATEWAY_SECRET"
@@ -61,6 +61,10 @@ class GatewayCheck:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
+        # Imported here: ``function_app`` checks the secret at import (``check_secret``), and
+        # the problem module's imports (psycopg among them) are not worth a cold start there.
+        from kalimera.problems import problem_response
+
         response = problem_response(
             403, "Call the API through its API Management gateway.", title="Forbidden"
         )

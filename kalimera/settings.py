@@ -47,7 +47,11 @@ class Settings(BaseSettings):
     # The role the app's connections act as (SET ROLE): rows, not schema; see kalimera/db.py.
     db_app_role: str | None = Field("kalimera_app", validation_alias="KALIMERA_DB_APP_ROLE")
     redis_url: SecretStr | None = Field(None, validation_alias="REDIS_URL")
-    redis_timeout_ms: int = Field(50, gt=0, validation_alias="KALIMERA_REDIS_TIMEOUT_MS")
+    # What infra/ deploys. At 50 ms a healthy Redis was declared down whenever the event loop was
+    # saturated (64 concurrent reads on a busy machine): each false alarm sends two seconds of
+    # reads to Postgres (kalimera.cache's backoff). A Redis that hangs costs one request per
+    # backoff this long, not every request.
+    redis_timeout_ms: int = Field(250, gt=0, validation_alias="KALIMERA_REDIS_TIMEOUT_MS")
     redis_entra_auth: bool = Field(False, validation_alias="KALIMERA_REDIS_ENTRA_AUTH")
     storage_connection_string: SecretStr | None = Field(None, validation_alias="KALIMERA_STORAGE")
     storage_blob_uri: str | None = Field(None, validation_alias="KALIMERA_STORAGE__blobServiceUri")

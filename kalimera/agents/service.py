@@ -97,13 +97,23 @@ async def _invalidate(*, services: Services, tenant_id: uuid.UUID, agent_id: uui
 _loads: SingleFlight[Rendered] = SingleFlight()
 
 
+async def cached(
+    *, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID
+) -> Rendered | None:
+    """The masked agent as Redis holds it (one GET, no parsing), or None when it does not."""
+    value = await services.cache.get(cache_key(tenant_id, agent_id))
+    if value is None:
+        return None
+    tag, _, body = value.partition(b"\n")
+    return Rendered(tag.decode(), body)
+
+
 async def read(*, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> Rendered:
     """The masked agent, from Redis when it is there (returned as stored: no parsing)."""
+    hit = await cached(services=services, tenant_id=tenant_id, agent_id=agent_id)
+    if hit is not None:
+        return hit
     key = cache_key(tenant_id, agent_id)
-    cached = await services.cache.get(key)
-    if cached is not None:
-        tag, _, body = cached.partition(b"\n")
-        return Rendered(tag.decode(), body)
 
     async def load() -> Rendered:
         async with transaction(await services.db()) as conn:

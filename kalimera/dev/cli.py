@@ -39,6 +39,9 @@ class Filled:
 def run(
     port: Annotated[int, typer.Option(help="Port to serve the API on.")] = 7071,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    access_log: Annotated[
+        bool, typer.Option(help="Log a line per request (off: no cost per request).")
+    ] = False,
 ) -> None:
     """Serve the API and the triggers on the local stack until Ctrl-C.
 
@@ -49,7 +52,7 @@ def run(
     from kalimera.dev.runner import run as serve
 
     try:
-        serve(host=host, port=port)
+        serve(host=host, port=port, access_log=access_log)
     except LocalStackError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None

@@ -80,7 +80,7 @@ BACKGROUND_JOBS: list[BackgroundJob] = [
 DEV_TOKEN_NAME = "kalimera run"  # noqa: S105 - a label, not a secret
 
 
-def run(*, host: str, port: int) -> None:
+def run(*, host: str, port: int, access_log: bool = False) -> None:
     """Start (or reuse) the services, migrate, print a token, serve until Ctrl-C or SIGTERM."""
     console = Console(stderr=True)
     # Before serving, Ctrl-C or SIGTERM exits (unwinding the stack's cleanup). While serving,
@@ -97,7 +97,7 @@ def run(*, host: str, port: int) -> None:
         # uvloop: the event loop uvicorn's own command line picks (uvicorn's fastest stack, with
         # httptools, which uvicorn picks itself when installed).
         with recorded(LOCAL_DIR, os.environ):
-            uvloop.run(_serve(settings, host=host, port=port))
+            uvloop.run(_serve(settings, host=host, port=port, access_log=access_log))
 
 
 def prepare(stack: LocalStack, console: Console) -> settings_module.Settings:
@@ -128,7 +128,9 @@ def _on_stop_signal(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
 
-async def _serve(settings: settings_module.Settings, *, host: str, port: int) -> None:
+async def _serve(
+    settings: settings_module.Settings, *, host: str, port: int, access_log: bool
+) -> None:
     services = Services(settings)
     jobs: list[asyncio.Task[None]] = []
     try:
@@ -139,7 +141,13 @@ async def _serve(settings: settings_module.Settings, *, host: str, port: int) ->
                 create_app(settings, services),
                 host=host,
                 port=port,
+                # httptools by name: uvicorn's "auto" would fall back to h11 (about half the
+                # speed) without a word if it were missing.
+                http="httptools",
                 log_level="info",
+                # Off, uvicorn decides it once per connection and never calls the access logger
+                # (on, each request formats and writes a line).
+                access_log=access_log,
                 lifespan="on",
                 server_header=False,
             )

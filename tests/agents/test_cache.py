@@ -4,13 +4,14 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
+from kalimera.auth import Scope
 from kalimera.dev.localstack import LocalStack
 from kalimera.settings import Settings
 from tests.agents.conftest import create, planted, secret_body
@@ -129,3 +130,50 @@ def test_a_hung_redis_costs_time_not_failures(
                 assert time.monotonic() - started < 1.5
     finally:
         server.stop()
+
+
+def _answer(response: httpx.Response) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers in order (but the date and this request's id) and body."""
+    volatile = {b"date", b"x-request-id"}
+    headers = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in volatile]
+    return response.status_code, headers, response.content
+
+
+def test_a_cached_read_answers_exactly_as_the_route_does(server: Server, tenant: Tenant) -> None:
+    # A token's first request is authenticated by the route (its principal is not cached yet);
+    # the next ones are answered in front of the router (CachedAgentReads): the same answers.
+    agent_id = create(tenant.client, body=secret_body(planted()))
+    path = f"{server.url}/kalimera/ai-agent/{agent_id}"
+    tag = tenant.client.get(path).headers["etag"]  # the agent is cached from here on
+    for extra in ({}, {"If-None-Match": tag}, {"If-None-Match": '"stale", ' + tag}):
+        headers = {"Authorization": f"Bearer {make_token(server.settings, tenant.id)}", **extra}
+        by_route, by_shortcut = (httpx.get(path, headers=headers) for _ in range(2))
+        assert _answer(by_shortcut) == _answer(by_route)
+        assert by_shortcut.status_code == (304 if extra else 200)
+        assert by_shortcut.headers["x-request-id"] != by_route.headers["x-request-id"]
+
+
+def test_a_cached_read_is_the_callers_tenants_only(
+    server: Server, new_tenant: Callable[..., Tenant]
+) -> None:
+    owner, other = new_tenant(), new_tenant()
+    agent_id = create(owner.client)
+    path = f"/kalimera/ai-agent/{agent_id}"
+    assert owner.client.get(path).status_code == 200  # cached under the owner's tenant
+    for _ in range(2):  # the other's token is in the token cache from the first request on
+        answer = other.client.get(path)
+        assert answer.status_code == 404
+        assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_cached_read_without_the_scope_is_refused(
+    server: Server, new_tenant: Callable[..., Tenant]
+) -> None:
+    owner = new_tenant()
+    agent_id = create(owner.client)
+    path = f"/kalimera/ai-agent/{agent_id}"
+    assert owner.client.get(path).status_code == 200
+    token = make_token(server.settings, owner.id, scopes=(Scope.CONTACTS_READ,))
+    for _ in range(2):
+        answer = httpx.get(server.url + path, headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 403

@@ -1,5 +1,6 @@
 """What the Functions worker would index from ``function_app``, read with its own API."""
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -8,6 +9,9 @@ from typing import Any
 
 import pytest
 from azure.functions.decorators.utils import StringifyEnumJsonEncoder
+from pydantic import SecretStr
+
+from kalimera.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +145,34 @@ def test_a_timer_enforces_retention_and_sweeps_erasures_every_minute(
     (binding,) = indexed["enforce_retention"]["bindings"]
     assert binding["type"] == "timerTrigger"
     assert binding["schedule"] == "0 * * * * *"
+
+
+def test_the_http_function_builds_the_api_on_its_first_request(settings: Settings) -> None:
+    # What the worker does: the lifespan startup before the first request, then the request.
+    import azure.functions as func
+
+    from kalimera.asgi import LazyApp
+
+    lazy = LazyApp(settings)
+    middleware = func.AsgiMiddleware(lazy)
+
+    async def first_request() -> func.HttpResponse:
+        assert await middleware.notify_startup()
+        try:
+            request = func.HttpRequest("GET", "http://app/kalimera/health", body=b"")
+            return await middleware.handle_async(request)
+        finally:
+            await middleware.notify_shutdown()
+
+    response = asyncio.run(first_request())
+    assert response.status_code == 200, response.get_body()
+    assert json.loads(response.get_body())["status"] == "ok"
+
+
+def test_a_guessable_gateway_secret_still_stops_the_import(settings: Settings) -> None:
+    from kalimera.asgi import LazyApp
+    from kalimera.gateway import GatewaySecretError
+
+    guessable = settings.model_copy(update={"gateway_secret": SecretStr("short")})
+    with pytest.raises(GatewaySecretError, match="at least"):
+        LazyApp(guessable)
