@@ -411,6 +411,7 @@ def main() -> None:
     import redis
     import uvloop
 
+    from bench._bars import bar
     from bench._stack import BenchStack
 
     load_before = os.getloadavg()[0]
@@ -491,6 +492,20 @@ def main() -> None:
     )
     print(
         f"load average: {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} cores"
+    )
+    bar(
+        "cached agent read over HTTP vs the fastest floor",
+        f"{http_ratio:.2f}x",
+        ">= 0.8x",
+        http_ratio >= 0.8,
+    )
+    p99 = med["agent"]["p99"]
+    bar("cached agent read over HTTP, p99", f"{p99:.1f} ms", "<= 25 ms", p99 <= 25)
+    bar(
+        "cached agent read in-process vs the floor app, per CPU-second",
+        f"{cpu_ratio:.2f}x",
+        ">= 0.8x",
+        cpu_ratio >= 0.8,
     )
 
 
