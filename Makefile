@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
 .PHONY: run test test-unit lint fmt bench fuzz openapi clean install audio-tools console chromium \
-	screenshots
+	pgbouncer screenshots
 
 ## The environment: a venv with pinned dependencies, the package editable, Azurite from npm.
 $(BIN)/kalimera: requirements.txt requirements-dev.txt pyproject.toml
@@ -34,6 +34,10 @@ $(VENV)/clients/bin/openapi-python-client: requirements-clients.txt
 
 install: $(BIN)/kalimera node_modules/.package-lock.json $(VENV)/checkov/bin/checkov $(VENV)/clients/bin/openapi-python-client
 
+## Debian packages the targets below install when missing: as root, or with sudo.
+APT_INSTALL := sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get update -qq && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+
 ## The encoders that make the test and benchmark recordings (tests/support/corpus.py), from
 ## Debian's packages: installed with apt-get when a command is missing (root, or sudo).
 AUDIO_TOOLS := sox:sox espeak-ng:espeak-ng lame:lame oggenc:vorbis-tools opusenc:opus-tools \
@@ -42,9 +46,7 @@ audio-tools:
 	@missing="$$(for t in $(AUDIO_TOOLS); do command -v $${t%%:*} >/dev/null || echo $${t#*:}; done)"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing audio tools: $$missing"; \
-		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$sudo apt-get update -qq && \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		$(APT_INSTALL) $$missing; \
 	fi
 
 ## The operator console (console/, served at /kalimera/console/): built by esbuild into
@@ -60,15 +62,22 @@ console: console/dist/index.html
 chromium:
 	@command -v chromium >/dev/null || { \
 		echo "installing chromium"; \
-		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$sudo apt-get update -qq && \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+		$(APT_INSTALL) chromium; \
+	}
+
+## The PgBouncer the API suite's app connects through (transaction mode, as Azure's built-in one
+## runs; kalimera/dev/localstack.py starts it): Debian's pgbouncer, apt-get when missing. Only the
+## binary is used: the tests start a private one on a free port, not the package's service.
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { \
+		echo "installing pgbouncer"; \
+		$(APT_INSTALL) pgbouncer; \
 	}
 
 run: install console
 	$(BIN)/kalimera run
 
-test: install audio-tools console chromium
+test: install audio-tools console chromium pgbouncer
 	$(BIN)/pytest
 
 ## One screenshot per console page, from a seeded stack, into docs/screenshots/ (the README

@@ -7,8 +7,9 @@ contacts repository's ``get`` (what ``GET /kalimera/contact/{id}`` runs in its t
 three ways, on three pools of 8 connections to the same server:
 - ``before``: the transaction as it was before row-level security: psycopg's ``BEGIN``, the
   query, ``COMMIT``, as the connecting user (a superuser here: no policy applies);
-- ``rls``: ``kalimera.db.transaction(tenant_id=...)``: ``BEGIN`` and the two ``SET LOCAL`` in one
-  round trip, the query under the policy, as ``kalimera_app``;
+- ``rls``: ``kalimera.db.transaction(tenant_id=...)``: ``BEGIN`` and the ``SET LOCAL`` of the
+  role, the statement timeout and the scope in one round trip, the query under the policy, as
+  ``kalimera_app``;
 - ``rls, own round trip``: the setting as a statement of its own (``SELECT set_config(...)``
   after psycopg's ``BEGIN``), what the scope would cost without sharing ``BEGIN``'s round trip.
 One client reads each key all three ways in turn (the machine is shared and its load moves:

@@ -223,6 +223,7 @@ module function 'app/function.bicep' = {
     turnsTableName: turnsTableName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     postgresHost: postgres.outputs.host
+    postgresPort: postgres.outputs.appPort
     databaseName: databaseName
     redisHost: redis.outputs.host
     redisPort: redis.outputs.port

@@ -23,15 +23,27 @@ access is therefore always spelled out at the call site, never a default.
 
 The settings cost no extra round trip: pool connections are in autocommit mode and
 ``transaction()`` opens the transaction itself with one simple-protocol query,
-``BEGIN; SET LOCAL kalimera.tenant_id = '…'; SET LOCAL kalimera.scope = '…'`` (what psycopg's own
-``BEGIN`` cost before). ``SET LOCAL`` ends with the transaction, so nothing leaks to the next
-user of a pooled connection. The commit or rollback at the end is psycopg's pool's, as before.
+``BEGIN; SET LOCAL ROLE …; SET LOCAL statement_timeout = …; SET LOCAL kalimera.tenant_id = '…';
+SET LOCAL kalimera.scope = '…'`` (what psycopg's own ``BEGIN`` cost before). The commit or
+rollback at the end is psycopg's pool's, as before.
 
-The pool also switches every connection to the app's role (``KALIMERA_DB_APP_ROLE``, default
-``kalimera_app``; ``SET ROLE``): it may read and write rows but owns nothing and cannot change the
-schema, and it is not a superuser, so the policies apply to it. Migrations run as the configured
-user (the owner) on a connection of their own (``kalimera.migrate``). The settings are a guard
-against a query that forgets its tenant, not against arbitrary SQL: code that can run any
+No session state (docs/performance.md, "Connection budget"). Every setting a transaction relies
+on is ``SET LOCAL`` and ends with it, so the app works unchanged behind a pooler in transaction
+mode (Azure's built-in PgBouncer, port 6432), where each transaction may run on a different
+server connection and the next client's transaction runs on this one: nothing is set for the
+session (not even on connect: a ``configure`` callback would reach one server connection and
+leave it changed for whoever gets it next), advisory locks are ``pg_advisory_xact_lock``,
+temporary tables are ``ON COMMIT DROP``, there is no ``LISTEN``, no ``WITH HOLD`` cursor. Behind
+such a pooler (``transaction_pooling``) psycopg also prepares nothing: a statement it prepares
+after five runs lives on one server connection, which the next run may not get. Only the
+migrations hold a session (an advisory lock for the whole run) and connect to Postgres directly
+(``kalimera.migrate``).
+
+The pool switches every transaction to the app's role (``KALIMERA_DB_APP_ROLE``, default
+``kalimera_app``; ``SET LOCAL ROLE``): it may read and write rows but owns nothing and cannot
+change the schema, and it is not a superuser, so the policies apply to it. Migrations run as the
+configured user (the owner) on a connection of their own (``kalimera.migrate``). The settings are
+a guard against a query that forgets its tenant, not against arbitrary SQL: code that can run any
 statement can also change them (or ``RESET ROLE`` where the login role is more than the app role).
 """
 
@@ -43,14 +55,15 @@ from datetime import date
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 Conn = AsyncConnection[DictRow]
-Pool = AsyncConnectionPool[Conn]
 
 SYSTEM = "system"  # the value of kalimera.scope that the policies let see every tenant
+PGBOUNCER_PORT = 6432  # Azure's built-in PgBouncer (transaction mode), beside Postgres on 5432
 
 # The tenant the current request acts for (None: no tenant rows).
 _tenant_of_context: ContextVar[uuid.UUID | None] = ContextVar("kalimera_tenant", default=None)
@@ -58,6 +71,50 @@ _tenant_of_context: ContextVar[uuid.UUID | None] = ContextVar("kalimera_tenant",
 
 class DatabaseUnavailable(RuntimeError):
     """Postgres did not answer in time; the caller should retry later (503)."""
+
+
+class Pool(AsyncConnectionPool[Conn]):
+    """psycopg's pool, plus what every transaction on it starts with (see ``begin``)."""
+
+    def __init__(self, conninfo: str, *, local_settings: bytes, **kwargs: Any) -> None:
+        super().__init__(conninfo, **kwargs)
+        # The role and the statement timeout, as SET LOCAL statements: per transaction, never
+        # per connection (a pooler in transaction mode would spread a session's settings).
+        self._local_settings = local_settings
+        self._begin_system = self._statement(b"", SYSTEM.encode())
+        self._begin_nobody = self._statement(b"", b"")
+
+    def begin(self, scope: uuid.UUID | str | None) -> bytes:
+        """The statement that opens a transaction in ``scope``: a simple-protocol query (several
+        statements, no parameters), so BEGIN and the settings travel in one round trip. A UUID's
+        text is 32 hex digits and dashes, safe as a literal."""
+        if scope is None:
+            return self._begin_nobody
+        if scope == SYSTEM:
+            return self._begin_system
+        return self._statement(str(scope).encode(), b"")
+
+    def _statement(self, tenant: bytes, scope: bytes) -> bytes:
+        return b"".join(
+            (
+                b"BEGIN; ",
+                self._local_settings,
+                b" SET LOCAL kalimera.tenant_id = '",
+                tenant,
+                b"'; SET LOCAL kalimera.scope = '",
+                scope,
+                b"'",
+            )
+        )
+
+
+def transaction_pooling(conninfo: str, setting: bool | None) -> bool:
+    """Whether ``conninfo`` reaches Postgres through a pooler in transaction mode: ``setting``
+    (``KALIMERA_DB_TRANSACTION_POOLING``) when given, else whether the port is PgBouncer's 6432
+    (Azure's built-in PgBouncer, which pools by transaction)."""
+    if setting is not None:
+        return setting
+    return str(conninfo_to_dict(conninfo).get("port", "")) == str(PGBOUNCER_PORT)
 
 
 def create_pool(
@@ -69,38 +126,38 @@ def create_pool(
     statement_timeout_ms: int,
     password: Callable[[], Awaitable[str]] | None = None,
     role: str | None = None,
+    transaction_pooling: bool = False,
 ) -> Pool:
     """A pool, not yet open. ``password`` (an Entra access token) is asked for on every new
     connection, so a token that expires is replaced without a restart. ``role``: every
-    connection runs as that role (``SET ROLE``); None keeps the login role."""
-
-    async def configure(conn: Conn) -> None:
-        # One statement, one round trip per new connection; set_config('role') is SET ROLE.
-        await conn.execute(
-            "SELECT set_config('statement_timeout', %(ms)s, false),"
-            " CASE WHEN %(role)s::text IS NOT NULL THEN set_config('role', %(role)s, false) END",
-            {"ms": str(statement_timeout_ms), "role": role},
-        )
+    transaction runs as that role (``SET LOCAL ROLE``); None keeps the login role.
+    ``transaction_pooling``: a pooler in transaction mode is in between, so nothing is prepared
+    on the server."""
+    local = sql.SQL("SET LOCAL statement_timeout = {};").format(sql.Literal(statement_timeout_ms))
+    if role is not None:
+        local = sql.SQL("SET LOCAL ROLE {}; {}").format(sql.Identifier(role), local)
 
     async def connect_kwargs() -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "row_factory": dict_row,
             "connect_timeout": max(1, round(timeout)),
-            # transaction() sends BEGIN itself, together with the scope settings.
+            # transaction() sends BEGIN itself, together with the settings.
             "autocommit": True,
         }
+        if transaction_pooling:
+            kwargs["prepare_threshold"] = None
         if password is not None:
             kwargs["password"] = await password()
         return kwargs
 
-    return AsyncConnectionPool(
+    return Pool(
         conninfo,
+        local_settings=local.as_bytes(None),
         min_size=min_size,
         max_size=max_size,
         timeout=timeout,
         open=False,
         kwargs=connect_kwargs,
-        configure=configure,
         check=AsyncConnectionPool.check_connection,
         reconnect_timeout=0,
     )
@@ -117,23 +174,6 @@ def _tenant(tenant_id: uuid.UUID) -> uuid.UUID:
         msg = f"a tenant id must be a UUID, not {type(tenant_id).__name__}"
         raise TypeError(msg)
     return tenant_id
-
-
-_BEGIN_SYSTEM = b"BEGIN; SET LOCAL kalimera.tenant_id = ''; SET LOCAL kalimera.scope = 'system'"
-_BEGIN_NOBODY = b"BEGIN; SET LOCAL kalimera.tenant_id = ''; SET LOCAL kalimera.scope = ''"
-
-
-def _begin(scope: uuid.UUID | str | None) -> bytes:
-    """The statement that opens a transaction in ``scope``: a simple-protocol query (several
-    statements, no parameters), so BEGIN and the settings travel in one round trip. A UUID's
-    text is 32 hex digits and dashes, safe as a literal."""
-    if scope is None:
-        return _BEGIN_NOBODY
-    if scope == SYSTEM:
-        return _BEGIN_SYSTEM
-    return b"BEGIN; SET LOCAL kalimera.tenant_id = '%s'; SET LOCAL kalimera.scope = ''" % (
-        str(scope).encode()
-    )
 
 
 @asynccontextmanager
@@ -154,7 +194,7 @@ async def transaction(
         scope = _tenant(tenant_id) if tenant_id is not None else _tenant_of_context.get()
     try:
         async with pool.connection() as conn:
-            await conn.execute(_begin(scope))
+            await conn.execute(pool.begin(scope))
             yield conn
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(type(exc).__name__) from exc

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalimera import storage
 from kalimera.cache import Cache, create_redis
-from kalimera.db import Pool, create_pool
+from kalimera.db import Pool, create_pool, transaction_pooling
 from kalimera.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -49,14 +49,16 @@ class Services:
         s = self.settings
         assert s.database_url is not None
         password = postgres_password(self.credential) if s.db_entra_auth else None
+        url = s.database_url.get_secret_value()
         return create_pool(
-            s.database_url.get_secret_value(),
+            url,
             min_size=s.db_pool_min,
             max_size=s.db_pool_max,
             timeout=s.db_timeout_seconds,
             statement_timeout_ms=s.db_statement_timeout_ms,
             password=password,
             role=s.db_app_role,
+            transaction_pooling=transaction_pooling(url, s.db_transaction_pooling),
         )
 
     async def db(self) -> Pool:

@@ -44,7 +44,12 @@ class Settings(BaseSettings):
         15_000, ge=0, validation_alias="KALIMERA_DB_STATEMENT_TIMEOUT_MS"
     )
     db_entra_auth: bool = Field(False, validation_alias="KALIMERA_DB_ENTRA_AUTH")
-    # The role the app's connections act as (SET ROLE): rows, not schema; see kalimera/db.py.
+    # A pooler in transaction mode sits between the app and Postgres: prepare nothing on the
+    # server. Unset: yes when DATABASE_URL's port is 6432 (Azure's PgBouncer); see kalimera/db.py.
+    db_transaction_pooling: bool | None = Field(
+        None, validation_alias="KALIMERA_DB_TRANSACTION_POOLING"
+    )
+    # The role the app's transactions act as (SET LOCAL ROLE): rows, not schema; see kalimera/db.py.
     db_app_role: str | None = Field("kalimera_app", validation_alias="KALIMERA_DB_APP_ROLE")
     redis_url: SecretStr | None = Field(None, validation_alias="REDIS_URL")
     # What infra/ deploys. At 50 ms a healthy Redis was declared down whenever the event loop was

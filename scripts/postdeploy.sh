@@ -23,6 +23,8 @@ if [ -n "${AZURE_PRINCIPAL_NAME:-}" ]; then
   echo "database roles and migrations on ${POSTGRES_HOST}"
   PGPASSWORD=$(az account get-access-token --resource-type oss-rdbms --query accessToken -o tsv)
   export PGPASSWORD
+  # Postgres itself (5432), never the app's PgBouncer (6432): the migrations hold a session
+  # advisory lock and set the role for the session, which a transaction pooler does not keep.
   DATABASE_URL="postgresql://${AZURE_PRINCIPAL_NAME}@${POSTGRES_HOST}:5432/${POSTGRES_DATABASE}?sslmode=require" \
     "$PY" scripts/postgres_roles.py --app "$POSTGRES_APP_ROLE" --app-object-id "$POSTGRES_APP_PRINCIPAL_ID"
   KALIMERA_ENV=production \

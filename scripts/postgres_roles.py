@@ -29,9 +29,9 @@ from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 OWNER = "kalimera_owner"
-# The role the app's pool switches to (SET ROLE, KALIMERA_DB_APP_ROLE): the row-level security
-# migration creates it where the migrating user may create roles; the owner may not, so it is
-# made here, and the app's login role is made a member.
+# The role the app's transactions switch to (SET LOCAL ROLE, KALIMERA_DB_APP_ROLE): the
+# row-level security migration creates it where the migrating user may create roles; the owner
+# may not, so it is made here, and the app's login role is made a member.
 APP_GROUP = "kalimera_app"
 
 # Relations and functions of the schema that no extension owns, with their owner.

@@ -9,6 +9,16 @@ that reaches the app goes through: it runs where the stack runs and nowhere else
 
 Each test run creates its own database (dropped at the end) and its own Azurite data folder
 (removed at the end); tenants are random UUIDs, so tests isolate by tenant within a run.
+
+The API suite runs through PgBouncer in transaction mode, once. The API suite is every test that
+reaches the app through the session's ``settings`` (``settings_env``): every folder but
+``tests/unit`` (no service) and ``tests/infra`` (its own settings, as Azure's). Their app's
+``DATABASE_URL`` is a private PgBouncer (``pool_mode = transaction``, no prepared statements, as
+Azure's built-in PgBouncer on port 6432 runs) in front of the run's database, so a query that
+relies on session state (a ``SET`` without ``LOCAL``, a session advisory lock, a statement
+prepared on another server connection) fails or leaks here rather than on Azure. Only the
+migrations connect directly (``database_url``): they hold a session advisory lock for the whole
+run, which a transaction pooler cannot keep (on Azure they use port 5432 too, docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -79,6 +89,12 @@ def database_url(stack: LocalStack) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def pooled_database_url(stack: LocalStack, database_url: str) -> str:
+    """The run's database through PgBouncer in transaction mode: what the app connects to."""
+    return stack.pgbouncer(database_url)
+
+
+@pytest.fixture(scope="session")
 def redis_url(stack: LocalStack) -> str:
     base = stack.redis(TEST_REDIS + "/0")
     return base.rsplit("/", 1)[0] + f"/{random.randint(1, 15)}"
@@ -106,7 +122,7 @@ def settings(settings_env: dict[str, str]) -> Settings:
 
 @pytest.fixture(scope="session")
 def settings_env(
-    database_url: str,
+    pooled_database_url: str,
     redis_url: str,
     storage_connection_string: str,
     no_planted_secret_leaks_after_the_suite: None,
@@ -115,7 +131,8 @@ def settings_env(
     secret-leak check over every test that reaches the app)."""
     return {
         "KALIMERA_ENV": "production",
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": pooled_database_url,
+        "KALIMERA_DB_TRANSACTION_POOLING": "true",
         "REDIS_URL": redis_url,
         "KALIMERA_STORAGE": storage_connection_string,
         "KALIMERA_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),

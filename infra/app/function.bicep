@@ -22,6 +22,8 @@ param voiceContainerName string
 param turnsTableName string
 param applicationInsightsName string
 param postgresHost string
+@description('5432, or 6432 for the built-in PgBouncer (transaction mode; the app then prepares no statements).')
+param postgresPort int
 param databaseName string
 param redisHost string
 param redisPort int
@@ -67,7 +69,8 @@ var appSettings = [
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appi.properties.ConnectionString }
   { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
   { name: 'KALIMERA_ENV', value: 'production' }
-  { name: 'DATABASE_URL', value: 'postgresql://${identityName}@${postgresHost}:5432/${databaseName}?sslmode=require' }
+  // Port 6432 (prod): PgBouncer in transaction mode, which KALIMERA_DB_TRANSACTION_POOLING detects.
+  { name: 'DATABASE_URL', value: 'postgresql://${identityName}@${postgresHost}:${postgresPort}/${databaseName}?sslmode=require' }
   { name: 'KALIMERA_DB_ENTRA_AUTH', value: 'true' }
   { name: 'KALIMERA_DB_POOL_MAX', value: isProd ? '4' : '1' }
   { name: 'REDIS_URL', value: 'rediss://${redisHost}:${redisPort}/0' }
@@ -155,7 +158,8 @@ resource func 'Microsoft.Web/sites@2024-04-01' = {
         }
       }
       scaleAndConcurrency: {
-        maximumInstanceCount: isProd ? 100 : 40
+        // dev: B1ms has 35 user connections and no PgBouncer; 15 instances of 2 pools of 1 fit.
+        maximumInstanceCount: isProd ? 100 : 15
         instanceMemoryMB: 2048
       }
       runtime: { name: 'python', version: '3.11' }

@@ -88,13 +88,48 @@ resource logConnections 'Microsoft.DBforPostgreSQL/flexibleServers/configuration
   dependsOn: [ logCheckpoints ]
 }
 
+// Production (General Purpose) serves the app through the built-in PgBouncer on port 6432, in
+// transaction mode: every instance's pool is a client of it, and the server sees at most
+// default_pool_size connections of the app however many instances run. max_client_conn covers
+// 1,000 instances of 2 pools of KALIMERA_DB_POOL_MAX (4) each, so raising maximumInstanceCount to
+// Flex Consumption's limit needs no change here (docs/performance.md, "Connection budget").
+// Burstable (dev) has no PgBouncer: the app uses 5432 there, and the migrations always do (they
+// hold a session advisory lock, which a transaction pooler cannot keep).
+resource pgbouncerEnabled 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = if (isProd) {
+  parent: pg
+  name: 'pgbouncer.enabled'
+  properties: { value: 'true', source: 'user-override' }
+  dependsOn: [ logConnections ]
+}
+
+resource pgbouncerPoolMode 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = if (isProd) {
+  parent: pg
+  name: 'pgbouncer.pool_mode'
+  properties: { value: 'transaction', source: 'user-override' }
+  dependsOn: [ pgbouncerEnabled ]
+}
+
+resource pgbouncerPoolSize 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = if (isProd) {
+  parent: pg
+  name: 'pgbouncer.default_pool_size'
+  properties: { value: '50', source: 'user-override' }
+  dependsOn: [ pgbouncerPoolMode ]
+}
+
+resource pgbouncerClients 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = if (isProd) {
+  parent: pg
+  name: 'pgbouncer.max_client_conn'
+  properties: { value: '10000', source: 'user-override' }
+  dependsOn: [ pgbouncerPoolSize ]
+}
+
 // The operator creates the app's role and runs `kalimera migrate` (scripts/postdeploy.sh) with
 // their own Entra token; the only Entra administrator.
 resource operatorAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = if (!empty(operatorPrincipalId) && !empty(operatorPrincipalName)) {
   parent: pg
   name: empty(operatorPrincipalId) ? 'none' : operatorPrincipalId
   properties: { principalName: operatorPrincipalName, principalType: 'User', tenantId: tenant().tenantId }
-  dependsOn: [ logConnections ]
+  dependsOn: [ logConnections, pgbouncerClients ]
 }
 
 // The app reaches the server only here: a private address in the VNet it integrates into.
@@ -123,3 +158,5 @@ resource pgLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
 
 output name string = pg.name
 output host string = pg.properties.fullyQualifiedDomainName
+// The port the app connects to: PgBouncer where the tier has it.
+output appPort int = isProd ? 6432 : 5432

@@ -1,4 +1,5 @@
-"""Local services for ``kalimera run`` and the tests: Postgres, Redis and Azurite.
+"""Local services for ``kalimera run`` and the tests: Postgres, Redis and Azurite (and, for the
+tests, a PgBouncer in front of Postgres).
 
 Postgres and Redis are used where they answer; otherwise private ones are started from the
 installed binaries, with their data under ``.local/``. Azurite always runs privately (from
@@ -14,7 +15,7 @@ running on ``.local/``, where the next stack would start a second Azurite on the
 - and, as the net under both, each stack records its children in ``stack-<pid>.pids`` under its
   folder: a new stack stops the children of a record whose owner is gone before starting its own.
 
-Over 400 lines: three services, each started, waited for and stopped, and the crash net above;
+Over 400 lines: four services, each started, waited for and stopped, and the crash net above;
 dev-only (never deployed, see .funcignore).
 """
 
@@ -437,29 +438,73 @@ class LocalStack:
         wait_for_port(port, seconds=10, proc=proc)
         return f"redis://127.0.0.1:{port}/0", proc
 
+    def pgbouncer(self, url: str, *, pool_size: int = 20) -> str:
+        """A private PgBouncer in transaction mode in front of ``url``'s server, as Azure's
+        built-in one pools (``pool_mode = transaction``, no prepared statements: 1.18 tracks
+        none, like Azure's default ``max_prepared_statements = 0``); returns ``url`` through it.
+
+        At most ``pool_size`` server connections per user and database: transactions beyond
+        them wait for one, so a client connection shares its server connection with others and
+        any session state it leaves is seen by the next transaction (tests rely on that). Its
+        folder (config, user list) is under this stack's root; trust auth for the URL's user."""
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not Path(binary).exists():
+            msg = "pgbouncer is not installed: apt-get install pgbouncer (make pgbouncer)"
+            raise LocalStackError(msg)
+        params = pg_conninfo.conninfo_to_dict(url)
+        user = str(params.get("user") or "postgres")
+        # It refuses to run as root: -u drops to postgres once it has read its files.
+        as_user = ["-u", "postgres"] if os.geteuid() == 0 else []
+
+        def start() -> tuple[subprocess.Popen[bytes], list[int]]:
+            port = free_port()
+            folder = self.root / f"pgbouncer-{port}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "users.txt").write_text(f'"{user}" ""\n')
+            (folder / "pgbouncer.ini").write_text(
+                _pgbouncer_ini(params, port=port, pool_size=pool_size, users=folder / "users.txt")
+            )
+            argv = [binary, *as_user, str(folder / "pgbouncer.ini")]
+            return self._spawn("pgbouncer", argv, folder / "log"), [port]
+
+        port = self._start_on_free_ports("pgbouncer", start)
+        return pg_conninfo.make_conninfo(url, host="127.0.0.1", port=str(port))
+
     def azurite(self, data: Path | None = None) -> str:
         """Start a private Azurite on free ports; returns its connection string."""
         script = _azurite_script()
         if data is None:
             data = self._azurite_folder()
         data.mkdir(parents=True, exist_ok=True)
-        # Free ports can be taken by another process between our pick and Azurite's bind: then
-        # Azurite exits at once (EADDRINUSE) and another pick is tried.
-        for attempt in range(5):
+        folder = data
+
+        def start() -> tuple[subprocess.Popen[bytes], list[int]]:
             blob_port = _three_free_ports()
-            proc = self._spawn_azurite(script, data, blob_port)
+            return self._spawn_azurite(script, folder, blob_port), [blob_port, blob_port + 2]
+
+        return azurite_connection_string(self._start_on_free_ports("azurite", start))
+
+    def _start_on_free_ports(
+        self, name: str, start: Callable[[], tuple[subprocess.Popen[bytes], list[int]]]
+    ) -> int:
+        """Run ``start`` (pick free ports, spawn ``name`` on them; the process and the ports to
+        wait for) until the process answers on them; returns the first port. A free port can be
+        taken by another process between our pick and the bind: then the service exits at once
+        (EADDRINUSE) and another pick is tried."""
+        for attempt in range(5):
+            proc, ports = start()
             try:
-                wait_for_port(blob_port, seconds=30, proc=proc)
-                wait_for_port(blob_port + 2, seconds=30, proc=proc)
+                for port in ports:
+                    wait_for_port(port, seconds=30, proc=proc)
             except LocalStackError:
                 proc.kill()
                 proc.wait()
-                self._procs.remove(("azurite", proc))
-                self._children.pop(f"azurite:{proc.pid}", None)
+                self._procs.remove((name, proc))
+                self._children.pop(f"{name}:{proc.pid}", None)
                 if attempt == 4:
                     raise
                 continue
-            return azurite_connection_string(blob_port)
+            return ports[0]
         raise AssertionError  # unreachable: the loop returns or raises
 
     def _spawn_azurite(self, script: Path, data: Path, blob_port: int) -> subprocess.Popen[bytes]:
@@ -539,6 +584,18 @@ def _run(what: str, argv: list[str], *, start_new_session: bool = False) -> None
         output = (result.stderr or result.stdout).strip().splitlines()[-3:]
         msg = f"could not {what}: {' '.join(output)} (command: {' '.join(argv)})"
         raise LocalStackError(msg)
+
+
+def _pgbouncer_ini(server: Mapping[str, object], *, port: int, pool_size: int, users: Path) -> str:
+    """PgBouncer's configuration: every database of ``server``, pooled by transaction."""
+    return (
+        "[databases]\n"
+        f"* = host={server.get('host') or '127.0.0.1'} port={server.get('port') or 5432}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {users}\n"
+        f"pool_mode = transaction\ndefault_pool_size = {pool_size}\nmax_client_conn = 1000\n"
+    )
 
 
 def _three_free_ports() -> int:

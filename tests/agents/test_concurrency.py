@@ -18,7 +18,11 @@ def test_100_concurrent_section_puts_lose_nothing(tenant: Tenant) -> None:
 
     def write(i: int) -> tuple[int, int, int]:
         section = i % len(SECTIONS)
-        with httpx.Client(base_url=str(tenant.client.base_url), headers=headers) as client:
+        # As long as the suite's other clients wait (httpx's default is 5 s): a write that got a
+        # pool connection waits on the row lock behind up to 7 others, each a few round trips
+        # through PgBouncer, which on a loaded machine took over 5 s once.
+        client = httpx.Client(base_url=str(tenant.client.base_url), headers=headers, timeout=30)
+        with client:
             # All 100 writes queue on the one agent row while holding pool connections: on a
             # loaded machine some wait past the pool timeout and get 503 + Retry-After, which
             # commits nothing. A client does what the answer says; lost updates are the bar.

@@ -30,7 +30,6 @@ from kalimera import paging
 from kalimera.conversations import repository
 from kalimera.dev.localstack import drop_database, ensure_database
 from kalimera.migrate import migrate
-from kalimera.settings import Settings
 from tests.conftest import run_async
 
 pytestmark = pytest.mark.slow
@@ -157,10 +156,10 @@ WHERE tenant_id = %(tenant)s AND conversation_id = ANY(%(ids)s) ORDER BY 1, 2
 
 
 @pytest.fixture(scope="module")
-def large(settings: Settings) -> Iterator[tuple[str, uuid.UUID]]:
-    """A database of its own holding the large tenant (its id returned) among others."""
-    assert settings.database_url is not None
-    params = psycopg.conninfo.conninfo_to_dict(settings.database_url.get_secret_value())
+def large(database_url: str) -> Iterator[tuple[str, uuid.UUID]]:
+    """A database of its own holding the large tenant (its id returned) among others, reached
+    directly: it is migrated, and the plans are read in sessions set up as the app role."""
+    params = psycopg.conninfo.conninfo_to_dict(database_url)
     params["dbname"] = f"kalimera_plans_{secrets.token_hex(4)}"
     url = psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
     ensure_database(url)

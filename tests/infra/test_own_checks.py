@@ -193,3 +193,26 @@ def test_the_identities_get_only_data_plane_roles_on_single_resources() -> None:
                 "Microsoft.CognitiveServices/",
             )
         ), a.symbol
+
+
+def test_prod_reaches_postgres_through_pgbouncer_and_migrates_directly() -> None:
+    """The app's DATABASE_URL takes the port of the built-in PgBouncer where the tier has one
+    (General Purpose: prod), which the app then detects (no prepared statements); the
+    migrations hold a session advisory lock and stay on 5432 (docs/performance.md)."""
+    pgbouncer = {
+        r.props["name"]: (r.props["properties.value"], r.condition)
+        for r in of_type("Microsoft.DBforPostgreSQL/flexibleServers/configurations")
+        if r.props["name"].startswith("pgbouncer.")
+    }
+    assert pgbouncer["pgbouncer.enabled"] == ("true", "(isProd)")
+    assert pgbouncer["pgbouncer.pool_mode"] == ("transaction", "(isProd)")
+    postgres = (INFRA / "app" / "postgres.bicep").read_text()
+    assert "output appPort int = isProd ? 6432 : 5432" in postgres
+    assert "postgresPort: postgres.outputs.appPort" in (INFRA / "main.bicep").read_text()
+    assert app_settings()["DATABASE_URL"] == (
+        "'postgresql://${identityName}@${postgresHost}:${postgresPort}/${databaseName}"
+        "?sslmode=require'"
+    )
+    hook = (ROOT / "scripts" / "postdeploy.sh").read_text()
+    migrate = hook[: hook.index("-m kalimera migrate")].rsplit("DATABASE_URL=", 1)[1]
+    assert ":5432/" in migrate.split()[0]

@@ -86,7 +86,7 @@ def test_the_app_role_reads_and_writes_rows_and_cannot_change_the_schema(
             {"r": app},
         ).fetchone()
         assert role == (False, False, False, False)
-        # The app's pool switches to the group role (SET ROLE): it must be a member.
+        # The app's transactions switch to the group role (SET LOCAL ROLE): it must be a member.
         assert admin.execute(
             "SELECT pg_has_role(%(r)s, %(g)s, 'MEMBER')", {"r": app, "g": group_of(owner)}
         ).fetchone() == (True,)

@@ -95,7 +95,11 @@ class Db:
     """A synchronous connection for writing test rows and reading ground truth."""
 
     def __init__(self, url: str) -> None:
-        self.conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
+        # A client of the suite's PgBouncer in transaction mode, as the app is: a statement
+        # prepared on one server connection is not there for the next run (tests/conftest.py).
+        self.conn = psycopg.connect(
+            url, autocommit=True, row_factory=dict_row, prepare_threshold=None
+        )
 
     def insert(self, rows: Sequence[Conv]) -> None:
         if not rows:
