@@ -23,7 +23,6 @@ from kalimera.conversations.models import (
     ConversationDetail,
     ConversationPage,
     ConversationRead,
-    ConversationStatus,
     ConversationUpdate,
     Turn,
     VoiceUploadUrl,
@@ -142,8 +141,9 @@ async def start(
             row = await repository.get_conversation(
                 conn=conn, tenant_id=tenant_id, conversation_id=conversation_id
             )
+        written = await outbox.queued(conn)
     assert row is not None
-    if created:  # conversation.started, written by 0023's trigger
+    if written.webhooks:  # conversation.started, written by 0023's trigger for a tenant's endpoints
         await events.relay_after_commit(services=services, tenant_id=tenant_id)
     return await _tagged(services, row), created
 
@@ -179,12 +179,16 @@ async def update(
             ended_reason=body.ended_reason.value if body.ended_reason else None,
             cost=body.cost.stored() if body.cost else None,
         )
+        written = await outbox.queued(conn)
     assert row is not None
-    if row["status"] != ConversationStatus.ACTIVE:  # an end asks for the analysis (0017)
+    # Only the outboxes this PATCH wrote to (migration 0027's flags): an end asks for the
+    # analysis (0017) and is an event for the tenant's endpoints (0023); a new title is neither.
+    if written.analysis:
         await outbox.relay_after_commit(
             services=services, tenant_id=tenant_id, conversation_id=conversation_id
         )
-        await events.relay_after_commit(services=services, tenant_id=tenant_id)  # ended (0023)
+    if written.webhooks:
+        await events.relay_after_commit(services=services, tenant_id=tenant_id)
     return await _tagged(services, row)
 
 
