@@ -62,7 +62,9 @@ def seed(url: str) -> list[tuple[uuid.UUID, int]]:
         return [(r[0], r[1]) for r in conn.execute("SELECT tenant_id, id FROM kalimera_contacts")]
 
 
-def reads(before: Pool, rls: Pool, own: Pool) -> dict[str, Read]:
+def reads(
+    before: AsyncConnectionPool[Conn], rls: Pool, own: AsyncConnectionPool[Conn]
+) -> dict[str, Read]:
     async def read_before(tenant: uuid.UUID, contact: int) -> Any:
         async with before.connection() as conn:
             return await repository.get(conn=conn, tenant_id=tenant, contact_id=contact)
