@@ -74,6 +74,11 @@ class Principal:
     scopes: frozenset[str]
     expires_at: datetime | None = None
 
+    def may(self, scope: Scope) -> bool:
+        """Whether the token grants ``scope``: the one rule of the routes' dependency and of
+        the cached agent read in front of the router."""
+        return scope.value in self.scopes
+
 
 @dataclass(frozen=True, slots=True)
 class TokenInfo:

@@ -76,7 +76,7 @@ def require(scope: Scope | None):  # type: ignore[no-untyped-def]
         principal = request.scope.get(PRINCIPAL_KEY)
         if principal is None:
             principal = await principal_for(request.app, request.headers.get("authorization"))
-        if scope is not None and scope.value not in principal.scopes:
+        if scope is not None and not principal.may(scope):
             raise Problem(403, f"This token lacks the {scope.value!r} scope")
         act_for_tenant(principal.tenant_id)  # the request's transactions see only its rows
         return principal

@@ -143,7 +143,7 @@ async def _cached_read(scope: ASGIScope, agent_id_text: str) -> Response | None:
         return None
     app = scope["app"]
     principal = cached_principal(cache=app.state.token_cache, token=token)
-    if principal is None or Scope.AGENTS_READ.value not in principal.scopes:
+    if principal is None or not principal.may(Scope.AGENTS_READ):
         return None
     try:
         agent_id = uuid.UUID(agent_id_text)
