@@ -153,35 +153,39 @@ MILLIONTH = Decimal("0.000001")
 @dataclass(frozen=True)
 class Histogram:
     """Turn latencies: distinct ``values`` ascending and the running count of turns up to each
-    (``cumulative``), as the rollup stores them (big-endian int4s, decoded by ``of``)."""
+    (``cumulative``), as the rollup stores them (big-endian int4s, decoded by ``of``). A
+    ``sign`` of -1 takes the turns away: a period counted from a whole UTC day row less the
+    quarters of that day that lie in another period (``windows.PeriodPlan``)."""
 
     values: array[int]
     cumulative: array[int]
+    sign: int = 1
 
     @classmethod
-    def of(cls, values: bytes, cumulative: bytes) -> Histogram:
+    def of(cls, values: bytes, cumulative: bytes, sign: int = 1) -> Histogram:
         v, c = array("i"), array("i")
         v.frombytes(values)
         c.frombytes(cumulative)
         if sys.byteorder == "little":
             v.byteswap()
             c.byteswap()
-        return cls(values=v, cumulative=c)
+        return cls(values=v, cumulative=c, sign=sign)
 
     @property
     def turns(self) -> int:
-        return self.cumulative[-1] if self.cumulative else 0
+        return self.sign * self.cumulative[-1] if self.cumulative else 0
 
     def at_most(self, value: int) -> int:
-        """Turns whose latency is ``value`` or less."""
+        """Turns whose latency is ``value`` or less (negative for a part taken away)."""
         i = bisect_right(self.values, value)
-        return self.cumulative[i - 1] if i else 0
+        return self.sign * self.cumulative[i - 1] if i else 0
 
 
 def percentile_disc(parts: list[Histogram], fraction: float) -> int | None:
-    """PostgreSQL's ``percentile_disc(fraction)`` over the turns of all ``parts``: the value at
-    row ``ceil(fraction * n)`` (at least 1) in order, computed in floating point as PostgreSQL
-    does, so the two agree on every count; None when there are no turns."""
+    """PostgreSQL's ``percentile_disc(fraction)`` over the turns of all ``parts`` (those with
+    sign -1 taken away from the others): the value at row ``ceil(fraction * n)`` (at least 1)
+    in order, computed in floating point as PostgreSQL does, so the two agree on every count;
+    None when there are no turns."""
     parts = [p for p in parts if p.values]
     n = sum(p.turns for p in parts)
     if not n:
@@ -193,17 +197,23 @@ def percentile_disc(parts: list[Histogram], fraction: float) -> int | None:
     def at_most(value: int) -> int:
         return sum(p.at_most(value) for p in parts)
 
-    # The smallest value with at least rank turns at or below it, searched between the parts'
-    # own percentiles (a mixture's quantile lies between its parts'), widened to every value
-    # when floating-point ranks make that bracket miss.
-    own = [
-        p.values[bisect_left(p.cumulative, max(1, math.ceil(fraction * p.turns)))] for p in parts
-    ]
-    lo, hi = min(own), max(own)
-    if at_most(hi) < rank:
-        hi = max(p.values[-1] for p in parts)
-    if at_most(lo - 1) >= rank:
-        lo = min(p.values[0] for p in parts)
+    added = [p for p in parts if p.sign > 0]
+    if len(added) < len(parts):
+        # Taking turns away moves a percentile anywhere among the turns that are left.
+        lo, hi = min(p.values[0] for p in added), max(p.values[-1] for p in added)
+    else:
+        # The smallest value with at least rank turns at or below it, searched between the
+        # parts' own percentiles (a mixture's quantile lies between its parts'), widened to
+        # every value when floating-point ranks make that bracket miss.
+        own = [
+            p.values[bisect_left(p.cumulative, max(1, math.ceil(fraction * p.turns)))]
+            for p in parts
+        ]
+        lo, hi = min(own), max(own)
+        if at_most(hi) < rank:
+            hi = max(p.values[-1] for p in parts)
+        if at_most(lo - 1) >= rank:
+            lo = min(p.values[0] for p in parts)
     while lo < hi:
         mid = (lo + hi) // 2
         if at_most(mid) >= rank:
@@ -226,26 +236,37 @@ class OutcomeSums:
     latencies: list[Histogram] = field(default_factory=list)
 
     def add_row(
-        self, currency: str, counted: Sequence[int], cost_sum: Decimal, cost_count: int
+        self,
+        currency: str,
+        counted: Sequence[int],
+        cost_sum: Decimal,
+        cost_count: int,
+        sign: int = 1,
     ) -> None:
-        """Add the summed measures of one currency: the ``COUNTED`` values and the cost."""
-        self.counts = list(map(operator.add, self.counts, counted))
+        """Add (``sign`` -1: take away) the summed measures of one currency: the ``COUNTED``
+        values and the cost."""
+        self.counts = list(map(operator.add if sign > 0 else operator.sub, self.counts, counted))
         if cost_count:
-            self._add_cost(currency, cost_sum, cost_count)
+            self._add_cost(currency, sign * cost_sum, sign * cost_count)
 
     def _add_cost(self, currency: str, total: Decimal, n: int) -> None:
         mine = self.costs.get(currency)
-        self.costs[currency] = (total, n) if mine is None else (mine[0] + total, mine[1] + n)
+        if mine is not None:
+            total, n = mine[0] + total, mine[1] + n
+        if n:
+            self.costs[currency] = (total, n)
+        else:  # taken away whole: the currency has no conversation left in the period
+            self.costs.pop(currency, None)
 
     def named_counts(self) -> dict[str, int]:
         return dict(zip(COUNTED, self.counts, strict=True))
 
-    def __iadd__(self, other: OutcomeSums) -> OutcomeSums:
+    def add_counts(self, other: OutcomeSums) -> None:
+        """Add ``other``'s counts and costs; not its latencies (a window's come from its rows
+        net of the moved ones, ``repository.outcome_sums``)."""
         self.counts = list(map(operator.add, self.counts, other.counts))
         for currency, (total, n) in other.costs.items():
             self._add_cost(currency, total, n)
-        self.latencies.extend(other.latencies)
-        return self
 
 
 def round_to(value: Decimal, step: Decimal) -> Decimal:

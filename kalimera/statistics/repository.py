@@ -33,7 +33,7 @@ from kalimera.statistics.measures import (
     Sums,
 )
 from kalimera.statistics.models import Granularity
-from kalimera.statistics.windows import OutcomePlan, Plan, Window, plan
+from kalimera.statistics.windows import Moved, PeriodPlan, Plan, Range, Window, plan
 
 SeriesKind = Literal["history", "sentiment"]
 
@@ -139,19 +139,76 @@ def _sums(*columns: str) -> str:
 _ALL_SUMS = _sums(*MEASURES)
 
 # Each series sums only what its endpoint shows (the sums are most of a request's cost).
-_PERIOD_SUMS = {
-    "history": _sums("total", "inbound", "completed", "failed", "duration_sum", "duration_count"),
-    "sentiment": _sums("total", "positive", "neutral", "negative"),
+_PERIOD_COLUMNS = {
+    "history": ("total", "inbound", "completed", "failed", "duration_sum", "duration_count"),
+    "sentiment": ("total", "positive", "neutral", "negative"),
 }
 
-_BY_PERIOD = {
-    (agent, kind): _source(agent)
-    + f"""
-SELECT date_trunc(%(unit)s, t AT TIME ZONE %(tz)s)::date AS period, {sums}
-FROM src GROUP BY 1
+_LOCAL_PERIOD = "date_trunc(%(unit)s, {t} AT TIME ZONE %(tz)s)::date"
+
+
+# ``windows.Moved`` ranges, sent as epoch seconds. Kept apart (OFFSET 0): to_timestamp is not
+# leakproof, and written into the range condition it would keep that from the index under
+# row-level security.
+_MOVED_RANGES = """(
+    SELECT to_timestamp(lo) AS lo, to_timestamp(hi) AS hi, period, kept
+    FROM unnest(%({lo})s::bigint[], %({hi})s::bigint[], %({lo}_period)s::date[],
+                %({lo}_kept)s::boolean[]) AS m(lo, hi, period, kept)
+    OFFSET 0
+) AS m"""
+
+
+def _moved(lo: str, hi: str, table: str, where: str) -> str:
+    """Rollup rows (alias ``x``) of ``windows.Moved`` ranges where ``where`` holds: ``period``
+    and ``kept`` of the range, ``t`` and the measures of the row."""
+    return f"""
+    SELECT m.period, m.kept, x.* FROM {_MOVED_RANGES.format(lo=lo, hi=hi)}
+    CROSS JOIN LATERAL (
+        SELECT x.bucket AS t, {_MEASURES} FROM {table} x
+        WHERE x.tenant_id = %(tenant_id)s {where} AND x.bucket >= m.lo AND x.bucket < m.hi
+        OFFSET 0
+    ) AS x
 """  # noqa: S608 - constant SQL fragments, values are parameters
+
+
+def _by_period(agent: bool, columns: tuple[str, ...]) -> str:
+    """Sums of ``columns`` by local period: the plan's rows as they lie, and (all agents) its
+    whole days from their rolled record, less the moved rows, which count in their own period
+    (``windows.PeriodPlan``)."""
+    cols = ", ".join(columns)
+    signed = ", ".join(f"sum(sign * {c}) AS {c}" for c in columns)
+    whole_days = f"""
+    UNION ALL
+    SELECT r.period, 1, {cols}
+    FROM unnest(%(dlo)s::date[], %(dhi)s::date[], %(dperiod)s::date[]) AS r(lo, hi, period)
+    CROSS JOIN LATERAL (
+        SELECT {cols} FROM kalimera_stats_rolled d
+        WHERE d.tenant_id = %(tenant_id)s AND d.day >= r.lo AND d.day <= r.hi OFFSET 0
+    ) AS d
+    UNION ALL
+    SELECT s.period, s.sign, {cols} FROM (
+        {_moved("mlo", "mhi", "kalimera_stats_quarter", "AND x.agent_id = %(all)s")}
+        UNION ALL
+        {_moved("mhlo", "mhhi", "kalimera_stats_hour", "")}
+    ) AS m
+    CROSS JOIN LATERAL (
+        VALUES (m.period, -1), ({_LOCAL_PERIOD.format(t="m.t")}, 1)
+    ) AS s(period, sign)
+    WHERE s.sign < 0 OR m.kept"""  # noqa: S608 - constant SQL fragments, values are parameters
+    sums = f"""
+SELECT period, {signed} FROM (
+    SELECT {_LOCAL_PERIOD.format(t="t")} AS period, 1 AS sign, {cols} FROM src
+    {"" if agent else whole_days}
+) AS x
+GROUP BY period
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+    return _source(agent) + sums
+
+
+_BY_PERIOD = {
+    (agent, kind): _by_period(agent, columns)
     for agent in (False, True)
-    for kind, sums in _PERIOD_SUMS.items()
+    for kind, columns in _PERIOD_COLUMNS.items()
 }
 
 # Local weekday and hour need only the count; the other measures are summed once for the whole
@@ -257,8 +314,6 @@ LIMIT %(limit)s
 
 # --- outcome statistics (migration 0018) ---------------------------------------------------
 
-_LOCAL_PERIOD = "date_trunc(%(unit)s, {t} AT TIME ZONE %(tz)s)::date"
-
 # An agent's outcome rows: its own where several agents share the row, the all-agents rows
 # where it was the only one (as for kalimera_stats_quarter).
 _OUTCOME_AGENT = {
@@ -268,12 +323,15 @@ _OUTCOME_AGENT = {
 
 
 def _outcome_rolled(agent: bool, columns: str, where: str = "") -> str:
-    """Outcome rollup rows of the plan's whole days (``period`` from the plan) and quarters
-    (``period`` the local one): ``period`` and ``columns`` (on alias ``x``)."""
+    """Outcome rollup rows of the plan's whole days (``period`` from the plan), its quarters
+    (``period`` the local one) and its moved quarters (taken out of the plan's period, added to
+    their own when kept): ``period``, ``sign`` (+1 or -1), ``whole`` (whether the row counts in
+    the window's totals: a kept moved row is added and taken away within the window) and
+    ``columns`` (on alias ``x``)."""
     parts = []
     for who in _OUTCOME_AGENT[agent]:
         parts.append(f"""
-    SELECT r.period, {columns.format(x="d")}
+    SELECT r.period, 1 AS sign, true AS whole, {columns.format(x="d")}
     FROM unnest(%(dlo)s::date[], %(dhi)s::date[], %(dperiod)s::date[]) AS r(lo, hi, period)
     CROSS JOIN LATERAL (
         SELECT * FROM kalimera_stats_outcome_day d
@@ -281,8 +339,8 @@ def _outcome_rolled(agent: bool, columns: str, where: str = "") -> str:
           AND d.day >= r.lo AND d.day <= r.hi {where.format(x="d")} OFFSET 0
     ) AS d""")  # noqa: S608 - constant SQL fragments, values are parameters
         quarters = _ranges(
-            "qlo",
-            "qhi",
+            "rlo",
+            "rhi",
             "kalimera_stats_outcome_quarter q",
             f"q.tenant_id = %(tenant_id)s AND {who.format(a='q')} "
             + _IN_RANGE.format(t="q.bucket")
@@ -290,7 +348,21 @@ def _outcome_rolled(agent: bool, columns: str, where: str = "") -> str:
             "q.*",
         )
         period = _LOCAL_PERIOD.format(t="x.bucket")
-        parts.append(f"SELECT {period} AS period, {columns.format(x='x')} FROM ({quarters}) AS x")  # noqa: S608
+        parts.append(
+            f"SELECT {period} AS period, 1, true, {columns.format(x='x')} FROM ({quarters}) AS x"  # noqa: S608
+        )
+        parts.append(f"""
+    SELECT s.period, s.sign, NOT m.kept, {columns.format(x="q")}
+    FROM {_MOVED_RANGES.format(lo="mlo", hi="mhi")}
+    CROSS JOIN LATERAL (
+        SELECT * FROM kalimera_stats_outcome_quarter q
+        WHERE q.tenant_id = %(tenant_id)s AND {who.format(a="q")}
+          AND q.bucket >= m.lo AND q.bucket < m.hi {where.format(x="q")} OFFSET 0
+    ) AS q
+    CROSS JOIN LATERAL (
+        VALUES (m.period, -1), ({_LOCAL_PERIOD.format(t="q.bucket")}, 1)
+    ) AS s(period, sign)
+    WHERE s.sign < 0 OR m.kept""")  # noqa: S608 - constant SQL fragments, values are parameters
     return "\nUNION ALL\n".join(parts)
 
 
@@ -314,7 +386,8 @@ _OUTCOME_COUNTS = {
     agent: f"""
 {_outcome_rolled(agent, "{x}.currency, " + ", ".join(f"{{x}}.{m}" for m in _OUTCOME_ORDER))}
 UNION ALL
-SELECT {_LOCAL_PERIOD.format(t="x.started_at")}, x.currency, {_sums(*_OUTCOME_ORDER)} FROM (
+SELECT {_LOCAL_PERIOD.format(t="x.started_at")}, 1, true, x.currency, {_sums(*_OUTCOME_ORDER)}
+FROM (
     {
         _OUTCOME_LIVE_ROWS[agent].format(
             columns=f"c.started_at, {CURRENCY} AS currency, "
@@ -322,7 +395,7 @@ SELECT {_LOCAL_PERIOD.format(t="x.started_at")}, x.currency, {_sums(*_OUTCOME_OR
         )
     }
 ) AS x
-GROUP BY 1, 2
+GROUP BY 1, 4
 """  # noqa: S608 - constant SQL fragments, values are parameters
     for agent in (False, True)
 }
@@ -332,7 +405,7 @@ _OUTCOME_LATENCIES = {
     agent: f"""
 {_outcome_rolled(agent, "{x}.lat_values, {x}.lat_cum", " AND {x}.lat_values <> ''::bytea")}
 UNION ALL
-SELECT period, string_agg(int4send(v), ''::bytea ORDER BY v) AS lat_values,
+SELECT period, 1, true, string_agg(int4send(v), ''::bytea ORDER BY v) AS lat_values,
        string_agg(int4send(cum::int), ''::bytea ORDER BY v) AS lat_cum
 FROM (
     SELECT period, v, sum(n) OVER (PARTITION BY period ORDER BY v) AS cum FROM (
@@ -355,35 +428,29 @@ async def outcome_sums(
     tenant_id: uuid.UUID,
     agent_id: uuid.UUID | None,
     window: Window,
-    p: OutcomePlan,
+    p: PeriodPlan,
     granularity: Granularity,
-) -> dict[date, OutcomeSums]:
-    """The outcome measures and latency histograms by local period start; an empty period has
-    no entry."""
-    params = {
-        "tenant_id": tenant_id,
-        "agent": agent_id,
-        "all": ALL_AGENTS,
-        "tz": window.tz,
-        "unit": granularity.value,
-        "dlo": array_literal(lo for lo, _, _ in p.days),
-        "dhi": array_literal(hi for _, hi, _ in p.days),
-        "dperiod": array_literal(period for _, _, period in p.days),
-        "qlo": array_literal(lo for lo, _ in p.quarters),
-        "qhi": array_literal(hi for _, hi in p.quarters),
-        "llo": array_literal(lo for lo, _ in p.live),
-        "lhi": array_literal(hi for _, hi in p.live),
-    }
+) -> tuple[dict[date, OutcomeSums], list[Histogram]]:
+    """The outcome measures and latency histograms by local period start (an empty period has
+    no entry), and the histograms of the whole window (without the moved rows that are taken
+    from one of its periods and added to another)."""
+    params = _period_params(tenant_id, agent_id, window, p, granularity)
     out: dict[date, OutcomeSums] = {}
+    whole: list[Histogram] = []
     counted = len(COUNTED)
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_OUTCOME_COUNTS[agent_id is not None], params)
         for row in await cur.fetchall():
-            out.setdefault(row[0], OutcomeSums()).add_row(row[1], row[2 : 2 + counted], *row[-2:])
+            out.setdefault(row[0], OutcomeSums()).add_row(
+                row[3], row[4 : 4 + counted], row[-2], row[-1], row[1]
+            )
         await cur.execute(_OUTCOME_LATENCIES[agent_id is not None], params, binary=True)
-        for period, values, cumulative in await cur.fetchall():
-            out.setdefault(period, OutcomeSums()).latencies.append(Histogram.of(values, cumulative))
-    return out
+        for period, sign, in_whole, values, cumulative in await cur.fetchall():
+            histogram = Histogram.of(values, cumulative, sign)
+            out.setdefault(period, OutcomeSums()).latencies.append(histogram)
+            if in_whole:
+                whole.append(histogram)
+    return out, whole
 
 
 async def snapshot(conn: Conn) -> None:
@@ -459,15 +526,60 @@ async def period_sums(
     tenant_id: uuid.UUID,
     agent_id: uuid.UUID | None,
     window: Window,
-    p: Plan,
+    p: PeriodPlan,
     granularity: Granularity,
     kind: SeriesKind,
 ) -> dict[date, Sums]:
     """The sums of ``kind``'s measures by local period start; an empty period has no entry."""
-    params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
-    params["unit"] = granularity.value
+    params = _period_params(tenant_id, agent_id, window, p, granularity)
     cur = await conn.execute(_BY_PERIOD[agent_id is not None, kind], params)
     return {row["period"]: Sums.of(row) for row in await cur.fetchall()}
+
+
+def _period_params(
+    tenant_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    window: Window,
+    p: PeriodPlan,
+    granularity: Granularity,
+) -> dict[str, Any]:
+    """What the reads by local period take: the plan's parts as arrays (``windows.PeriodPlan``)."""
+    return {
+        "tenant_id": tenant_id,
+        "agent": agent_id,
+        "all": ALL_AGENTS,
+        "tz": window.tz,
+        "unit": granularity.value,
+        **_ranges_params("rlo", "rhi", p.quarters),
+        **_ranges_params("hlo", "hhi", p.hours),
+        **_ranges_params("llo", "lhi", p.live),
+        **_days_params(p),
+        **_moved_params("mlo", "mhi", p.moved_quarters),
+        **_moved_params("mhlo", "mhhi", p.moved_hours),
+    }
+
+
+def _ranges_params(lo: str, hi: str, ranges: list[Range]) -> dict[str, str]:
+    return {lo: array_literal(a for a, _ in ranges), hi: array_literal(b for _, b in ranges)}
+
+
+def _days_params(p: PeriodPlan) -> dict[str, str]:
+    """The plan's whole days: ``dlo``, ``dhi``, ``dperiod``."""
+    return {
+        "dlo": array_literal(lo for lo, _, _ in p.days),
+        "dhi": array_literal(hi for _, hi, _ in p.days),
+        "dperiod": array_literal(period for _, _, period in p.days),
+    }
+
+
+def _moved_params(lo: str, hi: str, moved: list[Moved]) -> dict[str, str]:
+    """``moved`` as the four arrays ``_moved`` reads."""
+    return {
+        lo: array_literal(m.lo for m in moved),
+        hi: array_literal(m.hi for m in moved),
+        f"{lo}_period": array_literal(m.period for m in moved),
+        f"{lo}_kept": array_literal(m.kept for m in moved),
+    }
 
 
 async def dow_hour_counts(

@@ -44,7 +44,7 @@ from kalimera.statistics.models import (
     SentimentPoint,
     SentimentStatistics,
 )
-from kalimera.statistics.windows import Window, outcome_plan, periods
+from kalimera.statistics.windows import Window, period_plan, periods
 
 MAX_RANGE_DAYS = 1_096
 DEFAULT_RANGE_DAYS = 30
@@ -112,7 +112,8 @@ async def _series(
             tenant_id=tenant_id,
             agent_id=agent_id,
             window=window,
-            p=p,
+            # An agent's rows have no day grain (kalimera_stats_rolled counts all agents).
+            p=period_plan(window, granularity, p, day_rows=agent_id is None),
             granularity=granularity,
             kind=kind,
         )
@@ -319,18 +320,19 @@ async def outcomes(
         p = await repository.window_plan(
             conn, tenant_id=tenant_id, agent_id=agent_id, window=window
         )
-        sums = await repository.outcome_sums(
+        sums, latencies = await repository.outcome_sums(
             conn,
             tenant_id=tenant_id,
             agent_id=agent_id,
             window=window,
-            p=outcome_plan(window, granularity, p),
+            # Outcome rows have no hour grain.
+            p=period_plan(window, granularity, p, hour_rows=False),
             granularity=granularity,
         )
     series = [(period, sums.get(period, OutcomeSums())) for period in periods(window, granularity)]
-    whole = OutcomeSums()
+    whole = OutcomeSums(latencies=latencies)
     for _, s in series:
-        whole += s
+        whole.add_counts(s)
     return orjson.dumps(
         {
             "granularity": granularity,

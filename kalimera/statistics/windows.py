@@ -95,6 +95,11 @@ class Plan:
     language_live: list[Range]
     clean: list[Range]
     """The closed UTC ranges without a dirty day, whatever the zone."""
+    dirty: frozenset[date]
+    busy: list[date]
+    """The days of ``hours``: rolled up, with hour rows, and the zone's offsets whole hours."""
+    today: datetime
+    """The first instant that is not closed (midnight UTC)."""
 
 
 def intersect(ranges: list[Range], days: list[date]) -> list[Range]:
@@ -122,7 +127,8 @@ def plan(
     holes = [(utc_day_start(d), utc_day_start(d) + ONE_DAY) for d in sorted(set(dirty))]
     clean = subtract(closed, holes)
     rolled = clean if window.aligned else []
-    hours = intersect(rolled, busy or []) if window.hourly else []
+    busy = sorted(set(busy or [])) if window.hourly else []
+    hours = intersect(rolled, busy)
     live = subtract((window.ws, window.we), rolled)
     rolled = [part for lo, hi in rolled for part in subtract((lo, hi), hours)]
     # Languages: whole UTC days only.
@@ -141,6 +147,9 @@ def plan(
         language_days=language_days,
         language_live=language_live,
         clean=clean,
+        dirty=frozenset(dirty),
+        busy=busy,
+        today=today,
     )
 
 
@@ -164,52 +173,143 @@ def periods(window: Window, granularity: Granularity) -> list[date]:
 
 
 @dataclass(frozen=True)
-class OutcomePlan:
-    """Which parts of a window the outcome rollups answer: whole clean UTC days lying in one
-    local period (``days``: first day, last day, period start), the other clean parts from
-    15-minute rows when the zone allows (``quarters``), the rest live."""
+class Moved:
+    """Rollup rows inside a UTC day that ``PeriodPlan`` counts whole in ``period`` but that lie
+    outside it: taken out of ``period`` again, and counted in their own local period when
+    ``kept`` (inside the window). ``lo`` and ``hi`` are epoch seconds: a year by day has 365 of
+    them, sent on every request, and integers cost a fraction of timestamps to format."""
+
+    lo: int
+    hi: int
+    period: date
+    kept: bool
+
+
+@dataclass(frozen=True)
+class PeriodPlan:
+    """Which rollup rows answer a window's local periods, and what is read live.
+
+    A local day is never a whole UTC day outside UTC, so a UTC day that lies mostly in one local
+    period is counted whole from its day row (``days``: first day, last day, period) and corrected
+    by the rows of its quarters (or hours) that lie in another period (``moved``): counts and
+    latency histograms can be subtracted as well as added. A local day in +05:30 is then a day
+    row and 22 quarter rows instead of 96, in -05:00 a day row and 5 hour rows instead of 24. A
+    clean UTC day that no period holds most of is read from its quarters or hours (``quarters``,
+    ``hours``) as it lies; dirty days, today and the future are read live."""
 
     days: list[tuple[date, date, date]]
     quarters: list[Range]
+    hours: list[Range]
+    moved_quarters: list[Moved]
+    moved_hours: list[Moved]
     live: list[Range]
 
 
-def outcome_plan(window: Window, granularity: Granularity, p: Plan) -> OutcomePlan:
-    """Split the window for the outcome statistics, period by period (see ``OutcomePlan``)."""
-    zone = ZoneInfo(window.tz)
+def period_plan(
+    window: Window,
+    granularity: Granularity,
+    p: Plan,
+    *,
+    day_rows: bool = True,
+    hour_rows: bool = True,
+) -> PeriodPlan:
+    """Split the window for reads by local period (see ``PeriodPlan``). ``day_rows``: the read
+    has day rows (an agent's history has none: every clean day is then read from its quarters);
+    ``hour_rows``: it has hour rows, which serve the busy days of ``p`` (only there when the
+    zone's offsets are whole hours)."""
     starts = periods(window, granularity)
+    zone = ZoneInfo(window.tz)
+    # In epoch seconds: the loop below runs for every day of a window of up to three years, on
+    # every request, and integer arithmetic costs a fraction of datetime's.
+    ws, we, today = _epoch(window.ws), _epoch(window.we), _epoch(p.today)
+    edges = [ws, *(_epoch(local_midnight(s, zone)) for s in starts[1:]), we]
+    busy = set(p.busy) if hour_rows else set()
     days: list[tuple[date, date, date]] = []
-    quarters: list[Range] = []
-    for i, period in enumerate(starts):
-        lo = local_midnight(max(period, window.start), zone)
-        last = starts[i + 1] if i + 1 < len(starts) else window.end + ONE_DAY
-        hi = local_midnight(min(last, window.end + ONE_DAY), zone)
-        for c_lo, c_hi in p.clean:
-            a, b = max(lo, c_lo), min(hi, c_hi)
-            if a >= b:
-                continue
-            first = (a + (-a.timestamp() % 86400) * timedelta(seconds=1)).date()
-            end = b.date()  # the day b falls on: whole days end before it (or at its midnight)
-            if first < end:
-                days.append((first, end - ONE_DAY, period))
-                whole = (utc_day_start(first), utc_day_start(end))
-                quarters += subtract((a, b), [whole])
+    direct: dict[bool, list[tuple[int, int]]] = {False: [], True: []}
+    moved: dict[bool, list[tuple[int, int, date, bool]]] = {False: [], True: []}
+    live: list[tuple[int, int]] = []
+    j = 0
+    day = window.ws.date()
+    d0 = _epoch(utc_day_start(day))
+    while d0 < we:
+        d1 = d0 + DAY_SECONDS
+        inside = (max(d0, ws), min(d1, we))
+        if day in p.dirty or d1 > today:
+            _append(live, inside)
+        else:
+            while edges[j + 1] <= d0:
+                j += 1
+            # The period that holds most of the day, among those that meet it (a few at most).
+            k, held = j, 0
+            i = j
+            while i < len(starts) and edges[i] < d1:
+                share = min(edges[i + 1], d1) - max(edges[i], d0)
+                if share > held:
+                    k, held = i, share
+                i += 1
+            lo, hi = edges[k], edges[k + 1]
+            if day_rows and (held == DAY_SECONDS or (window.aligned and 2 * held > DAY_SECONDS)):
+                _extend_days(days, day, starts[k])
+                for a, b in ((d0, lo), (hi, d1)):
+                    # The day's part outside the period: out of the window, then in it.
+                    for x, y, kept in (
+                        (a, min(b, ws), False),
+                        (max(a, ws), min(b, we), True),
+                        (max(a, we), b, False),
+                    ):
+                        if x < y:
+                            _append_moved(moved[day in busy], (x, y, starts[k], kept))
+            elif window.aligned:
+                _append(direct[day in busy], inside)
             else:
-                quarters.append((a, b))
-    if not window.aligned:
-        quarters = []
-    served = sorted(quarters + [(utc_day_start(a), utc_day_start(b) + ONE_DAY) for a, b, _ in days])
-    return OutcomePlan(
-        days=days, quarters=quarters, live=subtract((window.ws, window.we), _merged(served))
+                _append(live, inside)
+        day += ONE_DAY
+        d0 = d1
+    return PeriodPlan(
+        days=days,
+        quarters=_ranges(direct[False]),
+        hours=_ranges(direct[True]),
+        moved_quarters=_moved(moved[False]),
+        moved_hours=_moved(moved[True]),
+        live=_ranges(live),
     )
 
 
-def _merged(ranges: list[Range]) -> list[Range]:
-    """Sorted ranges with touching or overlapping ones joined."""
-    out: list[Range] = []
-    for lo, hi in ranges:
-        if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], max(hi, out[-1][1]))
-        else:
-            out.append((lo, hi))
-    return out
+DAY_SECONDS = 86_400
+
+
+def _epoch(t: datetime) -> int:
+    return int(t.timestamp())
+
+
+def _instant(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _ranges(ranges: list[tuple[int, int]]) -> list[Range]:
+    return [(_instant(a), _instant(b)) for a, b in ranges]
+
+
+def _moved(moved: list[tuple[int, int, date, bool]]) -> list[Moved]:
+    return [Moved(*m) for m in moved]
+
+
+def _extend_days(days: list[tuple[date, date, date]], day: date, period: date) -> None:
+    if days and days[-1][2] == period and days[-1][1] + ONE_DAY == day:
+        days[-1] = (days[-1][0], day, period)
+    else:
+        days.append((day, day, period))
+
+
+def _append(ranges: list[tuple[int, int]], part: tuple[int, int]) -> None:
+    if ranges and ranges[-1][1] == part[0]:
+        ranges[-1] = (ranges[-1][0], part[1])
+    else:
+        ranges.append(part)
+
+
+def _append_moved(out: list[tuple[int, int, date, bool]], m: tuple[int, int, date, bool]) -> None:
+    if out and out[-1][1] == m[0] and out[-1][2:] == m[2:]:
+        out[-1] = (out[-1][0], *m[1:])
+    else:
+        out.append(m)

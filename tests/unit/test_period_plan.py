@@ -1,0 +1,78 @@
+"""The period plan's shape (how few rollup rows a local period costs) and the percentile over
+histograms some of which are taken away. That the answers are exact is the invariant test's job
+(tests/statistics/test_invariant.py); these pin what makes them cheap."""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kalimera.statistics.measures import Histogram, percentile_disc
+from kalimera.statistics.models import Granularity
+from kalimera.statistics.windows import PeriodPlan, Window, period_plan, plan
+
+START, END = date(2026, 1, 1), date(2026, 3, 31)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _plan(tz: str, granularity: Granularity, busy: list[date] | None = None) -> PeriodPlan:
+    window = Window.of(tz, START, END)
+    return period_plan(window, granularity, plan(window, dirty=[], now=NOW, busy=busy))
+
+
+def test_a_half_hour_zone_reads_each_local_day_as_a_day_row_and_its_moved_quarters() -> None:
+    p = _plan("Asia/Kolkata", Granularity.DAY)
+    days = (END - START).days + 1
+    # Every UTC day but the one before the window (5.5 hours of it in) counts whole.
+    assert sum((last - first).days + 1 for first, last, _ in p.days) == days
+    assert len(p.days) == days
+    # 22 quarters a day move from one day to the next: 18:30 to midnight UTC.
+    assert len(p.moved_quarters) == days
+    assert all(m.hi - m.lo == 330 * 60 for m in p.moved_quarters)
+    assert sum(m.kept for m in p.moved_quarters) == days - 1  # the last day's is past the window
+    assert [hi - lo for lo, hi in p.quarters] == [timedelta(hours=5, minutes=30)]
+    assert p.live == []
+
+
+def test_whole_hour_zones_move_hour_rows_of_busy_days() -> None:
+    busy = [START + timedelta(days=n) for n in range(10)]
+    p = _plan("America/New_York", Granularity.DAY, busy)
+    assert len(p.moved_hours) == 10
+    assert all(m.hi - m.lo == 5 * 3600 for m in p.moved_hours)
+
+
+def test_weeks_and_months_in_utc_are_day_rows_alone() -> None:
+    for granularity in (Granularity.WEEK, Granularity.MONTH):
+        p = _plan("UTC", granularity)
+        assert p.moved_quarters == p.moved_hours == p.quarters == p.live == []
+
+
+def _histogram(latencies: list[int], sign: int = 1) -> Histogram:
+    counts = sorted(Counter(latencies).items())
+    cumulative = [sum(n for _, n in counts[: i + 1]) for i in range(len(counts))]
+    pack = struct.Struct(">" + "i" * len(counts)).pack
+    return Histogram.of(pack(*(v for v, _ in counts)), pack(*cumulative), sign)
+
+
+latencies = st.lists(st.integers(0, 3000), min_size=1, max_size=40)
+
+
+@given(
+    kept=st.lists(latencies, min_size=1, max_size=5),
+    removed=st.lists(latencies, max_size=5),
+    fraction=st.sampled_from([0.5, 0.9, 0.01, 1.0]),
+)
+def test_a_percentile_with_parts_taken_away_is_that_of_the_turns_left(
+    kept: list[list[int]], removed: list[list[int]], fraction: float
+) -> None:
+    # A part counted with some turns too many (a day row), and those taken away again.
+    parts = [_histogram(p) for p in kept] + [_histogram(p + p[:1]) for p in removed]
+    parts += [_histogram(p[:1], -1) for p in removed]
+    left = sorted(v for p in kept + removed for v in p)
+    expected = left[max(1, math.ceil(fraction * len(left))) - 1]
+    assert percentile_disc(parts, fraction) == expected
