@@ -12,7 +12,7 @@ import sys
 import uuid
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -199,8 +199,7 @@ def percentile_disc(parts: list[Histogram], fraction: float) -> int | None:
 
     added = [p for p in parts if p.sign > 0]
     if len(added) < len(parts):
-        # Taking turns away moves a percentile anywhere among the turns that are left.
-        lo, hi = min(p.values[0] for p in added), max(p.values[-1] for p in added)
+        lo, hi = _bracket(parts, added, rank, at_most)
     else:
         # The smallest value with at least rank turns at or below it, searched between the
         # parts' own percentiles (a mixture's quantile lies between its parts'), widened to
@@ -221,6 +220,45 @@ def percentile_disc(parts: list[Histogram], fraction: float) -> int | None:
         else:
             lo = mid + 1
     return lo
+
+
+def _bracket(
+    parts: list[Histogram], added: list[Histogram], rank: int, at_most: Callable[[int], int]
+) -> tuple[int, int]:
+    """Where the percentile lies when some parts are taken away (a local day as a UTC day less
+    some quarters plus others): between two neighbouring values of the largest part, found by
+    galloping from the value at the same share of its own turns. That value is close to the
+    answer, so this takes a few counts over all parts where a search over every latency took
+    a dozen."""
+    base = max(added, key=lambda p: p.turns)
+    values = base.values
+    n = sum(p.turns for p in parts)
+    guess = min(len(values) - 1, bisect_left(base.cumulative, rank * base.turns / n))
+    # The first index whose value has rank turns at or below it: after `below`, at or before
+    # `above` (len(values): none has).
+    if at_most(values[guess]) >= rank:
+        above, step = guess, 1
+        below = guess - step
+        while below >= 0 and at_most(values[below]) >= rank:
+            above, step = below, 2 * step
+            below = above - step
+        below = max(below, -1)
+    else:
+        below, step = guess, 1
+        above = guess + step
+        while above < len(values) and at_most(values[above]) < rank:
+            below, step = above, 2 * step
+            above = below + step
+        above = min(above, len(values))
+    while above - below > 1:
+        mid = (above + below) // 2
+        if at_most(values[mid]) >= rank:
+            above = mid
+        else:
+            below = mid
+    lo = values[below] + 1 if below >= 0 else min(p.values[0] for p in added)
+    hi = values[above] if above < len(values) else max(p.values[-1] for p in added)
+    return lo, hi
 
 
 @dataclass
