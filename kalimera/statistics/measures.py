@@ -13,9 +13,9 @@ import uuid
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 ALL_AGENTS = uuid.UUID(int=0)
 """The ``agent_id`` of a rollup row that counts every agent of the tenant."""
@@ -68,16 +68,14 @@ class Sums:
     @classmethod
     def of(cls, row: dict[str, Any]) -> Sums:
         values: dict[str, Any] = {
-            f.name: Decimal(row[f.name]) if f.name == "duration_sum" else int(row[f.name])
-            for f in fields(cls)
-            if f.name in row
+            name: Decimal(row[name]) if name == "duration_sum" else int(row[name])
+            for name in MEASURES
+            if name in row
         }
         return cls(**values)
 
     def __add__(self, other: Sums) -> Sums:
-        return Sums(
-            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
-        )
+        return Sums(**{name: getattr(self, name) + getattr(other, name) for name in MEASURES})
 
     @property
     def avg_duration(self) -> float | None:
@@ -147,15 +145,16 @@ CURRENCY = "coalesce(c.cost->>'currency', '')"
 """The currency ``c``'s cost is counted in: telephony's ('' when it reported no cost)."""
 
 HUNDREDTH = Decimal("0.01")
+_LITTLE_ENDIAN = sys.byteorder == "little"
 MILLIONTH = Decimal("0.000001")
 
 
-@dataclass(frozen=True)
-class Histogram:
+class Histogram(NamedTuple):
     """Turn latencies: distinct ``values`` ascending and the running count of turns up to each
     (``cumulative``), as the rollup stores them (big-endian int4s, decoded by ``of``). A
     ``sign`` of -1 takes the turns away: a period counted from a whole UTC day row less the
-    quarters of that day that lie in another period (``windows.PeriodPlan``)."""
+    quarters of that day that lie in another period (``windows.PeriodPlan``). A named tuple: a
+    year by day in a half-hour zone decodes some 17,000 of them a request."""
 
     values: array[int]
     cumulative: array[int]
@@ -166,10 +165,10 @@ class Histogram:
         v, c = array("i"), array("i")
         v.frombytes(values)
         c.frombytes(cumulative)
-        if sys.byteorder == "little":
+        if _LITTLE_ENDIAN:
             v.byteswap()
             c.byteswap()
-        return cls(values=v, cumulative=c, sign=sign)
+        return cls(v, c, sign)
 
     @property
     def turns(self) -> int:
