@@ -379,40 +379,45 @@ _OUTCOME_LIVE_ROWS = {
 }
 
 _OUTCOME_ORDER = (*COUNTED, *COST_MEASURES)
+_OUTCOME_NULLS = ", ".join(
+    f"NULL::{'numeric' if m == 'cost_sum' else 'integer'}" for m in _OUTCOME_ORDER
+)
 
-# The rollup rows come as they are stored (a period's rows are added up in Python, which costs
-# less than PostgreSQL grouping them again); the live rows are summed per period here.
-_OUTCOME_COUNTS = {
+# One statement, one read of the live conversations (today's, at the least) for both halves of
+# the answer. The rollup rows come as they are stored, counts and latency histogram together (a
+# period's rows are added up in Python, which costs less than PostgreSQL grouping them again);
+# the live rows are summed per period and currency, and their turns made into one histogram per
+# period the rollup's way, each in rows of their own (the other half's columns NULL).
+_OUTCOMES = {
     agent: f"""
-{_outcome_rolled(agent, "{x}.currency, " + ", ".join(f"{{x}}.{m}" for m in _OUTCOME_ORDER))}
-UNION ALL
-SELECT {_LOCAL_PERIOD.format(t="x.started_at")}, 1, true, x.currency, {_sums(*_OUTCOME_ORDER)}
-FROM (
+WITH live AS MATERIALIZED (
     {
         _OUTCOME_LIVE_ROWS[agent].format(
-            columns=f"c.started_at, {CURRENCY} AS currency, "
+            columns=f"{_LOCAL_PERIOD.format(t='c.started_at')} AS period,"
+            f" {CURRENCY} AS currency, c.latency_rounded_ms, "
             + ", ".join(f"{OUTCOME_EXPRESSIONS[m]} AS {m}" for m in _OUTCOME_ORDER)
         )
     }
-) AS x
-GROUP BY 1, 4
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-    for agent in (False, True)
-}
-
-# Latency histograms: the rollup rows' as stored, the live turns' made the same way per period.
-_OUTCOME_LATENCIES = {
-    agent: f"""
-{_outcome_rolled(agent, "{x}.lat_values, {x}.lat_cum", " AND {x}.lat_values <> ''::bytea")}
+)
+{
+        _outcome_rolled(
+            agent,
+            "{x}.currency, "
+            + ", ".join(f"{{x}}.{m}" for m in _OUTCOME_ORDER)
+            + ", {x}.lat_values, {x}.lat_cum",
+        )
+    }
 UNION ALL
-SELECT period, 1, true, string_agg(int4send(v), ''::bytea ORDER BY v) AS lat_values,
-       string_agg(int4send(cum::int), ''::bytea ORDER BY v) AS lat_cum
+SELECT period, 1, true, currency, {_sums(*_OUTCOME_ORDER)}, NULL::bytea, NULL::bytea
+FROM live GROUP BY period, currency
+UNION ALL
+SELECT period, 1, true, NULL, {_OUTCOME_NULLS},
+       string_agg(int4send(v), ''::bytea ORDER BY v),
+       string_agg(int4send(cum::int), ''::bytea ORDER BY v)
 FROM (
     SELECT period, v, sum(n) OVER (PARTITION BY period ORDER BY v) AS cum FROM (
-        SELECT {_LOCAL_PERIOD.format(t="x.started_at")} AS period, t.v, count(*) AS n
-        FROM ({_OUTCOME_LIVE_ROWS[agent].format(columns="c.started_at, c.latency_rounded_ms")})
-             AS x
-        CROSS JOIN LATERAL unnest(x.latency_rounded_ms) AS t(v)
+        SELECT l.period, t.v, count(*) AS n
+        FROM live l CROSS JOIN LATERAL unnest(l.latency_rounded_ms) AS t(v)
         GROUP BY 1, 2
     ) AS n
 ) AS h
@@ -439,17 +444,16 @@ async def outcome_sums(
     whole: list[Histogram] = []
     counted = len(COUNTED)
     async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(_OUTCOME_COUNTS[agent_id is not None], params)
-        for row in await cur.fetchall():
-            out.setdefault(row[0], OutcomeSums()).add_row(
-                row[3], row[4 : 4 + counted], row[-2], row[-1], row[1]
-            )
-        await cur.execute(_OUTCOME_LATENCIES[agent_id is not None], params, binary=True)
-        for period, sign, in_whole, values, cumulative in await cur.fetchall():
-            histogram = Histogram.of(values, cumulative, sign)
-            out.setdefault(period, OutcomeSums()).latencies.append(histogram)
-            if in_whole:
-                whole.append(histogram)
+        await cur.execute(_OUTCOMES[agent_id is not None], params, binary=True)
+        for period, sign, in_whole, currency, *measures, values, cumulative in await cur.fetchall():
+            sums = out.get(period) or out.setdefault(period, OutcomeSums())
+            if currency is not None:
+                sums.add_row(currency, measures[:counted], measures[-2], measures[-1], sign)
+            if values:
+                histogram = Histogram.of(values, cumulative, sign)
+                sums.latencies.append(histogram)
+                if in_whole:
+                    whole.append(histogram)
     return out, whole
 
 
