@@ -282,7 +282,7 @@ SELECT day, true AS dirty FROM kalimera_stats_dirty
 WHERE tenant_id = %(tenant_id)s AND day >= %(d0)s AND day <= %(d1)s
 UNION ALL
 SELECT day, false FROM kalimera_stats_rolled
-WHERE tenant_id = %(tenant_id)s AND day >= %(d0)s AND day <= %(d1)s AND busy AND %(hourly)s
+WHERE tenant_id = %(tenant_id)s AND day >= %(d0)s AND day <= %(d1)s AND busy AND %(all_agents)s
 """
 
 _REALTIME = {
@@ -484,7 +484,7 @@ async def window_plan(
             "d0": window.ws.date(),
             "d1": window.we.date(),
             # Hour rows count all agents.
-            "hourly": window.hourly and agent_id is None,
+            "all_agents": agent_id is None,
         },
     )
     rows = await cur.fetchall()

@@ -97,7 +97,8 @@ class Plan:
     """The closed UTC ranges without a dirty day, whatever the zone."""
     dirty: frozenset[date]
     busy: list[date]
-    """The days of ``hours``: rolled up, with hour rows, and the zone's offsets whole hours."""
+    """The clean days with hour rows (``hours`` reads them where the zone's offsets are whole
+    hours; ``period_plan`` reads the whole hours of their moved parts in any zone)."""
     today: datetime
     """The first instant that is not closed (midnight UTC)."""
 
@@ -127,8 +128,8 @@ def plan(
     holes = [(utc_day_start(d), utc_day_start(d) + ONE_DAY) for d in sorted(set(dirty))]
     clean = subtract(closed, holes)
     rolled = clean if window.aligned else []
-    busy = sorted(set(busy or [])) if window.hourly else []
-    hours = intersect(rolled, busy)
+    busy = sorted(set(busy or []) - set(dirty))
+    hours = intersect(rolled, busy) if window.hourly else []
     live = subtract((window.ws, window.we), rolled)
     rolled = [part for lo, hi in rolled for part in subtract((lo, hi), hours)]
     # Languages: whole UTC days only.
@@ -257,10 +258,12 @@ def period_plan(
                         (max(a, ws), min(b, we), True),
                         (max(a, we), b, False),
                     ):
-                        if x < y:
-                            _append_moved(moved[day in busy], (x, y, starts[k], kept))
+                        if x < y and day in busy:
+                            _moved_by_hours(moved, (x, y, starts[k], kept))
+                        elif x < y:
+                            _append_moved(moved[False], (x, y, starts[k], kept))
             elif window.aligned:
-                _append(direct[day in busy], inside)
+                _append(direct[window.hourly and day in busy], inside)
             else:
                 _append(live, inside)
         day += ONE_DAY
@@ -306,6 +309,21 @@ def _append(ranges: list[tuple[int, int]], part: tuple[int, int]) -> None:
         ranges[-1] = (ranges[-1][0], part[1])
     else:
         ranges.append(part)
+
+
+def _moved_by_hours(
+    moved: dict[bool, list[tuple[int, int, date, bool]]], m: tuple[int, int, date, bool]
+) -> None:
+    """A moved part of a day with hour rows: its whole UTC hours from those (a moved part lies in
+    one local period, so each of its hours does too), the quarters at its edges from theirs."""
+    lo, hi = m[0], m[1]
+    h0, h1 = -(-lo // 3600) * 3600, hi // 3600 * 3600
+    if h0 >= h1:
+        _append_moved(moved[False], m)
+        return
+    for a, b, hours in ((lo, h0, False), (h0, h1, True), (h1, hi, False)):
+        if a < b:
+            _append_moved(moved[hours], (a, b, *m[2:]))
 
 
 def _append_moved(out: list[tuple[int, int, date, bool]], m: tuple[int, int, date, bool]) -> None:

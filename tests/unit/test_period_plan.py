@@ -46,6 +46,15 @@ def test_whole_hour_zones_move_hour_rows_of_busy_days() -> None:
     assert all(m.hi - m.lo == 5 * 3600 for m in p.moved_hours)
 
 
+def test_a_half_hour_zone_moves_the_whole_hours_of_busy_days_from_hour_rows() -> None:
+    busy = [START + timedelta(days=n) for n in range(10)]
+    p = _plan("Asia/Kolkata", Granularity.DAY, busy)
+    # 18:30 to midnight UTC: two quarters, then five hours.
+    assert [m.hi - m.lo for m in p.moved_hours] == [5 * 3600] * 10
+    assert len(p.moved_quarters) == (END - START).days + 1
+    assert p.hours == []  # a direct range may cross a local midnight: never from hour rows
+
+
 def test_weeks_and_months_in_utc_are_day_rows_alone() -> None:
     for granularity in (Granularity.WEEK, Granularity.MONTH):
         p = _plan("UTC", granularity)
