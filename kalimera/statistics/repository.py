@@ -33,7 +33,17 @@ from kalimera.statistics.measures import (
     Sums,
 )
 from kalimera.statistics.models import Granularity
-from kalimera.statistics.windows import Moved, PeriodPlan, Plan, Range, Window, plan
+from kalimera.statistics.windows import (
+    QUARTER_SECONDS,
+    QUARTERS_A_WEEK,
+    Moved,
+    PeriodPlan,
+    Plan,
+    Range,
+    Window,
+    offsets,
+    plan,
+)
 
 SeriesKind = Literal["history", "sentiment"]
 
@@ -218,6 +228,22 @@ _BY_DOW_HOUR = {
     + """
 SELECT extract(isodow FROM t AT TIME ZONE %(tz)s)::int - 1 AS dow,
        extract(hour FROM t AT TIME ZONE %(tz)s)::int AS hour, sum(total) AS total
+FROM src GROUP BY 1, 2
+"""
+    for agent in (False, True)
+}
+
+# Where every offset of the window is a multiple of 15 minutes: counts by the stretch of the
+# window with one offset (``seg``, from ``windows.offsets``) and the UTC quarter of the week
+# (``w``, 0 at Thursday 00:00 UTC, the epoch's), in integer arithmetic; ``dow_hour_counts`` turns
+# them into local weekdays and hours. Converting every row to local time (AT TIME ZONE, extract)
+# cost three times as much: 35,000 quarter rows a year in a half-hour zone.
+_BY_QUARTER_OF_WEEK = {
+    agent: _source(agent)
+    + """
+SELECT width_bucket(t, %(segments)s::timestamptz[]) AS seg,
+       mod(mod(floor(date_part('epoch', t) / 900)::bigint, 672) + 672, 672)::int AS w,
+       sum(total)::bigint AS total
 FROM src GROUP BY 1, 2
 """
     for agent in (False, True)
@@ -588,11 +614,23 @@ def _moved_params(lo: str, hi: str, moved: list[Moved]) -> dict[str, str]:
 
 async def dow_hour_counts(
     conn: Conn, *, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, window: Window, p: Plan
-) -> list[DictRow]:
-    """Conversations by local ISO weekday (``dow``, Monday 0) and ``hour``: ``total``."""
+) -> list[tuple[int, int, int]]:
+    """Conversations by local ISO weekday (Monday 0) and hour: (dow, hour, total) rows."""
     params = _params(tenant_id=tenant_id, agent_id=agent_id, window=window, p=p)
-    cur = await conn.execute(_BY_DOW_HOUR[agent_id is not None], params)
-    return await cur.fetchall()
+    if not window.aligned:
+        cur = await conn.execute(_BY_DOW_HOUR[agent_id is not None], params)
+        return [(row["dow"], row["hour"], int(row["total"])) for row in await cur.fetchall()]
+    segments = offsets(window)
+    params["segments"] = array_literal(start for start, _ in segments)
+    async with conn.cursor(row_factory=tuple_row) as quarters:
+        await quarters.execute(_BY_QUARTER_OF_WEEK[agent_id is not None], params)
+        rows = await quarters.fetchall()
+    out = []
+    for seg, w, total in rows:
+        local = (w + segments[seg - 1][1] // QUARTER_SECONDS) % QUARTERS_A_WEEK
+        # Quarter 0 of the epoch's week is a Thursday (ISO weekday 3, Monday 0).
+        out.append(((3 + local // 96) % 7, local % 96 // 4, int(total)))
+    return out
 
 
 async def window_sums(

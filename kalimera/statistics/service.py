@@ -224,10 +224,10 @@ async def call_breakdown(
 
     by_hour, by_weekday = [0] * 24, [0] * 7
     by_weekday_hour = [[0] * 24 for _ in range(7)]
-    for row in rows:
-        by_hour[row["hour"]] += int(row["total"])
-        by_weekday[row["dow"]] += int(row["total"])
-        by_weekday_hour[row["dow"]][row["hour"]] += int(row["total"])
+    for dow, hour, total in rows:
+        by_hour[hour] += total
+        by_weekday[dow] += total
+        by_weekday_hour[dow][hour] += total
     bucketed = w.d_0_30 + w.d_30_60 + w.d_1_3 + w.d_3_5 + w.d_5_10
     return CallBreakdown(
         by_status=ByStatus(

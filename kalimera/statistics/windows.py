@@ -24,6 +24,7 @@ from kalimera.days import ONE_DAY, local_midnight
 from kalimera.statistics.models import Granularity
 
 QUARTER_SECONDS = 15 * 60
+QUARTERS_A_WEEK = 7 * 96
 
 Range = tuple[datetime, datetime]
 
@@ -63,6 +64,39 @@ class Window:
             aligned=all(o % QUARTER_SECONDS == 0 for o in offsets),
             hourly=all(o % 3600 == 0 for o in offsets),
         )
+
+
+def offsets(window: Window) -> list[tuple[datetime, int]]:
+    """The window as stretches of one UTC offset: (first instant, offset in seconds), the first
+    at ``ws``. A change of offset is found between two UTC midnights that differ, to the
+    quarter hour (every change since local mean time falls on one, as ``Window.of`` checks)."""
+    zone = ZoneInfo(window.tz)
+    lo, hi = _epoch(window.ws), _epoch(window.we)
+
+    def offset(at: int) -> int:
+        delta = datetime.fromtimestamp(at, zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    out = [(lo, offset(lo))]
+    at = lo
+    while at < hi:
+        if offset(at) != out[-1][1]:  # a change at midnight UTC
+            out.append((at, offset(at)))
+        step = min(hi, at - at % DAY_SECONDS + DAY_SECONDS)
+        if offset(step - 1) == out[-1][1]:
+            at = step
+            continue
+        # The first quarter with the new offset, between at (the old one) and step.
+        a, b = at // QUARTER_SECONDS, -(-step // QUARTER_SECONDS)
+        while b - a > 1:
+            mid = (a + b) // 2
+            if offset(mid * QUARTER_SECONDS) == out[-1][1]:
+                a = mid
+            else:
+                b = mid
+        at = b * QUARTER_SECONDS
+        out.append((at, offset(at)))
+    return [(_instant(start), off) for start, off in out]
 
 
 def utc_day_start(day: date) -> datetime:

@@ -8,13 +8,14 @@ import math
 import struct
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kalimera.statistics.measures import Histogram, percentile_disc
 from kalimera.statistics.models import Granularity
-from kalimera.statistics.windows import PeriodPlan, Window, period_plan, plan
+from kalimera.statistics.windows import PeriodPlan, Window, offsets, period_plan, plan
 
 START, END = date(2026, 1, 1), date(2026, 3, 31)
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -88,3 +89,34 @@ def test_a_percentile_with_parts_taken_away_is_that_of_the_turns_left(
     left = sorted(v for p in kept + removed for v in p)
     expected = left[max(1, math.ceil(fraction * len(left))) - 1]
     assert percentile_disc(parts, fraction) == expected
+
+
+def _offsets_by_brute_force(window: Window) -> list[tuple[datetime, int]]:
+    zone = ZoneInfo(window.tz)
+    out: list[tuple[datetime, int]] = []
+    at = window.ws
+    while at < window.we:
+        delta = at.astimezone(zone).utcoffset()
+        seconds = int(delta.total_seconds()) if delta is not None else 0
+        if not out or out[-1][1] != seconds:
+            out.append((at, seconds))
+        at += timedelta(minutes=15)
+    return out
+
+
+def test_the_stretches_of_one_offset_are_found_to_the_quarter_hour() -> None:
+    for tz in (
+        "UTC",
+        "Asia/Kolkata",
+        "Europe/Athens",
+        "America/New_York",
+        "Australia/Lord_Howe",
+        "Pacific/Chatham",
+        "America/Sao_Paulo",
+    ):
+        for start, end in (
+            (date(2025, 1, 1), date(2026, 12, 31)),
+            (date(2016, 10, 1), date(2017, 3, 1)),
+        ):
+            window = Window.of(tz, start, end)
+            assert offsets(window) == _offsets_by_brute_force(window), tz
