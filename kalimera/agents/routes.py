@@ -23,7 +23,7 @@ from kalimera.agents.models import (
     Text,
 )
 from kalimera.agents.sections import KEYS, NAMES
-from kalimera.auth import Scope, bearer_token, cached_principal
+from kalimera.auth import Principal, Scope, bearer_token, cached_principal
 from kalimera.deps import (
     ETAG_HEADER,
     LOCATION_HEADER,
@@ -133,10 +133,15 @@ class CachedAgentReads:
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             match = _AGENT_PATH.fullmatch(scope["path"])
-            if match is not None:
-                response = await _cached_read(scope, match.group(1))
-                if response is not None:
-                    await response(scope, receive, send)
+            if match is not None and (read := _cached_read(scope)) is not None:
+                principal, if_none_match = read
+                rendered = await service.cached(
+                    services=scope["app"].state.services,
+                    tenant_id=principal.tenant_id,
+                    agent_id=match.group(1),
+                )
+                if rendered is not None:
+                    await AgentAnswer(rendered, if_none_match)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
@@ -147,7 +152,9 @@ _CANONICAL_UUID = r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
 _AGENT_PATH = re.compile(re.escape(router.prefix) + f"/({_CANONICAL_UUID})")
 
 
-async def _cached_read(scope: ASGIScope, agent_id: str) -> AgentAnswer | None:
+def _cached_read(scope: ASGIScope) -> tuple[Principal, str | None] | None:
+    """The caller's principal, when the token cache holds it and it may read agents, and the
+    request's ``If-None-Match``; None when the route must decide."""
     authorization = if_none_match = None
     for name, value in scope["headers"]:  # the first of each, as Request.headers.get reads
         if name == b"authorization" and authorization is None:
@@ -157,14 +164,10 @@ async def _cached_read(scope: ASGIScope, agent_id: str) -> AgentAnswer | None:
     token = bearer_token(authorization)
     if token is None:
         return None
-    app = scope["app"]
-    principal = cached_principal(cache=app.state.token_cache, token=token)
+    principal = cached_principal(cache=scope["app"].state.token_cache, token=token)
     if principal is None or not principal.may(Scope.AGENTS_READ):
         return None
-    rendered = await service.cached(
-        services=app.state.services, tenant_id=principal.tenant_id, agent_id=agent_id
-    )
-    return None if rendered is None else AgentAnswer(rendered, if_none_match)
+    return principal, if_none_match
 
 
 @router.get(
