@@ -281,7 +281,7 @@ def cached_principal(*, cache: TokenCache, token: str) -> Principal | None:
 
     No format check: ``authenticate`` is the only writer of the cache and admits a token to it
     only once it is well formed, so a malformed one is never found (the check, a regex and a
-    CRC in Python, was a third of a cached read's token check)."""
+    CRC in Python, was most of a cached read's token check)."""
     return cache.get(hash_token(token))[1]
 
 
