@@ -140,6 +140,11 @@ class RequestIdMiddleware:
             request_id.reset(token)
 
 
+def traces_requests() -> bool:
+    """Whether ``install`` traces the app's requests (telemetry is configured)."""
+    return _configured
+
+
 def install(app: FastAPI) -> None:
     """Add the request-id middleware to the app and, when telemetry is on, trace its requests
     (the OpenTelemetry FastAPI instrumentation, with the providers ``configure`` set)."""

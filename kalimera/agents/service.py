@@ -51,7 +51,8 @@ class Rendered:
     body: bytes
 
 
-def cache_key(tenant_id: uuid.UUID, agent_id: uuid.UUID) -> str:
+def cache_key(tenant_id: uuid.UUID, agent_id: uuid.UUID | str) -> str:
+    """The agent's Redis key; ``agent_id`` as a UUID or as ``str`` writes one (the same key)."""
     return f"kalimera:agent:{tenant_id}:{agent_id}"
 
 
@@ -98,9 +99,10 @@ _loads: SingleFlight[Rendered] = SingleFlight()
 
 
 async def cached(
-    *, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID
+    *, services: Services, tenant_id: uuid.UUID, agent_id: uuid.UUID | str
 ) -> Rendered | None:
-    """The masked agent as Redis holds it (one GET, no parsing), or None when it does not."""
+    """The masked agent as Redis holds it (one GET, no parsing), or None when it does not;
+    ``agent_id`` as ``cache_key`` takes it."""
     value = await services.cache.get(cache_key(tenant_id, agent_id))
     if value is None:
         return None

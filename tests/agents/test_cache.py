@@ -1,19 +1,30 @@
 """The Redis cache: masked documents only, invalidated by every write, never a dependency."""
 
+import secrets
 import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import redis
+from pydantic import SecretStr
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 
+from kalimera.agents import service
+from kalimera.agents.routes import AgentAnswer, CachedAgentReads
 from kalimera.auth import Scope
+from kalimera.deps import not_modified
 from kalimera.dev.localstack import LocalStack
+from kalimera.gateway import GatewayCheck
+from kalimera.limits import BodyGuard
 from kalimera.settings import Settings
+from kalimera.telemetry import RequestIdMiddleware
 from tests.agents.conftest import create, planted, secret_body
 from tests.conftest import Server, Tenant, make_token
 from tests.support.settings import settings_with
@@ -139,41 +150,188 @@ def _answer(response: httpx.Response) -> tuple[int, list[tuple[bytes, bytes]], b
     return response.status_code, headers, response.content
 
 
-def test_a_cached_read_answers_exactly_as_the_route_does(server: Server, tenant: Tenant) -> None:
+@pytest.mark.parametrize("if_none_match", [None, '"7"', '"6", W/"7"', '"6"'])
+def test_the_agents_answer_is_what_a_starlette_response_makes_of_it(
+    if_none_match: str | None,
+) -> None:
+    # AgentAnswer builds its headers directly, for the route and the cached read alike: they
+    # stay those of the generic Response (and deps.not_modified's 304) they replace.
+    rendered = service.Rendered('"7"', b'{"id":"x"}')
+    fast = AgentAnswer(rendered, if_none_match)
+    generic = not_modified(if_none_match, rendered.etag) or Response(
+        rendered.body, media_type="application/json", headers={"ETag": rendered.etag}
+    )
+    assert (fast.status_code, fast.raw_headers, fast.body) == (
+        generic.status_code,
+        generic.raw_headers,
+        generic.body,
+    )
+
+
+GATEWAY_SECRET = secrets.token_urlsafe(48)
+CONSOLE = "https://console.example.com"
+
+
+class Caller:
+    """A server and the headers every request to it carries (API Management's secret)."""
+
+    def __init__(self, server: Server, headers: dict[str, str]) -> None:
+        self.server = server
+        self.headers = headers
+
+    def get(self, path: str, token: str, **headers: str) -> httpx.Response:
+        auth = {"Authorization": f"Bearer {token}"}
+        return httpx.get(self.server.url + path, headers={**self.headers, **auth, **headers})
+
+
+@pytest.fixture(scope="module")
+def guarded(settings: Settings) -> Iterator[Server]:
+    """The app as it runs behind API Management (the gateway secret), a console origin allowed:
+    every middleware in front of FastAPI is on."""
+    srv = Server(
+        settings.model_copy(
+            update={"gateway_secret": SecretStr(GATEWAY_SECRET), "cors_origins": (CONSOLE,)}
+        )
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(params=["plain", "guarded"])
+def caller(request: pytest.FixtureRequest, server: Server) -> Caller:
+    """The default app, and the app with the gateway check and CORS on."""
+    if request.param == "plain":
+        return Caller(server, {})
+    return Caller(request.getfixturevalue("guarded"), {"X-Kalimera-Gateway": GATEWAY_SECRET})
+
+
+def test_the_cached_read_and_the_middleware_outside_it_run_in_front_of_fastapi(
+    guarded: Server,
+) -> None:
+    # In the order they were added (the outermost first), each once: the request ids, the
+    # gateway check and CORS for every request, whether the cached read answers it or not.
+    front = [m.cls for m in guarded.app.front_middleware]
+    assert front == [CORSMiddleware, GatewayCheck, RequestIdMiddleware, CachedAgentReads]
+    assert [m.cls for m in guarded.app.user_middleware] == [BodyGuard]
+
+
+@pytest.fixture
+def route_reads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The agent ids ``get_agent`` read: a read answered in front of FastAPI adds none."""
+    reads: list[object] = []
+    read = service.read
+
+    async def counted(**kwargs: Any) -> service.Rendered:
+        reads.append(kwargs["agent_id"])
+        return await read(**kwargs)
+
+    monkeypatch.setattr(service, "read", counted)
+    return reads
+
+
+def _owned_agent(caller: Caller, tenant_id: uuid.UUID) -> tuple[str, str]:
+    """An agent of ``tenant_id`` (with secrets), cached: its path and ETag."""
+    token = make_token(caller.server.settings, tenant_id)
+    with httpx.Client(
+        base_url=caller.server.url, headers={**caller.headers, "Authorization": f"Bearer {token}"}
+    ) as client:
+        path = f"/kalimera/ai-agent/{create(client, body=secret_body(planted()))}"
+        tag = client.get(path).headers["etag"]  # the agent is cached from here on
+    return path, tag
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ["none", "if-none-match", "stale and current tags", "origin", "request id"],
+)
+def test_a_cached_read_answers_exactly_as_the_route_does(
+    caller: Caller, route_reads: list[object], extra: str
+) -> None:
     # A token's first request is authenticated by the route (its principal is not cached yet);
-    # the next ones are answered in front of the router (CachedAgentReads): the same answers.
-    agent_id = create(tenant.client, body=secret_body(planted()))
-    path = f"{server.url}/kalimera/ai-agent/{agent_id}"
-    tag = tenant.client.get(path).headers["etag"]  # the agent is cached from here on
-    for extra in ({}, {"If-None-Match": tag}, {"If-None-Match": '"stale", ' + tag}):
-        headers = {"Authorization": f"Bearer {make_token(server.settings, tenant.id)}", **extra}
-        by_route, by_shortcut = (httpx.get(path, headers=headers) for _ in range(2))
-        assert _answer(by_shortcut) == _answer(by_route)
-        assert by_shortcut.status_code == (304 if extra else 200)
+    # the next ones are answered in front of FastAPI (CachedAgentReads): the same answers, with
+    # what the request-id, gateway and CORS middleware add to them.
+    tenant_id = uuid.uuid4()
+    path, tag = _owned_agent(caller, tenant_id)
+    headers = {
+        "none": {},
+        "if-none-match": {"If-None-Match": tag},
+        "stale and current tags": {"If-None-Match": '"stale", ' + tag},
+        "origin": {"Origin": CONSOLE},
+        "request id": {"X-Request-ID": "apim-7f3a.1"},
+    }[extra]
+    token = make_token(caller.server.settings, tenant_id)
+    route_reads.clear()
+    by_route = caller.get(path, token, **headers)
+    assert len(route_reads) == 1
+    by_shortcut = caller.get(path, token, **headers)
+    assert len(route_reads) == 1  # not read by the route: answered in front of FastAPI
+
+    assert _answer(by_shortcut) == _answer(by_route)
+    assert by_shortcut.status_code == (304 if "If-None-Match" in headers else 200)
+    if "X-Request-ID" in headers:
+        assert by_shortcut.headers["x-request-id"] == by_route.headers["x-request-id"]
+        assert by_shortcut.headers["x-request-id"] == "apim-7f3a.1"
+    else:
         assert by_shortcut.headers["x-request-id"] != by_route.headers["x-request-id"]
+        assert len(by_shortcut.headers["x-request-id"]) == 32
+    if "Origin" in headers and caller.headers:
+        assert by_shortcut.headers["access-control-allow-origin"] == CONSOLE
+        assert "ETag" in by_shortcut.headers["access-control-expose-headers"]
 
 
-def test_a_cached_read_is_the_callers_tenants_only(
-    server: Server, new_tenant: Callable[..., Tenant]
+def test_a_cached_read_that_skipped_the_gateway_is_refused_as_any_request_is(
+    guarded: Server, route_reads: list[object]
 ) -> None:
-    owner, other = new_tenant(), new_tenant()
-    agent_id = create(owner.client)
-    path = f"/kalimera/ai-agent/{agent_id}"
-    assert owner.client.get(path).status_code == 200  # cached under the owner's tenant
-    for _ in range(2):  # the other's token is in the token cache from the first request on
-        answer = other.client.get(path)
-        assert answer.status_code == 404
-        assert answer.headers["content-type"] == "application/problem+json"
+    caller = Caller(guarded, {"X-Kalimera-Gateway": GATEWAY_SECRET})
+    tenant_id = uuid.uuid4()
+    path, _ = _owned_agent(caller, tenant_id)
+    token = make_token(guarded.settings, tenant_id)
+    assert caller.get(path, token).status_code == 200  # the token is cached too
+    route_reads.clear()
+
+    skipped = Caller(guarded, {"Origin": CONSOLE})
+    refused = skipped.get(path, token)
+    listing = skipped.get("/kalimera/ai-agent", token)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["access-control-allow-origin"] == CONSOLE
+    assert _answer(refused) == _answer(listing)
+    assert route_reads == []
 
 
-def test_a_cached_read_without_the_scope_is_refused(
-    server: Server, new_tenant: Callable[..., Tenant]
+def test_a_preflight_for_an_agent_is_answered_as_for_any_route(guarded: Server) -> None:
+    preflight = {
+        "Origin": CONSOLE,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization,if-none-match",
+    }
+    agent = httpx.options(f"{guarded.url}/kalimera/ai-agent/{uuid.uuid4()}", headers=preflight)
+    listing = httpx.options(f"{guarded.url}/kalimera/contact", headers=preflight)
+    assert agent.status_code == 200
+    assert agent.headers["access-control-allow-origin"] == CONSOLE
+    assert _answer(agent) == _answer(listing)
+
+
+@pytest.mark.parametrize("refusal", ["another tenant's id", "a token without the scope"])
+def test_a_read_the_cached_path_may_not_answer_is_answered_by_the_route(
+    caller: Caller, route_reads: list[object], refusal: str
 ) -> None:
-    owner = new_tenant()
-    agent_id = create(owner.client)
-    path = f"/kalimera/ai-agent/{agent_id}"
-    assert owner.client.get(path).status_code == 200
-    token = make_token(server.settings, owner.id, scopes=(Scope.CONTACTS_READ,))
-    for _ in range(2):
-        answer = httpx.get(server.url + path, headers={"Authorization": f"Bearer {token}"})
-        assert answer.status_code == 403
+    owner = uuid.uuid4()
+    path, _ = _owned_agent(caller, owner)
+    token = (
+        make_token(caller.server.settings, uuid.uuid4())
+        if refusal == "another tenant's id"
+        else make_token(caller.server.settings, owner, scopes=(Scope.CONTACTS_READ,))
+    )
+    route_reads.clear()
+    # The first request authenticates the token; from the second on it is in the token cache.
+    first, second = (caller.get(path, token, Origin=CONSOLE) for _ in range(2))
+    assert _answer(second) == _answer(first)
+    assert second.headers["content-type"] == "application/problem+json"
+    if refusal == "another tenant's id":
+        assert second.status_code == 404
+        assert len(route_reads) == 2  # both read by the route: the other tenant's key misses
+    else:
+        assert second.status_code == 403
+        assert route_reads == []  # refused before any read

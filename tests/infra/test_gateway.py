@@ -19,7 +19,7 @@ SECRET = secrets.token_urlsafe(48)
 
 def test_without_a_secret_the_app_answers_directly(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"gateway_secret": None}))
-    assert not any(m.cls is GatewayCheck for m in app.user_middleware)
+    assert not any(m.cls is GatewayCheck for m in [*app.front_middleware, *app.user_middleware])
 
 
 def test_with_a_secret_the_app_refuses_callers_that_skipped_the_gateway(
