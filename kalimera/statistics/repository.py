@@ -168,17 +168,23 @@ _MOVED_RANGES = """(
 ) AS m"""
 
 
-def _moved(lo: str, hi: str, table: str, where: str) -> str:
-    """Rollup rows (alias ``x``) of ``windows.Moved`` ranges where ``where`` holds: ``period``
-    and ``kept`` of the range, ``t`` and the measures of the row."""
+def _moved(lo: str, hi: str, table: str, where: str, columns: str) -> str:
+    """Rollup rows (alias ``q``) of ``windows.Moved`` ranges where ``where`` holds, each taken out
+    of the plan's period and, when kept, added to its own: ``period``, ``sign`` (-1 or +1),
+    ``whole`` (whether it counts in the window's totals: a kept row is added and taken away
+    within the window) and ``columns``."""
     return f"""
-    SELECT m.period, m.kept, x.* FROM {_MOVED_RANGES.format(lo=lo, hi=hi)}
+    SELECT s.period, s.sign, NOT m.kept AS whole, {columns}
+    FROM {_MOVED_RANGES.format(lo=lo, hi=hi)}
     CROSS JOIN LATERAL (
-        SELECT x.bucket AS t, {_MEASURES} FROM {table} x
-        WHERE x.tenant_id = %(tenant_id)s {where} AND x.bucket >= m.lo AND x.bucket < m.hi
+        SELECT * FROM {table} q
+        WHERE q.tenant_id = %(tenant_id)s {where} AND q.bucket >= m.lo AND q.bucket < m.hi
         OFFSET 0
-    ) AS x
-"""  # noqa: S608 - constant SQL fragments, values are parameters
+    ) AS q
+    CROSS JOIN LATERAL (
+        VALUES (m.period, -1), ({_LOCAL_PERIOD.format(t="q.bucket")}, 1)
+    ) AS s(period, sign)
+    WHERE s.sign < 0 OR m.kept"""  # noqa: S608 - constant SQL fragments, values are parameters
 
 
 def _by_period(agent: bool, columns: tuple[str, ...]) -> str:
@@ -186,6 +192,7 @@ def _by_period(agent: bool, columns: tuple[str, ...]) -> str:
     whole days from their rolled record, less the moved rows, which count in their own period
     (``windows.PeriodPlan``)."""
     cols = ", ".join(columns)
+    qcols = ", ".join(f"q.{c}" for c in columns)
     signed = ", ".join(f"sum(sign * {c}) AS {c}" for c in columns)
     whole_days = f"""
     UNION ALL
@@ -196,15 +203,11 @@ def _by_period(agent: bool, columns: tuple[str, ...]) -> str:
         WHERE d.tenant_id = %(tenant_id)s AND d.day >= r.lo AND d.day <= r.hi OFFSET 0
     ) AS d
     UNION ALL
-    SELECT s.period, s.sign, {cols} FROM (
-        {_moved("mlo", "mhi", "kalimera_stats_quarter", "AND x.agent_id = %(all)s")}
+    SELECT period, sign, {cols} FROM (
+        {_moved("mlo", "mhi", "kalimera_stats_quarter", "AND q.agent_id = %(all)s", qcols)}
         UNION ALL
-        {_moved("mhlo", "mhhi", "kalimera_stats_hour", "")}
-    ) AS m
-    CROSS JOIN LATERAL (
-        VALUES (m.period, -1), ({_LOCAL_PERIOD.format(t="m.t")}, 1)
-    ) AS s(period, sign)
-    WHERE s.sign < 0 OR m.kept"""  # noqa: S608 - constant SQL fragments, values are parameters
+        {_moved("mhlo", "mhhi", "kalimera_stats_hour", "", qcols)}
+    ) AS m"""  # noqa: S608 - constant SQL fragments, values are parameters
     sums = f"""
 SELECT period, {signed} FROM (
     SELECT {_LOCAL_PERIOD.format(t="t")} AS period, 1 AS sign, {cols} FROM src
@@ -348,7 +351,7 @@ _OUTCOME_AGENT = {
 }
 
 
-def _outcome_rolled(agent: bool, columns: str, where: str = "") -> str:
+def _outcome_rolled(agent: bool, columns: str) -> str:
     """Outcome rollup rows of the plan's whole days (``period`` from the plan), its quarters
     (``period`` the local one) and its moved quarters (taken out of the plan's period, added to
     their own when kept): ``period``, ``sign`` (+1 or -1), ``whole`` (whether the row counts in
@@ -362,33 +365,29 @@ def _outcome_rolled(agent: bool, columns: str, where: str = "") -> str:
     CROSS JOIN LATERAL (
         SELECT * FROM kalimera_stats_outcome_day d
         WHERE d.tenant_id = %(tenant_id)s AND {who.format(a="d")}
-          AND d.day >= r.lo AND d.day <= r.hi {where.format(x="d")} OFFSET 0
+          AND d.day >= r.lo AND d.day <= r.hi OFFSET 0
     ) AS d""")  # noqa: S608 - constant SQL fragments, values are parameters
         quarters = _ranges(
             "rlo",
             "rhi",
             "kalimera_stats_outcome_quarter q",
             f"q.tenant_id = %(tenant_id)s AND {who.format(a='q')} "
-            + _IN_RANGE.format(t="q.bucket")
-            + where.format(x="q"),
+            + _IN_RANGE.format(t="q.bucket"),
             "q.*",
         )
         period = _LOCAL_PERIOD.format(t="x.bucket")
         parts.append(
             f"SELECT {period} AS period, 1, true, {columns.format(x='x')} FROM ({quarters}) AS x"  # noqa: S608
         )
-        parts.append(f"""
-    SELECT s.period, s.sign, NOT m.kept, {columns.format(x="q")}
-    FROM {_MOVED_RANGES.format(lo="mlo", hi="mhi")}
-    CROSS JOIN LATERAL (
-        SELECT * FROM kalimera_stats_outcome_quarter q
-        WHERE q.tenant_id = %(tenant_id)s AND {who.format(a="q")}
-          AND q.bucket >= m.lo AND q.bucket < m.hi {where.format(x="q")} OFFSET 0
-    ) AS q
-    CROSS JOIN LATERAL (
-        VALUES (m.period, -1), ({_LOCAL_PERIOD.format(t="q.bucket")}, 1)
-    ) AS s(period, sign)
-    WHERE s.sign < 0 OR m.kept""")  # noqa: S608 - constant SQL fragments, values are parameters
+        parts.append(
+            _moved(
+                "mlo",
+                "mhi",
+                "kalimera_stats_outcome_quarter",
+                f"AND {who.format(a='q')}",
+                columns.format(x="q"),
+            )
+        )
     return "\nUNION ALL\n".join(parts)
 
 
