@@ -3,8 +3,9 @@
 On Azure the Functions host runs the blob, queue and timer triggers; here the same functions are
 driven by background jobs: the poller over Azurite (``kalimera.dev.poller``) for the blob trigger,
 its consumers of the analysis and webhooks queues for the queue triggers, the two relays'
-sweepers every few seconds, and the statistics rollup and the recordings sweep every five minutes
-for the timer. A job is an async callable in ``BACKGROUND_JOBS`` that runs until cancelled.
+sweepers every few seconds, the statistics rollup and the recordings sweep every five minutes
+for the nightly timer, and today's rollup every minute for the quarter-hourly one. A job is an
+async callable in ``BACKGROUND_JOBS`` that runs until cancelled.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from kalimera.outbox import ensure_queues
 from kalimera.outbox import sweep as relay_analysis
 from kalimera.services import Services
 from kalimera.settings import DEV_DATABASE_URL, DEV_REDIS_URL, LOCAL_DIR, load_settings
-from kalimera.statistics.rollup import rollup_statistics
+from kalimera.statistics.rollup import rollup_statistics, rollup_today
 from kalimera.storage import ensure_containers
 from kalimera.webhooks.delivery import sweep as relay_webhooks
 
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 BackgroundJob = Callable[[Services], Awaitable[None]]
 
 TIMER_SECONDS = 300  # the nightly timer's work, every five minutes under `kalimera run`
+TODAY_SECONDS = 60  # the intraday rollup (every quarter hour on Azure): today's closed quarters
 RELAY_SECONDS = 5  # the analysis relay's sweeper (every minute on Azure)
 # The retention timer and the erasure sweeper (kalimera.conversations.erasure): every minute, as
 # on Azure.
@@ -73,6 +75,7 @@ BACKGROUND_JOBS: list[BackgroundJob] = [
     every(RELAY_SECONDS, relay_analysis),
     every(RELAY_SECONDS, relay_webhooks),
     every(TIMER_SECONDS, rollup_statistics),
+    every(TODAY_SECONDS, rollup_today),
     every(TIMER_SECONDS, sweep),
     every(ERASURE_SECONDS, retention_timer),
 ]

@@ -43,6 +43,7 @@ from kalimera.statistics.windows import (
     Window,
     offsets,
     plan,
+    quarter_floor,
 )
 
 SeriesKind = Literal["history", "sentiment"]
@@ -306,11 +307,15 @@ GROUP BY language
     for agent in (False, True)
 }
 
+# The dirty days (with how far an intraday run's rows are current: migration 0028) and the busy
+# clean ones.
 _DAYS = """
-SELECT day, true AS dirty FROM kalimera_stats_dirty
+SELECT day, true AS dirty,
+       CASE WHEN rolled_to IS NOT NULL THEN least(rolled_to, changed_from) END AS rolled_to
+FROM kalimera_stats_dirty
 WHERE tenant_id = %(tenant_id)s AND day >= %(d0)s AND day <= %(d1)s
 UNION ALL
-SELECT day, false FROM kalimera_stats_rolled
+SELECT day, false, NULL FROM kalimera_stats_rolled
 WHERE tenant_id = %(tenant_id)s AND day >= %(d0)s AND day <= %(d1)s AND busy AND %(all_agents)s
 """
 
@@ -518,6 +523,8 @@ async def window_plan(
         dirty=[row["day"] for row in rows if row["dirty"]],
         busy=[row["day"] for row in rows if not row["dirty"]],
         now=now or datetime.now(UTC),
+        # A change inside a quarter makes that whole quarter's row stale.
+        rolled_to={row["day"]: quarter_floor(row["rolled_to"]) for row in rows if row["rolled_to"]},
     )
 
 

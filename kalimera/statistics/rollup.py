@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING
 
 from kalimera.db import Pool, transaction
 from kalimera.statistics import rollup_batch
-from kalimera.statistics.rollup_batch import Pair, Seconds
+from kalimera.statistics.rollup_batch import Pair, Scope, Seconds
+from kalimera.statistics.windows import quarter_floor, utc_day_start
 
 if TYPE_CHECKING:
     from kalimera.services import Services
@@ -197,6 +198,27 @@ async def rollup_statistics(
     )
 
 
+async def rollup_today(
+    *,
+    services: Services,
+    now: datetime | None = None,
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> RollupReport:
+    """The intraday run (the ``rollup_today`` timer, ``kalimera stats rollup --today``): today's
+    dirty days up to the last quarter boundary before ``now``, so that reads take the day's
+    closed quarters from the rollups and only what came after (or changed since) live."""
+    settings = services.settings
+    return await run_rollup(
+        await services.db(),
+        idle_minutes=settings.idle_minutes,
+        batch_rows=batch_rows(settings.db_statement_timeout_ms),
+        through=quarter_floor(now or datetime.now(UTC)),
+        workers=workers,
+        progress=progress,
+    )
+
+
 async def run_rollup(
     pool: Pool,
     *,
@@ -204,6 +226,7 @@ async def run_rollup(
     batch_rows: int = MAX_BATCH_ROWS,
     since: date | None = None,
     today: date | None = None,
+    through: datetime | None = None,
     batch_pairs: int = BATCH_PAIRS,
     workers: int = 2,
     progress: Progress | None = None,
@@ -214,17 +237,19 @@ async def run_rollup(
     than that is a batch of its own), ``batch_pairs`` the tenant-days it claims;
     ``since`` first marks every day from that date on as dirty (to rebuild after a change of
     definitions); ``today`` is the first day that is not closed (default: today in UTC);
-    ``workers`` batches run at once, each on its own connection (a large catch-up uses both
-    cores of a small server).
+    ``through`` (a quarter boundary) makes it an intraday run instead: the dirty days of that
+    instant's UTC day, up to it (``Scope``); ``workers`` batches run at once, each on its own
+    connection (a large catch-up uses both cores of a small server).
     """
     today = today or utc_today()
+    scope = Scope(today=today) if through is None else Scope.today_through(through)
     report = RollupReport()
     report.finalised = await finalise_idle(
         pool, idle_minutes=idle_minutes, limit=min(FINALISE_BATCH, batch_rows)
     )
     if since is not None:
         await mark_since(pool, since=since, today=today, probes=batch_rows)
-    total = await _dirty_closed(pool, today=today)
+    total = await _dirty(pool, scope)
 
     async def worker() -> None:
         # Each worker walks the marks in (tenant, day) order; SKIP LOCKED makes the workers
@@ -237,7 +262,7 @@ async def run_rollup(
             async with transaction(pool, system=True) as conn:
                 batch = await rollup_batch.roll_up(
                     conn,
-                    today=today,
+                    scope=scope,
                     after=after,
                     limit=limit,
                     budget=batch_rows,
@@ -256,12 +281,15 @@ async def run_rollup(
             if progress is not None:
                 progress(report.days, max(total, report.days))
 
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    async with transaction(pool, system=True) as conn:
-        await conn.execute(_WATERMARK, {"days": report.days, "today": today})
+    if scope.through is None or scope.through > utc_day_start(scope.first):
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    if scope.through is None:
+        async with transaction(pool, system=True) as conn:
+            await conn.execute(_WATERMARK, {"days": report.days, "today": today})
     logger.info(
-        "statistics rollup: %d days of %d tenants (%d conversations) in %d batches,"
+        "statistics rollup%s: %d days of %d tenants (%d conversations) in %d batches,"
         " %d idle conversations finalised",
+        f" through {scope.through:%Y-%m-%d %H:%M}" if scope.through else "",
         report.days,
         len(report.tenants),
         report.conversations,
@@ -300,11 +328,12 @@ async def mark_since(pool: Pool, *, since: date, today: date, probes: int) -> No
             )
 
 
-async def _dirty_closed(pool: Pool, *, today: date) -> int:
+async def _dirty(pool: Pool, scope: Scope) -> int:
     async with transaction(pool, system=True) as conn:
         cur = await conn.execute(
-            "SELECT count(*) AS n FROM kalimera_stats_dirty WHERE day < %(today)s",
-            {"today": today},
+            "SELECT count(*) AS n FROM kalimera_stats_dirty"
+            " WHERE day >= %(first)s AND day < %(today)s",
+            {"first": scope.first, "today": scope.today},
         )
         row = await cur.fetchone()
     assert row is not None

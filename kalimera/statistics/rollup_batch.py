@@ -11,7 +11,7 @@ import time as clock
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncCursor
@@ -25,6 +25,7 @@ from kalimera.statistics.measures import (
     OUTCOME_EXPRESSIONS,
     OUTCOME_MEASURES,
 )
+from kalimera.statistics.windows import utc_day_start
 
 BUSY_DAY = 96
 """Conversations in a tenant's UTC day from which the day also gets hour rows."""
@@ -41,7 +42,7 @@ _CLAIM = """
 SELECT tenant_id, day FROM kalimera_stats_dirty
 WHERE tenant_id >= %(after_tenant)s
   AND (tenant_id > %(after_tenant)s OR day > %(after_day)s)
-  AND day < %(today)s
+  AND day >= %(first)s AND day < %(today)s
 ORDER BY tenant_id, day
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
@@ -367,6 +368,14 @@ DELETE FROM kalimera_stats_dirty m USING {_PAIRS}
 WHERE m.tenant_id = p.tenant_id AND m.day = p.day
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
+# An intraday run keeps the marks (the day is not over) and records how far its rows go: nothing
+# below that has changed since, as the mark was held FOR UPDATE from the claim on (migration
+# 0028).
+_ROLLED_TO = f"""
+UPDATE kalimera_stats_dirty m SET rolled_to = p.stop, changed_from = NULL FROM {_PAIRS}
+WHERE m.tenant_id = p.tenant_id AND m.day = p.day
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -374,6 +383,25 @@ class Batch:
 
     pairs: list[Pair]
     conversations: int
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which dirty marks a run rolls up, and how much of their days.
+
+    The nightly run (the default): every closed day before ``today``, whole, its mark deleted.
+    An intraday run (``today_through``): today's marks only, each day up to ``through`` (a
+    quarter boundary), its mark kept and its ``rolled_to`` set (migration 0028), so that reads
+    take today's closed quarters from the rollups."""
+
+    today: date
+    first: date = date.min
+    through: datetime | None = None
+
+    @classmethod
+    def today_through(cls, through: datetime) -> Scope:
+        day = through.astimezone(UTC).date()
+        return cls(today=day + timedelta(days=1), first=day, through=through)
 
 
 class Statements:
@@ -398,62 +426,67 @@ class Statements:
 async def roll_up(
     conn: Conn,
     *,
-    today: date,
+    scope: Scope,
     after: Pair,
     limit: int,
     budget: int,
     seconds: Seconds,
 ) -> Batch | None:
-    """Claim up to ``limit`` dirty days before ``today`` after ``after``, keep those that fit in
-    ``budget`` conversations and recompute them; None when no day is left to claim. The time of
-    each statement is added to ``seconds``."""
+    """Claim up to ``limit`` of the ``scope``'s dirty days after ``after``, keep those that fit
+    in ``budget`` conversations and recompute them; None when no day is left to claim. The time
+    of each statement is added to ``seconds``."""
     sql = Statements(conn, seconds)
     await sql.run("settings", _SETTINGS)
-    claimed = await _claim(sql, today=today, after=after, limit=limit)
+    claimed = await _claim(sql, scope=scope, after=after, limit=limit)
     if not claimed:
         return None
-    pairs = await _fit(sql, claimed, budget)
-    return Batch(pairs=pairs, conversations=await _recompute(sql, pairs))
+    pairs = await _fit(sql, claimed, budget, scope.through)
+    return Batch(pairs=pairs, conversations=await _recompute(sql, pairs, scope.through))
 
 
-async def _claim(sql: Statements, *, today: date, after: Pair, limit: int) -> list[Pair]:
+async def _claim(sql: Statements, *, scope: Scope, after: Pair, limit: int) -> list[Pair]:
     cur = await sql.run(
         "claim",
         _CLAIM,
-        {"today": today, "after_tenant": after[0], "after_day": after[1], "limit": limit},
+        {
+            "first": scope.first,
+            "today": scope.today,
+            "after_tenant": after[0],
+            "after_day": after[1],
+            "limit": limit,
+        },
     )
     return [(row["tenant_id"], row["day"]) for row in await cur.fetchall()]
 
 
-async def _fit(sql: Statements, claimed: list[Pair], budget: int) -> list[Pair]:
+async def _fit(
+    sql: Statements, claimed: list[Pair], budget: int, through: datetime | None
+) -> list[Pair]:
     """The leading claimed days whose conversations fit in ``budget`` (at least one day). The
     days left out stay locked until the batch commits and are claimed again by the next batch."""
-    cur = await sql.run("size", _SIZE, {**pair_arrays(claimed), "rows": budget})
+    cur = await sql.run("size", _SIZE, {**pair_arrays(claimed, through), "rows": budget})
     running = [int(row["n"]) for row in await cur.fetchall()]
     return claimed[: max(1, sum(1 for n in running if n <= budget))]
 
 
-def pair_arrays(pairs: list[Pair]) -> dict[str, str]:
+def pair_arrays(pairs: list[Pair], through: datetime | None = None) -> dict[str, str]:
     """The pairs as the four arrays every statement of a batch reads (``_PAIRS``): tenants,
-    days and each day's UTC bounds, made once a batch (``array_literal``: a batch of 4,000 days
-    sent four lists to nine statements, about half a second of the worker's CPU in psycopg's
-    adaptation, on the cores the database needs)."""
+    days and each day's UTC bounds (its end no later than ``through``), made once a batch
+    (``array_literal``: a batch of 4,000 days sent four lists to nine statements, about half a
+    second of the worker's CPU in psycopg's adaptation, on the cores the database needs)."""
+    stops = (utc_day_start(day + timedelta(days=1)) for _, day in pairs)
     return {
         "tenants": array_literal(tenant for tenant, _ in pairs),
         "days": array_literal(day for _, day in pairs),
-        "starts": array_literal(_midnight(day) for _, day in pairs),
-        "stops": array_literal(_midnight(day + timedelta(days=1)) for _, day in pairs),
+        "starts": array_literal(utc_day_start(day) for _, day in pairs),
+        "stops": array_literal(stops if through is None else (min(s, through) for s in stops)),
     }
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
-
-
-async def _recompute(sql: Statements, pairs: list[Pair]) -> int:
-    """Recompute these days; returns how many conversations they hold."""
+async def _recompute(sql: Statements, pairs: list[Pair], through: datetime | None) -> int:
+    """Recompute these days (up to ``through``); returns how many conversations they hold."""
     params = {
-        **pair_arrays(pairs),
+        **pair_arrays(pairs, through),
         "all": ALL_AGENTS,
         "busy": BUSY_DAY,
     }
@@ -461,7 +494,7 @@ async def _recompute(sql: Statements, pairs: list[Pair]) -> int:
         await sql.run(name, delete, params)
     cur = await sql.run("recompute", _RECOMPUTE, params)
     rows = sum(int(row["total"]) for row in await cur.fetchall())
-    await sql.run("unmark", _UNMARK, params)
+    await sql.run("unmark", _UNMARK if through is None else _ROLLED_TO, params)
     # The outcome statement joins its own small aggregates (by hash: a nested loop over them
     # would be quadratic); its only table read is the lateral index scan, which a hash join
     # cannot replace. Last in the batch, so the setting holds for it alone.

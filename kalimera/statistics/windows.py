@@ -16,7 +16,7 @@ the dirty marks it plans around are read by ``repository``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -103,6 +103,12 @@ def utc_day_start(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
+def quarter_floor(at: datetime) -> datetime:
+    """The last 15-minute boundary at or before ``at``, in UTC."""
+    seconds = int(at.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % QUARTER_SECONDS, UTC)
+
+
 def subtract(outer: Range, holes: list[Range]) -> list[Range]:
     """``outer`` minus the (sorted, disjoint) ``holes``, as sorted disjoint ranges."""
     lo, hi = outer
@@ -135,6 +141,10 @@ class Plan:
     hours; ``period_plan`` reads the whole hours of their moved parts in any zone)."""
     today: datetime
     """The first instant that is not closed (midnight UTC)."""
+    rolled_to: dict[date, datetime] = field(default_factory=dict)
+    """Dirty days whose rollup rows are current up to a quarter boundary (an intraday run
+    rolled them up and nothing before that instant changed since): read from the rollups before
+    it, live after it."""
 
 
 def intersect(ranges: list[Range], days: list[date]) -> list[Range]:
@@ -153,17 +163,32 @@ def intersect(ranges: list[Range], days: list[date]) -> list[Range]:
 
 
 def plan(
-    window: Window, *, dirty: list[date], now: datetime, busy: list[date] | None = None
+    window: Window,
+    *,
+    dirty: list[date],
+    now: datetime,
+    busy: list[date] | None = None,
+    rolled_to: dict[date, datetime] | None = None,
 ) -> Plan:
     """Split the window: ``dirty`` are the tenant's dirty UTC days within it, ``busy`` its rolled
-    up days with hour rows (used when the zone's offsets are whole hours)."""
+    up days with hour rows (used when the zone's offsets are whole hours), ``rolled_to`` the
+    dirty days whose quarter rows are current up to an instant (``Plan.rolled_to``)."""
     today = utc_day_start(now.astimezone(UTC).date())
     closed = (window.ws, max(window.ws, min(window.we, today)))
     holes = [(utc_day_start(d), utc_day_start(d) + ONE_DAY) for d in sorted(set(dirty))]
     clean = subtract(closed, holes)
+    rolled_to = {d: cut for d, cut in (rolled_to or {}).items() if d in set(dirty)}
     rolled = clean if window.aligned else []
     busy = sorted(set(busy or []) - set(dirty))
     hours = intersect(rolled, busy) if window.hourly else []
+    if window.aligned:
+        # The rolled-up start of each such day: quarter rows, never hour rows.
+        partial = [(utc_day_start(d), cut) for d, cut in rolled_to.items()]
+        rolled = sorted(
+            (max(lo, window.ws), min(hi, window.we))
+            for lo, hi in [*rolled, *partial]
+            if max(lo, window.ws) < min(hi, window.we)
+        )
     live = subtract((window.ws, window.we), rolled)
     rolled = [part for lo, hi in rolled for part in subtract((lo, hi), hours)]
     # Languages: whole UTC days only.
@@ -185,6 +210,7 @@ def plan(
         dirty=frozenset(dirty),
         busy=busy,
         today=today,
+        rolled_to=rolled_to,
     )
 
 
@@ -270,7 +296,13 @@ def period_plan(
         d1 = d0 + DAY_SECONDS
         inside = (max(d0, ws), min(d1, we))
         if day in p.dirty or d1 > today:
-            _append(live, inside)
+            cut = _epoch(p.rolled_to[day]) if window.aligned and day in p.rolled_to else d0
+            for x, y, ranges in (
+                (inside[0], min(inside[1], cut), direct[False]),
+                (max(inside[0], cut), inside[1], live),
+            ):
+                if x < y:
+                    _append(ranges, (x, y))
         else:
             while edges[j + 1] <= d0:
                 j += 1

@@ -57,6 +57,14 @@ def test_the_timer_rolls_up_statistics_on_the_configured_schedule(
     assert binding["runOnStartup"] is False
 
 
+def test_a_timer_rolls_up_todays_closed_quarters_every_quarter_hour(
+    indexed: dict[str, dict[str, Any]],
+) -> None:
+    (binding,) = indexed["rollup_today"]["bindings"]
+    assert binding["type"] == "timerTrigger"
+    assert binding["schedule"] == "0 2,17,32,47 * * * *"
+
+
 def test_importing_function_app_connects_to_nothing() -> None:
     # No services: ports where nothing listens. The import must still succeed, quickly.
     env = {

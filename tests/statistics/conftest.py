@@ -129,8 +129,15 @@ def db(settings: Settings) -> Iterator[Db]:
 
 
 def rollup(
-    settings: Settings, *, today: date | None = None, batch_pairs: int = 2_000, workers: int = 1
+    settings: Settings,
+    *,
+    today: date | None = None,
+    through: datetime | None = None,
+    batch_pairs: int = 2_000,
+    workers: int = 1,
 ) -> RollupReport:
+    """The nightly run, or with ``through`` the intraday one (today's days up to that quarter)."""
+
     async def work() -> RollupReport:
         services = Services(settings)
         try:
@@ -138,6 +145,7 @@ def rollup(
                 await services.db(),
                 idle_minutes=settings.idle_minutes,
                 today=today,
+                through=through,
                 batch_pairs=batch_pairs,
                 workers=workers,
             )

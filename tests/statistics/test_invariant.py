@@ -8,7 +8,10 @@ query per statistic over ``kalimera_conversations``.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,6 +23,7 @@ from hypothesis import strategies as st
 
 from kalimera.settings import Settings
 from kalimera.statistics.measures import REASONS
+from kalimera.statistics.windows import quarter_floor
 from tests.conftest import Server, make_token
 from tests.statistics.conftest import Conv, Db, rollup
 
@@ -50,16 +54,19 @@ DURATIONS = [
 ]
 NOW = datetime.now(UTC)
 TODAY = NOW.date()
-EPOCH = datetime(TODAY.year, TODAY.month, TODAY.day, tzinfo=UTC) - timedelta(days=40)
+MIDNIGHT = datetime(TODAY.year, TODAY.month, TODAY.day, tzinfo=UTC)
+EPOCH = MIDNIGHT - timedelta(days=40)
 SPAN_SECONDS = int((NOW - EPOCH).total_seconds()) - 60
 
 
 @st.composite
 def instants(draw: st.DrawFn) -> datetime:
-    """Random instants in the last 40 days, often on a 15-minute mark, a local midnight or in
-    one of a few busy quarters."""
-    kind = draw(st.sampled_from(["any", "quarter", "half_past_six", "busy"]))
+    """Random instants in the last 40 days, often on a 15-minute mark, a local midnight, in
+    one of a few busy quarters or today (which intraday runs roll up in part)."""
+    kind = draw(st.sampled_from(["any", "quarter", "half_past_six", "busy", "today"]))
     seconds = draw(st.integers(0, SPAN_SECONDS))
+    if kind == "today":
+        seconds = SPAN_SECONDS - seconds % max(1, int((NOW - MIDNIGHT).total_seconds()))
     if kind == "busy":  # a few busy quarters, where several agents share a bucket
         seconds = draw(st.sampled_from([5, 17, 33])) * 86400 + 10 * 3600 + seconds % 900
     at = EPOCH + timedelta(seconds=seconds)
@@ -173,6 +180,9 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "late": late,
         "edits": edits,
         "rollup_again": draw(st.booleans()),
+        # The quarter-hourly run over today: after the first rollup, after the late writes.
+        "today_first": draw(st.booleans()),
+        "today_again": draw(st.booleans()),
         # UTC twice as often: every closed day is then a whole day of its period.
         "tz": draw(st.sampled_from(["UTC", *ZONES])),
         "granularity": draw(st.sampled_from(["day", "week", "month"])),
@@ -561,12 +571,16 @@ def test_every_statistic_equals_the_ground_truth_through_rollups_edits_and_time_
 ) -> None:
     db.insert(s["first"])
     rollup(settings)
+    if s["today_first"]:
+        rollup(settings, through=quarter_floor(datetime.now(UTC)))
     rows = list(s["first"])
     for edit in s["edits"]:
         _edit(db, rows, edit)
     db.insert(s["late"])
     if s["rollup_again"]:
         rollup(settings)
+    if s["today_again"]:
+        rollup(settings, through=quarter_floor(datetime.now(UTC)))
     tenant = s["tenants"][0]
     token = make_token(settings, tenant)
     with httpx.Client(
@@ -637,11 +651,38 @@ def test_busy_days_answered_from_hour_rows_equal_the_ground_truth(
             check_everything(db, client, settings, scenario, tenants[0])
 
 
+@contextmanager
+def writing(settings: Settings, tenant: uuid.UUID, conv: Callable[[], Conv]) -> Iterator[None]:
+    """A writer thread for the body of the block: a new conversation, then one of the tenant's
+    completed ones failed, one statement each (as ingestion writes), over and over."""
+    assert settings.database_url is not None
+    writer_db = Db(settings.database_url.get_secret_value())
+    done = threading.Event()
+
+    def write() -> None:
+        while not done.is_set():
+            writer_db.insert([conv()])
+            writer_db.execute(
+                "UPDATE kalimera_conversations SET status = 'Failed' WHERE tenant_id = %(t)s"
+                " AND id = (SELECT id FROM kalimera_conversations WHERE tenant_id = %(t)s"
+                " AND status = 'Completed' LIMIT 1)",
+                {"t": tenant},
+            )
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        yield
+    finally:
+        done.set()
+        writer.join()
+        writer_db.close()
+
+
 def test_writes_racing_the_rollup_are_never_lost(
     db: Db, server: Server, settings: Settings
 ) -> None:
     import random
-    import threading
 
     tenant, agents = uuid.uuid4(), [uuid.uuid4() for _ in range(4)]
     days = [TODAY - timedelta(days=n) for n in range(1, 9)]
@@ -656,30 +697,9 @@ def test_writes_racing_the_rollup_are_never_lost(
 
     db.insert([conv() for _ in range(60)])
     rollup(settings)
-    assert settings.database_url is not None
-    writer_db = Db(settings.database_url.get_secret_value())
-    done = threading.Event()
-
-    def write() -> None:
-        # One statement per write, as ingestion does, until the rollups are over.
-        while not done.is_set():
-            writer_db.insert([conv()])
-            writer_db.execute(
-                "UPDATE kalimera_conversations SET status = 'Failed' WHERE tenant_id = %(t)s"
-                " AND id = (SELECT id FROM kalimera_conversations WHERE tenant_id = %(t)s"
-                " AND status = 'Completed' LIMIT 1)",
-                {"t": tenant},
-            )
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    try:
+    with writing(settings, tenant, conv):
         for _ in range(8):
             rollup(settings, batch_pairs=1)
-    finally:
-        done.set()
-        writer.join()
-        writer_db.close()
 
     token = make_token(settings, tenant)
     with httpx.Client(
@@ -697,3 +717,52 @@ def test_writes_racing_the_rollup_are_never_lost(
         rollup(settings)
         check_everything(db, client, settings, scenario, tenant)  # all of it from rollups
         check_everything(db, client, settings, scenario | {"agent": 0, "tz": "UTC"}, tenant)
+
+
+def test_writes_racing_the_intraday_rollup_are_never_lost(
+    db: Db, server: Server, settings: Settings
+) -> None:
+    """Today's calls keep arriving and changing while the quarter-hourly run rolls today up:
+    a write it could not see lowers the day's changed_from (or, holding the mark, keeps the run
+    from claiming the day), so the quarters it touched are read live (migration 0028)."""
+    import random
+
+    tenant, agents = uuid.uuid4(), [uuid.uuid4() for _ in range(4)]
+    rng = random.Random(11)
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def conv() -> Conv:
+        span = max(1, int((datetime.now(UTC) - midnight).total_seconds()))
+        at = midnight + timedelta(seconds=rng.randrange(span))
+        return Conv(tenant, agents[rng.randrange(0, 4, 2)], at, status="Completed")
+
+    db.insert([conv() for _ in range(60)])
+    with writing(settings, tenant, conv):
+        for _ in range(8):
+            rollup(settings, through=quarter_floor(datetime.now(UTC)), batch_pairs=1)
+
+    token = make_token(settings, tenant)
+    scenario = {
+        "tz": "UTC",
+        "agents": agents,
+        "agent": None,
+        "range": (TODAY - timedelta(days=1), TODAY),
+        "granularity": "day",
+        "limit": 5,
+    }
+    with httpx.Client(
+        base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        check_everything(db, client, settings, scenario, tenant)
+        cut = quarter_floor(datetime.now(UTC))
+        rollup(settings, through=cut)
+        (mark,) = db.execute(
+            "SELECT rolled_to, changed_from FROM kalimera_stats_dirty WHERE tenant_id = %(t)s",
+            {"t": tenant},
+        )
+        # In the day's first quarter there is nothing closed to roll up.
+        assert mark["rolled_to"] == (cut if cut > midnight else None)
+        assert mark["changed_from"] is None or cut == midnight
+        check_everything(db, client, settings, scenario, tenant)  # today's quarters rolled up
+        check_everything(db, client, settings, scenario | {"tz": "Asia/Kolkata"}, tenant)
+        check_everything(db, client, settings, scenario | {"agent": 0}, tenant)

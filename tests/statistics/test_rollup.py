@@ -288,3 +288,52 @@ def test_since_recomputes_every_day_from_that_date(db: Db, settings: Settings) -
         {"t": tenant},
     )
     assert [r["total"] for r in totals] == [99, 1, 1]  # days[0] is before --since
+
+
+def test_an_intraday_run_keeps_the_mark_and_a_change_below_its_cut_lowers_changed_from(
+    db: Db, settings: Settings
+) -> None:
+    tenant, agent = uuid.uuid4(), uuid.uuid4()
+    day = TODAY - timedelta(days=1)  # an intraday run of yesterday, before the nightly one
+    early = Conv(tenant, agent, at(day, 1, 5))
+    db.insert([early, Conv(tenant, agent, at(day, 13))])
+
+    def mark() -> dict[str, Any]:
+        (row,) = db.execute(
+            "SELECT rolled_to, changed_from FROM kalimera_stats_dirty"
+            " WHERE tenant_id = %(t)s AND day = %(d)s",
+            {"t": tenant, "d": day},
+        )
+        return dict(row)
+
+    report = rollup(settings, through=at(day, 12))
+    assert report.days >= 1
+    assert mark() == {"rolled_to": at(day, 12), "changed_from": None}
+    # Rows up to the cut only: the 01:05 call's quarter, not the 13:00 one's.
+    buckets = db.execute(
+        "SELECT bucket, total FROM kalimera_stats_quarter WHERE tenant_id = %(t)s",
+        {"t": tenant},
+    )
+    assert [(r["bucket"], r["total"]) for r in buckets] == [(at(day, 1, 0), 1)]
+
+    # A write after the cut changes nothing the rows say; one before it lowers changed_from.
+    db.insert([Conv(tenant, agent, at(day, 12, 30))])
+    assert mark() == {"rolled_to": at(day, 12), "changed_from": None}
+    db.execute(
+        "UPDATE kalimera_conversations SET status = 'Failed' WHERE tenant_id = %(t)s"
+        " AND id = %(i)s",
+        {"t": tenant, "i": early.id},
+    )
+    assert mark() == {"rolled_to": at(day, 12), "changed_from": at(day, 1, 5)}
+    db.insert([Conv(tenant, agent, at(day, 3))])  # later than the change recorded: no update
+    assert mark()["changed_from"] == at(day, 1, 5)
+
+    # The nightly run recomputes the whole day and clears the mark.
+    rollup(settings)
+    assert day not in marks(db, tenant)
+    totals = db.execute(
+        "SELECT sum(total) AS n FROM kalimera_stats_quarter WHERE tenant_id = %(t)s"
+        " AND agent_id = %(all)s",
+        {"t": tenant, "all": uuid.UUID(int=0)},
+    )
+    assert totals[0]["n"] == 4

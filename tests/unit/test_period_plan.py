@@ -62,6 +62,35 @@ def test_weeks_and_months_in_utc_are_day_rows_alone() -> None:
         assert p.moved_quarters == p.moved_hours == p.quarters == p.live == []
 
 
+def test_today_rolled_up_to_a_quarter_is_read_from_quarter_rows_up_to_it_then_live() -> None:
+    now = datetime(2026, 3, 31, 13, 7, tzinfo=UTC)
+    today, cut = now.date(), datetime(2026, 3, 31, 12, 45, tzinfo=UTC)
+    window = Window.of("UTC", START, END)
+    p = plan(window, dirty=[today], now=now, rolled_to={today: cut})
+    midnight = datetime(2026, 3, 31, tzinfo=UTC)
+    assert p.rolled[-1] == (midnight, cut)
+    assert p.live == [(cut, window.we)]
+    pp = period_plan(window, Granularity.DAY, p)
+    assert pp.quarters == [(midnight, cut)]
+    assert pp.live == [(cut, window.we)]
+    # Outside the aligned zones quarter rows cannot be placed in local hours: all of it live.
+    odd = Window.of("Asia/Kolkata", START, END)
+    assert odd.aligned  # +05:30 is a multiple of 15 minutes: quarter rows serve it
+    kp = period_plan(
+        odd, Granularity.DAY, plan(odd, dirty=[today], now=now, rolled_to={today: cut})
+    )
+    assert (midnight, cut) in kp.quarters
+    assert kp.live == [(cut, odd.we)]
+
+
+def test_a_dirty_day_without_an_intraday_run_is_read_live() -> None:
+    day = date(2026, 2, 10)
+    window = Window.of("UTC", START, END)
+    p = period_plan(window, Granularity.DAY, plan(window, dirty=[day], now=NOW, rolled_to={}))
+    midnight = datetime(2026, 2, 10, tzinfo=UTC)
+    assert p.live == [(midnight, midnight + timedelta(days=1))]
+
+
 def _histogram(latencies: list[int], sign: int = 1) -> Histogram:
     counts = sorted(Counter(latencies).items())
     cumulative = [sum(n for _, n in counts[: i + 1]) for i in range(len(counts))]
