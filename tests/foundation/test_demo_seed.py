@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from kalimera.dev.localstack import free_port
@@ -44,6 +45,13 @@ def test_demo_seed_without_a_run_starts_the_stack_and_the_next_run_serves_its_ca
     env = _local_env(tmp_path, database_url, redis_url)
     _seed(env)
     assert list(tmp_path.glob("stack-*.pids")) == []  # the seed's Azurite was stopped
+    with psycopg.connect(database_url) as conn:  # a bulk load ends with VACUUM (ANALYZE)
+        row = conn.execute(
+            "SELECT last_vacuum, last_analyze FROM pg_stat_user_tables"
+            " WHERE relname = 'kalimera_conversations'"
+        ).fetchone()
+    assert row is not None
+    assert None not in row
     port = free_port()
     run, token = start_run(env, port, tmp_path / "run.log")
     try:
