@@ -24,6 +24,10 @@ set-based statements:
 
 Work is proportional to the dirty days; running it twice changes nothing (no marks are left);
 days missed while the timer was down are still marked, so the next run catches up.
+
+The intraday run (``rollup_today``, every quarter hour) is the same batches over today's marks,
+each day up to the last closed quarter, and step 5 keeps the marks, recording how far the rows
+go (``rollup_batch.Scope``; docs/statistics.md, "Today").
 """
 
 from __future__ import annotations
