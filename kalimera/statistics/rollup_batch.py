@@ -130,6 +130,14 @@ _ALL_AGENTS_SUMS = ", ".join(f"sum({m}) FILTER (WHERE agent = 'all')" for m in M
 
 # One pass over the claimed days' conversations (an index range scan on (tenant_id, started_at)
 # per day), grouped by agent, language and bucket; both inserts read that aggregate.
+#
+# A bucket that one agent holds takes that agent's row as its all-agents row; only the buckets
+# that several share are summed again (per_agent: the agent rows, grouped from one sort of base
+# that the window reads too). The language maps keep the day's sums per agent and language,
+# though only the all-agents row's are read: agent_ids is array_agg over the maps in the order
+# of their hash aggregate, that order is part of the row written, and it depends on the plan.
+# Taking the day's sums from base apart (70 ms less CPU on a batch of 4,000 small days) put the
+# agents of 3,899 of the 1M rollup's 295,201 days in another order.
 _RECOMPUTE = f"""
 WITH base AS MATERIALIZED (
     SELECT c.tenant_id, c.agent_id, p.day,
@@ -164,24 +172,20 @@ per_agent AS MATERIALIZED (
                sum(duration_sum) AS duration_sum, sum(duration_count)::int AS duration_count,
                sum(d_0_30)::int AS d_0_30, sum(d_30_60)::int AS d_30_60, sum(d_1_3)::int AS d_1_3,
                sum(d_3_5)::int AS d_3_5, sum(d_5_10)::int AS d_5_10
-        FROM base GROUP BY tenant_id, agent_id, bucket
+        FROM (SELECT * FROM base ORDER BY tenant_id, bucket, agent_id OFFSET 0) AS b
+        GROUP BY tenant_id, bucket, agent_id
     ) AS a
 ),
 quarters AS (
     INSERT INTO kalimera_stats_quarter (
         tenant_id, agent_id, bucket, sole_agent, total, inbound, completed, failed, positive,
         neutral, negative, duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5, d_5_10)
-    SELECT tenant_id, %(all)s, bucket,
-           CASE WHEN max(agents) = 1 THEN (array_agg(agent_id))[1] END,
-           sum(total), sum(inbound), sum(completed), sum(failed), sum(positive), sum(neutral),
-           sum(negative), sum(duration_sum), sum(duration_count), sum(d_0_30), sum(d_30_60),
-           sum(d_1_3), sum(d_3_5), sum(d_5_10)
-    FROM per_agent GROUP BY tenant_id, bucket
+    SELECT tenant_id, %(all)s, bucket, agent_id, {_DAY_COLUMNS} FROM per_agent WHERE agents = 1
     UNION ALL
-    SELECT tenant_id, agent_id, bucket, NULL, total, inbound, completed, failed, positive,
-           neutral, negative, duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5,
-           d_5_10
-    FROM per_agent WHERE agents > 1
+    SELECT tenant_id, %(all)s, bucket, NULL, {_DAY_SUMS}
+    FROM per_agent WHERE agents > 1 GROUP BY tenant_id, bucket
+    UNION ALL
+    SELECT tenant_id, agent_id, bucket, NULL, {_DAY_COLUMNS} FROM per_agent WHERE agents > 1
 ),
 hours AS (
     INSERT INTO kalimera_stats_hour (
