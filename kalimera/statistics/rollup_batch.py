@@ -293,7 +293,8 @@ def _histograms(key: str, *, per_agent: bool, shared: str | None = None) -> str:
     ``ended`` by ``key`` (an expression of kq) and, ``per_agent``, agent (else the all-agents
     uuid), only those of the keys that several agents share in ``shared`` if given, sorted once
     and read in that order. The counts are int: the running sum of bigints is a numeric, which
-    cost a batch of 4,000 small days about 170 ms of backend CPU."""
+    cost a batch of 4,000 small days about 170 ms of backend CPU. unnest in the select list: in
+    FROM (a lateral function scan) it stores each call's rows apart, 5-9 % of the statement."""
     by = "key, agent_id" if per_agent else "key"
     where = (
         f" WHERE {key} IN (SELECT key FROM {shared} WHERE agents > 1)"  # noqa: S608 - constant SQL
@@ -309,8 +310,8 @@ def _histograms(key: str, *, per_agent: bool, shared: str | None = None) -> str:
         FROM (
             SELECT {by}, v, count(*)::int AS n
             FROM (
-                SELECT {key} AS key{", agent_id" if per_agent else ""}, v
-                FROM ended CROSS JOIN LATERAL unnest(lat) AS t(v){where}
+                SELECT {key} AS key{", agent_id" if per_agent else ""}, unnest(lat) AS v
+                FROM ended{where}
                 ORDER BY {by}, v OFFSET 0
             ) AS t
             GROUP BY {by}, v
