@@ -131,6 +131,14 @@ _ALL_AGENTS_SUMS = ", ".join(f"sum({m}) FILTER (WHERE agent = 'all')" for m in M
 
 # One pass over the claimed days' conversations (an index range scan on (tenant_id, started_at)
 # per day), grouped by agent, language and bucket; both inserts read that aggregate.
+#
+# A bucket that one agent holds takes that agent's row as its all-agents row; only the buckets
+# that several share are summed again (per_agent: the agent rows, grouped from one sort of base
+# that the window reads too). The language maps keep the day's sums per agent and language,
+# though only the all-agents row's are read: agent_ids is array_agg over the maps in the order
+# of their hash aggregate, that order is part of the row written, and it depends on the plan.
+# Taking the day's sums from base apart (70 ms less CPU on a batch of 4,000 small days) put the
+# agents of 3,899 of the 1M rollup's 295,201 days in another order.
 _RECOMPUTE = f"""
 WITH base AS MATERIALIZED (
     SELECT c.tenant_id, c.agent_id, p.day,
@@ -165,24 +173,20 @@ per_agent AS MATERIALIZED (
                sum(duration_sum) AS duration_sum, sum(duration_count)::int AS duration_count,
                sum(d_0_30)::int AS d_0_30, sum(d_30_60)::int AS d_30_60, sum(d_1_3)::int AS d_1_3,
                sum(d_3_5)::int AS d_3_5, sum(d_5_10)::int AS d_5_10
-        FROM base GROUP BY tenant_id, agent_id, bucket
+        FROM (SELECT * FROM base ORDER BY tenant_id, bucket, agent_id OFFSET 0) AS b
+        GROUP BY tenant_id, bucket, agent_id
     ) AS a
 ),
 quarters AS (
     INSERT INTO kalimera_stats_quarter (
         tenant_id, agent_id, bucket, sole_agent, total, inbound, completed, failed, positive,
         neutral, negative, duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5, d_5_10)
-    SELECT tenant_id, %(all)s, bucket,
-           CASE WHEN max(agents) = 1 THEN (array_agg(agent_id))[1] END,
-           sum(total), sum(inbound), sum(completed), sum(failed), sum(positive), sum(neutral),
-           sum(negative), sum(duration_sum), sum(duration_count), sum(d_0_30), sum(d_30_60),
-           sum(d_1_3), sum(d_3_5), sum(d_5_10)
-    FROM per_agent GROUP BY tenant_id, bucket
+    SELECT tenant_id, %(all)s, bucket, agent_id, {_DAY_COLUMNS} FROM per_agent WHERE agents = 1
     UNION ALL
-    SELECT tenant_id, agent_id, bucket, NULL, total, inbound, completed, failed, positive,
-           neutral, negative, duration_sum, duration_count, d_0_30, d_30_60, d_1_3, d_3_5,
-           d_5_10
-    FROM per_agent WHERE agents > 1
+    SELECT tenant_id, %(all)s, bucket, NULL, {_DAY_SUMS}
+    FROM per_agent WHERE agents > 1 GROUP BY tenant_id, bucket
+    UNION ALL
+    SELECT tenant_id, agent_id, bucket, NULL, {_DAY_COLUMNS} FROM per_agent WHERE agents > 1
 ),
 hours AS (
     INSERT INTO kalimera_stats_hour (
@@ -223,48 +227,131 @@ RETURNING total
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 _OUTCOME_COLUMNS = ", ".join(OUTCOME_MEASURES)
+# Summed as int (cost_sum is numeric): the days and the shared rows sum these sums again, and the
+# sum of bigints is a numeric, slower to add (as the running counts of _histograms found).
+_OUTCOME_SUMS = ", ".join(
+    f"sum({m}) AS {m}" if m == "cost_sum" else f"sum({m})::int AS {m}" for m in OUTCOME_MEASURES
+)
 
 # The outcome rows of the claimed days (migration 0018), from their ended conversations: the
 # measures summed per conversation and the latencies counted per output turn, at four grains
-# (g: 0 agent and quarter, 1 quarter, 2 agent and day, 3 day). The per-agent grains only where
-# several agents share the quarter or the day (the all-agents row names the one agent otherwise,
+# (agent and quarter, quarter, agent and day, day). The per-agent grains only where several
+# agents share the quarter or the day (the all-agents row names the one agent otherwise,
 # sole_agent): most quarters and days of most tenants have one.
 #
-# Each grain row is named by one bigint and the agent (NULL for the all-agents grains):
-# key = ((i * 128 + q) * 4 + g) * 32768 + currency code, with i the claimed day's place in the
-# batch, q its quarter (0 to 95; 96 for the day grains) and the currency as a number ('' 0, the
-# three letters of an ISO code, which migration 0015's check guarantees, in base 27). The turns
-# are unnested once and counted per agent and quarter (a hash aggregate), the other grains are
-# counted from those counts, and the one sort the histograms need (by row, then latency) compares
-# two integers and a uuid: the seven columns of the grain (a date, a timestamptz, a text among
-# them) cost three times as much CPU to sort, and grouping the turns at every grain apart twice
-# as much again. string_agg has no ORDER BY of its own (in PostgreSQL 15 each group would sort
-# apart): it reads the rows in the window's order, the row then the latency, which the grouping
-# keeps.
+# A quarter is named by one bigint, kq = (i * 128 + q) * 32768 + currency code, with i the
+# claimed day's place in the batch, q its quarter (0 to 95) and the currency as a number ('' 0,
+# the three letters of an ISO code, which migration 0015's check guarantees, in base 27); its
+# day by the same number with q = 0.
+#
+# The sums are taken per agent and quarter, then per agent and day from those, each row with the
+# number of agents of its quarter or day: where that is one the row is also the all-agents row,
+# where it is more the rows are summed again. Each grain's histograms come from one sort of its
+# turns (the ORDER BY … OFFSET 0 below), which the count per latency, the running count (a window)
+# and string_agg then read in that order: string_agg has no ORDER BY of its own (in PostgreSQL 15
+# each group would sort apart), it reads the rows in the window's order, which the grouping keeps.
+# The histogram of a quarter or day that one agent holds is that agent's. Sorted rather than
+# hashed, which the planner would choose (it takes each CTE for about one row a day): the hash
+# tables (tens of MB, whose fresh pages the kernel zeroes) and a second sort of the grouped turns
+# for the running counts cost a batch of 4,000 small days about 200 ms more backend CPU.
+_CODES = 32_768
+_DAY_STEP = 128 * _CODES
 _CURRENCY_CODE = (
     "CASE WHEN c.cost IS NULL THEN 0 ELSE"
     " (ascii(substr(c.cost->>'currency', 1, 1)) - 64) * 729"
     " + (ascii(substr(c.cost->>'currency', 2, 1)) - 64) * 27"
     " + ascii(substr(c.cost->>'currency', 3, 1)) - 64 END"
 )
-_CODES = 32_768
-_GRAIN_STEP = 4 * _CODES
-_DAY_STEP = 128 * _GRAIN_STEP
-_WHOLE_DAY = 96
 _CURRENCY_OF_KEY = (
     f"CASE WHEN mod(s.key, {_CODES}) = 0 THEN '' ELSE"
     f" chr(64 + (mod(s.key, {_CODES}) / 729)::int)"
     f" || chr(64 + mod(mod(s.key, {_CODES}) / 27, 27)::int)"
     f" || chr(64 + mod(mod(s.key, {_CODES}), 27)::int) END"
 )
-# A quarter's key (g 0) to its day's key (g 0).
-_DAY_OF = f"kq - mod(kq / {_GRAIN_STEP}, 128) * {_GRAIN_STEP} + {_WHOLE_DAY * _GRAIN_STEP}"
+
+
+def _day_of(kq: str) -> str:
+    """A quarter's key to its day's."""
+    return f"{kq} - mod({kq} / {_CODES}, 128) * {_CODES}"
+
+
+def _sums(key: str, rows: str) -> str:
+    """The sums of ``rows`` by ``key`` and agent, sorted once, with the number of agents of the
+    key."""
+    return f"""
+    SELECT *, count(*) OVER (PARTITION BY key) AS agents FROM (
+        SELECT key, agent_id, {_OUTCOME_SUMS}
+        FROM (
+            SELECT {key} AS key, agent_id, {_OUTCOME_COLUMNS} FROM {rows}
+            ORDER BY 1, 2 OFFSET 0
+        ) AS r
+        GROUP BY key, agent_id
+    ) AS s"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+
+def _histograms(key: str, *, per_agent: bool, shared: str | None = None) -> str:
+    """The latency histograms of one grain as (key, agent, lat_values, lat_cum): the turns of
+    ``ended`` by ``key`` (an expression of kq) and, ``per_agent``, agent (else the all-agents
+    uuid), only those of the keys that several agents share in ``shared`` if given, sorted once
+    and read in that order. The counts are int: the running sum of bigints is a numeric, which
+    cost a batch of 4,000 small days about 170 ms of backend CPU. unnest in the select list: in
+    FROM (a lateral function scan) it stores each call's rows apart, 5-9 % of the statement."""
+    by = "key, agent_id" if per_agent else "key"
+    where = (
+        f" WHERE {key} IN (SELECT key FROM {shared} WHERE agents > 1)"  # noqa: S608 - constant SQL
+        if shared
+        else ""
+    )
+    return f"""
+    SELECT key, {"agent_id" if per_agent else "%(all)s"} AS agent,
+           string_agg(int4send(v), ''::bytea) AS lat_values,
+           string_agg(int4send(cum::int), ''::bytea) AS lat_cum
+    FROM (
+        SELECT *, sum(n) OVER (PARTITION BY {by} ORDER BY v) AS cum
+        FROM (
+            SELECT {by}, v, count(*)::int AS n
+            FROM (
+                SELECT {key} AS key{", agent_id" if per_agent else ""}, unnest(lat) AS v
+                FROM ended{where}
+                ORDER BY {by}, v OFFSET 0
+            ) AS t
+            GROUP BY {by}, v
+        ) AS c
+    ) AS h
+    GROUP BY {by}"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+
+def _outcome_rows(table: str, column: str, value: str, grain: str) -> str:
+    """The insert of one table's rows from ``grain`` (quarters or days, whose key is ``key``)
+    and ``grain``'s histograms, ``column`` (bucket or day) being ``value``."""
+    return f"""
+    INSERT INTO {table} (
+        tenant_id, agent_id, {column}, currency, sole_agent, {_OUTCOME_COLUMNS}, lat_values,
+        lat_cum)
+    SELECT p.tenant_id, s.agent, {value}, {_CURRENCY_OF_KEY} COLLATE "C", s.sole_agent,
+           {_OUTCOME_COLUMNS}, coalesce(h.lat_values, ''::bytea),
+           coalesce(h.lat_cum, ''::bytea)
+    FROM (
+        SELECT key, agent_id AS agent, NULL::uuid AS sole_agent, agent_id AS histogram,
+               {_OUTCOME_COLUMNS}
+        FROM {grain} WHERE agents > 1
+        UNION ALL
+        SELECT key, %(all)s, agent_id, agent_id, {_OUTCOME_COLUMNS} FROM {grain} WHERE agents = 1
+        UNION ALL
+        SELECT key, %(all)s, NULL, %(all)s, {_OUTCOME_SUMS}
+        FROM {grain} WHERE agents > 1 GROUP BY key
+    ) AS s
+    JOIN unnest(%(tenants)s::uuid[], %(days)s::date[], %(starts)s::timestamptz[])
+         WITH ORDINALITY AS p(tenant_id, day, start, i) ON p.i = s.key / {_DAY_STEP}
+    LEFT JOIN {grain}_histograms h ON h.key = s.key AND h.agent = s.histogram
+"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+
+_BUCKET = f"p.start + mod(s.key / {_CODES}, 128) * interval '15 minutes'"
 
 _RECOMPUTE_OUTCOMES = f"""
 WITH ended AS MATERIALIZED (
-    SELECT c.agent_id, c.lat,
-           p.i * {_DAY_STEP} + c.q * {_GRAIN_STEP} + c.code AS kq,
-           p.i * {_DAY_STEP} + {_WHOLE_DAY * _GRAIN_STEP} + c.code AS kd,
+    SELECT c.agent_id, c.lat, (p.i * 128 + c.q) * {_CODES} + c.code AS kq,
            {", ".join(f"c.{m}" for m in OUTCOME_MEASURES)}
     FROM unnest(%(tenants)s::uuid[], %(starts)s::timestamptz[], %(stops)s::timestamptz[])
          WITH ORDINALITY AS p(tenant_id, start, stop, i)
@@ -280,70 +367,19 @@ WITH ended AS MATERIALIZED (
         OFFSET 0
     ) AS c
 ),
-sums AS MATERIALIZED (
-    SELECT k.key, k.agent, min(e.agent_id::text) AS first_agent,
-           min(e.agent_id::text) <> max(e.agent_id::text) AS shared,
-           {", ".join(f"sum(e.{m}) AS {m}" for m in OUTCOME_MEASURES)}
-    FROM ended e
-    CROSS JOIN LATERAL (VALUES (e.kq, e.agent_id), (e.kq + {_CODES}, NULL::uuid),
-                               (e.kd + {2 * _CODES}, e.agent_id), (e.kd + {3 * _CODES}, NULL))
-        AS k(key, agent)
-    GROUP BY k.key, k.agent
+quarters AS MATERIALIZED ({_sums("kq", "ended")}
 ),
--- The per-agent keys (g 0 and 2) of the quarters and days that several agents share.
-shared AS MATERIALIZED (
-    SELECT key - {_CODES} AS key FROM sums WHERE agent IS NULL AND shared
+days AS MATERIALIZED ({_sums(_day_of("key"), "quarters")}
 ),
-turns AS MATERIALIZED (
-    SELECT e.kq, e.agent_id AS agent, t.v, count(*) AS n
-    FROM ended e CROSS JOIN LATERAL unnest(e.lat) AS t(v)
-    GROUP BY e.kq, e.agent_id, t.v
+quarters_histograms AS ({_histograms("kq", per_agent=True)}
+    UNION ALL{_histograms("kq", per_agent=False, shared="quarters")}
 ),
-counts AS (
-    SELECT kq AS key, agent, v, n FROM turns WHERE kq IN (SELECT key FROM shared)
-    UNION ALL
-    SELECT kq + {_CODES}, NULL, v, sum(n) FROM turns GROUP BY kq, v
-    UNION ALL
-    SELECT kd, agent, v, sum(n)
-    FROM (SELECT {_DAY_OF} + {2 * _CODES} AS kd, agent, v, n FROM turns) AS d
-    WHERE kd IN (SELECT key FROM shared)
-    GROUP BY kd, agent, v
-    UNION ALL
-    SELECT {_DAY_OF} + {3 * _CODES}, NULL, v, sum(n) FROM turns GROUP BY 1, v
+days_histograms AS ({_histograms(_day_of("kq"), per_agent=True)}
+    UNION ALL{_histograms(_day_of("kq"), per_agent=False, shared="days")}
 ),
-histograms AS MATERIALIZED (
-    SELECT key, agent, string_agg(int4send(v), ''::bytea) AS lat_values,
-           string_agg(int4send(cum::int), ''::bytea) AS lat_cum
-    FROM (SELECT *, sum(n) OVER (PARTITION BY key, agent ORDER BY v) AS cum FROM counts) AS h
-    GROUP BY key, agent
-),
-rows AS MATERIALIZED (
-    SELECT s.*, mod(s.key / {_CODES}, 4) AS g, p.tenant_id, p.day,
-           p.start + mod(s.key / {_GRAIN_STEP}, 128) * interval '15 minutes' AS bucket,
-           {_CURRENCY_OF_KEY} COLLATE "C" AS currency,
-           CASE WHEN s.agent IS NULL AND NOT s.shared THEN s.first_agent::uuid END
-               AS sole_agent,
-           coalesce(h.lat_values, ''::bytea) AS lat_values,
-           coalesce(h.lat_cum, ''::bytea) AS lat_cum
-    FROM sums s
-    JOIN unnest(%(tenants)s::uuid[], %(days)s::date[], %(starts)s::timestamptz[])
-         WITH ORDINALITY AS p(tenant_id, day, start, i) ON p.i = s.key / {_DAY_STEP}
-    LEFT JOIN histograms h ON h.key = s.key AND h.agent IS NOT DISTINCT FROM s.agent
-    WHERE s.agent IS NULL OR s.key IN (SELECT key FROM shared)
-),
-quarters AS (
-    INSERT INTO kalimera_stats_outcome_quarter (
-        tenant_id, agent_id, bucket, currency, sole_agent, {_OUTCOME_COLUMNS}, lat_values,
-        lat_cum)
-    SELECT tenant_id, coalesce(agent, %(all)s), bucket, currency, sole_agent,
-           {_OUTCOME_COLUMNS}, lat_values, lat_cum
-    FROM rows WHERE g IN (0, 1)
+quarter_rows AS ({_outcome_rows("kalimera_stats_outcome_quarter", "bucket", _BUCKET, "quarters")}
 )
-INSERT INTO kalimera_stats_outcome_day (
-    tenant_id, agent_id, day, currency, sole_agent, {_OUTCOME_COLUMNS}, lat_values, lat_cum)
-SELECT tenant_id, coalesce(agent, %(all)s), day, currency, sole_agent, {_OUTCOME_COLUMNS},
-       lat_values, lat_cum
-FROM rows WHERE g IN (2, 3)
+{_outcome_rows("kalimera_stats_outcome_day", "day", "p.day", "days")}
 """  # noqa: S608 - constant SQL fragments, values are parameters
 
 # Every join in a batch is a few thousand keys probing a primary key or (tenant_id, started_at):
