@@ -37,16 +37,22 @@ Seconds = defaultdict[str, float]
 """Seconds by kind of statement (``Statements``)."""
 
 # Not the row comparison (tenant_id, day) > (…): it is not leakproof, so under row-level security
-# it could not be an index condition and every claim would read all the marks.
+# it could not be an index condition and every claim would read all the marks. The closed days
+# (the nightly run) or one day (an intraday run): a lower bound on day beside the upper one made
+# the planner leave the tenant order, 160 ms a claim at 10M instead of 6.
 _CLAIM = """
 SELECT tenant_id, day FROM kalimera_stats_dirty
 WHERE tenant_id >= %(after_tenant)s
   AND (tenant_id > %(after_tenant)s OR day > %(after_day)s)
-  AND day >= %(first)s AND day < %(today)s
+  AND {days}
 ORDER BY tenant_id, day
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 """
+_CLAIMS = {
+    False: _CLAIM.format(days="day < %(today)s"),
+    True: _CLAIM.format(days="day = %(first)s"),
+}
 
 # How many conversations the claimed days hold, walking them in order and stopping once the
 # running count passes the batch's row budget: each day is counted on the (tenant_id,
@@ -483,7 +489,7 @@ async def roll_up(
 async def _claim(sql: Statements, *, scope: Scope, after: Pair, limit: int) -> list[Pair]:
     cur = await sql.run(
         "claim",
-        _CLAIM,
+        _CLAIMS[scope.through is not None],
         {
             "first": scope.first,
             "today": scope.today,
