@@ -175,11 +175,12 @@ def plan(
     dirty days whose quarter rows are current up to an instant (``Plan.rolled_to``)."""
     today = utc_day_start(now.astimezone(UTC).date())
     closed = (window.ws, max(window.ws, min(window.we, today)))
-    holes = [(utc_day_start(d), utc_day_start(d) + ONE_DAY) for d in sorted(set(dirty))]
+    marked = frozenset(dirty)
+    holes = [(utc_day_start(d), utc_day_start(d) + ONE_DAY) for d in sorted(marked)]
     clean = subtract(closed, holes)
-    rolled_to = {d: cut for d, cut in (rolled_to or {}).items() if d in set(dirty)}
+    rolled_to = {d: cut for d, cut in (rolled_to or {}).items() if d in marked}
     rolled = clean if window.aligned else []
-    busy = sorted(set(busy or []) - set(dirty))
+    busy = sorted(set(busy or []) - marked)
     hours = intersect(rolled, busy) if window.hourly else []
     if window.aligned:
         # The rolled-up start of each such day: quarter rows, never hour rows.
@@ -207,7 +208,7 @@ def plan(
         language_days=language_days,
         language_live=language_live,
         clean=clean,
-        dirty=frozenset(dirty),
+        dirty=marked,
         busy=busy,
         today=today,
         rolled_to=rolled_to,
