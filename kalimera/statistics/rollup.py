@@ -186,17 +186,20 @@ async def rollup_statistics(
     *,
     services: Services,
     since: date | None = None,
+    through: datetime | None = None,
     workers: int = 2,
     progress: Progress | None = None,
 ) -> RollupReport:
-    """One run as the product runs it (the timer trigger, ``kalimera stats rollup``, the dev
-    runner): the services' pool and settings, batches sized to their statement timeout."""
+    """One run as the product runs it (the timer triggers, ``kalimera stats rollup``, the dev
+    runner): the services' pool and settings, batches sized to their statement timeout; the
+    nightly run, or with ``through`` the intraday one (``run_rollup``)."""
     settings = services.settings
     return await run_rollup(
         await services.db(),
         idle_minutes=settings.idle_minutes,
         batch_rows=batch_rows(settings.db_statement_timeout_ms),
         since=since,
+        through=through,
         workers=workers,
         progress=progress,
     )
@@ -212,11 +215,8 @@ async def rollup_today(
     """The intraday run (the ``rollup_today`` timer, ``kalimera stats rollup --today``): today's
     dirty days up to the last quarter boundary before ``now``, so that reads take the day's
     closed quarters from the rollups and only what came after (or changed since) live."""
-    settings = services.settings
-    return await run_rollup(
-        await services.db(),
-        idle_minutes=settings.idle_minutes,
-        batch_rows=batch_rows(settings.db_statement_timeout_ms),
+    return await rollup_statistics(
+        services=services,
         through=quarter_floor(now or datetime.now(UTC)),
         workers=workers,
         progress=progress,
