@@ -16,17 +16,18 @@ set-based statements:
    on the index, at least one day): every statement of a run is sized to the statement timeout
    the run has (``batch_rows``: 30,000 conversations under the default 15 s), never to the size
    of a tenant, so a run over 10 million conversations finishes with the product's settings;
-3. delete the kept days' rollup rows (by primary key, through ``kalimera_stats_rolled``);
+3. delete the kept days' rollup rows (by primary key, through ``kalimera_stats_rolled``) and
+   their marks, in one statement;
 4. aggregate the kept days' conversations once and insert the 15-minute rows, the hour
    rows of busy days and the ``rolled`` record (agents, languages, the day's totals) from that
    one aggregate;
-5. delete their marks.
+5. the same for the outcome rows (their ended conversations and turns).
 
 Work is proportional to the dirty days; running it twice changes nothing (no marks are left);
 days missed while the timer was down are still marked, so the next run catches up.
 
 The intraday run (``rollup_today``, every quarter hour) is the same batches over today's marks,
-each day up to the last closed quarter, and step 5 keeps the marks, recording how far the rows
+each day up to the last closed quarter, and step 3 keeps the marks, recording how far the rows
 go (``rollup_batch.Scope``; docs/statistics.md, "Today").
 """
 

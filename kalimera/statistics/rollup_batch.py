@@ -92,44 +92,54 @@ _PAIRS = (
     " %(stops)s::timestamptz[]) AS p(tenant_id, day, start, stop)"
 )
 
-# The rows of the claimed days, by primary key: the agents come from kalimera_stats_rolled.
-_KEYS = f"""
+# The claimed days' rollup rows, all five tables, and their marks, in one statement (each
+# statement of a batch parses the four arrays again: six statements cost a full rollup of 10M
+# about 13 worker-seconds on tables still empty). The quarter and outcome rows by primary key:
+# their agents come from kalimera_stats_rolled, which the same statement empties; every part of a
+# statement sees one snapshot, so keys reads the rows as they were. The nightly run deletes the
+# marks; an intraday run keeps them (the day is not over) and records how far its rows go:
+# nothing below that has changed since, as the mark is held FOR UPDATE from the claim on
+# (migration 0028).
+_MARKS = {
+    False: "DELETE FROM kalimera_stats_dirty m USING {pairs}",
+    True: "UPDATE kalimera_stats_dirty m SET rolled_to = p.stop, changed_from = NULL FROM {pairs}",
+}
+_DELETE = """
 WITH keys AS MATERIALIZED (
     SELECT r.tenant_id, a.agent_id, p.day, p.start, p.stop
-    FROM {_PAIRS}
+    FROM {pairs}
     JOIN kalimera_stats_rolled r ON r.tenant_id = p.tenant_id AND r.day = p.day
     CROSS JOIN LATERAL unnest(r.agent_ids || %(all)s::uuid) AS a(agent_id)
+),
+quarters AS (
+    DELETE FROM kalimera_stats_quarter q USING keys k
+    WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
+      AND q.bucket >= k.start AND q.bucket < k.stop
+),
+outcome_quarters AS (
+    DELETE FROM kalimera_stats_outcome_quarter q USING keys k
+    WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
+      AND q.bucket >= k.start AND q.bucket < k.stop
+),
+outcome_days AS (
+    DELETE FROM kalimera_stats_outcome_day d USING keys k
+    WHERE d.tenant_id = k.tenant_id AND d.agent_id = k.agent_id AND d.day = k.day
+),
+hours AS (
+    DELETE FROM kalimera_stats_hour h USING {pairs}
+    WHERE h.tenant_id = p.tenant_id AND h.bucket >= p.start AND h.bucket < p.stop
+),
+marks AS (
+    {marks}
+    WHERE m.tenant_id = p.tenant_id AND m.day = p.day
 )
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-
-_DELETE_QUARTERS = f"""{_KEYS}
-DELETE FROM kalimera_stats_quarter q USING keys k
-WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
-  AND q.bucket >= k.start AND q.bucket < k.stop
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-
-# Outcome rows: their agents are among the day's (kalimera_stats_rolled), so the same keys.
-_DELETE_OUTCOME_QUARTERS = f"""{_KEYS}
-DELETE FROM kalimera_stats_outcome_quarter q USING keys k
-WHERE q.tenant_id = k.tenant_id AND q.agent_id = k.agent_id
-  AND q.bucket >= k.start AND q.bucket < k.stop
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-
-_DELETE_OUTCOME_DAYS = f"""{_KEYS}
-DELETE FROM kalimera_stats_outcome_day d USING keys k
-WHERE d.tenant_id = k.tenant_id AND d.agent_id = k.agent_id AND d.day = k.day
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-
-_DELETE_HOURS = f"""
-DELETE FROM kalimera_stats_hour h USING {_PAIRS}
-WHERE h.tenant_id = p.tenant_id
-  AND h.bucket >= p.start AND h.bucket < p.stop
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-
-_DELETE_ROLLED = f"""
-DELETE FROM kalimera_stats_rolled r USING {_PAIRS}
+DELETE FROM kalimera_stats_rolled r USING {pairs}
 WHERE r.tenant_id = p.tenant_id AND r.day = p.day
-"""  # noqa: S608 - constant SQL fragments, values are parameters
+"""
+_DELETES = {
+    intraday: _DELETE.format(pairs=_PAIRS, marks=marks.format(pairs=_PAIRS))
+    for intraday, marks in _MARKS.items()
+}
 
 _DAY_COLUMNS = ", ".join(MEASURES)
 _DAY_SUMS = ", ".join(f"sum({m}) AS {m}" for m in MEASURES)
@@ -397,27 +407,6 @@ _SETTINGS = (
     " SET LOCAL work_mem = '64MB'"
 )
 
-_DELETES = {
-    "delete quarters": _DELETE_QUARTERS,
-    "delete outcome quarters": _DELETE_OUTCOME_QUARTERS,
-    "delete outcome days": _DELETE_OUTCOME_DAYS,
-    "delete hours": _DELETE_HOURS,
-    "delete rolled": _DELETE_ROLLED,
-}
-
-_UNMARK = f"""
-DELETE FROM kalimera_stats_dirty m USING {_PAIRS}
-WHERE m.tenant_id = p.tenant_id AND m.day = p.day
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-
-# An intraday run keeps the marks (the day is not over) and records how far its rows go: nothing
-# below that has changed since, as the mark was held FOR UPDATE from the claim on (migration
-# 0028).
-_ROLLED_TO = f"""
-UPDATE kalimera_stats_dirty m SET rolled_to = p.stop, changed_from = NULL FROM {_PAIRS}
-WHERE m.tenant_id = p.tenant_id AND m.day = p.day
-"""  # noqa: S608 - constant SQL fragments, values are parameters
-
 
 @dataclass(frozen=True)
 class Batch:
@@ -532,11 +521,9 @@ async def _recompute(sql: Statements, pairs: list[Pair], through: datetime | Non
         "all": ALL_AGENTS,
         "busy": BUSY_DAY,
     }
-    for name, delete in _DELETES.items():
-        await sql.run(name, delete, params)
+    await sql.run("delete", _DELETES[through is not None], params)
     cur = await sql.run("recompute", _RECOMPUTE, params)
     rows = sum(int(row["total"]) for row in await cur.fetchall())
-    await sql.run("unmark", _UNMARK if through is None else _ROLLED_TO, params)
     # The outcome statement joins its own small aggregates (by hash: a nested loop over them
     # would be quadratic); its only table read is the lateral index scan, which a hash join
     # cannot replace. Last in the batch, so the setting holds for it alone.

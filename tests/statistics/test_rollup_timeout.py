@@ -143,6 +143,6 @@ def test_stats_rollup_profile_prints_each_statements_time(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     said = done.stdout + done.stderr
-    for statement in ("claim", "size", "recompute", "recompute outcomes", "unmark"):
+    for statement in ("claim", "size", "delete", "recompute", "recompute outcomes"):
         assert f"  {statement} " in said, said[-2000:]
     assert_rolled_up_exactly(db, tenant)
