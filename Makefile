@@ -6,8 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: run test test-unit lint fmt bench fuzz openapi clean install audio-tools console chromium \
-	pgbouncer screenshots
+.PHONY: run test test-unit lint fmt bench fuzz openapi clean install installed audio-tools console \
+	chromium pgbouncer screenshots
 
 ## The environment: a venv with pinned dependencies, the package editable, Azurite from npm.
 $(BIN)/kalimera: requirements.txt requirements-dev.txt pyproject.toml
@@ -32,7 +32,16 @@ $(VENV)/clients/bin/openapi-python-client: requirements-clients.txt
 	$(VENV)/clients/bin/pip --disable-pip-version-check -q install -r requirements-clients.txt 2> >(grep -v '^WARNING: Location' >&2)
 	touch $@
 
-install: $(BIN)/kalimera node_modules/.package-lock.json $(VENV)/checkov/bin/checkov $(VENV)/clients/bin/openapi-python-client
+## The four are independent: made side by side (most of their time is unpacking and compiling
+## wheels and npm packages, one process a core).
+INSTALLED := $(BIN)/kalimera node_modules/.package-lock.json $(VENV)/checkov/bin/checkov \
+	$(VENV)/clients/bin/openapi-python-client
+
+install:
+	@$(MAKE) --no-print-directory -j4 installed
+
+installed: $(INSTALLED)
+	@:
 
 ## Debian packages the targets below install when missing: as root, or with sudo.
 APT_INSTALL := sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get update -qq && \
