@@ -184,7 +184,9 @@ def _encode(rec: Recording, source: Path, out: Path) -> None:
     elif rec.fmt == "vorbis":
         _run("oggenc", "--quiet", "-q", "3", "-o", out, source)
     elif rec.fmt == "opus":
-        _run("opusenc", "--quiet", "--bitrate", "24", source, out)
+        # --comp 0: libopus' fastest search, 3.7x faster than its default 10 for a 30-minute call
+        # (10.5 s, not 39 s); the Ogg pages and granule positions the parser reads are the same.
+        _run("opusenc", "--quiet", "--bitrate", "24", "--comp", "0", source, out)
     else:
         raise ValueError(f"unknown format {rec.fmt!r}")
 
@@ -202,12 +204,15 @@ def make(rec: Recording) -> Path:
 
 
 def make_all(recordings: Iterable[Recording], workers: int | None = None) -> dict[Recording, Path]:
-    """Every recording's file, made in parallel (one encoder process a core)."""
+    """Every recording's file, made in parallel (one encoder process a core), the longest
+    first so that no long encode is left running alone at the end."""
     recordings = list(recordings)
     for rec in recordings:  # the shared sources first, so that no two threads make one
         _source(rec)
+    longest_first = sorted(recordings, key=lambda rec: rec.samples * rec.channels, reverse=True)
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-        return dict(zip(recordings, pool.map(make, recordings), strict=True))
+        made = dict(zip(longest_first, pool.map(make, longest_first), strict=True))
+    return {rec: made[rec] for rec in recordings}
 
 
 def ffprobe_seconds(path: Path) -> Decimal:
