@@ -319,6 +319,8 @@ def test_an_intraday_run_keeps_the_mark_and_a_change_below_its_cut_lowers_change
     # A write after the cut changes nothing the rows say; one before it lowers changed_from.
     db.insert([Conv(tenant, agent, at(day, 12, 30))])
     assert mark() == {"rolled_to": at(day, 12), "changed_from": None}
+    # So a run again at the same cut (a retry within the quarter) has nothing of it to redo.
+    assert tenant not in rollup(settings, through=at(day, 12)).tenants
     db.execute(
         "UPDATE kalimera_conversations SET status = 'Failed' WHERE tenant_id = %(t)s"
         " AND id = %(i)s",
@@ -327,6 +329,18 @@ def test_an_intraday_run_keeps_the_mark_and_a_change_below_its_cut_lowers_change
     assert mark() == {"rolled_to": at(day, 12), "changed_from": at(day, 1, 5)}
     db.insert([Conv(tenant, agent, at(day, 3))])  # later than the change recorded: no update
     assert mark()["changed_from"] == at(day, 1, 5)
+    # A run at the same cut now recomputes the day up to it.
+    assert tenant in rollup(settings, through=at(day, 12)).tenants
+    assert mark() == {"rolled_to": at(day, 12), "changed_from": None}
+    buckets = db.execute(
+        "SELECT bucket, total, failed FROM kalimera_stats_quarter WHERE tenant_id = %(t)s"
+        " AND agent_id = %(all)s ORDER BY bucket",
+        {"t": tenant, "all": uuid.UUID(int=0)},
+    )
+    assert [(r["bucket"], r["total"], r["failed"]) for r in buckets] == [
+        (at(day, 1, 0), 1, 1),
+        (at(day, 3, 0), 1, 0),
+    ]
 
     # The nightly run recomputes the whole day and clears the mark.
     rollup(settings)
