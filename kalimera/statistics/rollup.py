@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time as clock
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -166,7 +167,8 @@ class RollupReport:
     """The most conversations one batch's statements aggregated."""
     tenants: set[uuid.UUID] = field(default_factory=set)
     seconds: Seconds = field(default_factory=lambda: defaultdict(float))
-    """Each kind of batch statement's time, summed over the workers (see ``Statements``)."""
+    """Each kind of batch statement's time, summed over the workers (see ``Statements``), and
+    the run's steps before the batches (finalising idle conversations, marking ``since``)."""
 
 
 Progress = Callable[[int, int], None]
@@ -253,11 +255,15 @@ async def run_rollup(
     today = today or utc_today()
     scope = Scope(today=today) if through is None else Scope.today_through(through)
     report = RollupReport()
+    started = clock.perf_counter()
     report.finalised = await finalise_idle(
         pool, idle_minutes=idle_minutes, limit=min(FINALISE_BATCH, batch_rows)
     )
+    report.seconds["finalise"] = clock.perf_counter() - started
     if since is not None:
+        started = clock.perf_counter()
         await mark_since(pool, since=since, today=today, probes=batch_rows)
+        report.seconds["mark since"] = clock.perf_counter() - started
     total = await _dirty(pool, scope)
 
     async def worker() -> None:

@@ -143,6 +143,7 @@ def test_stats_rollup_profile_prints_each_statements_time(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     said = done.stdout + done.stderr
-    for statement in ("claim", "size", "delete", "recompute", "recompute outcomes"):
+    steps = ("finalise", "mark since", "claim", "size", "delete", "recompute", "recompute outcomes")
+    for statement in steps:
         assert f"  {statement} " in said, said[-2000:]
     assert_rolled_up_exactly(db, tenant)
