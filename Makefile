@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
 .PHONY: run test test-unit lint fmt bench fuzz openapi clean install installed audio-tools console \
-	chromium pgbouncer screenshots
+	chromium pgbouncer screenshots corpus
 
 ## The environment: a venv with pinned dependencies, the package editable, Azurite from npm.
 $(BIN)/kalimera: requirements.txt requirements-dev.txt pyproject.toml
@@ -86,8 +86,16 @@ pgbouncer:
 run: install console
 	$(BIN)/kalimera run
 
-test: install audio-tools console chromium pgbouncer
-	$(BIN)/pytest
+## The suite in one pytest-xdist worker a core (TEST_WORKERS=1 for one process): each worker starts
+## its own stack (database, Redis db, Azurite, PgBouncer). The corpus is encoded before they start,
+## so that no two workers encode the same recording.
+TEST_WORKERS ?= logical
+test: install audio-tools console chromium pgbouncer corpus
+	$(BIN)/pytest -n $(TEST_WORKERS)
+
+## The recordings corpus (tests/support/corpus.py), encoded once into .local/corpus.
+corpus: install audio-tools
+	$(BIN)/python -m tests.support.corpus
 
 ## One screenshot per console page, from a seeded stack, into docs/screenshots/ (the README
 ## shows them).
@@ -98,9 +106,9 @@ screenshots: install console chromium
 ## The unit tier alone (tests/unit, seconds): no Postgres, Redis or Azurite is started. It loads
 ## no conftest above tests/unit (the stack's fixtures do not even exist there) and none of the
 ## plugins only the other tier uses (schemathesis, hypothesis, anyio: importing them is most of
-## the time). The audio tests read the recordings corpus (.local/corpus), encoded on the first
-## run of either target.
-test-unit: install audio-tools
+## the time). The audio tests read the recordings corpus (.local/corpus), encoded by `make corpus`
+## on the first run of either target.
+test-unit: install corpus
 	$(BIN)/pytest tests/unit --confcutdir=tests/unit -p no:schemathesis -p no:hypothesispytest -p no:anyio
 
 ## The linters, the layers (import-linter's contracts in pyproject.toml) and the OpenAPI document

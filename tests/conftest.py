@@ -7,8 +7,9 @@ session-scoped and start their service only when a test first asks for it, so ``
 starts none of them. The suite-wide secret-leak check hangs on ``settings_env``, which every test
 that reaches the app goes through: it runs where the stack runs and nowhere else.
 
-Each test run creates its own database (dropped at the end) and its own Azurite data folder
-(removed at the end); tenants are random UUIDs, so tests isolate by tenant within a run.
+Each test run (each pytest-xdist worker of one: ``make test`` starts one a core) creates its own
+database (dropped at the end), Redis db and Azurite data folder (removed at the end); tenants are
+random UUIDs, so tests isolate by tenant within a run.
 
 The API suite runs through PgBouncer in transaction mode, once. The API suite is every test that
 reaches the app through the session's ``settings`` (``settings_env``): every folder but
@@ -94,10 +95,19 @@ def pooled_database_url(stack: LocalStack, database_url: str) -> str:
     return stack.pgbouncer(database_url)
 
 
+def _redis_db() -> int:
+    """A Redis db of 1-15 for this run, a different one for each pytest-xdist worker: the
+    workers of one run share ``PYTEST_XDIST_TESTRUNUID`` and number themselves ``gw0``, ``gw1``."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    start = int(run, 16) if run else random.randrange(15)
+    return 1 + (start + int(worker.removeprefix("gw"))) % 15
+
+
 @pytest.fixture(scope="session")
 def redis_url(stack: LocalStack) -> str:
     base = stack.redis(TEST_REDIS + "/0")
-    return base.rsplit("/", 1)[0] + f"/{random.randint(1, 15)}"
+    return base.rsplit("/", 1)[0] + f"/{_redis_db()}"
 
 
 @pytest.fixture(scope="session")

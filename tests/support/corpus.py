@@ -226,3 +226,7 @@ def ffprobe_seconds(path: Path) -> Decimal:
         capture_output=True, check=True, text=True,
     )  # fmt: skip
     return Decimal(out.stdout.strip())
+
+
+if __name__ == "__main__":  # make corpus: encoded once, before the test workers start
+    make_all(CORPUS)
