@@ -269,8 +269,16 @@ class OutcomeSums:
     seven hundred rows of eighteen counts, on every request."""
 
     counts: list[int] = field(default_factory=lambda: [0] * len(COUNTED))
-    costs: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
     latencies: list[Histogram] = field(default_factory=list)
+    # The signed running (total, conversations) by currency, rows added and taken away in the
+    # order they come: a count may pass through zero on the way (a local day's hours taken away
+    # before its day row comes), so a currency leaves only at the end (``costs``).
+    running_costs: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
+
+    @property
+    def costs(self) -> dict[str, tuple[Decimal, int]]:
+        """(total, conversations) by currency, of the currencies with a conversation left."""
+        return {currency: c for currency, c in self.running_costs.items() if c[1]}
 
     def add_row(
         self,
@@ -287,13 +295,8 @@ class OutcomeSums:
             self._add_cost(currency, sign * cost_sum, sign * cost_count)
 
     def _add_cost(self, currency: str, total: Decimal, n: int) -> None:
-        mine = self.costs.get(currency)
-        if mine is not None:
-            total, n = mine[0] + total, mine[1] + n
-        if n:
-            self.costs[currency] = (total, n)
-        else:  # taken away whole: the currency has no conversation left in the period
-            self.costs.pop(currency, None)
+        mine = self.running_costs.get(currency)
+        self.running_costs[currency] = (mine[0] + total, mine[1] + n) if mine else (total, n)
 
     def named_counts(self) -> dict[str, int]:
         return dict(zip(COUNTED, self.counts, strict=True))
@@ -302,7 +305,7 @@ class OutcomeSums:
         """Add ``other``'s counts and costs; not its latencies (a window's come from its rows
         net of the moved ones, ``repository.outcome_sums``)."""
         self.counts = list(map(operator.add, self.counts, other.counts))
-        for currency, (total, n) in other.costs.items():
+        for currency, (total, n) in other.running_costs.items():
             self._add_cost(currency, total, n)
 
 

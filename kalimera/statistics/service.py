@@ -270,15 +270,16 @@ async def recent_logs(
 def _outcome_fields(s: OutcomeSums) -> dict[str, Any]:
     """The fields of an outcome point (statistics.md, "Outcome statistics") from its sums."""
     n = s.named_counts()
+    left = s.costs
     costs = {
         currency or "unknown": {
             "total": float(total),
             "avg": float(round_to(total / count, MILLIONTH)),
             "conversations": count,
         }
-        for currency, (total, count) in sorted(s.costs.items())
+        for currency, (total, count) in sorted(left.items())
     }
-    one = next(iter(s.costs.items())) if len(s.costs) == 1 else None
+    one = next(iter(left.items())) if len(left) == 1 else None
     return {
         "ended": n["ended"],
         "analysed": n["analysed"],
@@ -291,7 +292,7 @@ def _outcome_fields(s: OutcomeSums) -> dict[str, Any]:
         if n["score_count"]
         else None,
         "by_ended_reason": {reason: n[column] for reason, column in REASON_COLUMNS.items()},
-        "cost_total": 0.0 if not s.costs else float(one[1][0]) if one else None,
+        "cost_total": 0.0 if not left else float(one[1][0]) if one else None,
         "cost_avg": costs[one[0] or "unknown"]["avg"] if one else None,
         "currency": one[0] or None if one else None,
         "cost_by_currency": costs,

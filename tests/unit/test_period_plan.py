@@ -8,12 +8,13 @@ import math
 import struct
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from kalimera.statistics.measures import Histogram, percentile_disc
+from kalimera.statistics.measures import COUNTED, Histogram, OutcomeSums, percentile_disc
 from kalimera.statistics.models import Granularity
 from kalimera.statistics.windows import PeriodPlan, Window, offsets, period_plan, plan
 
@@ -118,6 +119,44 @@ def test_a_percentile_with_parts_taken_away_is_that_of_the_turns_left(
     left = sorted(v for p in kept + removed for v in p)
     expected = left[max(1, math.ceil(fraction * len(left))) - 1]
     assert percentile_disc(parts, fraction) == expected
+
+
+def _cost_sums(rows: list[tuple[int, Decimal, int]]) -> dict[str, tuple[Decimal, int]]:
+    """The costs of ``rows`` (calls with a cost, their total, sign) added up in that order."""
+    sums = OutcomeSums()
+    for n, total, sign in rows:
+        sums.add_row("EUR", [0] * len(COUNTED), total, n, sign)
+    return sums.costs
+
+
+def test_a_currency_counted_to_zero_on_the_way_keeps_what_it_was_given() -> None:
+    """A local day as the parts of a busy UTC day in the order the read returns them: the hours
+    before it (+6, +8 calls), those after it taken away (-14, -23), then the day row (+229). The
+    running count passes through zero before the day row comes: the 0.240687 added by then
+    counts (it was dropped, and the day's cost read 14.063623)."""
+    rows = [
+        (6, Decimal("0.385954"), 1),
+        (8, Decimal("0.557879"), 1),
+        (14, Decimal("0.703146"), -1),
+        (23, Decimal("1.039195"), -1),
+        (229, Decimal("15.102818"), 1),
+    ]
+    assert _cost_sums(rows) == {"EUR": (Decimal("14.304310"), 206)}
+
+
+costs = st.tuples(st.integers(1, 30), st.integers(0, 2_000_000).map(lambda n: Decimal(n) / 10**6))
+
+
+@settings(max_examples=300)
+@given(kept=st.lists(costs, max_size=6), removed=st.lists(costs, max_size=6), data=st.data())
+def test_costs_of_parts_added_and_taken_away_in_any_order_are_those_left(
+    kept: list[tuple[int, Decimal]], removed: list[tuple[int, Decimal]], data: st.DataObject
+) -> None:
+    """A period's cost is its rows' added up with their signs, whatever their order: a currency
+    leaves the period only when none of its conversations is left at the end."""
+    rows = [(n, t, 1) for n, t in kept + removed] + [(n, t, -1) for n, t in removed]
+    expected = (sum((t for _, t in kept), Decimal(0)), sum(n for n, _ in kept))
+    assert _cost_sums(data.draw(st.permutations(rows))) == ({"EUR": expected} if kept else {})
 
 
 def _offsets_by_brute_force(window: Window) -> list[tuple[datetime, int]]:
