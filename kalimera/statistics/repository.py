@@ -356,13 +356,31 @@ _OUTCOME_AGENT = {
 }
 
 
+def _outcome_hours(columns: str) -> list[str]:
+    """The all-agents outcome hour rows of the plan's hours and moved hours (migration 0029), as
+    ``_outcome_rolled``'s parts."""
+    hours = _ranges(
+        "hlo",
+        "hhi",
+        "kalimera_stats_outcome_hour h",
+        "h.tenant_id = %(tenant_id)s " + _IN_RANGE.format(t="h.bucket"),
+        "h.*",
+    )
+    period = _LOCAL_PERIOD.format(t="x.bucket")
+    return [
+        f"SELECT {period} AS period, 1, true, {columns.format(x='x')} FROM ({hours}) AS x",  # noqa: S608
+        _moved("mhlo", "mhhi", "kalimera_stats_outcome_hour", "", columns.format(x="q")),
+    ]
+
+
 def _outcome_rolled(agent: bool, columns: str) -> str:
-    """Outcome rollup rows of the plan's whole days (``period`` from the plan), its quarters
-    (``period`` the local one) and its moved quarters (taken out of the plan's period, added to
-    their own when kept): ``period``, ``sign`` (+1 or -1), ``whole`` (whether the row counts in
-    the window's totals: a kept moved row is added and taken away within the window) and
-    ``columns`` (on alias ``x``)."""
-    parts = []
+    """Outcome rollup rows of the plan's whole days (``period`` from the plan), its quarters and
+    hours (``period`` the local one) and its moved quarters and hours (taken out of the plan's
+    period, added to their own when kept): ``period``, ``sign`` (+1 or -1), ``whole`` (whether
+    the row counts in the window's totals: a kept moved row is added and taken away within the
+    window) and ``columns`` (on alias ``x``). Hour rows are all agents': an agent's plan has
+    none."""
+    parts = [] if agent else _outcome_hours(columns)
     for who in _OUTCOME_AGENT[agent]:
         parts.append(f"""
     SELECT r.period, 1 AS sign, true AS whole, {columns.format(x="d")}

@@ -134,6 +134,10 @@ hours AS (
     DELETE FROM kalimera_stats_hour h USING {pairs}
     WHERE h.tenant_id = p.tenant_id AND h.bucket >= p.start AND h.bucket < p.stop
 ),
+outcome_hours AS (
+    DELETE FROM kalimera_stats_outcome_hour h USING {pairs}
+    WHERE h.tenant_id = p.tenant_id AND h.bucket >= p.start AND h.bucket < p.stop
+),
 marks AS (
     {marks}
     WHERE m.tenant_id = p.tenant_id AND m.day = p.day
@@ -254,16 +258,18 @@ _OUTCOME_SUMS = ", ".join(
     f"sum({m}) AS {m}" if m == "cost_sum" else f"sum({m})::int AS {m}" for m in OUTCOME_MEASURES
 )
 
-# The outcome rows of the claimed days (migration 0018), from their ended conversations: the
-# measures summed per conversation and the latencies counted per output turn, at four grains
-# (agent and quarter, quarter, agent and day, day). The per-agent grains only where several
-# agents share the quarter or the day (the all-agents row names the one agent otherwise,
-# sole_agent): most quarters and days of most tenants have one.
+# The outcome rows of the claimed days (migrations 0018 and 0029), from their ended
+# conversations: the measures summed per conversation and the latencies counted per output turn,
+# at five grains (agent and quarter, quarter, agent and day, day, and the hour of a busy day).
+# The per-agent grains only where several agents share the quarter or the day (the all-agents row
+# names the one agent otherwise, sole_agent): most quarters and days of most tenants have one.
+# Hour rows are all-agents only, as kalimera_stats_hour, and only for the days that it has them
+# for (busy in kalimera_stats_rolled, which _RECOMPUTE has just written).
 #
 # A quarter is named by one bigint, kq = (i * 128 + q) * 32768 + currency code, with i the
 # claimed day's place in the batch, q its quarter (0 to 95) and the currency as a number ('' 0,
 # the three letters of an ISO code, which migration 0015's check guarantees, in base 27); its
-# day by the same number with q = 0.
+# day by the same number with q = 0, its hour with q rounded down to a multiple of 4.
 #
 # The sums are taken per agent and quarter, then per agent and day from those, each row with the
 # number of agents of its quarter or day: where that is one the row is also the all-agents row,
@@ -296,6 +302,14 @@ def _day_of(kq: str) -> str:
     return f"{kq} - mod({kq} / {_CODES}, 128) * {_CODES}"
 
 
+def _hour_of(kq: str) -> str:
+    """A quarter's key to its hour's: the hour's first quarter (128 is a multiple of 4)."""
+    return f"{kq} - mod({kq} / {_CODES}, 4) * {_CODES}"
+
+
+_BUSY = f"kq / {_DAY_STEP} IN (SELECT i FROM busy)"  # noqa: S608 - constant SQL
+
+
 def _sums(key: str, rows: str) -> str:
     """The sums of ``rows`` by ``key`` and agent, sorted once, with the number of agents of the
     key."""
@@ -310,19 +324,20 @@ def _sums(key: str, rows: str) -> str:
     ) AS s"""  # noqa: S608 - constant SQL fragments, values are parameters
 
 
-def _histograms(key: str, *, per_agent: bool, shared: str | None = None) -> str:
+def _shared(key: str, grain: str) -> str:
+    """The condition that ``key`` is one that several agents share in ``grain``."""
+    return f"{key} IN (SELECT key FROM {grain} WHERE agents > 1)"  # noqa: S608 - constant SQL
+
+
+def _histograms(key: str, *, per_agent: bool, only: str | None = None) -> str:
     """The latency histograms of one grain as (key, agent, lat_values, lat_cum): the turns of
     ``ended`` by ``key`` (an expression of kq) and, ``per_agent``, agent (else the all-agents
-    uuid), only those of the keys that several agents share in ``shared`` if given, sorted once
-    and read in that order. The counts are int: the running sum of bigints is a numeric, which
-    cost a batch of 4,000 small days about 170 ms of backend CPU. unnest in the select list: in
-    FROM (a lateral function scan) it stores each call's rows apart, 5-9 % of the statement."""
+    uuid), only those where ``only`` holds if given, sorted once and read in that order. The
+    counts are int: the running sum of bigints is a numeric, which cost a batch of 4,000 small
+    days about 170 ms of backend CPU. unnest in the select list: in FROM (a lateral function
+    scan) it stores each call's rows apart, 5-9 % of the statement."""
     by = "key, agent_id" if per_agent else "key"
-    where = (
-        f" WHERE {key} IN (SELECT key FROM {shared} WHERE agents > 1)"  # noqa: S608 - constant SQL
-        if shared
-        else ""
-    )
+    where = f" WHERE {only}" if only else ""
     return f"""
     SELECT key, {"agent_id" if per_agent else "%(all)s"} AS agent,
            string_agg(int4send(v), ''::bytea) AS lat_values,
@@ -388,17 +403,45 @@ WITH ended AS MATERIALIZED (
         OFFSET 0
     ) AS c
 ),
+-- The claimed days that get hour rows: busy in the rows _RECOMPUTE has just written.
+busy AS MATERIALIZED (
+    SELECT p.i
+    FROM unnest(%(tenants)s::uuid[], %(days)s::date[]) WITH ORDINALITY AS p(tenant_id, day, i)
+    JOIN kalimera_stats_rolled r ON r.tenant_id = p.tenant_id AND r.day = p.day
+    WHERE r.busy
+),
 quarters AS MATERIALIZED ({_sums("kq", "ended")}
 ),
 days AS MATERIALIZED ({_sums(_day_of("key"), "quarters")}
 ),
+hours AS MATERIALIZED (
+    SELECT key, {_OUTCOME_SUMS}
+    FROM (
+        SELECT {_hour_of("key")} AS key, {_OUTCOME_COLUMNS} FROM quarters
+        WHERE key / {_DAY_STEP} IN (SELECT i FROM busy)
+        ORDER BY 1 OFFSET 0
+    ) AS q
+    GROUP BY key
+),
 quarters_histograms AS ({_histograms("kq", per_agent=True)}
-    UNION ALL{_histograms("kq", per_agent=False, shared="quarters")}
+    UNION ALL{_histograms("kq", per_agent=False, only=_shared("kq", "quarters"))}
 ),
 days_histograms AS ({_histograms(_day_of("kq"), per_agent=True)}
-    UNION ALL{_histograms(_day_of("kq"), per_agent=False, shared="days")}
+    UNION ALL{_histograms(_day_of("kq"), per_agent=False, only=_shared(_day_of("kq"), "days"))}
+),
+hours_histograms AS ({_histograms(_hour_of("kq"), per_agent=False, only=_BUSY)}
 ),
 quarter_rows AS ({_outcome_rows("kalimera_stats_outcome_quarter", "bucket", _BUCKET, "quarters")}
+),
+hour_rows AS (
+    INSERT INTO kalimera_stats_outcome_hour (
+        tenant_id, bucket, currency, {_OUTCOME_COLUMNS}, lat_values, lat_cum)
+    SELECT p.tenant_id, {_BUCKET}, {_CURRENCY_OF_KEY} COLLATE "C", {_OUTCOME_COLUMNS},
+           coalesce(h.lat_values, ''::bytea), coalesce(h.lat_cum, ''::bytea)
+    FROM hours s
+    JOIN unnest(%(tenants)s::uuid[], %(starts)s::timestamptz[])
+         WITH ORDINALITY AS p(tenant_id, start, i) ON p.i = s.key / {_DAY_STEP}
+    LEFT JOIN hours_histograms h ON h.key = s.key
 )
 {_outcome_rows("kalimera_stats_outcome_day", "day", "p.day", "days")}
 """  # noqa: S608 - constant SQL fragments, values are parameters

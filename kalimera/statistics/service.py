@@ -326,8 +326,8 @@ async def outcomes(
             tenant_id=tenant_id,
             agent_id=agent_id,
             window=window,
-            # Outcome rows have no hour grain.
-            p=period_plan(window, granularity, p, hour_rows=False),
+            # Outcome hour rows are all agents' (migration 0029).
+            p=period_plan(window, granularity, p, hour_rows=agent_id is None),
             granularity=granularity,
         )
     series = [(period, sums.get(period, OutcomeSums())) for period in periods(window, granularity)]

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kalimera.settings import Settings
-from kalimera.statistics.measures import REASONS
+from kalimera.statistics.measures import ALL_AGENTS, REASONS
 from kalimera.statistics.windows import quarter_floor
 from tests.conftest import Server, make_token
 from tests.statistics.conftest import Conv, Db, rollup
@@ -629,6 +629,23 @@ def test_busy_days_answered_from_hour_rows_equal_the_ground_truth(
         {"t": tenants[0]},
     )
     assert [r["day"] for r in busy] == [TODAY - timedelta(days=n) for n in (10, 3)]
+    # The busy days have outcome hour rows too (all agents, by currency), which add up to their
+    # day rows; the quiet day has none.
+    by_hours = db.execute(
+        "SELECT (bucket AT TIME ZONE 'UTC')::date AS day, currency, sum(ended) AS ended,"
+        " count(*) AS hours FROM kalimera_stats_outcome_hour WHERE tenant_id = %(t)s"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+        {"t": tenants[0]},
+    )
+    by_days = db.execute(
+        "SELECT day, currency, ended FROM kalimera_stats_outcome_day WHERE tenant_id = %(t)s"
+        " AND agent_id = %(all)s AND day = ANY(%(days)s) ORDER BY 1, 2",
+        {"t": tenants[0], "all": ALL_AGENTS, "days": [r["day"] for r in busy]},
+    )
+    assert [(r["day"], r["currency"], r["ended"]) for r in by_hours] == [
+        (r["day"], r["currency"], r["ended"]) for r in by_days
+    ]
+    assert {r["hours"] for r in by_hours} <= set(range(1, 25))
     # A late edit leaves one busy day dirty (answered live), the other read from hour rows.
     db.execute(
         "UPDATE kalimera_conversations SET sentiment = 'negative' WHERE tenant_id = %(t)s"
