@@ -193,8 +193,17 @@ def percentile_disc(parts: list[Histogram], fraction: float) -> int | None:
     if len(parts) == 1:
         return parts[0].values[bisect_left(parts[0].cumulative, rank)]
 
+    # Each count runs over every part (a year by day counts some 12,000 times a request): the
+    # parts' arrays bound once, bisect inlined, no method call or generator per part.
+    arrays = [(p.values, p.cumulative, p.sign) for p in parts]
+
     def at_most(value: int) -> int:
-        return sum(p.at_most(value) for p in parts)
+        n = 0
+        for values, cumulative, sign in arrays:
+            i = bisect_right(values, value)
+            if i:
+                n += sign * cumulative[i - 1]
+        return n
 
     added = [p for p in parts if p.sign > 0]
     if len(added) < len(parts):
