@@ -307,7 +307,9 @@ def _hour_of(kq: str) -> str:
     return f"{kq} - mod({kq} / {_CODES}, 4) * {_CODES}"
 
 
-_BUSY = f"kq / {_DAY_STEP} IN (SELECT i FROM busy)"  # noqa: S608 - constant SQL
+def _busy(key: str) -> str:
+    """The condition that ``key`` (of a quarter, an hour or a day) is of a day with hour rows."""
+    return f"{key} / {_DAY_STEP} IN (SELECT i FROM busy)"  # noqa: S608 - constant SQL
 
 
 def _sums(key: str, rows: str) -> str:
@@ -418,7 +420,7 @@ hours AS MATERIALIZED (
     SELECT key, {_OUTCOME_SUMS}
     FROM (
         SELECT {_hour_of("key")} AS key, {_OUTCOME_COLUMNS} FROM quarters
-        WHERE key / {_DAY_STEP} IN (SELECT i FROM busy)
+        WHERE {_busy("key")}
         ORDER BY 1 OFFSET 0
     ) AS q
     GROUP BY key
@@ -429,7 +431,7 @@ quarters_histograms AS ({_histograms("kq", per_agent=True)}
 days_histograms AS ({_histograms(_day_of("kq"), per_agent=True)}
     UNION ALL{_histograms(_day_of("kq"), per_agent=False, only=_shared(_day_of("kq"), "days"))}
 ),
-hours_histograms AS ({_histograms(_hour_of("kq"), per_agent=False, only=_BUSY)}
+hours_histograms AS ({_histograms(_hour_of("kq"), per_agent=False, only=_busy("kq"))}
 ),
 quarter_rows AS ({_outcome_rows("kalimera_stats_outcome_quarter", "bucket", _BUCKET, "quarters")}
 ),
