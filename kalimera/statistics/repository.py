@@ -169,6 +169,17 @@ _MOVED_RANGES = """(
 ) AS m"""
 
 
+def _moved_rows(lo: str, hi: str, table: str, where: str) -> str:
+    """The rollup rows (alias ``q``) of ``windows.Moved`` ranges (alias ``m``) where ``where``
+    holds, one index range scan per range."""
+    return f"""{_MOVED_RANGES.format(lo=lo, hi=hi)}
+    CROSS JOIN LATERAL (
+        SELECT * FROM {table} q
+        WHERE q.tenant_id = %(tenant_id)s {where} AND q.bucket >= m.lo AND q.bucket < m.hi
+        OFFSET 0
+    ) AS q"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+
 def _moved(lo: str, hi: str, table: str, where: str, columns: str) -> str:
     """Rollup rows (alias ``q``) of ``windows.Moved`` ranges where ``where`` holds, each taken out
     of the plan's period and, when kept, added to its own: ``period``, ``sign`` (-1 or +1),
@@ -176,12 +187,7 @@ def _moved(lo: str, hi: str, table: str, where: str, columns: str) -> str:
     within the window) and ``columns``."""
     return f"""
     SELECT s.period, s.sign, NOT m.kept AS whole, {columns}
-    FROM {_MOVED_RANGES.format(lo=lo, hi=hi)}
-    CROSS JOIN LATERAL (
-        SELECT * FROM {table} q
-        WHERE q.tenant_id = %(tenant_id)s {where} AND q.bucket >= m.lo AND q.bucket < m.hi
-        OFFSET 0
-    ) AS q
+    FROM {_moved_rows(lo, hi, table, where)}
     CROSS JOIN LATERAL (
         VALUES (m.period, -1), ({_LOCAL_PERIOD.format(t="q.bucket")}, 1)
     ) AS s(period, sign)
@@ -368,22 +374,34 @@ def _outcome_hours(columns: str) -> list[str]:
     )
     period = _LOCAL_PERIOD.format(t="x.bucket")
     return [
-        f"SELECT {period} AS period, 1, true, {columns.format(x='x')} FROM ({hours}) AS x",  # noqa: S608
-        _moved("mhlo", "mhhi", "kalimera_stats_outcome_hour", "", columns.format(x="q")),
+        f"SELECT {period} AS period, 1, true, NULL::date, {columns.format(x='x')}"  # noqa: S608
+        f" FROM ({hours}) AS x",
+        _outcome_moved("mhlo", "mhhi", "kalimera_stats_outcome_hour", "", columns),
     ]
+
+
+def _outcome_moved(lo: str, hi: str, table: str, where: str, columns: str) -> str:
+    """Outcome rows of ``windows.Moved`` ranges, each once: taken out of the plan's ``period``
+    and, when kept, added to ``also``, its own local period (the reader applies both: a row sent
+    twice, its histogram with it, was a third of a year's rows in Europe/Athens)."""
+    return f"""
+    SELECT m.period, -1, NOT m.kept AS whole,
+           CASE WHEN m.kept THEN {_LOCAL_PERIOD.format(t="q.bucket")} END,
+           {columns.format(x="q")}
+    FROM {_moved_rows(lo, hi, table, where)}"""  # noqa: S608 - constant SQL fragments
 
 
 def _outcome_rolled(agent: bool, columns: str) -> str:
     """Outcome rollup rows of the plan's whole days (``period`` from the plan), its quarters and
     hours (``period`` the local one) and its moved quarters and hours (taken out of the plan's
-    period, added to their own when kept): ``period``, ``sign`` (+1 or -1), ``whole`` (whether
-    the row counts in the window's totals: a kept moved row is added and taken away within the
-    window) and ``columns`` (on alias ``x``). Hour rows are all agents': an agent's plan has
-    none."""
+    period, added to their own, ``also``, when kept): ``period``, ``sign`` (+1 or -1), ``whole``
+    (whether the row counts in the window's totals: a kept moved row is added and taken away
+    within the window), ``also`` (NULL but for kept moved rows) and ``columns`` (on alias
+    ``x``). Hour rows are all agents': an agent's plan has none."""
     parts = [] if agent else _outcome_hours(columns)
     for who in _OUTCOME_AGENT[agent]:
         parts.append(f"""
-    SELECT r.period, 1 AS sign, true AS whole, {columns.format(x="d")}
+    SELECT r.period, 1 AS sign, true AS whole, NULL::date AS also, {columns.format(x="d")}
     FROM unnest(%(dlo)s::date[], %(dhi)s::date[], %(dperiod)s::date[]) AS r(lo, hi, period)
     CROSS JOIN LATERAL (
         SELECT * FROM kalimera_stats_outcome_day d
@@ -400,15 +418,12 @@ def _outcome_rolled(agent: bool, columns: str) -> str:
         )
         period = _LOCAL_PERIOD.format(t="x.bucket")
         parts.append(
-            f"SELECT {period} AS period, 1, true, {columns.format(x='x')} FROM ({quarters}) AS x"  # noqa: S608
+            f"SELECT {period} AS period, 1, true, NULL::date, {columns.format(x='x')}"  # noqa: S608
+            f" FROM ({quarters}) AS x"
         )
         parts.append(
-            _moved(
-                "mlo",
-                "mhi",
-                "kalimera_stats_outcome_quarter",
-                f"AND {who.format(a='q')}",
-                columns.format(x="q"),
+            _outcome_moved(
+                "mlo", "mhi", "kalimera_stats_outcome_quarter", f"AND {who.format(a='q')}", columns
             )
         )
     return "\nUNION ALL\n".join(parts)
@@ -456,10 +471,10 @@ WITH live AS MATERIALIZED (
         )
     }
 UNION ALL
-SELECT period, 1, true, currency, {_sums(*_OUTCOME_ORDER)}, NULL::bytea, NULL::bytea
+SELECT period, 1, true, NULL, currency, {_sums(*_OUTCOME_ORDER)}, NULL::bytea, NULL::bytea
 FROM live GROUP BY period, currency
 UNION ALL
-SELECT period, 1, true, NULL, {_OUTCOME_NULLS},
+SELECT period, 1, true, NULL, NULL, {_OUTCOME_NULLS},
        string_agg(int4send(v), ''::bytea ORDER BY v),
        string_agg(int4send(cum::int), ''::bytea ORDER BY v)
 FROM (
@@ -493,15 +508,20 @@ async def outcome_sums(
     counted = len(COUNTED)
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_OUTCOMES[agent_id is not None], params, binary=True)
-        for period, sign, in_whole, currency, *measures, values, cumulative in await cur.fetchall():
-            sums = out.get(period) or out.setdefault(period, OutcomeSums())
-            if currency is not None:
-                sums.add_row(currency, measures[:counted], measures[-2], measures[-1], sign)
-            if values:
-                histogram = Histogram.of(values, cumulative, sign)
-                sums.latencies.append(histogram)
-                if in_whole:
-                    whole.append(histogram)
+        rows = await cur.fetchall()
+        for period, sign, in_whole, also, currency, *measures, values, cumulative in rows:
+            histogram = Histogram.of(values, cumulative, sign) if values else None
+            if in_whole and histogram:
+                whole.append(histogram)
+            # A kept moved row: out of the plan's period, into its own.
+            for into, way in ((period, sign),) if also is None else ((period, -1), (also, 1)):
+                sums = out.get(into) or out.setdefault(into, OutcomeSums())
+                if currency is not None:
+                    sums.add_row(currency, measures[:counted], measures[-2], measures[-1], way)
+                if histogram:
+                    sums.latencies.append(
+                        histogram if way == sign else histogram._replace(sign=way)
+                    )
     return out, whole
 
 
