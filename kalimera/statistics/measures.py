@@ -174,11 +174,6 @@ class Histogram(NamedTuple):
     def turns(self) -> int:
         return self.sign * self.cumulative[-1] if self.cumulative else 0
 
-    def at_most(self, value: int) -> int:
-        """Turns whose latency is ``value`` or less (negative for a part taken away)."""
-        i = bisect_right(self.values, value)
-        return self.sign * self.cumulative[i - 1] if i else 0
-
 
 def percentile_disc(parts: list[Histogram], fraction: float) -> int | None:
     """PostgreSQL's ``percentile_disc(fraction)`` over the turns of all ``parts`` (those with
