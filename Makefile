@@ -86,7 +86,7 @@ pgbouncer:
 run: install console
 	$(BIN)/kalimera run
 
-## The suite in one pytest-xdist worker a core (TEST_WORKERS=1 for one process): each worker starts
+## The suite in one pytest-xdist worker a core (TEST_WORKERS=0 for one process): each worker starts
 ## its own stack (database, Redis db, Azurite, PgBouncer). The corpus is encoded before they start,
 ## so that no two workers encode the same recording.
 TEST_WORKERS ?= logical
