@@ -362,21 +362,23 @@ _OUTCOME_AGENT = {
 }
 
 
-def _outcome_hours(columns: str) -> list[str]:
-    """The all-agents outcome hour rows of the plan's hours and moved hours (migration 0029), as
-    ``_outcome_rolled``'s parts."""
-    hours = _ranges(
-        "hlo",
-        "hhi",
-        "kalimera_stats_outcome_hour h",
-        "h.tenant_id = %(tenant_id)s " + _IN_RANGE.format(t="h.bucket"),
-        "h.*",
+def _outcome_buckets(
+    table: str, ranges: tuple[str, str], moved: tuple[str, str], where: str, columns: str
+) -> list[str]:
+    """Outcome rows of a bucket table (quarters, or hours: migration 0029) where ``where`` (on
+    alias ``q``) holds, as ``_outcome_rolled``'s parts: those of the plan's ``ranges`` as they
+    lie (``period`` the local one) and those of its ``moved`` ranges (``_outcome_moved``)."""
+    rows = _ranges(
+        *ranges,
+        f"{table} q",
+        f"q.tenant_id = %(tenant_id)s {where} " + _IN_RANGE.format(t="q.bucket"),
+        "q.*",
     )
     period = _LOCAL_PERIOD.format(t="x.bucket")
     return [
         f"SELECT {period} AS period, 1, true, NULL::date, {columns.format(x='x')}"  # noqa: S608
-        f" FROM ({hours}) AS x",
-        _outcome_moved("mhlo", "mhhi", "kalimera_stats_outcome_hour", "", columns),
+        f" FROM ({rows}) AS x",
+        _outcome_moved(*moved, table, where, columns),
     ]
 
 
@@ -398,7 +400,8 @@ def _outcome_rolled(agent: bool, columns: str) -> str:
     (whether the row counts in the window's totals: a kept moved row is added and taken away
     within the window), ``also`` (NULL but for kept moved rows) and ``columns`` (on alias
     ``x``). Hour rows are all agents': an agent's plan has none."""
-    parts = [] if agent else _outcome_hours(columns)
+    hours = ("hlo", "hhi"), ("mhlo", "mhhi")
+    parts = [] if agent else _outcome_buckets("kalimera_stats_outcome_hour", *hours, "", columns)
     for who in _OUTCOME_AGENT[agent]:
         parts.append(f"""
     SELECT r.period, 1 AS sign, true AS whole, NULL::date AS also, {columns.format(x="d")}
@@ -408,23 +411,12 @@ def _outcome_rolled(agent: bool, columns: str) -> str:
         WHERE d.tenant_id = %(tenant_id)s AND {who.format(a="d")}
           AND d.day >= r.lo AND d.day <= r.hi OFFSET 0
     ) AS d""")  # noqa: S608 - constant SQL fragments, values are parameters
-        quarters = _ranges(
-            "rlo",
-            "rhi",
-            "kalimera_stats_outcome_quarter q",
-            f"q.tenant_id = %(tenant_id)s AND {who.format(a='q')} "
-            + _IN_RANGE.format(t="q.bucket"),
-            "q.*",
-        )
-        period = _LOCAL_PERIOD.format(t="x.bucket")
-        parts.append(
-            f"SELECT {period} AS period, 1, true, NULL::date, {columns.format(x='x')}"  # noqa: S608
-            f" FROM ({quarters}) AS x"
-        )
-        parts.append(
-            _outcome_moved(
-                "mlo", "mhi", "kalimera_stats_outcome_quarter", f"AND {who.format(a='q')}", columns
-            )
+        parts += _outcome_buckets(
+            "kalimera_stats_outcome_quarter",
+            ("rlo", "rhi"),
+            ("mlo", "mhi"),
+            f"AND {who.format(a='q')}",
+            columns,
         )
     return "\nUNION ALL\n".join(parts)
 
