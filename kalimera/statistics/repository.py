@@ -80,6 +80,9 @@ def _ranges(lo: str, hi: str, table: str, where: str, columns: str) -> str:
 
 
 _IN_RANGE = "AND {t} >= r.lo AND {t} < r.hi"
+# A tail row (migration 0030) runs from its bucket to the end of its UTC day: a range of the
+# plan's tails names the one that starts where the range does.
+_AT_START = "AND {t} = r.lo"
 _QUARTERS = "kalimera_stats_quarter q"
 _Q_MEASURES = f"q.bucket AS t, {_MEASURES}"
 
@@ -169,13 +172,15 @@ _MOVED_RANGES = """(
 ) AS m"""
 
 
-def _moved_rows(lo: str, hi: str, table: str, where: str) -> str:
+def _moved_rows(lo: str, hi: str, table: str, where: str, *, tails: bool = False) -> str:
     """The rollup rows (alias ``q``) of ``windows.Moved`` ranges (alias ``m``) where ``where``
-    holds, one index range scan per range."""
+    holds, one index scan per range: those in the range, or (``tails``) the tail row that
+    starts where it does."""
+    match = "q.bucket = m.lo" if tails else "q.bucket >= m.lo AND q.bucket < m.hi"
     return f"""{_MOVED_RANGES.format(lo=lo, hi=hi)}
     CROSS JOIN LATERAL (
         SELECT * FROM {table} q
-        WHERE q.tenant_id = %(tenant_id)s {where} AND q.bucket >= m.lo AND q.bucket < m.hi
+        WHERE q.tenant_id = %(tenant_id)s {where} AND {match}
         OFFSET 0
     ) AS q"""  # noqa: S608 - constant SQL fragments, values are parameters
 
@@ -363,45 +368,50 @@ _OUTCOME_AGENT = {
 
 
 def _outcome_buckets(
-    table: str, ranges: tuple[str, str], moved: tuple[str, str], where: str, columns: str
+    table: str,
+    ranges: tuple[str, str],
+    moved: tuple[str, str],
+    where: str,
+    columns: str,
+    *,
+    tails: bool = False,
 ) -> list[str]:
-    """Outcome rows of a bucket table (quarters, or hours: migration 0029) where ``where`` (on
+    """Outcome rows of a bucket table (quarters, or tails: migration 0030) where ``where`` (on
     alias ``q``) holds, as ``_outcome_rolled``'s parts: those of the plan's ``ranges`` as they
-    lie (``period`` the local one) and those of its ``moved`` ranges (``_outcome_moved``)."""
+    lie (``period`` the local one) and those of its ``moved`` ranges (``_outcome_moved``);
+    ``tails``: a range names the tail row that starts with it (``_moved_rows``)."""
     rows = _ranges(
         *ranges,
         f"{table} q",
-        f"q.tenant_id = %(tenant_id)s {where} " + _IN_RANGE.format(t="q.bucket"),
+        f"q.tenant_id = %(tenant_id)s {where} "
+        + (_AT_START if tails else _IN_RANGE).format(t="q.bucket"),
         "q.*",
     )
     period = _LOCAL_PERIOD.format(t="x.bucket")
     return [
         f"SELECT {period} AS period, 1, true, NULL::date, {columns.format(x='x')}"  # noqa: S608
         f" FROM ({rows}) AS x",
-        _outcome_moved(*moved, table, where, columns),
-    ]
-
-
-def _outcome_moved(lo: str, hi: str, table: str, where: str, columns: str) -> str:
-    """Outcome rows of ``windows.Moved`` ranges, each once: taken out of the plan's ``period``
-    and, when kept, added to ``also``, its own local period (the reader applies both: a row sent
-    twice, its histogram with it, was a third of a year's rows in Europe/Athens)."""
-    return f"""
+        f"""
     SELECT m.period, -1, NOT m.kept AS whole,
            CASE WHEN m.kept THEN {_LOCAL_PERIOD.format(t="q.bucket")} END,
            {columns.format(x="q")}
-    FROM {_moved_rows(lo, hi, table, where)}"""  # noqa: S608 - constant SQL fragments
+    FROM {_moved_rows(*moved, table, where, tails=tails)}""",  # noqa: S608 - constant SQL
+    ]
 
 
 def _outcome_rolled(agent: bool, columns: str) -> str:
     """Outcome rollup rows of the plan's whole days (``period`` from the plan), its quarters and
-    hours (``period`` the local one) and its moved quarters and hours (taken out of the plan's
+    tails (``period`` the local one) and its moved quarters and tails (taken out of the plan's
     period, added to their own, ``also``, when kept): ``period``, ``sign`` (+1 or -1), ``whole``
     (whether the row counts in the window's totals: a kept moved row is added and taken away
     within the window), ``also`` (NULL but for kept moved rows) and ``columns`` (on alias
-    ``x``). Hour rows are all agents': an agent's plan has none."""
-    hours = ("hlo", "hhi"), ("mhlo", "mhhi")
-    parts = [] if agent else _outcome_buckets("kalimera_stats_outcome_hour", *hours, "", columns)
+    ``x``). Tail rows are all agents': an agent's plan has none."""
+    tails = ("hlo", "hhi"), ("mhlo", "mhhi")
+    parts = (
+        []
+        if agent
+        else _outcome_buckets("kalimera_stats_outcome_tail", *tails, "", columns, tails=True)
+    )
     for who in _OUTCOME_AGENT[agent]:
         parts.append(f"""
     SELECT r.period, 1 AS sign, true AS whole, NULL::date AS also, {columns.format(x="d")}

@@ -28,7 +28,7 @@ from kalimera.statistics.measures import (
 from kalimera.statistics.windows import utc_day_start
 
 BUSY_DAY = 96
-"""Conversations in a tenant's UTC day from which the day also gets hour rows."""
+"""Conversations in a tenant's UTC day from which the day also gets hour and tail rows."""
 
 Pair = tuple[uuid.UUID, date]
 """A tenant and one of its UTC days."""
@@ -134,8 +134,8 @@ hours AS (
     DELETE FROM kalimera_stats_hour h USING {pairs}
     WHERE h.tenant_id = p.tenant_id AND h.bucket >= p.start AND h.bucket < p.stop
 ),
-outcome_hours AS (
-    DELETE FROM kalimera_stats_outcome_hour h USING {pairs}
+outcome_tails AS (
+    DELETE FROM kalimera_stats_outcome_tail h USING {pairs}
     WHERE h.tenant_id = p.tenant_id AND h.bucket >= p.start AND h.bucket < p.stop
 ),
 marks AS (
@@ -258,18 +258,20 @@ _OUTCOME_SUMS = ", ".join(
     f"sum({m}) AS {m}" if m == "cost_sum" else f"sum({m})::int AS {m}" for m in OUTCOME_MEASURES
 )
 
-# The outcome rows of the claimed days (migrations 0018 and 0029), from their ended
+# The outcome rows of the claimed days (migrations 0018 and 0030), from their ended
 # conversations: the measures summed per conversation and the latencies counted per output turn,
-# at five grains (agent and quarter, quarter, agent and day, day, and the hour of a busy day).
+# at five grains (agent and quarter, quarter, agent and day, day, and the tails of a busy day).
 # The per-agent grains only where several agents share the quarter or the day (the all-agents row
 # names the one agent otherwise, sole_agent): most quarters and days of most tenants have one.
-# Hour rows are all-agents only, as kalimera_stats_hour, and only for the days that it has them
-# for (busy in kalimera_stats_rolled, which _RECOMPUTE has just written).
+# Tail rows are all-agents only, and only for the days that kalimera_stats_hour has hour rows
+# for (busy in kalimera_stats_rolled, which _RECOMPUTE has just written): summed per hour, then
+# each hour into the tails of every hour up to its own (_tails), sums and turn counts alike.
 #
 # A quarter is named by one bigint, kq = (i * 128 + q) * 32768 + currency code, with i the
 # claimed day's place in the batch, q its quarter (0 to 95) and the currency as a number ('' 0,
 # the three letters of an ISO code, which migration 0015's check guarantees, in base 27); its
-# day by the same number with q = 0, its hour with q rounded down to a multiple of 4.
+# day by the same number with q = 0, its hour (and the tail from that hour) with q rounded down
+# to a multiple of 4.
 #
 # The sums are taken per agent and quarter, then per agent and day from those, each row with the
 # number of agents of its quarter or day: where that is one the row is also the all-agents row,
@@ -308,7 +310,7 @@ def _hour_of(kq: str) -> str:
 
 
 def _busy(key: str) -> str:
-    """The condition that ``key`` (of a quarter, an hour or a day) is of a day with hour rows."""
+    """The condition that ``key`` (of a quarter, an hour or a day) is of a day with tail rows."""
     return f"{key} / {_DAY_STEP} IN (SELECT i FROM busy)"  # noqa: S608 - constant SQL
 
 
@@ -331,32 +333,56 @@ def _shared(key: str, grain: str) -> str:
     return f"{key} IN (SELECT key FROM {grain} WHERE agents > 1)"  # noqa: S608 - constant SQL
 
 
-def _histograms(key: str, *, per_agent: bool, only: str | None = None) -> str:
-    """The latency histograms of one grain as (key, agent, lat_values, lat_cum): the turns of
-    ``ended`` by ``key`` (an expression of kq) and, ``per_agent``, agent (else the all-agents
-    uuid), only those where ``only`` holds if given, sorted once and read in that order. The
-    counts are int: the running sum of bigints is a numeric, which cost a batch of 4,000 small
-    days about 170 ms of backend CPU. unnest in the select list: in FROM (a lateral function
-    scan) it stores each call's rows apart, 5-9 % of the statement."""
+def _turn_counts(key: str, *, per_agent: bool, only: str | None = None) -> str:
+    """(key[, agent_id], v, n): how many turns of ``ended`` answered in ``v`` ms, by ``key`` (an
+    expression of kq) and, ``per_agent``, agent, only where ``only`` holds if given; sorted once
+    and grouped in that order. unnest in the select list: in FROM (a lateral function scan) it
+    stores each call's rows apart, 5-9 % of the statement."""
     by = "key, agent_id" if per_agent else "key"
     where = f" WHERE {only}" if only else ""
     return f"""
-    SELECT key, {"agent_id" if per_agent else "%(all)s"} AS agent,
-           string_agg(int4send(v), ''::bytea) AS lat_values,
-           string_agg(int4send(cum::int), ''::bytea) AS lat_cum
-    FROM (
-        SELECT *, sum(n) OVER (PARTITION BY {by} ORDER BY v) AS cum
-        FROM (
             SELECT {by}, v, count(*)::int AS n
             FROM (
                 SELECT {key} AS key{", agent_id" if per_agent else ""}, unnest(lat) AS v
                 FROM ended{where}
                 ORDER BY {by}, v OFFSET 0
             ) AS t
-            GROUP BY {by}, v
+            GROUP BY {by}, v"""  # noqa: S608 - constant SQL fragments
+
+
+def _histograms(counts: str, *, per_agent: bool) -> str:
+    """The latency histograms of one grain as (key, agent, lat_values, lat_cum) from its
+    ``counts`` (``_turn_counts``' columns, in their order), per agent or (else) as the
+    all-agents uuid's. The running counts are int: the running sum of bigints is a numeric,
+    which cost a batch of 4,000 small days about 170 ms of backend CPU."""
+    by = "key, agent_id" if per_agent else "key"
+    return f"""
+    SELECT key, {"agent_id" if per_agent else "%(all)s"} AS agent,
+           string_agg(int4send(v), ''::bytea) AS lat_values,
+           string_agg(int4send(cum::int), ''::bytea) AS lat_cum
+    FROM (
+        SELECT *, sum(n) OVER (PARTITION BY {by} ORDER BY v) AS cum
+        FROM ({counts}
         ) AS c
     ) AS h
     GROUP BY {by}"""  # noqa: S608 - constant SQL fragments, values are parameters
+
+
+def _tails(rows: str, by: str, columns: str, sums: str) -> str:
+    """Rows keyed by hour (``rows``: a table, or a query in parentheses) summed into the tails
+    of their day (``sums`` of ``columns`` by ``by``, which starts with the key): an hour counts
+    in the tail of every whole hour after midnight up to and including its own, the tail keyed
+    by its first quarter (the hour's key, q = 4 * hour)."""
+    return f"""
+    SELECT {by}, {sums}
+    FROM (
+        SELECT {_day_of("h.key")} + t * {4 * _CODES} AS key, {columns}
+        FROM {rows} AS h
+        CROSS JOIN generate_series(1, 23) AS t
+        WHERE t <= mod(h.key / {_CODES}, 128) / 4
+        ORDER BY {by} OFFSET 0
+    ) AS x
+    GROUP BY {by}"""  # noqa: S608 - constant SQL fragments
 
 
 def _outcome_rows(table: str, column: str, value: str, grain: str) -> str:
@@ -405,7 +431,7 @@ WITH ended AS MATERIALIZED (
         OFFSET 0
     ) AS c
 ),
--- The claimed days that get hour rows: busy in the rows _RECOMPUTE has just written.
+-- The claimed days that get tail rows: busy in the rows _RECOMPUTE has just written.
 busy AS MATERIALIZED (
     SELECT p.i
     FROM unnest(%(tenants)s::uuid[], %(days)s::date[]) WITH ORDINALITY AS p(tenant_id, day, i)
@@ -425,25 +451,46 @@ hours AS MATERIALIZED (
     ) AS q
     GROUP BY key
 ),
-quarters_histograms AS ({_histograms("kq", per_agent=True)}
-    UNION ALL{_histograms("kq", per_agent=False, only=_shared("kq", "quarters"))}
+tails AS MATERIALIZED ({_tails("hours", "key", _OUTCOME_COLUMNS, _OUTCOME_SUMS)}
 ),
-days_histograms AS ({_histograms(_day_of("kq"), per_agent=True)}
-    UNION ALL{_histograms(_day_of("kq"), per_agent=False, only=_shared(_day_of("kq"), "days"))}
+quarters_histograms AS ({_histograms(_turn_counts("kq", per_agent=True), per_agent=True)}
+    UNION ALL{
+    _histograms(
+        _turn_counts("kq", per_agent=False, only=_shared("kq", "quarters")), per_agent=False
+    )
+}
 ),
-hours_histograms AS ({_histograms(_hour_of("kq"), per_agent=False, only=_busy("kq"))}
+days_histograms AS ({_histograms(_turn_counts(_day_of("kq"), per_agent=True), per_agent=True)}
+    UNION ALL{
+    _histograms(
+        _turn_counts(_day_of("kq"), per_agent=False, only=_shared(_day_of("kq"), "days")),
+        per_agent=False,
+    )
+}
+),
+tails_histograms AS ({
+    _histograms(
+        _tails(
+            f"({_turn_counts(_hour_of('kq'), per_agent=False, only=_busy('kq'))})",
+            "key, v",
+            "v, n",
+            "sum(n)::int AS n",
+        ),
+        per_agent=False,
+    )
+}
 ),
 quarter_rows AS ({_outcome_rows("kalimera_stats_outcome_quarter", "bucket", _BUCKET, "quarters")}
 ),
-hour_rows AS (
-    INSERT INTO kalimera_stats_outcome_hour (
+tail_rows AS (
+    INSERT INTO kalimera_stats_outcome_tail (
         tenant_id, bucket, currency, {_OUTCOME_COLUMNS}, lat_values, lat_cum)
     SELECT p.tenant_id, {_BUCKET}, {_CURRENCY_OF_KEY} COLLATE "C", {_OUTCOME_COLUMNS},
            coalesce(h.lat_values, ''::bytea), coalesce(h.lat_cum, ''::bytea)
-    FROM hours s
+    FROM tails s
     JOIN unnest(%(tenants)s::uuid[], %(starts)s::timestamptz[])
          WITH ORDINALITY AS p(tenant_id, start, i) ON p.i = s.key / {_DAY_STEP}
-    LEFT JOIN hours_histograms h ON h.key = s.key
+    LEFT JOIN tails_histograms h ON h.key = s.key
 )
 {_outcome_rows("kalimera_stats_outcome_day", "day", "p.day", "days")}
 """  # noqa: S608 - constant SQL fragments, values are parameters

@@ -326,8 +326,8 @@ async def outcomes(
             tenant_id=tenant_id,
             agent_id=agent_id,
             window=window,
-            # Outcome hour rows are all agents' (migration 0029).
-            p=period_plan(window, granularity, p, hour_rows=agent_id is None),
+            # Outcome tail rows are all agents' (migration 0030).
+            p=period_plan(window, granularity, p, busy_rows="tails" if agent_id is None else None),
             granularity=granularity,
         )
     series = [(period, sums.get(period, OutcomeSums())) for period in periods(window, granularity)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from kalimera.days import ONE_DAY, local_midnight
@@ -257,7 +258,10 @@ class PeriodPlan:
     latency histograms can be subtracted as well as added. A local day in +05:30 is then a day
     row and 22 quarter rows instead of 96, in -05:00 a day row and 5 hour rows instead of 24. A
     clean UTC day that no period holds most of is read from its quarters or hours (``quarters``,
-    ``hours``) as it lies; dirty days, today and the future are read live."""
+    ``hours``) as it lies; dirty days, today and the future are read live.
+
+    With tail rows (``BusyRows``), a busy day's ``hours`` and ``moved_hours`` ranges each run
+    to the end of their UTC day and name the one tail row that starts where they do."""
 
     days: list[tuple[date, date, date]]
     quarters: list[Range]
@@ -267,25 +271,38 @@ class PeriodPlan:
     live: list[Range]
 
 
+BusyRows = Literal["hours", "tails"] | None
+"""What a read has for the busy days of ``Plan.busy`` besides quarter and day rows: hour rows
+(``kalimera_stats_hour``: whole hours in whole-hour zones, and the whole hours of moved parts),
+tail rows (``kalimera_stats_outcome_tail``: a UTC day from each of its hours to its end) or
+nothing."""
+
+
 def period_plan(
     window: Window,
     granularity: Granularity,
     p: Plan,
     *,
     day_rows: bool = True,
-    hour_rows: bool = True,
+    busy_rows: BusyRows = "hours",
 ) -> PeriodPlan:
     """Split the window for reads by local period (see ``PeriodPlan``). ``day_rows``: the read
     has day rows (an agent's history has none: every clean day is then read from its quarters);
-    ``hour_rows``: it has hour rows, which serve the busy days of ``p`` (only there when the
-    zone's offsets are whole hours)."""
+    ``busy_rows``: what serves the busy days of ``p``.
+
+    With tail rows a busy day that one local period boundary cuts is its day row, counted in
+    the period of its start, less its tail from the boundary on (the quarters up to the next
+    whole hour and the tail row from there), counted in the next period: two rows and a few
+    quarters in any aligned zone, where hour rows took up to twelve. The first day of a window
+    that starts inside it is its tail alone."""
     starts = periods(window, granularity)
     zone = ZoneInfo(window.tz)
     # In epoch seconds: the loop below runs for every day of a window of up to three years, on
     # every request, and integer arithmetic costs a fraction of datetime's.
     ws, we, today = _epoch(window.ws), _epoch(window.we), _epoch(p.today)
     edges = [ws, *(_epoch(local_midnight(s, zone)) for s in starts[1:]), we]
-    busy = set(p.busy) if hour_rows else set()
+    busy = set(p.busy) if busy_rows else set()
+    tails = busy_rows == "tails" and window.aligned
     days: list[tuple[date, date, date]] = []
     direct: dict[bool, list[tuple[int, int]]] = {False: [], True: []}
     moved: dict[bool, list[tuple[int, int, date, bool]]] = {False: [], True: []}
@@ -307,6 +324,20 @@ def period_plan(
         else:
             while edges[j + 1] <= d0:
                 j += 1
+            # A local day is 23 to 25 hours: at most two boundaries lie inside a UTC day.
+            cuts = [e for e in edges[j : j + 3] if d0 < e < d1] if tails and day in busy else []
+            if len(cuts) == 1:
+                if d0 >= ws:
+                    _extend_days(days, day, starts[j])
+                    _moved_by_hours(moved, (cuts[0], d1, starts[j], cuts[0] < we))
+                else:
+                    for a, b, hours in _hour_parts(cuts[0], d1):
+                        _append(direct[hours], (a, b))
+                day += ONE_DAY
+                d0 = d1
+                continue
+            # Hour rows of this day, if any: in tail mode a day cut twice reads quarters.
+            by_hours = day in busy and not tails
             # The period that holds most of the day, among those that meet it (a few at most).
             k, held = j, 0
             i = j
@@ -325,12 +356,12 @@ def period_plan(
                         (max(a, ws), min(b, we), True),
                         (max(a, we), b, False),
                     ):
-                        if x < y and day in busy:
+                        if x < y and by_hours:
                             _moved_by_hours(moved, (x, y, starts[k], kept))
                         elif x < y:
                             _append_moved(moved[False], (x, y, starts[k], kept))
             elif window.aligned:
-                _append(direct[window.hourly and day in busy], inside)
+                _append(direct[window.hourly and by_hours], inside)
             else:
                 _append(live, inside)
         day += ONE_DAY
@@ -381,16 +412,21 @@ def _append(ranges: list[tuple[int, int]], part: tuple[int, int]) -> None:
 def _moved_by_hours(
     moved: dict[bool, list[tuple[int, int, date, bool]]], m: tuple[int, int, date, bool]
 ) -> None:
-    """A moved part of a day with hour rows: its whole UTC hours from those (a moved part lies in
-    one local period, so each of its hours does too), the quarters at its edges from theirs."""
-    lo, hi = m[0], m[1]
+    """A moved part of a day with hour (or tail) rows: its whole UTC hours from those (a moved
+    part lies in one local period, so each of its hours does too), the quarters at its edges
+    from theirs."""
+    for a, b, hours in _hour_parts(m[0], m[1]):
+        _append_moved(moved[hours], (a, b, *m[2:]))
+
+
+def _hour_parts(lo: int, hi: int) -> list[tuple[int, int, bool]]:
+    """``[lo, hi)`` as its quarters before the first whole hour, its whole hours and its
+    quarters after them: (start, end, whether whole hours), the empty ones left out."""
     h0, h1 = -(-lo // 3600) * 3600, hi // 3600 * 3600
     if h0 >= h1:
-        _append_moved(moved[False], m)
-        return
-    for a, b, hours in ((lo, h0, False), (h0, h1, True), (h1, hi, False)):
-        if a < b:
-            _append_moved(moved[hours], (a, b, *m[2:]))
+        return [(lo, hi, False)]
+    parts = ((lo, h0, False), (h0, h1, True), (h1, hi, False))
+    return [(a, b, hours) for a, b, hours in parts if a < b]
 
 
 def _append_moved(out: list[tuple[int, int, date, bool]], m: tuple[int, int, date, bool]) -> None:

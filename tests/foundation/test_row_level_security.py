@@ -185,7 +185,7 @@ def test_with_no_tenant_set_a_transaction_sees_no_tenant_rows(
         "kalimera_stats_rolled",
         "kalimera_stats_outcome_quarter",
         "kalimera_stats_outcome_day",
-        "kalimera_stats_outcome_hour",
+        "kalimera_stats_outcome_tail",
         "kalimera_idempotency_keys",
         "kalimera_upload_seqs",
         # Written only by analysis and search: empty when this file runs alone.

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kalimera.settings import Settings
-from kalimera.statistics.measures import ALL_AGENTS, REASONS
+from kalimera.statistics.measures import REASONS, Histogram
 from kalimera.statistics.windows import quarter_floor
 from tests.conftest import Server, make_token
 from tests.statistics.conftest import Conv, Db, rollup
@@ -589,8 +589,10 @@ def test_every_statistic_equals_the_ground_truth_through_rollups_edits_and_time_
         check_everything(db, client, settings, s, tenant)
 
 
-@pytest.mark.parametrize("tz", ["UTC", "Europe/Athens", "Asia/Kolkata", "America/New_York"])
-def test_busy_days_answered_from_hour_rows_equal_the_ground_truth(
+@pytest.mark.parametrize(
+    "tz", ["UTC", "Europe/Athens", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York"]
+)
+def test_busy_days_answered_from_tail_rows_equal_the_ground_truth(
     db: Db, server: Server, settings: Settings, tz: str
 ) -> None:
     tenants = [uuid.uuid4(), uuid.uuid4()]
@@ -629,24 +631,39 @@ def test_busy_days_answered_from_hour_rows_equal_the_ground_truth(
         {"t": tenants[0]},
     )
     assert [r["day"] for r in busy] == [TODAY - timedelta(days=n) for n in (10, 3)]
-    # The busy days have outcome hour rows too (all agents, by currency), which add up to their
-    # day rows; the quiet day has none.
-    by_hours = db.execute(
-        "SELECT (bucket AT TIME ZONE 'UTC')::date AS day, currency, sum(ended) AS ended,"
-        " count(*) AS hours FROM kalimera_stats_outcome_hour WHERE tenant_id = %(t)s"
-        " GROUP BY 1, 2 ORDER BY 1, 2",
+    # The busy days have outcome tail rows too (all agents, by currency): from each whole hour
+    # after midnight to the end of the day, those that hold an ended conversation; the quiet day
+    # has none.
+    tails = db.execute(
+        "SELECT (bucket AT TIME ZONE 'UTC')::date AS day,"
+        " extract(hour FROM bucket AT TIME ZONE 'UTC')::int AS hour, currency, ended,"
+        " lat_values, lat_cum FROM kalimera_stats_outcome_tail WHERE tenant_id = %(t)s"
+        " ORDER BY 1, 2, 3",
         {"t": tenants[0]},
     )
-    by_days = db.execute(
-        "SELECT day, currency, ended FROM kalimera_stats_outcome_day WHERE tenant_id = %(t)s"
-        " AND agent_id = %(all)s AND day = ANY(%(days)s) ORDER BY 1, 2",
-        {"t": tenants[0], "all": ALL_AGENTS, "days": [r["day"] for r in busy]},
+    expected = db.execute(
+        "SELECT (c.started_at AT TIME ZONE 'UTC')::date AS day, h AS hour,"
+        " coalesce(c.cost->>'currency', '') AS currency, count(*) AS ended,"
+        " coalesce(sum(cardinality(c.latency_rounded_ms)), 0) AS turns"
+        " FROM kalimera_conversations c CROSS JOIN generate_series(1, 23) AS h"
+        " WHERE c.tenant_id = %(t)s AND c.status IN ('Completed', 'Failed')"
+        " AND (c.started_at AT TIME ZONE 'UTC')::date = ANY(%(days)s)"
+        " AND extract(hour FROM c.started_at AT TIME ZONE 'UTC') >= h"
+        " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        {"t": tenants[0], "days": [r["day"] for r in busy]},
     )
-    assert [(r["day"], r["currency"], r["ended"]) for r in by_hours] == [
-        (r["day"], r["currency"], r["ended"]) for r in by_days
-    ]
-    assert {r["hours"] for r in by_hours} <= set(range(1, 25))
-    # A late edit leaves one busy day dirty (answered live), the other read from hour rows.
+    assert len(tails) > 20
+    assert [
+        (
+            r["day"],
+            r["hour"],
+            r["currency"],
+            r["ended"],
+            Histogram.of(r["lat_values"], r["lat_cum"]).turns,
+        )
+        for r in tails
+    ] == [(r["day"], r["hour"], r["currency"], r["ended"], r["turns"]) for r in expected]
+    # A late edit leaves one busy day dirty (answered live), the other read from tail rows.
     db.execute(
         "UPDATE kalimera_conversations SET sentiment = 'negative' WHERE tenant_id = %(t)s"
         " AND id = %(i)s",

@@ -16,15 +16,29 @@ from hypothesis import strategies as st
 
 from kalimera.statistics.measures import COUNTED, Histogram, OutcomeSums, percentile_disc
 from kalimera.statistics.models import Granularity
-from kalimera.statistics.windows import PeriodPlan, Window, offsets, period_plan, plan
+from kalimera.statistics.windows import (
+    BusyRows,
+    Moved,
+    PeriodPlan,
+    Window,
+    offsets,
+    period_plan,
+    plan,
+)
 
 START, END = date(2026, 1, 1), date(2026, 3, 31)
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def _plan(tz: str, granularity: Granularity, busy: list[date] | None = None) -> PeriodPlan:
+def _plan(
+    tz: str,
+    granularity: Granularity,
+    busy: list[date] | None = None,
+    busy_rows: BusyRows = "hours",
+) -> PeriodPlan:
     window = Window.of(tz, START, END)
-    return period_plan(window, granularity, plan(window, dirty=[], now=NOW, busy=busy))
+    p = plan(window, dirty=[], now=NOW, busy=busy)
+    return period_plan(window, granularity, p, busy_rows=busy_rows)
 
 
 def test_a_half_hour_zone_reads_each_local_day_as_a_day_row_and_its_moved_quarters() -> None:
@@ -55,6 +69,59 @@ def test_a_half_hour_zone_moves_the_whole_hours_of_busy_days_from_hour_rows() ->
     assert [m.hi - m.lo for m in p.moved_hours] == [5 * 3600] * 10
     assert len(p.moved_quarters) == (END - START).days + 1
     assert p.hours == []  # a direct range may cross a local midnight: never from hour rows
+
+
+DAYS = (END - START).days + 1
+BUSY = [START - timedelta(days=1) + timedelta(days=n) for n in range(DAYS + 2)]
+
+
+def _hours(moved: list[Moved]) -> list[float]:
+    return [(m.hi - m.lo) / 3600 for m in moved]
+
+
+def test_with_tail_rows_a_local_day_is_a_day_row_less_its_tail_plus_the_day_befores() -> None:
+    p = _plan("Europe/Athens", Granularity.DAY, BUSY, "tails")
+    # Every UTC day of the window counts whole in the local day its start lies in, less its
+    # tail from 22:00 (21:00 in summer time) to midnight, which counts in the next.
+    assert sum((last - first).days + 1 for first, last, _ in p.days) == DAYS
+    assert all(m.hi % 86_400 == 0 for m in p.moved_hours)
+    assert set(_hours(p.moved_hours)) == {2, 3}
+    assert sum(m.kept for m in p.moved_hours) == DAYS - 1  # the last day's is past the window
+    # The day before the window is its tail alone; no quarter is read.
+    assert [hi - lo for lo, hi in p.hours] == [timedelta(hours=2)]
+    assert p.moved_quarters == p.quarters == p.live == []
+
+
+def test_with_tail_rows_a_zone_behind_utc_moves_the_long_tail() -> None:
+    p = _plan("America/New_York", Granularity.DAY, BUSY, "tails")
+    # A UTC day starts at 19:00 the local day before (20:00 in summer time): counted there, less
+    # its tail from 05:00 (04:00); the day the window starts in is its tail alone.
+    assert set(_hours(p.moved_hours)) == {19, 20}
+    assert len(p.moved_hours) == DAYS
+    assert [hi - lo for lo, hi in p.hours] == [timedelta(hours=19)]
+    assert p.moved_quarters == p.quarters == p.live == []
+
+
+def test_with_tail_rows_a_half_hour_zone_moves_two_quarters_and_a_tail() -> None:
+    p = _plan("Asia/Kolkata", Granularity.DAY, BUSY, "tails")
+    assert set(_hours(p.moved_hours)) == {5}
+    assert [m.hi - m.lo for m in p.moved_quarters] == [1800] * DAYS
+    assert [hi - lo for lo, hi in p.quarters] == [timedelta(minutes=30)]
+    assert [hi - lo for lo, hi in p.hours] == [timedelta(hours=5)]
+
+
+def test_with_tail_rows_a_day_with_a_period_inside_it_reads_its_quarters() -> None:
+    """Pacific/Apia skipped 30 December 2011: a UTC day that two local midnights cut."""
+    window = Window.of("Pacific/Apia", date(2011, 12, 20), date(2012, 1, 10))
+    busy = [date(2011, 12, 19) + timedelta(days=n) for n in range(23)]
+    p = period_plan(
+        window,
+        Granularity.DAY,
+        plan(window, dirty=[], now=NOW, busy=busy),
+        busy_rows="tails",
+    )
+    assert all(m.hi % 86_400 == 0 for m in p.moved_hours)
+    assert p.moved_quarters
 
 
 def test_weeks_and_months_in_utc_are_day_rows_alone() -> None:
