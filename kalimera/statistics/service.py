@@ -317,7 +317,7 @@ async def outcomes(
     and dumped again by FastAPI cost more than the queries (its shape is held to the model by
     the contract tests)."""
     async with transaction(await services.db()) as conn:
-        await repository.snapshot(conn)
+        await repository.snapshot(conn, bitmap_scans=False)
         p = await repository.window_plan(
             conn, tenant_id=tenant_id, agent_id=agent_id, window=window
         )
