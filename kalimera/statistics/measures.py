@@ -175,18 +175,21 @@ class Histogram(NamedTuple):
         return self.sign * self.cumulative[-1] if self.cumulative else 0
 
 
-def percentile_disc(parts: list[Histogram], fraction: float) -> int | None:
-    """PostgreSQL's ``percentile_disc(fraction)`` over the turns of all ``parts`` (those with
-    sign -1 taken away from the others): the value at row ``ceil(fraction * n)`` (at least 1)
-    in order, computed in floating point as PostgreSQL does, so the two agree on every count;
-    None when there are no turns."""
+def percentiles_disc(parts: list[Histogram], fractions: Sequence[float]) -> list[int | None]:
+    """PostgreSQL's ``percentile_disc`` at each of ``fractions`` over the turns of all ``parts``
+    (those with sign -1 taken away from the others): the value at row ``ceil(fraction * n)``
+    (at least 1) in order, computed in floating point as PostgreSQL does, so the two agree on
+    every count; None when there are no turns. The parts are gathered once for all fractions:
+    a year by day asks two of each of 366 periods, and gathering them for each cost a fifth of
+    the time."""
     parts = [p for p in parts if p.values]
     n = sum(p.turns for p in parts)
     if not n:
-        return None
-    rank = max(1, math.ceil(fraction * n))
+        return [None] * len(fractions)
+    ranks = [max(1, math.ceil(fraction * n)) for fraction in fractions]
     if len(parts) == 1:
-        return parts[0].values[bisect_left(parts[0].cumulative, rank)]
+        values, cumulative = parts[0].values, parts[0].cumulative
+        return [values[bisect_left(cumulative, rank)] for rank in ranks]
 
     # Each count runs over every part (a year by day counts some 12,000 times a request): the
     # parts' arrays bound once, bisect inlined, no method call or generator per part.
@@ -202,40 +205,51 @@ def percentile_disc(parts: list[Histogram], fraction: float) -> int | None:
 
     added = [p for p in parts if p.sign > 0]
     if len(added) < len(parts):
-        lo, hi = _bracket(parts, added, rank, at_most)
+        base = max(added, key=lambda p: p.turns)
+        brackets = [_bracket(base, n, added, rank, at_most) for rank in ranks]
     else:
-        # The smallest value with at least rank turns at or below it, searched between the
-        # parts' own percentiles (a mixture's quantile lies between its parts'), widened to
-        # every value when floating-point ranks make that bracket miss.
-        own = [
-            p.values[bisect_left(p.cumulative, max(1, math.ceil(fraction * p.turns)))]
-            for p in parts
+        brackets = [
+            _mixture_bracket(parts, fraction, rank, at_most)
+            for fraction, rank in zip(fractions, ranks, strict=True)
         ]
-        lo, hi = min(own), max(own)
-        if at_most(hi) < rank:
-            hi = max(p.values[-1] for p in parts)
-        if at_most(lo - 1) >= rank:
-            lo = min(p.values[0] for p in parts)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if at_most(mid) >= rank:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+    out: list[int | None] = []
+    for (lo, hi), rank in zip(brackets, ranks, strict=True):
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if at_most(mid) >= rank:
+                hi = mid
+            else:
+                lo = mid + 1
+        out.append(lo)
+    return out
+
+
+def _mixture_bracket(
+    parts: list[Histogram], fraction: float, rank: int, at_most: Callable[[int], int]
+) -> tuple[int, int]:
+    """Where the percentile of parts that are all added lies: between the parts' own
+    percentiles (a mixture's quantile lies between its parts'), widened to every value when
+    floating-point ranks make that bracket miss."""
+    own = [
+        p.values[bisect_left(p.cumulative, max(1, math.ceil(fraction * p.turns)))] for p in parts
+    ]
+    lo, hi = min(own), max(own)
+    if at_most(hi) < rank:
+        hi = max(p.values[-1] for p in parts)
+    if at_most(lo - 1) >= rank:
+        lo = min(p.values[0] for p in parts)
+    return lo, hi
 
 
 def _bracket(
-    parts: list[Histogram], added: list[Histogram], rank: int, at_most: Callable[[int], int]
+    base: Histogram, n: int, added: list[Histogram], rank: int, at_most: Callable[[int], int]
 ) -> tuple[int, int]:
     """Where the percentile lies when some parts are taken away (a local day as a UTC day less
-    some quarters plus others): between two neighbouring values of the largest part, found by
-    galloping from the value at the same share of its own turns. That value is close to the
-    answer, so this takes a few counts over all parts where a search over every latency took
-    a dozen."""
-    base = max(added, key=lambda p: p.turns)
+    its tail plus the day before's): between two neighbouring values of the largest part,
+    ``base``, found by galloping from the value at the same share of its own turns (of ``n``
+    in all). That value is close to the answer, so this takes a few counts over all parts where
+    a search over every latency took a dozen."""
     values = base.values
-    n = sum(p.turns for p in parts)
     guess = min(len(values) - 1, bisect_left(base.cumulative, rank * base.turns / n))
     # The first index whose value has rank turns at or below it: after `below`, at or before
     # `above` (len(values): none has).

@@ -25,7 +25,7 @@ from kalimera.statistics.measures import (
     REASON_COLUMNS,
     OutcomeSums,
     Sums,
-    percentile_disc,
+    percentiles_disc,
     round1,
     round_to,
 )
@@ -280,6 +280,7 @@ def _outcome_fields(s: OutcomeSums) -> dict[str, Any]:
         for currency, (total, count) in sorted(left.items())
     }
     one = next(iter(left.items())) if len(left) == 1 else None
+    p50, p90 = percentiles_disc(s.latencies, (0.5, 0.9))
     return {
         "ended": n["ended"],
         "analysed": n["analysed"],
@@ -296,8 +297,8 @@ def _outcome_fields(s: OutcomeSums) -> dict[str, Any]:
         "cost_avg": costs[one[0] or "unknown"]["avg"] if one else None,
         "currency": one[0] or None if one else None,
         "cost_by_currency": costs,
-        "latency_p50_ms": percentile_disc(s.latencies, 0.5),
-        "latency_p90_ms": percentile_disc(s.latencies, 0.9),
+        "latency_p50_ms": p50,
+        "latency_p90_ms": p90,
     }
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from kalimera.statistics.measures import COUNTED, Histogram, OutcomeSums, percentile_disc
+from kalimera.statistics.measures import COUNTED, Histogram, OutcomeSums, percentiles_disc
 from kalimera.statistics.models import Granularity
 from kalimera.statistics.windows import (
     BusyRows,
@@ -185,7 +185,8 @@ def test_a_percentile_with_parts_taken_away_is_that_of_the_turns_left(
     parts += [_histogram(p[:1], -1) for p in removed]
     left = sorted(v for p in kept + removed for v in p)
     expected = left[max(1, math.ceil(fraction * len(left))) - 1]
-    assert percentile_disc(parts, fraction) == expected
+    median = left[max(1, math.ceil(0.5 * len(left))) - 1]
+    assert percentiles_disc(parts, (fraction, 0.5)) == [expected, median]
 
 
 def _cost_sums(rows: list[tuple[int, Decimal, int]]) -> dict[str, tuple[Decimal, int]]:
