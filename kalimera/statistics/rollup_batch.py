@@ -368,6 +368,28 @@ def _histograms(counts: str, *, per_agent: bool) -> str:
     GROUP BY {by}"""  # noqa: S608 - constant SQL fragments, values are parameters
 
 
+def _tail_counts(hour_counts: str) -> str:
+    """(key, v, n) of the tails of each day from its hours' turn counts (``_turn_counts`` by
+    hour): a tail holds the turns of latency v of every hour from its start on, which are
+    those of the first such hour that has any and every hour after it. So each (hour, v) row,
+    with its count from there to the end of the day, stands for the tails that start after v's
+    previous hour and up to its own: every output row made once, where counting each hour into
+    every tail up to it (as ``_tails`` does for the sums) made twelve rows an output row on a
+    busy day (a quarter more CPU for the full rollup of 10M)."""
+    day = _day_of("key")
+    hour = f"mod(key / {_CODES}, 128) / 4"
+    return f"""
+    SELECT {_day_of("c.key")} + t * {4 * _CODES} AS key, c.v, c.n
+    FROM (
+        SELECT key, v, {hour} AS hour, lag({hour}, 1, 0) OVER w AS previous,
+               (sum(n) OVER (PARTITION BY {day}, v) - sum(n) OVER w + n)::int AS n
+        FROM ({hour_counts}
+        ) AS h
+        WINDOW w AS (PARTITION BY {day}, v ORDER BY key)
+    ) AS c
+    CROSS JOIN generate_series(c.previous + 1, c.hour) AS t"""  # noqa: S608 - constant SQL
+
+
 def _tails(rows: str, by: str, columns: str, sums: str) -> str:
     """Rows keyed by hour (``rows``: a table, or a query in parentheses) summed into the tails
     of their day (``sums`` of ``columns`` by ``by``, which starts with the key): an hour counts
@@ -470,12 +492,7 @@ days_histograms AS ({_histograms(_turn_counts(_day_of("kq"), per_agent=True), pe
 ),
 tails_histograms AS ({
     _histograms(
-        _tails(
-            f"({_turn_counts(_hour_of('kq'), per_agent=False, only=_busy('kq'))})",
-            "key, v",
-            "v, n",
-            "sum(n)::int AS n",
-        ),
+        _tail_counts(_turn_counts(_hour_of("kq"), per_agent=False, only=_busy("kq"))),
         per_agent=False,
     )
 }
