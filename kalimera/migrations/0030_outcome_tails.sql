@@ -1,12 +1,12 @@
 -- Outcome tail rows in place of 0029's hour rows (docs/statistics.md, "Outcome statistics"):
--- for each busy day (kalimera_stats_rolled.busy) and each of its whole hours after midnight,
--- the all-agents outcome sums per currency of the conversations from that hour to the end of
--- the UTC day, the bucket being the hour. A local day is then its UTC day row less the tail
--- from the local midnight on plus the day before's tail (and, in a half-hour zone, the
--- quarters to the next whole hour): three rows and their latency histograms in any aligned
--- zone, where the hour rows took seven in Europe/Athens and up to thirteen in the Americas. A
--- tail that would hold no conversation has no row (every later one is empty too). An agent's
--- outcomes keep reading quarter rows.
+-- for each busy day (kalimera_stats_rolled.busy) and each of its half hours after midnight,
+-- the all-agents outcome sums per currency of the conversations from that half hour to the end
+-- of the UTC day, the bucket being the half hour. A local day is then its UTC day row less the
+-- tail from the local midnight on plus the day before's tail: three rows and their latency
+-- histograms in any whole- or half-hour zone (and a quarter row more in the few others), where
+-- the hour rows took seven in Europe/Athens, fifteen in Asia/Kolkata and up to thirteen in the
+-- Americas. A tail that would hold no conversation has no row (every later one is empty too).
+-- An agent's outcomes keep reading quarter rows.
 DROP TABLE kalimera_stats_outcome_hour;
 
 CREATE TABLE kalimera_stats_outcome_tail (

@@ -264,14 +264,15 @@ _OUTCOME_SUMS = ", ".join(
 # The per-agent grains only where several agents share the quarter or the day (the all-agents row
 # names the one agent otherwise, sole_agent): most quarters and days of most tenants have one.
 # Tail rows are all-agents only, and only for the days that kalimera_stats_hour has hour rows
-# for (busy in kalimera_stats_rolled, which _RECOMPUTE has just written): summed per hour, then
-# each hour into the tails of every hour up to its own (_tails), sums and turn counts alike.
+# for (busy in kalimera_stats_rolled, which _RECOMPUTE has just written): summed per half hour,
+# then each half hour into the tails of every half hour up to its own (_tails; the turn counts
+# by _tail_counts).
 #
 # A quarter is named by one bigint, kq = (i * 128 + q) * 32768 + currency code, with i the
 # claimed day's place in the batch, q its quarter (0 to 95) and the currency as a number ('' 0,
 # the three letters of an ISO code, which migration 0015's check guarantees, in base 27); its
-# day by the same number with q = 0, its hour (and the tail from that hour) with q rounded down
-# to a multiple of 4.
+# day by the same number with q = 0, its half hour (and the tail from that half hour) with q
+# rounded down to an even number.
 #
 # The sums are taken per agent and quarter, then per agent and day from those, each row with the
 # number of agents of its quarter or day: where that is one the row is also the all-agents row,
@@ -304,13 +305,14 @@ def _day_of(kq: str) -> str:
     return f"{kq} - mod({kq} / {_CODES}, 128) * {_CODES}"
 
 
-def _hour_of(kq: str) -> str:
-    """A quarter's key to its hour's: the hour's first quarter (128 is a multiple of 4)."""
-    return f"{kq} - mod({kq} / {_CODES}, 4) * {_CODES}"
+def _half_hour_of(kq: str) -> str:
+    """A quarter's key to its half hour's: the half hour's first quarter (128 is even)."""
+    return f"{kq} - mod({kq} / {_CODES}, 2) * {_CODES}"
 
 
 def _busy(key: str) -> str:
-    """The condition that ``key`` (of a quarter, an hour or a day) is of a day with tail rows."""
+    """The condition that ``key`` (of a quarter, a half hour or a day) is of a day with tail
+    rows."""
     return f"{key} / {_DAY_STEP} IN (SELECT i FROM busy)"  # noqa: S608 - constant SQL
 
 
@@ -368,40 +370,41 @@ def _histograms(counts: str, *, per_agent: bool) -> str:
     GROUP BY {by}"""  # noqa: S608 - constant SQL fragments, values are parameters
 
 
-def _tail_counts(hour_counts: str) -> str:
-    """(key, v, n) of the tails of each day from its hours' turn counts (``_turn_counts`` by
-    hour): a tail holds the turns of latency v of every hour from its start on, which are
-    those of the first such hour that has any and every hour after it. So each (hour, v) row,
-    with its count from there to the end of the day, stands for the tails that start after v's
-    previous hour and up to its own: every output row made once, where counting each hour into
-    every tail up to it (as ``_tails`` does for the sums) made twelve rows an output row on a
-    busy day (a quarter more CPU for the full rollup of 10M)."""
+def _tail_counts(half_hour_counts: str) -> str:
+    """(key, v, n) of the tails of each day from its half hours' turn counts (``_turn_counts``
+    by half hour): a tail holds the turns of latency v of every half hour from its start on,
+    which are those of the first such half hour that has any and every one after it. So each
+    (half hour, v) row, with its count from there to the end of the day, stands for the tails
+    that start after v's previous half hour and up to its own: every output row made once,
+    where counting each half hour into every tail up to it (as ``_tails`` does for the sums)
+    made a dozen or more rows an output row on a busy day (a quarter more CPU for the full
+    rollup of 10M, with hourly tails)."""
     day = _day_of("key")
-    hour = f"mod(key / {_CODES}, 128) / 4"
+    half = f"mod(key / {_CODES}, 128) / 2"
     return f"""
-    SELECT {_day_of("c.key")} + t * {4 * _CODES} AS key, c.v, c.n
+    SELECT {_day_of("c.key")} + t * {2 * _CODES} AS key, c.v, c.n
     FROM (
-        SELECT key, v, {hour} AS hour, lag({hour}, 1, 0) OVER w AS previous,
+        SELECT key, v, {half} AS half, lag({half}, 1, 0) OVER w AS previous,
                (sum(n) OVER (PARTITION BY {day}, v) - sum(n) OVER w + n)::int AS n
-        FROM ({hour_counts}
+        FROM ({half_hour_counts}
         ) AS h
         WINDOW w AS (PARTITION BY {day}, v ORDER BY key)
     ) AS c
-    CROSS JOIN generate_series(c.previous + 1, c.hour) AS t"""  # noqa: S608 - constant SQL
+    CROSS JOIN generate_series(c.previous + 1, c.half) AS t"""  # noqa: S608 - constant SQL
 
 
 def _tails(rows: str, by: str, columns: str, sums: str) -> str:
-    """Rows keyed by hour (``rows``: a table, or a query in parentheses) summed into the tails
-    of their day (``sums`` of ``columns`` by ``by``, which starts with the key): an hour counts
-    in the tail of every whole hour after midnight up to and including its own, the tail keyed
-    by its first quarter (the hour's key, q = 4 * hour)."""
+    """Rows keyed by half hour (``rows``: a table, or a query in parentheses) summed into the
+    tails of their day (``sums`` of ``columns`` by ``by``, which starts with the key): a half
+    hour counts in the tail of every half hour after midnight up to and including its own, the
+    tail keyed by its first quarter (the half hour's key, q = 2 * half hour)."""
     return f"""
     SELECT {by}, {sums}
     FROM (
-        SELECT {_day_of("h.key")} + t * {4 * _CODES} AS key, {columns}
+        SELECT {_day_of("h.key")} + t * {2 * _CODES} AS key, {columns}
         FROM {rows} AS h
-        CROSS JOIN generate_series(1, 23) AS t
-        WHERE t <= mod(h.key / {_CODES}, 128) / 4
+        CROSS JOIN generate_series(1, 47) AS t
+        WHERE t <= mod(h.key / {_CODES}, 128) / 2
         ORDER BY {by} OFFSET 0
     ) AS x
     GROUP BY {by}"""  # noqa: S608 - constant SQL fragments
@@ -464,16 +467,16 @@ quarters AS MATERIALIZED ({_sums("kq", "ended")}
 ),
 days AS MATERIALIZED ({_sums(_day_of("key"), "quarters")}
 ),
-hours AS MATERIALIZED (
+half_hours AS MATERIALIZED (
     SELECT key, {_OUTCOME_SUMS}
     FROM (
-        SELECT {_hour_of("key")} AS key, {_OUTCOME_COLUMNS} FROM quarters
+        SELECT {_half_hour_of("key")} AS key, {_OUTCOME_COLUMNS} FROM quarters
         WHERE {_busy("key")}
         ORDER BY 1 OFFSET 0
     ) AS q
     GROUP BY key
 ),
-tails AS MATERIALIZED ({_tails("hours", "key", _OUTCOME_COLUMNS, _OUTCOME_SUMS)}
+tails AS MATERIALIZED ({_tails("half_hours", "key", _OUTCOME_COLUMNS, _OUTCOME_SUMS)}
 ),
 quarters_histograms AS ({_histograms(_turn_counts("kq", per_agent=True), per_agent=True)}
     UNION ALL{
@@ -492,7 +495,7 @@ days_histograms AS ({_histograms(_turn_counts(_day_of("kq"), per_agent=True), pe
 ),
 tails_histograms AS ({
     _histograms(
-        _tail_counts(_turn_counts(_hour_of("kq"), per_agent=False, only=_busy("kq"))),
+        _tail_counts(_turn_counts(_half_hour_of("kq"), per_agent=False, only=_busy("kq"))),
         per_agent=False,
     )
 }

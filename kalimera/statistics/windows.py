@@ -26,6 +26,9 @@ from kalimera.statistics.models import Granularity
 
 QUARTER_SECONDS = 15 * 60
 QUARTERS_A_WEEK = 7 * 96
+TAIL_SECONDS = 1800
+"""Tail rows start on every half hour: a local midnight in a whole- or half-hour zone (all but
+a few: +05:45, +12:45) is then the start of one."""
 
 Range = tuple[datetime, datetime]
 
@@ -274,8 +277,8 @@ class PeriodPlan:
 BusyRows = Literal["hours", "tails"] | None
 """What a read has for the busy days of ``Plan.busy`` besides quarter and day rows: hour rows
 (``kalimera_stats_hour``: whole hours in whole-hour zones, and the whole hours of moved parts),
-tail rows (``kalimera_stats_outcome_tail``: a UTC day from each of its hours to its end) or
-nothing."""
+tail rows (``kalimera_stats_outcome_tail``: a UTC day from each of its half hours to its end)
+or nothing."""
 
 
 def period_plan(
@@ -291,10 +294,10 @@ def period_plan(
     ``busy_rows``: what serves the busy days of ``p``.
 
     With tail rows a busy day that one local period boundary cuts is its day row, counted in
-    the period of its start, less its tail from the boundary on (the quarters up to the next
-    whole hour and the tail row from there), counted in the next period: two rows and a few
-    quarters in any aligned zone, where hour rows took up to twelve. The first day of a window
-    that starts inside it is its tail alone."""
+    the period of its start, less its tail from the boundary on (the tail row, and in a zone
+    off the half hour the quarter before it), counted in the next period: two rows in any
+    whole- or half-hour zone, where hour rows took up to twelve and quarters two more. The
+    first day of a window that starts inside it is its tail alone."""
     starts = periods(window, granularity)
     zone = ZoneInfo(window.tz)
     # In epoch seconds: the loop below runs for every day of a window of up to three years, on
@@ -329,10 +332,10 @@ def period_plan(
             if len(cuts) == 1:
                 if d0 >= ws:
                     _extend_days(days, day, starts[j])
-                    _moved_by_hours(moved, (cuts[0], d1, starts[j], cuts[0] < we))
+                    _moved_by_hours(moved, (cuts[0], d1, starts[j], cuts[0] < we), TAIL_SECONDS)
                 else:
-                    for a, b, hours in _hour_parts(cuts[0], d1):
-                        _append(direct[hours], (a, b))
+                    for a, b, tail in _hour_parts(cuts[0], d1, TAIL_SECONDS):
+                        _append(direct[tail], (a, b))
                 day += ONE_DAY
                 d0 = d1
                 continue
@@ -410,19 +413,21 @@ def _append(ranges: list[tuple[int, int]], part: tuple[int, int]) -> None:
 
 
 def _moved_by_hours(
-    moved: dict[bool, list[tuple[int, int, date, bool]]], m: tuple[int, int, date, bool]
+    moved: dict[bool, list[tuple[int, int, date, bool]]],
+    m: tuple[int, int, date, bool],
+    step: int = 3600,
 ) -> None:
-    """A moved part of a day with hour (or tail) rows: its whole UTC hours from those (a moved
-    part lies in one local period, so each of its hours does too), the quarters at its edges
-    from theirs."""
-    for a, b, hours in _hour_parts(m[0], m[1]):
+    """A moved part of a day with hour rows (or tail rows, ``step`` their half hour): its whole
+    UTC hours from those (a moved part lies in one local period, so each of its hours does
+    too), the quarters at its edges from theirs."""
+    for a, b, hours in _hour_parts(m[0], m[1], step):
         _append_moved(moved[hours], (a, b, *m[2:]))
 
 
-def _hour_parts(lo: int, hi: int) -> list[tuple[int, int, bool]]:
-    """``[lo, hi)`` as its quarters before the first whole hour, its whole hours and its
-    quarters after them: (start, end, whether whole hours), the empty ones left out."""
-    h0, h1 = -(-lo // 3600) * 3600, hi // 3600 * 3600
+def _hour_parts(lo: int, hi: int, step: int = 3600) -> list[tuple[int, int, bool]]:
+    """``[lo, hi)`` as its quarters before the first whole hour (or ``step``), its whole hours
+    and its quarters after them: (start, end, whether whole hours), the empty ones left out."""
+    h0, h1 = -(-lo // step) * step, hi // step * step
     if h0 >= h1:
         return [(lo, hi, False)]
     parts = ((lo, h0, False), (h0, h1, True), (h1, hi, False))

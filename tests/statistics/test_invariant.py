@@ -633,26 +633,24 @@ def test_busy_days_answered_from_tail_rows_equal_the_ground_truth(
         {"t": tenants[0]},
     )
     assert [r["day"] for r in busy] == [TODAY - timedelta(days=n) for n in (10, 3)]
-    # The busy days have outcome tail rows too (all agents, by currency): from each whole hour
+    # The busy days have outcome tail rows too (all agents, by currency): from each half hour
     # after midnight to the end of the day, those that hold an ended conversation; the quiet day
     # has none.
     tails = db.execute(
-        "SELECT (bucket AT TIME ZONE 'UTC')::date AS day,"
-        " extract(hour FROM bucket AT TIME ZONE 'UTC')::int AS hour, currency, ended,"
-        " lat_values, lat_cum FROM kalimera_stats_outcome_tail WHERE tenant_id = %(t)s"
-        " ORDER BY 1, 2, 3",
+        "SELECT bucket, currency, ended, lat_values, lat_cum FROM kalimera_stats_outcome_tail"
+        " WHERE tenant_id = %(t)s ORDER BY 1, 2",
         {"t": tenants[0]},
     )
     expected = db.execute(
-        "SELECT (c.started_at AT TIME ZONE 'UTC')::date AS day, h AS hour,"
+        "SELECT date_trunc('day', c.started_at, 'UTC') + h * interval '30 minutes' AS bucket,"
         " coalesce(c.cost->>'currency', '') AS currency, count(DISTINCT c.id) AS ended,"
         " array_agg(v) FILTER (WHERE v IS NOT NULL) AS latencies"
-        " FROM kalimera_conversations c CROSS JOIN generate_series(1, 23) AS h"
+        " FROM kalimera_conversations c CROSS JOIN generate_series(1, 47) AS h"
         " LEFT JOIN LATERAL unnest(c.latency_rounded_ms) AS v ON true"
         " WHERE c.tenant_id = %(t)s AND c.status IN ('Completed', 'Failed')"
         " AND (c.started_at AT TIME ZONE 'UTC')::date = ANY(%(days)s)"
-        " AND extract(hour FROM c.started_at AT TIME ZONE 'UTC') >= h"
-        " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        " AND c.started_at >= date_trunc('day', c.started_at, 'UTC') + h * interval '30 minutes'"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
         {"t": tenants[0], "days": [r["day"] for r in busy]},
     )
     assert len(tails) > 20
@@ -663,8 +661,7 @@ def test_busy_days_answered_from_tail_rows_equal_the_ground_truth(
 
     assert [
         (
-            r["day"],
-            r["hour"],
+            r["bucket"],
             r["currency"],
             r["ended"],
             (lambda h: (list(h.values), list(h.cumulative)))(
@@ -673,8 +670,7 @@ def test_busy_days_answered_from_tail_rows_equal_the_ground_truth(
         )
         for r in tails
     ] == [
-        (r["day"], r["hour"], r["currency"], r["ended"], histogram(r["latencies"] or []))
-        for r in expected
+        (r["bucket"], r["currency"], r["ended"], histogram(r["latencies"] or [])) for r in expected
     ]
     # A late edit leaves one busy day dirty (answered live), the other read from tail rows.
     db.execute(

@@ -102,12 +102,19 @@ def test_with_tail_rows_a_zone_behind_utc_moves_the_long_tail() -> None:
     assert p.moved_quarters == p.quarters == p.live == []
 
 
-def test_with_tail_rows_a_half_hour_zone_moves_two_quarters_and_a_tail() -> None:
+def test_with_tail_rows_a_half_hour_zone_moves_a_tail_alone() -> None:
     p = _plan("Asia/Kolkata", Granularity.DAY, BUSY, "tails")
-    assert set(_hours(p.moved_hours)) == {5}
-    assert [m.hi - m.lo for m in p.moved_quarters] == [1800] * DAYS
-    assert [hi - lo for lo, hi in p.quarters] == [timedelta(minutes=30)]
-    assert [hi - lo for lo, hi in p.hours] == [timedelta(hours=5)]
+    assert set(_hours(p.moved_hours)) == {5.5}
+    assert [hi - lo for lo, hi in p.hours] == [timedelta(hours=5, minutes=30)]
+    assert p.moved_quarters == p.quarters == p.live == []
+
+
+def test_with_tail_rows_a_quarter_hour_zone_moves_a_quarter_and_a_tail() -> None:
+    p = _plan("Asia/Kathmandu", Granularity.DAY, BUSY, "tails")
+    # 18:15 UTC: a quarter, then the tail from 18:30.
+    assert set(_hours(p.moved_hours)) == {5.5}
+    assert [m.hi - m.lo for m in p.moved_quarters] == [900] * DAYS
+    assert [hi - lo for lo, hi in p.quarters] == [timedelta(minutes=15)]
 
 
 def test_with_tail_rows_a_day_with_a_period_inside_it_reads_its_quarters() -> None:
