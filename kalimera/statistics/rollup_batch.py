@@ -370,6 +370,12 @@ def _histograms(counts: str, *, per_agent: bool) -> str:
     GROUP BY {by}"""  # noqa: S608 - constant SQL fragments, values are parameters
 
 
+def _grain_histograms(key: str, *, per_agent: bool, only: str | None = None) -> str:
+    """``_histograms`` of the turn counts by ``key`` (``_turn_counts``)."""
+    counts = _turn_counts(key, per_agent=per_agent, only=only)
+    return _histograms(counts, per_agent=per_agent)
+
+
 def _tail_counts(half_hour_counts: str) -> str:
     """(key, v, n) of the tails of each day from its half hours' turn counts (``_turn_counts``
     by half hour): a tail holds the turns of latency v of every half hour from its start on,
@@ -377,8 +383,7 @@ def _tail_counts(half_hour_counts: str) -> str:
     (half hour, v) row, with its count from there to the end of the day, stands for the tails
     that start after v's previous half hour and up to its own: every output row made once,
     where counting each half hour into every tail up to it (as ``_tails`` does for the sums)
-    made a dozen or more rows an output row on a busy day (a quarter more CPU for the full
-    rollup of 10M, with hourly tails)."""
+    would group a dozen or more rows into each output row on a busy day."""
     day = _day_of("key")
     half = f"mod(key / {_CODES}, 128) / 2"
     return f"""
@@ -478,19 +483,12 @@ half_hours AS MATERIALIZED (
 ),
 tails AS MATERIALIZED ({_tails("half_hours", "key", _OUTCOME_COLUMNS, _OUTCOME_SUMS)}
 ),
-quarters_histograms AS ({_histograms(_turn_counts("kq", per_agent=True), per_agent=True)}
-    UNION ALL{
-    _histograms(
-        _turn_counts("kq", per_agent=False, only=_shared("kq", "quarters")), per_agent=False
-    )
-}
+quarters_histograms AS ({_grain_histograms("kq", per_agent=True)}
+    UNION ALL{_grain_histograms("kq", per_agent=False, only=_shared("kq", "quarters"))}
 ),
-days_histograms AS ({_histograms(_turn_counts(_day_of("kq"), per_agent=True), per_agent=True)}
+days_histograms AS ({_grain_histograms(_day_of("kq"), per_agent=True)}
     UNION ALL{
-    _histograms(
-        _turn_counts(_day_of("kq"), per_agent=False, only=_shared(_day_of("kq"), "days")),
-        per_agent=False,
-    )
+    _grain_histograms(_day_of("kq"), per_agent=False, only=_shared(_day_of("kq"), "days"))
 }
 ),
 tails_histograms AS ({

@@ -339,8 +339,8 @@ def period_plan(
                 day += ONE_DAY
                 d0 = d1
                 continue
-            # Hour rows of this day, if any: in tail mode a day cut twice reads quarters.
-            by_hours = day in busy and not tails
+            # Hour rows of this day, if any: with tail rows a day cut twice reads quarters.
+            by_hours = day in busy and busy_rows == "hours"
             # The period that holds most of the day, among those that meet it (a few at most).
             k, held = j, 0
             i = j
